@@ -1,0 +1,150 @@
+"""Versioned message models carried over MQTT as JSON.
+
+Every message has a `message_id` so a receiver can drop a QoS 1 redelivery; every job event
+also carries a per-job `seq` so a stale event arriving after a newer one is ignored.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from enum import StrEnum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+PROTOCOL_VERSION = 1
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+
+class WireError(ValueError):
+    """A payload that is not a valid message of this protocol version."""
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: Literal[1] = PROTOCOL_VERSION
+    message_id: str = Field(default_factory=_new_id, min_length=1, max_length=64)
+    sent_at: float = Field(default_factory=time.time)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class MachineStatus(BaseModel):
+    """What a machine can make right now, as its node reports it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    machine_id: str = Field(min_length=1, max_length=64)
+    process: str = Field(description="FDM, SLA, laser or CNC")
+    build_volume_mm: tuple[float, float, float]
+    materials: list[str] = Field(default_factory=list)
+    state: str = "unknown"
+    queue_length: int = 0
+
+
+class NodeStatus(_Message):
+    """Retained on `nodes/{node}/status`; the node's Last Will publishes `online=False`."""
+
+    kind: Literal["status"] = "status"
+    node_id: str
+    online: bool
+    machines: list[MachineStatus] = Field(default_factory=list)
+
+
+class JobOffer(_Message):
+    """Hub -> node on `nodes/{node}/jobs`: make this part, here is where to fetch it."""
+
+    kind: Literal["offer"] = "offer"
+    job_id: str = Field(min_length=1, max_length=64)
+    order_id: str
+    design_id: str
+    design_title: str = ""
+    licence: str = ""
+    authors: list[str] = Field(default_factory=list)
+    file_name: str
+    file_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    file_size: int = Field(ge=0)
+    download_url: str
+    download_token: str
+    token_expires_at: float
+    material: str
+    process: str = "FDM"
+    bbox_mm: tuple[float, float, float]
+    machine_id: str | None = Field(
+        default=None, description="The machine the hub matched; the node may choose another."
+    )
+
+
+class JobCommand(_Message):
+    """Hub -> node on `nodes/{node}/jobs`: act on a job the node already holds."""
+
+    kind: Literal["command"] = "command"
+    job_id: str
+    command: Literal["cancel", "pause", "resume"]
+
+
+class EventType(StrEnum):
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    PROGRESS = "progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class JobEvent(_Message):
+    """Node -> hub on `nodes/{node}/events`.
+
+    `stage` names the lifecycle step a progress event reports (fetching, checking, slicing,
+    queued, running); `percent` is the machine's completion while running.
+    """
+
+    kind: Literal["event"] = "event"
+    job_id: str = Field(min_length=1, max_length=64)
+    node_id: str
+    seq: int = Field(ge=1)
+    type: EventType
+    stage: str | None = None
+    percent: float | None = Field(default=None, ge=0, le=100)
+    machine_id: str | None = None
+    reason: str | None = Field(default=None, max_length=2000)
+    detail: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+
+
+_JobMessage = Annotated[Union[JobOffer, JobCommand], Field(discriminator="kind")]
+_job_adapter: TypeAdapter[JobOffer | JobCommand] = TypeAdapter(_JobMessage)
+
+
+def _decode(payload: bytes) -> bytes:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise WireError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    return payload
+
+
+def _parse(model_or_adapter, payload: bytes):
+    try:
+        if isinstance(model_or_adapter, TypeAdapter):
+            return model_or_adapter.validate_json(_decode(payload))
+        return model_or_adapter.model_validate_json(_decode(payload))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
+        raise WireError(f"invalid message at {where}: {first.get('msg')}") from None
+
+
+def parse_status(payload: bytes) -> NodeStatus:
+    return _parse(NodeStatus, payload)
+
+
+def parse_event(payload: bytes) -> JobEvent:
+    return _parse(JobEvent, payload)
+
+
+def parse_job_message(payload: bytes) -> JobOffer | JobCommand:
+    return _parse(_job_adapter, payload)
