@@ -1,0 +1,45 @@
+"""The hub's FastAPI application. `create_app(settings)` is the one entry point; routes are
+thin and reach services through `hub.deps`."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from hub.auth.views import router as auth_router
+from hub.catalog.views import router as catalog_router
+from hub.config import Settings
+from hub.files.views import router as files_router
+from hub.nodes.views import router as nodes_router
+from hub.orders.views import router as orders_router
+from hub.services import start_services
+
+DESCRIPTION = """
+cofab hub: a cooperative's catalogue of open designs that routes print jobs to the nearest
+capable fab lab over MQTT. Every endpoint needs an API token (`Authorization: Bearer …`) of
+the role it names, except file downloads, which take the short-lived token from a job offer.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.services = start_services(settings)
+        try:
+            yield
+        finally:
+            app.state.services.stop()
+
+    app = FastAPI(title="cofab hub", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    for router in (auth_router, catalog_router, files_router, nodes_router, orders_router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness, and whether the hub hears the broker")
+    def health() -> dict:
+        services = app.state.services
+        return {"ok": True, "mqtt_connected": bool(services.mqtt and services.mqtt.connected)}
+
+    return app

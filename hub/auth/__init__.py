@@ -1,0 +1,1 @@
+"""API tokens with roles: every endpoint names the roles it accepts."""

@@ -1,0 +1,1 @@
+"""Designs and their files: upload, content-addressed storage, analysis on upload."""

@@ -1,0 +1,70 @@
+"""Hub settings, read from the environment (prefix `COFAB_`) with documented defaults.
+
+One `Settings` object is built at start-up and passed down; nothing reads the environment
+at import time, so tests build their own settings without touching globals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COFAB_", env_file=None, extra="ignore")
+
+    environment: str = Field(
+        "development", description="`development` allows the built-in secret; anything else refuses it."
+    )
+    data_dir: Path = Field(Path("var/hub"), description="File store, broker files and the SQLite database.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default SQLite at DATA_DIR/hub.db. PostgreSQL: postgresql+psycopg://…"
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="Base URL nodes use to download design files."
+    )
+    secret_key: str = Field(DEV_SECRET, description="Signs short-lived download tokens.")
+    admin_token: str | None = Field(
+        None, description="If set, an admin API token with this value exists at start-up (bootstrap)."
+    )
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str = "cofab-hub"
+    mqtt_password: str | None = Field(
+        None, description="Hub's broker password; generated and kept in DATA_DIR when the hub manages the broker."
+    )
+    mqtt_prefix: str = "cofab/v1"
+    broker_managed: bool = Field(
+        True, description="Start and supervise a Mosquitto with generated config, passwords and ACL."
+    )
+    mqtt_enabled: bool = Field(True, description="Connect to the broker at all (off in API-only tests).")
+
+    upload_max_bytes: int = Field(2 * 1024**3, description="Uploads larger than this are refused (413).")
+    download_token_ttl_s: int = Field(900, description="Lifetime of a node's file download token.")
+    offer_timeout_s: float = Field(120.0, description="An offer not answered in this time goes to the next node.")
+    maintenance_interval_s: float = Field(2.0, description="How often expired offers are swept.")
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_in_production(self) -> "Settings":
+        if self.environment != "development" and self.secret_key == DEV_SECRET:
+            raise ValueError("COFAB_SECRET_KEY must be set outside development")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'hub.db').resolve()}"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "broker"

@@ -1,0 +1,1 @@
+"""MQTT dispatch: the transactional outbox, its relay, and the hub's broker session."""

@@ -1,0 +1,13 @@
+"""Every table model, imported in one place for Alembic and metadata creation."""
+
+from hub.auth.models import ApiToken
+from hub.catalog.models import Design, DesignFile
+from hub.dispatch.models import OutboxMessage
+from hub.nodes.models import Machine, Node
+from hub.orders.models import Job, Order, OrderEvent
+from sqlmodel import SQLModel
+
+metadata = SQLModel.metadata
+
+__all__ = ["ApiToken", "Design", "DesignFile", "Job", "Machine", "Node", "Order", "OrderEvent",
+           "OutboxMessage", "metadata"]

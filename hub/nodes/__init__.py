@@ -1,0 +1,1 @@
+"""Fab nodes and their machines: registration, credentials, live status."""

@@ -1,0 +1,1 @@
+"""Orders, the jobs they become, and the events that move jobs along."""

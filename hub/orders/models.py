@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+
+class JobStatus(StrEnum):
+    """The job lifecycle. A node accepts only after fetching and checking the file."""
+
+    CREATED = "created"
+    OFFERED = "offered"
+    FETCHING = "fetching"
+    CHECKING = "checking"
+    ACCEPTED = "accepted"
+    SLICING = "slicing"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_JOB_STATES
+
+    @property
+    def is_started(self) -> bool:
+        """Started on a machine's side: never offered elsewhere automatically."""
+        return self in {JobStatus.ACCEPTED, JobStatus.SLICING, JobStatus.QUEUED, JobStatus.RUNNING}
+
+
+TERMINAL_JOB_STATES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class OrderStatus(StrEnum):
+    PLACED = "placed"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+
+    id: str = Field(primary_key=True, max_length=40)
+    design_id: str = Field(foreign_key="designs.id", index=True, max_length=40)
+    maker_token_id: int = Field(foreign_key="api_tokens.id", index=True)
+    material: str = Field(max_length=32)
+    quantity: int
+    lat: float
+    lon: float
+    status: str = Field(default=OrderStatus.PLACED, index=True, max_length=20)
+    created_at: float
+    updated_at: float
+    completed_at: float | None = None
+
+
+class Job(SQLModel, table=True):
+    """One part to make. `last_seq` is the highest event sequence applied from the current node."""
+
+    __tablename__ = "jobs"
+
+    id: str = Field(primary_key=True, max_length=40)
+    order_id: str = Field(foreign_key="orders.id", index=True, max_length=40)
+    design_file_id: int = Field(foreign_key="design_files.id")
+    status: str = Field(default=JobStatus.CREATED, index=True, max_length=20)
+    node_id: str | None = Field(default=None, foreign_key="nodes.id", index=True, max_length=64)
+    machine_id: str | None = Field(default=None, max_length=64)
+    distance_km: float | None = None
+    last_seq: int = 0
+    attempts: int = 0
+    declined_by: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    percent: float | None = None
+    reason: str | None = None
+    offered_at: float | None = None
+    started_at: float | None = None
+    created_at: float
+    updated_at: float
+    completed_at: float | None = None
+
+
+class OrderEvent(SQLModel, table=True):
+    """The order's readable history: what happened, to which job, where, and why."""
+
+    __tablename__ = "order_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="orders.id", index=True, max_length=40)
+    job_id: str | None = Field(default=None, max_length=40)
+    at: float
+    kind: str = Field(max_length=32)
+    node_id: str | None = Field(default=None, max_length=64)
+    message: str
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

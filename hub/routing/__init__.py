@@ -1,0 +1,1 @@
+"""Matching a job to the nearest online node whose machine can make it, with reasons."""

@@ -1,0 +1,117 @@
+"""Builds the hub's long-lived parts from settings, starts them in order and stops them in reverse."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from cofab_wire import Topics
+from hub import migrate
+from hub.auth.roles import Role
+from hub.auth.service import ensure_token
+from hub.config import Settings
+from hub.db import make_engine
+from hub.dispatch.handlers import InboundHandler
+from hub.dispatch.mqtt import HubMqtt
+from hub.dispatch.relay import OutboxRelay
+from hub.files.store import FileStore
+from hub.maintenance import OfferSweeper
+from hub.nodes.service import BrokerAccounts
+from hub.orders.service import DispatchContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HubServices:
+    settings: Settings
+    engine: Engine
+    files: FileStore
+    dispatch: DispatchContext
+    broker_accounts: BrokerAccounts | None = None
+    mqtt: HubMqtt | None = None
+    relay: OutboxRelay | None = None
+    inbound: InboundHandler | None = None
+    _stoppers: list = field(default_factory=list)
+
+    def notify_outbox(self) -> None:
+        if self.relay is not None:
+            self.relay.notify()
+
+    def stop(self) -> None:
+        for stop in reversed(self._stoppers):
+            try:
+                stop()
+            except Exception:
+                log.exception("error while stopping")
+        self._stoppers.clear()
+        self.engine.dispose()
+
+
+def _hub_broker_password(settings: Settings) -> str:
+    """The hub's own broker password: from settings, or generated once and kept in the data dir."""
+    if settings.mqtt_password:
+        return settings.mqtt_password
+    path = settings.broker_dir / "hub.secret"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(24)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def start_services(settings: Settings) -> HubServices:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    topics = Topics(settings.mqtt_prefix)
+    ctx = DispatchContext(topics=topics, public_url=settings.public_url, secret_key=settings.secret_key,
+                          token_ttl_s=settings.download_token_ttl_s)
+    services = HubServices(settings=settings, engine=engine, files=FileStore(settings.files_dir), dispatch=ctx)
+    if settings.admin_token:
+        with Session(engine) as session:
+            ensure_token(session, role=Role.ADMIN, name="bootstrap admin", token=settings.admin_token)
+            session.commit()
+    try:
+        if settings.mqtt_enabled:
+            _start_messaging(services)
+    except BaseException:
+        services.stop()
+        raise
+    return services
+
+
+def _start_messaging(services: HubServices) -> None:
+    settings = services.settings
+    password = _hub_broker_password(settings) if settings.broker_managed or settings.mqtt_password else None
+    if settings.broker_managed:
+        from hub.broker import BrokerSettings, MosquittoSupervisor
+
+        supervisor = MosquittoSupervisor(BrokerSettings(
+            host=settings.mqtt_host, port=settings.mqtt_port, data_dir=settings.broker_dir,
+            prefix=settings.mqtt_prefix, hub_username=settings.mqtt_username, hub_password=password))
+        supervisor.start()
+        services._stoppers.append(supervisor.stop)
+        services.broker_accounts = supervisor
+    inbound = InboundHandler(services.engine, services.dispatch.topics, services.dispatch,
+                             after_commit=services.notify_outbox)
+    mqtt = HubMqtt(host=settings.mqtt_host, port=settings.mqtt_port, username=settings.mqtt_username,
+                   password=password, topics=services.dispatch.topics, on_message=inbound)
+    relay = OutboxRelay(services.engine, mqtt)
+    sweeper = OfferSweeper(services.engine, services.dispatch, timeout_s=settings.offer_timeout_s,
+                           interval_s=settings.maintenance_interval_s, after_change=services.notify_outbox)
+    services.inbound, services.mqtt, services.relay = inbound, mqtt, relay
+    mqtt.start()
+    services._stoppers.append(mqtt.stop)
+    relay.start()
+    services._stoppers.append(relay.stop)
+    sweeper.start()
+    services._stoppers.append(sweeper.stop)
+    relay.notify()
