@@ -1,0 +1,185 @@
+"""One worker per machine: a FIFO of accepted jobs, each sliced, sent to the machine through
+firmware_bridge and watched until it ends. A machine runs one job at a time, so a worker is
+a thread with a queue, and a slow machine never holds up the others."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import designs
+from cofab_wire import EventType, JobOffer
+from fabnode.config import MachineConfig
+from fabnode.events import EventEmitter
+from fabnode.gcode_header import header_lines, prepend_header
+from fabnode.slicer import SlicerError, slice_mesh
+from firmware_bridge import JOB_STATES, MachineDriver, MachineError, MachineState
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class AcceptedJob:
+    offer: JobOffer
+    mesh_path: Path
+    analysis: designs.MeshAnalysis
+
+
+class MachineWorker:
+    def __init__(self, config: MachineConfig, driver: MachineDriver, emitter: EventEmitter, *, work_dir: Path,
+                 profile: Path, poll_s: float, progress_step: float, on_change: Callable[[], None]) -> None:
+        self.config = config
+        self.driver = driver
+        self._emitter = emitter
+        self._work_dir = work_dir
+        self._profile = profile
+        self._poll_s = poll_s
+        self._step = progress_step
+        self._on_change = on_change
+        self._jobs: queue.Queue[AcceptedJob | None] = queue.Queue()
+        self._busy = threading.Event()
+        self._cancelled: set[str] = set()
+        self._current: str | None = None
+        self._thread = threading.Thread(target=self._run, name=f"machine-{config.id}", daemon=True)
+        self._connected = False
+
+    @property
+    def queue_length(self) -> int:
+        return self._jobs.qsize() + (1 if self._busy.is_set() else 0)
+
+    @property
+    def state(self) -> str:
+        if not self._connected:
+            return MachineState.UNREACHABLE.value
+        return self.driver.state.value
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=5)
+        self.driver.close()
+
+    def submit(self, job: AcceptedJob) -> None:
+        self._jobs.put(job)
+        self._emitter.progress(job.offer.job_id, "queued", machine_id=self.config.id)
+        self._on_change()
+
+    def cancel(self, job_id: str) -> None:
+        self._cancelled.add(job_id)
+        if self._current == job_id:
+            try:
+                self.driver.cancel()
+            except MachineError as exc:
+                log.warning("cancel failed", extra={"job_id": job_id, "error": str(exc)})
+
+    def _ensure_connected(self) -> None:
+        if not self._connected:
+            self.driver.connect(timeout=30)
+            self._connected = True
+
+    def connect_in_background(self) -> None:
+        def attempt() -> None:
+            try:
+                self._ensure_connected()
+                self._on_change()
+            except MachineError as exc:
+                log.warning("machine not reachable yet", extra={"machine_id": self.config.id, "error": str(exc)})
+        threading.Thread(target=attempt, name=f"connect-{self.config.id}", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            self._busy.set()
+            self._current = job.offer.job_id
+            try:
+                self._process(job)
+            except Exception as exc:  # the worker must survive any one job
+                log.exception("job crashed", extra={"job_id": job.offer.job_id})
+                self._emitter.emit(job.offer.job_id, EventType.FAILED, reason=f"node error: {exc}")
+            finally:
+                self._current = None
+                self._busy.clear()
+                self._on_change()
+
+    def _process(self, job: AcceptedJob) -> None:
+        job_id = job.offer.job_id
+        if job_id in self._cancelled:
+            self._emitter.emit(job_id, EventType.FAILED, reason="cancelled before it started")
+            return
+        self._emitter.progress(job_id, "slicing", machine_id=self.config.id)
+        job_dir = self._work_dir / "jobs" / job_id
+        job_dir.mkdir(parents=True, exist_ok=True)
+        gcode = job_dir / f"{job_id}.gcode"
+        try:
+            result = slice_mesh(self._as_named_file(job, job_dir), gcode, profile=self._profile,
+                                bed_center_mm=self.config.bed_center_mm)
+        except SlicerError as exc:
+            self._emitter.emit(job_id, EventType.FAILED, reason=f"slicing failed: {exc}")
+            return
+        prepend_header(gcode, header_lines(job.offer))
+        try:
+            self._ensure_connected()
+            self.driver.run_file(gcode, f"{job_id}.gcode")
+        except MachineError as exc:
+            self._emitter.emit(job_id, EventType.FAILED, reason=f"machine {self.config.id}: {exc}")
+            return
+        self._emitter.progress(job_id, "running", percent=0.0, machine_id=self.config.id)
+        self._on_change()
+        self._watch(job_id, started=time.monotonic(), slice_seconds=result.seconds)
+
+    def _as_named_file(self, job: AcceptedJob, job_dir: Path) -> Path:
+        """PrusaSlicer picks its reader by extension; downloads are stored by hash alone."""
+        named = job_dir / f"part{designs.extension_for(designs.MeshFormat(job.analysis.format))}"
+        if not named.exists():
+            try:
+                os.link(job.mesh_path, named)
+            except OSError:
+                named.write_bytes(job.mesh_path.read_bytes())
+        return named
+
+    def _watch(self, job_id: str, *, started: float, slice_seconds: float) -> None:
+        seen_active = False
+        reported = 0.0
+        grace_until = time.monotonic() + 15
+        while True:
+            time.sleep(self._poll_s)
+            try:
+                status = self.driver.status()
+            except MachineError as exc:
+                log.warning("status poll failed", extra={"job_id": job_id, "error": str(exc)})
+                continue
+            if status.state in JOB_STATES:
+                seen_active = True
+                pct = status.completion or 0.0
+                if pct - reported >= self._step:
+                    reported = pct
+                    self._emitter.progress(job_id, "running", percent=round(min(pct, 100.0), 1))
+                continue
+            if status.state is MachineState.ERROR or status.state is MachineState.UNREACHABLE:
+                self._emitter.emit(job_id, EventType.FAILED,
+                                   reason=f"machine {self.config.id}: {status.error or status.state.value}")
+                return
+            done = status.completion is not None and status.completion >= 100.0
+            if done or (seen_active and status.state is MachineState.IDLE):
+                if done and job_id not in self._cancelled:
+                    self._emitter.emit(job_id, EventType.COMPLETED, machine_id=self.config.id,
+                                       detail={"print_seconds": round(time.monotonic() - started, 1),
+                                               "slice_seconds": round(slice_seconds, 2)})
+                else:
+                    self._emitter.emit(job_id, EventType.FAILED,
+                                       reason="cancelled" if job_id in self._cancelled else
+                                       f"machine stopped at {status.completion or 0:.0f}%")
+                return
+            if not seen_active and time.monotonic() > grace_until:
+                self._emitter.emit(job_id, EventType.FAILED,
+                                   reason=f"machine {self.config.id} never started the job (state {status.state.value})")
+                return

@@ -1,0 +1,15 @@
+"""The node's retained status message: who it is, online or not, and what each machine can do now."""
+
+from __future__ import annotations
+
+from cofab_wire import MachineStatus, NodeStatus
+from fabnode.config import NodeConfig
+
+
+def node_status(config: NodeConfig, *, online: bool, states: dict[str, str] | None = None,
+                queues: dict[str, int] | None = None) -> NodeStatus:
+    states, queues = states or {}, queues or {}
+    return NodeStatus(node_id=config.node_id, online=online, machines=[
+        MachineStatus(machine_id=m.id, process=m.process, build_volume_mm=m.build_volume_mm,
+                      materials=m.materials, state=states.get(m.id, "unknown"), queue_length=queues.get(m.id, 0))
+        for m in config.machines])
