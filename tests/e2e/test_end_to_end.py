@@ -1,0 +1,125 @@
+"""End to end on real parts: a hub process with its own Mosquitto, two node agent processes,
+each driving an OctoPrint virtual printer, PrusaSlicer slicing on the node.
+
+One network serves the module (starting it takes ~10 s); tests that kill a node start it
+again before they end.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from cofab.devstack.network import LabSpec, LocalNetwork
+from cofab.devstack.samples import box, open_box, stl_bytes
+
+pytestmark = pytest.mark.integration
+
+EAST = LabSpec("lab-east", "Lab East", "Barcelona", 41.3969, 2.1945)
+WEST = LabSpec("lab-west", "Lab West", "Barcelona", 41.3836, 2.1302, build_volume_mm=(180.0, 180.0, 180.0))
+NEAR_EAST = (41.4036, 2.1744)
+TERMINAL = {"completed", "failed", "cancelled"}
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory) -> LocalNetwork:
+    with LocalNetwork(tmp_path_factory.mktemp("network"), [EAST, WEST], offer_timeout_s=60) as net:
+        yield net
+
+
+@pytest.fixture(scope="module")
+def designer(network):
+    return network.client(network.issue_token("designer", "E2E Designer"))
+
+
+@pytest.fixture(scope="module")
+def maker(network):
+    return network.client(network.issue_token("maker", "E2E Maker"))
+
+
+def publish(designer, data: bytes, title: str) -> dict:
+    response = designer.post("/api/v1/designs", content=data, params={"filename": "part.stl", "title": title})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def place(maker, design: dict, where=NEAR_EAST) -> dict:
+    response = maker.post("/api/v1/orders", json={"design_id": design["id"], "material": "PLA", "quantity": 1,
+                                                  "lat": where[0], "lon": where[1]})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def wait_terminal(maker, order_id: str, timeout_s: float = 120) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        order = maker.get(f"/api/v1/orders/{order_id}").json()
+        if order["status"] in TERMINAL:
+            return order
+        time.sleep(0.5)
+    raise AssertionError(f"order {order_id} not finished in {timeout_s} s: {order}")
+
+
+def test_an_order_is_printed_on_the_nearest_node(network, designer, maker):
+    design = publish(designer, stl_bytes(box((20, 20, 10))), "E2E cube")
+    order = wait_terminal(maker, place(maker, design)["id"])
+    assert order["status"] == "completed", order["events"]
+    job = order["jobs"][0]
+    assert job["node_id"] == "lab-east" and job["percent"] == 100
+    kinds = [e["kind"] for e in order["events"]]
+    for expected in ("placed", "offered", "accepted", "progress", "completed", "order_completed"):
+        assert expected in kinds, kinds
+    stages = [e["data"].get("stage") for e in order["events"] if e["kind"] == "progress"]
+    assert stages.index("fetching") < stages.index("checking") < stages.index("slicing") < stages.index("running")
+    # OctoPrint's own record: the job's G-code was printed once, on lab-east's printer only.
+    assert network.octoprint("lab-east").started_prints().get(f"{job['id']}.gcode") == 1
+    assert f"{job['id']}.gcode" not in network.octoprint("lab-west").started_prints()
+
+
+def test_a_non_watertight_mesh_is_declined_by_every_node_with_the_reason(network, designer, maker):
+    design = publish(designer, stl_bytes(open_box(20)), "Leaky box")
+    assert design["files"][0]["watertight"] is False
+    order = wait_terminal(maker, place(maker, design)["id"])
+    assert order["status"] == "failed"
+    declines = [e["message"] for e in order["events"] if e["kind"] == "declined"]
+    assert len(declines) == 2, order["events"]
+    assert all("not watertight" in message for message in declines)
+    assert {e["node_id"] for e in order["events"] if e["kind"] == "declined"} == {"lab-east", "lab-west"}
+
+
+def test_a_part_larger_than_every_machine_is_refused_with_the_reason(network, designer, maker):
+    design = publish(designer, stl_bytes(box((260, 240, 60))), "Wide panel")
+    order = place(maker, design)
+    assert order["status"] == "failed"
+    reason = order["jobs"][0]["reason"]
+    assert "lab-east" in reason and "lab-west" in reason and "does not fit" in reason
+
+
+def test_an_offline_node_is_skipped_and_the_other_node_prints(network, designer, maker):
+    network.kill_node("lab-east")
+    try:
+        network.wait_nodes_online(["lab-east"], online=False, timeout_s=30)
+        design = publish(designer, stl_bytes(box((15, 15, 8))), "Offline test")
+        order = wait_terminal(maker, place(maker, design)["id"])
+        assert order["status"] == "completed", order["events"]
+        assert order["jobs"][0]["node_id"] == "lab-west"
+        offered = [e for e in order["events"] if e["kind"] == "offered"]
+        assert offered[0]["node_id"] == "lab-west"
+        assert offered[0]["data"]["skipped"]["lab-east"] == "node is offline"
+    finally:
+        network.start_node("lab-east")
+        network.wait_nodes_online(["lab-east"], timeout_s=60)
+
+
+def test_the_gcode_on_the_machine_carries_the_attribution_header(network, designer, maker):
+    design = publish(designer, stl_bytes(box((10, 10, 5))), "Attributed part")
+    order = wait_terminal(maker, place(maker, design)["id"])
+    assert order["status"] == "completed"
+    job = order["jobs"][0]
+    gcode = next(Path(network.work_dir).glob(f"node-{job['node_id']}/jobs/{job['id']}/{job['id']}.gcode"))
+    head = gcode.read_text().splitlines()[:6]
+    assert head[0].startswith(f"; cofab job {job['id']}")
+    assert any("licence: CC-BY-SA-4.0" in line for line in head)
+    assert any("authors: E2E Designer" in line for line in head)
