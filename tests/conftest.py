@@ -3,11 +3,14 @@ of every role issued through the API itself."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
 from hub.app import create_app
 from hub.config import Settings
@@ -15,9 +18,40 @@ from hub.config import Settings
 ADMIN = "test-admin-token"
 
 
+POSTGRES_ADMIN_URL = os.environ.get("COFAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The PostgreSQL server for the scale path; each test gets its own fresh database on it."""
+    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"no PostgreSQL at {POSTGRES_ADMIN_URL} ({type(exc).__name__}); set COFAB_TEST_POSTGRES_URL")
+    finally:
+        engine.dispose()
+    return POSTGRES_ADMIN_URL
+
+
 @pytest.fixture
-def hub_settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "hub", admin_token=ADMIN, mqtt_enabled=False,
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    name = f"cofab_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield postgres_server.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def hub_settings(request, tmp_path: Path) -> Settings:
+    """API tests run on SQLite (the default) and on PostgreSQL (the scale path)."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    return Settings(data_dir=tmp_path / "hub", database_url=url, admin_token=ADMIN, mqtt_enabled=False,
                     public_url="http://testserver")
 
 
