@@ -1,0 +1,21 @@
+"""The hub's MQTT broker: a supervised Mosquitto with generated configuration and users.
+
+Each node logs in with its node id and a generated password and may read only its own job
+topic and write only its own status and events; the hub user may use every topic.
+"""
+
+from hub.broker.acl import render_acl
+from hub.broker.config import BrokerSettings, render_config
+from hub.broker.credentials import BrokerCredentials
+from hub.broker.passwords import generate_password, hash_password, password_line, verify_password
+
+__all__ = [
+    "BrokerCredentials",
+    "BrokerSettings",
+    "generate_password",
+    "hash_password",
+    "password_line",
+    "render_acl",
+    "render_config",
+    "verify_password",
+]
