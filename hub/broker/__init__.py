@@ -8,10 +8,15 @@ from hub.broker.acl import render_acl
 from hub.broker.config import BrokerSettings, render_config
 from hub.broker.credentials import BrokerCredentials
 from hub.broker.passwords import generate_password, hash_password, password_line, verify_password
+from hub.broker.process import BrokerError, find_mosquitto
+from hub.broker.supervisor import MosquittoSupervisor
 
 __all__ = [
     "BrokerCredentials",
+    "BrokerError",
     "BrokerSettings",
+    "MosquittoSupervisor",
+    "find_mosquitto",
     "generate_password",
     "hash_password",
     "password_line",
