@@ -43,6 +43,9 @@ class Settings(BaseSettings):
         True, description="Start and supervise a Mosquitto with generated config, passwords and ACL."
     )
     mqtt_enabled: bool = Field(True, description="Connect to the broker at all (off in API-only tests).")
+    broker_hub_port: int | None = Field(
+        None, description="Managed broker: a loopback-only listener for the hub (default MQTT_PORT+1). Nodes' "
+        "listener forces client id = user name, so one lab cannot take over another lab's session.")
 
     upload_max_bytes: int = Field(2 * 1024**3, description="Uploads larger than this are refused (413).")
     download_token_ttl_s: int = Field(900, description="Lifetime of a node's file download token.")

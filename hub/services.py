@@ -91,18 +91,22 @@ def start_services(settings: Settings) -> HubServices:
 def _start_messaging(services: HubServices) -> None:
     settings = services.settings
     password = _hub_broker_password(settings) if settings.broker_managed or settings.mqtt_password else None
+    hub_host, hub_port = settings.mqtt_host, settings.mqtt_port
     if settings.broker_managed:
         from hub.broker import BrokerSettings, MosquittoSupervisor
 
         supervisor = MosquittoSupervisor(BrokerSettings(
             host=settings.mqtt_host, port=settings.mqtt_port, data_dir=settings.broker_dir,
-            prefix=settings.mqtt_prefix, hub_username=settings.mqtt_username, hub_password=password))
+            prefix=settings.mqtt_prefix, hub_username=settings.mqtt_username, hub_password=password,
+            hub_port=settings.broker_hub_port or settings.mqtt_port + 1),
+            on_restart=services.notify_outbox)
         supervisor.start()
         services._stoppers.append(supervisor.stop)
         services.broker_accounts = supervisor
+        hub_host, hub_port = supervisor.settings.hub_endpoint
     inbound = InboundHandler(services.engine, services.dispatch.topics, services.dispatch,
                              after_commit=services.notify_outbox)
-    mqtt = HubMqtt(host=settings.mqtt_host, port=settings.mqtt_port, username=settings.mqtt_username,
+    mqtt = HubMqtt(host=hub_host, port=hub_port, username=settings.mqtt_username,
                    password=password, topics=services.dispatch.topics, on_message=inbound)
     relay = OutboxRelay(services.engine, mqtt)
     sweeper = OfferSweeper(services.engine, services.dispatch, timeout_s=settings.offer_timeout_s,

@@ -60,6 +60,7 @@ class LocalNetwork:
     offer_timeout_s: float = 60.0
     hub_port: int = field(default_factory=free_port)
     mqtt_port: int = field(default_factory=free_port)
+    hub_mqtt_port: int = field(default_factory=free_port)
     admin_token: str = field(default_factory=lambda: "cofab_admin_" + secrets.token_urlsafe(16))
     _labs: dict[str, _Lab] = field(default_factory=dict)
     _hub: subprocess.Popen | None = None
@@ -116,6 +117,7 @@ class LocalNetwork:
 
     def _start_hub(self) -> None:
         env = {**os.environ, "COFAB_DATA_DIR": str(self.work_dir / "hub"), "COFAB_MQTT_PORT": str(self.mqtt_port),
+               "COFAB_BROKER_HUB_PORT": str(self.hub_mqtt_port),
                "COFAB_ADMIN_TOKEN": self.admin_token, "COFAB_PUBLIC_URL": self.hub_url,
                "COFAB_OFFER_TIMEOUT_S": str(self.offer_timeout_s), "COFAB_MAINTENANCE_INTERVAL_S": "1"}
         self._hub = subprocess.Popen([sys.executable, "-m", "cofab.cli", "hub", "run", "--port", str(self.hub_port)],
