@@ -123,3 +123,48 @@ def test_the_gcode_on_the_machine_carries_the_attribution_header(network, design
     assert head[0].startswith(f"; cofab job {job['id']}")
     assert any("licence: CC-BY-SA-4.0" in line for line in head)
     assert any("authors: E2E Designer" in line for line in head)
+
+
+def test_malformed_and_foreign_payloads_from_a_node_change_nothing(network, designer, maker):
+    """A registered but misbehaving node: garbage on its own events topic is dropped by the hub,
+    an event for another lab's job is ignored, and publishing as another lab is refused by the
+    broker (reason code 135). The hub keeps working."""
+    import json
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    registered = network.client(network.admin_token).post("/api/v1/nodes", json={
+        "id": "lab-rogue", "name": "Rogue", "lat": 41.40, "lon": 2.17, "machines": []})
+    assert registered.status_code == 201, registered.text
+    design = publish(designer, stl_bytes(box((12, 12, 6))), "Rogue target")
+    victim = place(maker, design)
+    victim_job = victim["jobs"][0]["id"]
+
+    acks: dict[int, object] = {}
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="lab-rogue", protocol=mqtt.MQTTv5)
+    client.username_pw_set("lab-rogue", registered.json()["mqtt"]["password"])
+    client.on_publish = lambda _c, _u, mid, reason, _p: acks.__setitem__(mid, reason)
+    client.connect("127.0.0.1", network.mqtt_port)
+    client.loop_start()
+    try:
+        own = "cofab/v1/nodes/lab-rogue/events"
+        for payload in (b"", b"\xff\xfe not json", b"{" * 50_000, b'{"kind": "event"}',
+                        json.dumps({"kind": "event", "job_id": victim_job, "node_id": "lab-rogue", "seq": 99,
+                                    "type": "completed"}).encode(),
+                        json.dumps({"kind": "event", "job_id": victim_job, "node_id": "lab-east", "seq": 99,
+                                    "type": "failed", "reason": "spoofed"}).encode()):
+            client.publish(own, payload, qos=1).wait_for_publish(5)
+        foreign = client.publish("cofab/v1/nodes/lab-east/events", json.dumps({
+            "kind": "event", "job_id": victim_job, "node_id": "lab-east", "seq": 99, "type": "failed",
+            "reason": "spoofed"}).encode(), qos=1)
+        foreign.wait_for_publish(5)
+        assert acks[foreign.mid].value == 135  # not authorised
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+    order = wait_terminal(maker, victim["id"])
+    assert order["status"] == "completed", order["events"]
+    assert not any("spoofed" in e["message"] for e in order["events"])
+    assert network.client(network.admin_token).get("/healthz").json()["mqtt_connected"] is True
