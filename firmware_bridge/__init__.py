@@ -1,1 +1,44 @@
-"""firmware_bridge."""
+"""One interface for the machines a fab lab runs, and the drivers behind it.
+
+Drivers know machines, not MQTT: nothing here imports hub, fabnode or cofab_wire.
+"""
+
+from firmware_bridge.driver import MachineDriver
+from firmware_bridge.errors import (
+    MachineAuthError,
+    MachineBusy,
+    MachineError,
+    MachineNotReady,
+    MachineResponseError,
+    MachineStateError,
+    MachineUnreachable,
+    UploadRejected,
+)
+from firmware_bridge.monitor import MachineListener
+from firmware_bridge.state import (
+    JOB_STATES,
+    READY_STATES,
+    JobProgress,
+    MachineCapabilities,
+    MachineState,
+    Temperature,
+)
+
+__all__ = [
+    "JOB_STATES",
+    "READY_STATES",
+    "JobProgress",
+    "MachineAuthError",
+    "MachineBusy",
+    "MachineCapabilities",
+    "MachineDriver",
+    "MachineError",
+    "MachineListener",
+    "MachineNotReady",
+    "MachineResponseError",
+    "MachineState",
+    "MachineStateError",
+    "MachineUnreachable",
+    "Temperature",
+    "UploadRejected",
+]
