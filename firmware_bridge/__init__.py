@@ -15,6 +15,8 @@ from firmware_bridge.errors import (
     UploadRejected,
 )
 from firmware_bridge.monitor import MachineListener
+from firmware_bridge.octoprint import OctoPrintDriver
+from firmware_bridge.registry import DRIVERS, DriverConfigError, create_driver
 from firmware_bridge.state import (
     JOB_STATES,
     READY_STATES,
@@ -25,8 +27,10 @@ from firmware_bridge.state import (
 )
 
 __all__ = [
+    "DRIVERS",
     "JOB_STATES",
     "READY_STATES",
+    "DriverConfigError",
     "JobProgress",
     "MachineAuthError",
     "MachineBusy",
@@ -39,6 +43,8 @@ __all__ = [
     "MachineState",
     "MachineStateError",
     "MachineUnreachable",
+    "OctoPrintDriver",
     "Temperature",
     "UploadRejected",
+    "create_driver",
 ]
