@@ -279,7 +279,7 @@ def slice_mesh(
     timeout_s: wall-clock limit; PrusaSlicer is killed beyond it.
     slicer: the executable; None means `find_prusa_slicer()`.
 
-    Runs `prusa-slicer --loglevel=1 --load PROFILE --export-gcode [--center X,Y] --output OUT
+    Runs `prusa-slicer --loglevel=1 --load PROFILE --export-gcode [--center=X,Y] --output OUT
     IN`. `output_path` appears only on success (atomic rename); its folder is created.
 
     Raises SlicerNotFoundError, SlicerTimeoutError, DoesNotFitBedError, SlicerError (other
@@ -307,7 +307,8 @@ def slice_mesh(
         command = [executable, "--loglevel=1", "--load", str(profile), "--export-gcode"]
         if bed_center_mm is not None:
             x, y = (float(v) for v in bed_center_mm)
-            command += ["--center", f"{x:g},{y:g}"]
+            # one "--center=X,Y" word: a separate "-10,5" would be read as an option
+            command.append(f"--center={x:g},{y:g}")
         command += ["--output", str(partial), str(model)]
         log.info("slicing %s with %s", mesh_path, profile.name)
         log.debug("running %s", command)
