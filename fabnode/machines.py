@@ -5,7 +5,6 @@ a thread with a queue, and a slow machine never holds up the others."""
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -120,7 +119,7 @@ class MachineWorker:
         job_dir.mkdir(parents=True, exist_ok=True)
         gcode = job_dir / f"{job_id}.gcode"
         try:
-            result = slice_mesh(self._as_named_file(job, job_dir), gcode, profile=self._profile,
+            result = slice_mesh(job.mesh_path, gcode, profile=self._profile,
                                 bed_center_mm=self.config.bed_center_mm)
         except SlicerError as exc:
             self._emitter.emit(job_id, EventType.FAILED, reason=f"slicing failed: {exc}")
@@ -135,16 +134,6 @@ class MachineWorker:
         self._emitter.progress(job_id, "running", percent=0.0, machine_id=self.config.id)
         self._on_change()
         self._watch(job_id, started=time.monotonic(), slice_seconds=result.seconds)
-
-    def _as_named_file(self, job: AcceptedJob, job_dir: Path) -> Path:
-        """PrusaSlicer picks its reader by extension; downloads are stored by hash alone."""
-        named = job_dir / f"part{designs.extension_for(designs.MeshFormat(job.analysis.format))}"
-        if not named.exists():
-            try:
-                os.link(job.mesh_path, named)
-            except OSError:
-                named.write_bytes(job.mesh_path.read_bytes())
-        return named
 
     def _watch(self, job_id: str, *, started: float, slice_seconds: float) -> None:
         seen_active = False
