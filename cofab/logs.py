@@ -34,5 +34,8 @@ def configure(level: str | None = None, *, json: bool | None = None, stream=None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel((level or os.environ.get("COFAB_LOG_LEVEL", "INFO")).upper())
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "trimesh"):
+    for noisy in ("httpx", "httpcore", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # trimesh logs recoverable oddities (stored normals) as warnings with tracebacks; our own
+    # analysis reports what matters about a file.
+    logging.getLogger("trimesh").setLevel(logging.ERROR)
