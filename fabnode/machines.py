@@ -127,25 +127,36 @@ class MachineWorker:
         prepend_header(gcode, header_lines(job.offer))
         try:
             self._ensure_connected()
-            self.driver.run_file(gcode, f"{job_id}.gcode")
+            stored_as = self.driver.run_file(gcode, f"{job_id}.gcode")
         except MachineError as exc:
             self._emitter.emit(job_id, EventType.FAILED, reason=f"machine {self.config.id}: {exc}")
             return
         self._emitter.progress(job_id, "running", percent=0.0, machine_id=self.config.id)
         self._on_change()
-        self._watch(job_id, started=time.monotonic(), slice_seconds=result.seconds)
+        self._watch(job_id, stored_as, started=time.monotonic(), slice_seconds=result.seconds)
 
-    def _watch(self, job_id: str, *, started: float, slice_seconds: float) -> None:
+    def _watch(self, job_id: str, stored_as: str, *, started: float, slice_seconds: float) -> None:
+        """Follow the job on the machine until it ends.
+
+        An unreachable machine is not a failed job: the print may go on while the network or
+        OctoPrint is down, so the worker keeps waiting rather than report a failure that
+        could send the part to another lab and have it made twice.
+        """
         seen_active = False
         reported = 0.0
         grace_until = time.monotonic() + 15
+        unreachable_logged = False
         while True:
             time.sleep(self._poll_s)
-            try:
-                status = self.driver.status()
-            except MachineError as exc:
-                log.warning("status poll failed", extra={"job_id": job_id, "error": str(exc)})
+            status = self.driver.status()
+            if status.state is MachineState.UNREACHABLE:
+                if not unreachable_logged:
+                    log.warning("machine unreachable during a job; waiting for it",
+                                extra={"job_id": job_id, "machine_id": self.config.id, "error": status.error})
+                    unreachable_logged = True
+                grace_until = max(grace_until, time.monotonic() + 15)
                 continue
+            unreachable_logged = False
             if status.state in JOB_STATES:
                 seen_active = True
                 pct = status.completion or 0.0
@@ -153,11 +164,12 @@ class MachineWorker:
                     reported = pct
                     self._emitter.progress(job_id, "running", percent=round(min(pct, 100.0), 1))
                 continue
-            if status.state is MachineState.ERROR or status.state is MachineState.UNREACHABLE:
+            if status.state is MachineState.ERROR:
                 self._emitter.emit(job_id, EventType.FAILED,
-                                   reason=f"machine {self.config.id}: {status.error or status.state.value}")
+                                   reason=f"machine {self.config.id}: {status.error or 'firmware error'}")
                 return
-            done = status.completion is not None and status.completion >= 100.0
+            ours = status.file_name is None or status.file_name.endswith(stored_as)
+            done = ours and status.completion is not None and status.completion >= 100.0
             if done or (seen_active and status.state is MachineState.IDLE):
                 if done and job_id not in self._cancelled:
                     self._emitter.emit(job_id, EventType.COMPLETED, machine_id=self.config.id,

@@ -21,7 +21,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import weakref
@@ -32,6 +31,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+
+from cofab.devstack.ports import free_port
 
 logger = logging.getLogger(__name__)
 
@@ -107,13 +108,6 @@ def find_octoprint() -> Path:
         "and `octoprint` on the PATH (missing). Install it in its own venv: "
         "python3 -m venv .octoprint-venv && .octoprint-venv/bin/pip install octoprint"
     )
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

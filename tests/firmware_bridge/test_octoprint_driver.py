@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cofab.devstack.octoprint import VirtualOctoPrint, free_port
+from cofab.devstack.octoprint import VirtualOctoPrint
+from cofab.devstack.ports import free_port
 from firmware_bridge import (
     JobProgress,
     MachineAuthError,
