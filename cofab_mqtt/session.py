@@ -1,0 +1,102 @@
+"""One way to open a cofab MQTT session, for the hub and for every node.
+
+- MQTT v5 with a persistent session (clean_start false and a session expiry), so queued QoS 1
+  messages wait in the broker while a side is away;
+- TCP_NODELAY on the socket after every connect: paho never sets it, and request/reply
+  traffic collapses to tens of messages per second without it (notes/mqtt.md);
+- subscriptions renewed on every connect, since a broker that lost its state (a SIGKILL
+  before autosave) no longer has them.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Sequence
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+log = logging.getLogger(__name__)
+
+
+def new_client(client_id: str, username: str | None, password: str | None) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    if username is not None and password is not None:
+        client.username_pw_set(username, password)
+    client.reconnect_delay_set(min_delay=1, max_delay=15)
+    return client
+
+
+def connect_persistent(client: mqtt.Client, host: str, port: int, *, session_expiry_s: int,
+                       keepalive_s: int = 30) -> None:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = session_expiry_s
+    client.connect_async(host, port, keepalive=keepalive_s, clean_start=False, properties=props)
+    client.loop_start()
+
+
+class SessionClient:
+    """A paho client with the session rules above; `on_ready` runs after each successful connect."""
+
+    def __init__(self, *, client_id: str, username: str | None, password: str | None, host: str, port: int,
+                 subscriptions: Sequence[tuple[str, int]], on_message: Callable[[mqtt.MQTTMessage], None],
+                 session_expiry_s: int, who: str, on_ready: Callable[[], None] | None = None) -> None:
+        self.client = new_client(client_id, username, password)
+        self._host, self._port = host, port
+        self._subscriptions = list(subscriptions)
+        self._handle = on_message
+        self._on_ready = on_ready
+        self._session_expiry_s = session_expiry_s
+        self._who = who
+        self._connected = threading.Event()
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self, wait_s: float = 10.0, *, keepalive_s: int = 30) -> bool:
+        connect_persistent(self.client, self._host, self._port, session_expiry_s=self._session_expiry_s,
+                           keepalive_s=keepalive_s)
+        if not self._connected.wait(wait_s):
+            log.warning("not connected to the broker yet; retrying in the background",
+                        extra={"who": self._who, "host": self._host, "port": self._port})
+            return False
+        return True
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
+
+    def _on_connect(self, client, _userdata, _flags, reason_code, _props) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the connection", extra={"who": self._who, "reason": str(reason_code)})
+            return
+        sock = client.socket()
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._subscriptions:
+            client.subscribe(self._subscriptions)
+        self._connected.set()
+        log.info("connected to broker", extra={"who": self._who, "host": self._host, "port": self._port})
+        if self._on_ready is not None:
+            self._on_ready()
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
+        self._connected.clear()
+        log.warning("disconnected from broker", extra={"who": self._who, "reason": str(reason_code)})
+
+    def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
+        try:
+            self._handle(message)
+        except Exception:  # a handler bug must not kill the network loop
+            log.exception("message handler failed", extra={"who": self._who, "topic": message.topic})
