@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from firmware_bridge.driver import MachineDriver
+from firmware_bridge.grbl import GrblDriver
 from firmware_bridge.octoprint import OctoPrintDriver
 
 
@@ -21,6 +22,7 @@ class DriverConfigError(ValueError):
 
 DRIVERS: dict[str, Callable[..., MachineDriver]] = {
     "octoprint": OctoPrintDriver,
+    "grbl": GrblDriver,
 }
 """Machine `type` to driver class; each takes its config keys as keyword arguments."""
 
