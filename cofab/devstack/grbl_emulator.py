@@ -212,9 +212,9 @@ class GrblEmulator:
                 return
             if not data:
                 return
-            self.bytes_received += len(data)
-            if self.baudrate:
+            if self.baudrate:  # the bytes arrive no faster than the line carries them
                 time.sleep(len(data) * 10 / self.baudrate)
+            self.bytes_received += len(data)
             if self.sink:
                 continue
             with self._cond:
