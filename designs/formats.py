@@ -59,6 +59,8 @@ MAX_3MF_COMPRESSION_RATIO = 200
 #: is a table-of-contents bomb (each entry costs memory before anything inflates).
 MAX_3MF_MEMBERS = 10_000
 _RATIO_CHECK_MIN_BYTES = 1 << 20
+# the 3MF core spec (OPC) allows these ZIP methods only
+_3MF_COMPRESSIONS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 
 _STL_HEADER_BYTES = 84
 _STL_RECORD_BYTES = 50
@@ -317,7 +319,8 @@ def check_3mf_container(path: Path) -> None:
     Why: trimesh reads any ZIP and inflates all of it into memory; this looks only at the
     ZIP's table of contents and refuses:
     - a damaged or cut archive (TruncatedMeshError);
-    - a ZIP without a `3D/*.model` part, or with encrypted parts (NotAMeshError);
+    - a ZIP without a `3D/*.model` part, with encrypted parts, or with a compression
+      method other than stored/deflated (NotAMeshError);
     - more than `MAX_3MF_MEMBERS` parts, a part that claims a compression ratio above
       `MAX_3MF_COMPRESSION_RATIO`, or parts that would inflate beyond
       `MAX_3MF_UNCOMPRESSED_BYTES` in total (MeshTooLargeError).
@@ -328,8 +331,11 @@ def check_3mf_container(path: Path) -> None:
         try:
             with zipfile.ZipFile(f) as archive:
                 infos = archive.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-            # OSError here is a seek to an offset the damaged directory points at
+        except (
+            zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError
+        ) as exc:
+            # OSError here is a seek to an offset the damaged directory points at;
+            # NotImplementedError a ZIP "version needed" from the future (a damaged field)
             raise TruncatedMeshError(
                 "the 3MF file is a damaged or truncated ZIP archive (its table of contents "
                 "cannot be read)"
@@ -343,6 +349,12 @@ def check_3mf_container(path: Path) -> None:
         raise NotAMeshError("the file is a ZIP archive without a 3D/*.model part, not a 3MF mesh")
     if any(info.flag_bits & 0x1 for info in infos):
         raise NotAMeshError("the 3MF archive has encrypted parts, which cofab cannot read")
+    odd = sorted({info.compress_type for info in infos} - _3MF_COMPRESSIONS)
+    if odd:
+        raise NotAMeshError(
+            f"the 3MF archive uses ZIP compression method {odd[0]}; 3MF allows only stored "
+            "and deflated parts"
+        )
     for info in infos:
         if info.file_size >= _RATIO_CHECK_MIN_BYTES and (
             info.file_size > MAX_3MF_COMPRESSION_RATIO * max(info.compress_size, 1)
