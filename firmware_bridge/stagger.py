@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 
 class StartStagger:
-    """Hands out start slots `delay_s` apart to any number of threads."""
+    """Hands out start slots `delay_s` apart to any number of threads.
+
+    Slots are spaced between *different* machines (`who`): a machine starting its next job
+    right after its last one adds no new heater load, so it does not wait for itself.
+    """
 
     def __init__(
         self,
@@ -29,19 +33,23 @@ class StartStagger:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._next = -float("inf")
+        self._slots: dict[Hashable, float] = {}
 
-    def reserve(self) -> float:
-        """Take the next slot; return how many seconds from now it is (0 = start now)."""
+    def reserve(self, who: Hashable | None = None) -> float:
+        """Take the next slot for machine `who` (None: a caller of its own); return how many
+        seconds from now it is (0 = start now)."""
+        key: Hashable = object() if who is None else who
         with self._lock:
             now = self._clock()
-            slot = max(now, self._next)
-            self._next = slot + self.delay_s
+            # Forget slots too old to matter; keeps the table small.
+            self._slots = {k: t for k, t in self._slots.items() if t + self.delay_s > now}
+            slot = max([now] + [t + self.delay_s for k, t in self._slots.items() if k != key])
+            self._slots[key] = slot
             return slot - now
 
-    def wait_turn(self) -> float:
-        """Block until this caller may start; return the seconds waited."""
-        wait = self.reserve()
+    def wait_turn(self, who: Hashable | None = None) -> float:
+        """Block until machine `who` may start; return the seconds waited."""
+        wait = self.reserve(who)
         if wait > 0:
             self._sleep(wait)
         return wait

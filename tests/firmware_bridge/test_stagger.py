@@ -57,6 +57,16 @@ def test_slots_are_unique_across_threads() -> None:
     assert sorted(waits) == [5.0 * i for i in range(20)]
 
 
+def test_a_machine_does_not_wait_for_its_own_last_start() -> None:
+    clock = FakeClock()
+    stagger = StartStagger(30, clock=clock)
+    assert stagger.reserve("a") == 0
+    clock.now += 1
+    assert stagger.reserve("a") == 0  # back-to-back jobs on one machine
+    assert stagger.reserve("b") == 30  # but another machine waits for a's start
+    assert stagger.reserve("a") == 60  # and a now waits for b's
+
+
 def test_zero_delay_never_waits_and_negative_is_refused() -> None:
     stagger = StartStagger(0)
     assert stagger.wait_turn() == 0 and stagger.wait_turn() == 0
