@@ -110,7 +110,9 @@ def build_statements(query: SearchQuery, dialect: str) -> tuple[sa.Select, sa.Se
     if terms:
         base = base.join(_SEARCH, _SEARCH.c.design_id == d.id)
         if dialect == "postgresql":
-            tsquery = sa.func.to_tsquery("simple", " & ".join(f"{t}:*" for t in terms))
+            # the configuration as SQL text, not a bind: the statement must also compile with
+            # its values inlined (bench.search runs it bare)
+            tsquery = sa.func.to_tsquery(sa.literal_column("'simple'"), " & ".join(f"{t}:*" for t in terms))
             where.append(_SEARCH.c.document.op("@@")(tsquery))
             order.append(sa.func.ts_rank(_SEARCH.c.document, tsquery).desc())
         else:

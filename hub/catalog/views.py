@@ -36,6 +36,14 @@ _RAW_BODY = {"requestBody": {"required": True, "content": {"application/octet-st
 _JSON_LIMIT = 1024 * 1024
 
 
+def _inline_schema(model) -> dict:
+    """A model's JSON schema for `openapi_extra`, its nested models referring to the
+    components FastAPI already publishes (PartRef comes with VersionCreate)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return schema
+
+
 def catalog_settings(request: Request) -> CatalogSettings:
     settings = getattr(request.app.state, "catalog_settings", None)
     if settings is None:
@@ -126,7 +134,7 @@ async def stage_upload(
         "one must stay non-commercial."),
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-        "application/json": {"schema": {"$ref": "#/components/schemas/DesignCreate"}}}}},
+        "application/json": {"schema": _inline_schema(DesignCreate)}}}},
 )
 async def publish(
     request: Request, principal: Designer, session: DbSession, services=Depends(get_services),

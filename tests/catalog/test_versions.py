@@ -96,3 +96,14 @@ def test_metadata_changes_do_not_touch_versions(api, tokens):
     assert updated["files"] == design["files"] and updated["licence"] == design["licence"]
     bad = api.patch(f"/api/v1/designs/{design['id']}", headers=bearer(tokens["designer"]), json={"licence": "MIT"})
     assert bad.status_code == 200 and bad.json()["licence"] == design["licence"]  # licence is not changeable
+
+
+def test_openapi_documents_both_publish_bodies_and_every_reference_resolves(api):
+    import json
+    import re
+
+    spec = api.get("/openapi.json").json()
+    bodies = spec["paths"]["/api/v1/designs"]["post"]["requestBody"]["content"]
+    assert {"application/octet-stream", "application/json"} <= set(bodies)
+    refs = set(re.findall(r"#/components/schemas/(\w+)", json.dumps(spec)))
+    assert refs <= set(spec["components"]["schemas"])
