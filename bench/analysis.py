@@ -2,12 +2,16 @@
 
 `python -m bench.analysis [--quick]` writes an icosphere binary STL (subdivisions 8:
 1,310,720 faces, 65 MB; --quick: subdivisions 6, 81,920 faces) into a temporary folder,
-then runs, as child processes taking turns, `cofab design analyze FILE --json` (what a
-designer runs, and the same `designs.analyze_mesh` the hub and nodes call) and `admesh FILE`
-(Debian's C tool: load, connectivity, normals, volume). Each child's wall time and exact peak
-RSS come from `bench.common.run_measured`. The report gives medians and the ratios
-cofab / admesh; the target is in ../shared/TARGETS.md (time within 2x, memory within 3x).
-The two tools' answers (faces, volume, parts) are compared too, so a fast wrong answer shows.
+then runs, as child processes taking turns:
+- `python -m designs.analysis_cli FILE`: cofab's analysis alone (`designs.analyze_mesh`, the
+  function the hub and nodes call), printing its JSON: the figure compared with admesh;
+- `cofab design analyze FILE --json`: the same through the full CLI (argument parsing,
+  structlog set-up), reported beside it;
+- `admesh FILE` (Debian's C tool: load, connectivity, normals, volume): the baseline.
+Each child's wall time and exact peak RSS come from `bench.common.run_measured`. The report
+gives medians and the ratios cofab / admesh; the target is in ../shared/TARGETS.md (time
+within 2x, memory within 3x). The tools' answers (faces, volume, parts) are compared too, so
+a fast wrong answer shows.
 """
 
 from __future__ import annotations
@@ -67,17 +71,22 @@ def main() -> None:
     cofab = shutil.which("cofab", path=str(Path(sys.executable).parent)) or "cofab"
     with tempfile.TemporaryDirectory(prefix="cofab-bench-analysis-") as folder:
         stl = _write_icosphere(Path(folder), subdivisions)
-        ours_cmd = [cofab, "design", "analyze", str(stl), "--json"]
+        ours_cmd = [sys.executable, "-m", "designs.analysis_cli", str(stl)]
+        cli_cmd = [cofab, "design", "analyze", str(stl), "--json"]
         theirs_cmd = [ADMESH, str(stl)]
-        # one untimed run each warms the page cache, so both read the file from memory
-        _check(run_measured(ours_cmd), "cofab design analyze")
+        # one untimed run each warms the page cache, so all read the file from memory
+        _check(run_measured(ours_cmd), "designs.analysis_cli")
+        _check(run_measured(cli_cmd), "cofab design analyze")
         _check(run_measured(theirs_cmd), "admesh")
         ours: list[Measured] = []
+        cli: list[Measured] = []
         theirs: list[Measured] = []
-        for _ in range(repeats):  # taking turns spreads the machine's noise over both
+        for _ in range(repeats):  # taking turns spreads the machine's noise over all three
             ours.append(run_measured(ours_cmd))
             theirs.append(run_measured(theirs_cmd))
-            _check(ours[-1], "cofab design analyze")
+            cli.append(run_measured(cli_cmd))
+            _check(ours[-1], "designs.analysis_cli")
+            _check(cli[-1], "cofab design analyze")
             _check(theirs[-1], "admesh")
         analysis = json.loads(ours[-1].stdout.strip().splitlines()[-1])
         admesh = _admesh_numbers(theirs[-1].stdout)
@@ -91,6 +100,8 @@ def main() -> None:
         "seconds_all": [round(r.seconds, 3) for r in ours],
         "peak_rss_mb_median": med(ours, "peak_rss_mb"),
         "peak_rss_mb_max": round(max(r.peak_rss_mb for r in ours), 1),
+        "cofab_cli_seconds_median": med(cli, "seconds"),
+        "cofab_cli_peak_rss_mb_median": med(cli, "peak_rss_mb"),
     }
     baseline = {
         "seconds_median": med(theirs, "seconds"),
@@ -101,6 +112,8 @@ def main() -> None:
     ratio = {
         "time": round(values["seconds_median"] / baseline["seconds_median"], 2),
         "memory": round(values["peak_rss_mb_median"] / baseline["peak_rss_mb_median"], 2),
+        "cofab_cli_time": round(values["cofab_cli_seconds_median"] / baseline["seconds_median"], 2),
+        "cofab_cli_memory": round(values["cofab_cli_peak_rss_mb_median"] / baseline["peak_rss_mb_median"], 2),
     }
     agree = (
         analysis["faces"] == admesh.get("faces")
@@ -110,7 +123,8 @@ def main() -> None:
     )
     notes = {
         "file": f"icosphere subdivisions={subdivisions}, {analysis['faces']:,} faces, {size_mb:.1f} MB binary STL",
-        "ours": "cofab design analyze FILE --json (designs.stl_binary vectorised path, child process)",
+        "ours": "python -m designs.analysis_cli FILE (designs.stl_binary vectorised path, child process)",
+        "cofab_cli": "cofab design analyze FILE --json (same analysis through the full CLI)",
         "baseline": "admesh FILE (Debian admesh, child process)",
         "repeats": repeats,
         "answers_agree": agree,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -217,14 +218,23 @@ def analyze_indexed(
     faces = np.asarray(faces)
     if surface is None:
         surface = meshstats.surface_stats(vertices, faces)
-    topology = meshstats.edge_topology(faces, len(vertices))
+    # edges and bodies are independent sorts and gathers over large arrays, during which
+    # numpy releases the GIL: on a large mesh they overlap on two cores
+    if len(faces) >= meshstats.PARALLEL_MIN_FACES:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cofab-edges") as pool:
+            pending = pool.submit(meshstats.edge_topology, faces, len(vertices))
+            bodies = meshstats.body_count(faces, len(vertices))
+            topology = pending.result()
+    else:
+        topology = meshstats.edge_topology(faces, len(vertices))
+        bodies = meshstats.body_count(faces, len(vertices))
     return _build(
         fmt,
         vertices=vertices,
         faces=faces,
         watertight=topology.watertight,
         winding_consistent=topology.winding_consistent,
-        bodies=meshstats.body_count(faces, len(vertices)),
+        bodies=bodies,
         topology=topology,
         surface=surface,
         source_units=source_units,

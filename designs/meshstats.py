@@ -25,6 +25,7 @@ __all__ = [
     "BED_TOLERANCE_MM",
     "DEGENERATE_FACE_AREA_MM2",
     "OVERHANG_ANGLE_DEG",
+    "PARALLEL_MIN_FACES",
     "EdgeTopology",
     "SurfaceAccumulator",
     "SurfaceStats",
@@ -41,6 +42,10 @@ DEGENERATE_FACE_AREA_MM2 = 1e-12
 #: A downward-facing surface tilted further than this from vertical is an overhang that an
 #: FDM printer cannot build without supports (the usual 45° rule).
 OVERHANG_ANGLE_DEG = 45.0
+#: From this many faces on, independent passes over a mesh run on two threads (numpy
+#: releases the GIL in sorts, gathers and arithmetic); below it a thread costs more than it
+#: saves.
+PARALLEL_MIN_FACES = 200_000
 #: Faces whose three vertices lie within this height of the lowest point rest on the bed:
 #: they face down but need no support.
 BED_TOLERANCE_MM = 0.01
@@ -68,27 +73,31 @@ class EdgeTopology:
     winding_consistent: bool
 
 
-def _edge_keys(faces: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray]:
-    """Directed and undirected int64 keys of every face edge.
+def _edge_keys(faces: np.ndarray, n_vertices: int, *, directed: bool) -> np.ndarray:
+    """One int64 key per face edge: (3m,) int64.
 
-    faces: (m, 3) int. Returns two (3m,) int64 arrays: `u * n + v` for each directed edge
-    (u, v) = (f0, f1), (f1, f2), (f2, f0), and `min * n + max` for the same edges. One int64 per
-    edge (n < 2**31, so n**2 < 2**62) sorts several times faster than (3m, 2) rows.
+    faces: (m, 3) int. The edges of a face are (f0, f1), (f1, f2), (f2, f0); directed keys
+    are `u * n + v`, undirected ones `min * n + max`. One int64 per edge (n < 2**31, so
+    n**2 < 2**62) sorts several times faster than (3m, 2) rows, and building one kind at a
+    time keeps only one such array alive.
     """
     n = np.int64(n_vertices)
-    directed = np.empty(faces.size, dtype=np.int64)
-    undirected = np.empty(faces.size, dtype=np.int64)
+    keys = np.empty(faces.size, dtype=np.int64)
     for start in range(0, len(faces), _CHUNK_FACES):
         block = faces[start : start + _CHUNK_FACES].astype(np.int64)
         tail = block[:, [1, 2, 0]]
         out = slice(start * 3, (start + len(block)) * 3)
-        directed[out] = (block * n + tail).reshape(-1)
-        low = np.minimum(block, tail)
-        np.maximum(block, tail, out=tail)
-        low *= n
-        low += tail
-        undirected[out] = low.reshape(-1)
-    return directed, undirected
+        if directed:
+            block *= n
+            block += tail
+            keys[out] = block.reshape(-1)
+        else:
+            low = np.minimum(block, tail)
+            np.maximum(block, tail, out=tail)
+            low *= n
+            low += tail
+            keys[out] = low.reshape(-1)
+    return keys
 
 
 def _runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +121,7 @@ def edge_topology(faces: np.ndarray, n_vertices: int) -> EdgeTopology:
     faces = np.asarray(faces)
     if len(faces) == 0:
         return EdgeTopology(0, 0, False, False)
-    directed, undirected = _edge_keys(faces, n_vertices)
+    undirected = _edge_keys(faces, n_vertices, directed=False)
     undirected.sort()
     edges, counts = _runs(undirected)
     del undirected
@@ -120,6 +129,7 @@ def edge_topology(faces: np.ndarray, n_vertices: int) -> EdgeTopology:
     nonmanifold = int(np.count_nonzero(counts > 2))
     watertight = bool((counts == 2).all())
 
+    directed = _edge_keys(faces, n_vertices, directed=True)
     directed.sort()
     repeated = directed[1:][directed[1:] == directed[:-1]]
     del directed

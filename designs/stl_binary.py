@@ -19,12 +19,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from designs.errors import EmptyMeshError, NotAMeshError, TruncatedMeshError
+from designs.meshstats import PARALLEL_MIN_FACES
 
 __all__ = ["MERGE_DIGITS", "IndexedMesh", "read_binary_stl"]
 
@@ -66,10 +68,17 @@ class IndexedMesh:
     faces: np.ndarray
 
 
-def _rounded(corners: np.ndarray) -> np.ndarray:
-    """(k, 3) float -> (k, 3) int64: coordinates rounded to MERGE_DIGITS decimals."""
+def _rounded(corners: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """(k, 3) float -> (k, 3) int64: coordinates rounded to MERGE_DIGITS decimals.
+
+    scratch: an optional (>= k, 3) float64 buffer reused between chunks (fresh temporaries
+    of this size cost more in page faults than the arithmetic)."""
+    k = len(corners)
+    work = np.empty((k, 3)) if scratch is None else scratch[:k]
     with np.errstate(invalid="ignore", over="ignore"):  # absurd coordinates: garbage in, no crash
-        return np.rint(corners.astype(np.float64) * 10.0**MERGE_DIGITS).astype(np.int64)
+        np.multiply(corners, 10.0**MERGE_DIGITS, out=work, dtype=np.float64)
+        np.rint(work, out=work)
+        return work.astype(np.int64)
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -104,47 +113,83 @@ def _check_hash(keys: np.ndarray) -> np.ndarray:
     return h
 
 
-def _read_corners(path: Path, on_triangles: TriangleSink | None = None) -> np.ndarray:
-    """All triangle corners of the binary STL at `path`: (3m, 3) float32.
-
-    on_triangles: called with each block of (k, 3, 3) float32 triangles as it is read.
+def _open_checked(f) -> int:
+    """Check a binary STL's header against its size; return the declared triangle count.
 
     Raises TruncatedMeshError / NotAMeshError when the size does not match the declared
-    triangle count, EmptyMeshError for 0 triangles, NotAMeshError for NaN/inf coordinates.
+    triangle count, EmptyMeshError for 0 triangles."""
+    header = f.read(_HEADER_BYTES)
+    size = os.fstat(f.fileno()).st_size
+    if len(header) < _HEADER_BYTES:
+        raise TruncatedMeshError(
+            f"the file has {size:,} bytes, less than the 84-byte header of a binary STL: "
+            "it is truncated"
+        )
+    declared = int.from_bytes(header[80:84], "little")
+    expected = _HEADER_BYTES + _RECORD.itemsize * declared
+    if expected != size:
+        error = TruncatedMeshError if expected > size else NotAMeshError
+        raise error(
+            f"binary STL declares {declared:,} triangles ({expected:,} bytes) but the file "
+            f"has {size:,} bytes"
+        )
+    if declared == 0:
+        raise EmptyMeshError("the binary STL file holds no triangles")
+    return declared
+
+
+@dataclass(frozen=True, slots=True)
+class _Corners:
+    """Every triangle corner, (k, 3) float32, with two hashes of its rounded position
+    ((k,) uint64 each, see `_row_hash` and `_check_hash`)."""
+
+    coordinates: np.ndarray
+    primary: np.ndarray
+    check: np.ndarray
+
+
+def _read_corners(path: Path, on_triangles: TriangleSink | None = None) -> _Corners:
+    """Read all triangle corners of the binary STL at `path` and hash them, in one pass.
+
+    on_triangles: called with each block of (k, 3, 3) float32 triangles, in file order. On
+    a large file it runs on a second thread, overlapping with the hashing (both are numpy
+    loops that release the GIL). Raises like `_open_checked`, and NotAMeshError for NaN or
+    infinite coordinates.
     """
     with Path(path).open("rb") as f:
-        header = f.read(_HEADER_BYTES)
-        size = os.fstat(f.fileno()).st_size
-        if len(header) < _HEADER_BYTES:
-            raise TruncatedMeshError(
-                f"the file has {size:,} bytes, less than the 84-byte header of a binary STL: "
-                "it is truncated"
-            )
-        declared = int.from_bytes(header[80:84], "little")
-        expected = _HEADER_BYTES + _RECORD.itemsize * declared
-        if expected != size:
-            error = TruncatedMeshError if expected > size else NotAMeshError
-            raise error(
-                f"binary STL declares {declared:,} triangles ({expected:,} bytes) but the file "
-                f"has {size:,} bytes"
-            )
-        if declared == 0:
-            raise EmptyMeshError("the binary STL file holds no triangles")
-        corners = np.empty((declared * 3, 3), dtype=np.float32)
-        for start in range(0, declared, _CHUNK_FACES):
-            count = min(_CHUNK_FACES, declared - start)
-            records = np.fromfile(f, dtype=_RECORD, count=count)
-            if len(records) != count:  # the file shrank while we read it
-                raise TruncatedMeshError("the binary STL ended before its declared triangles")
-            block = records["corners"].reshape(-1, 3)
-            if not np.isfinite(block).all():
-                raise NotAMeshError(
-                    "the binary STL file has vertices with invalid coordinates (NaN or infinity)"
-                )
-            corners[start * 3 : (start + count) * 3] = block
-            if on_triangles is not None:
-                on_triangles(corners[start * 3 : (start + count) * 3].reshape(-1, 3, 3))
-    return corners
+        declared = _open_checked(f)
+        count = declared * 3
+        corners = np.empty((count, 3), dtype=np.float32)
+        primary = np.empty(count, dtype=np.uint64)
+        check = np.empty(count, dtype=np.uint64)
+        scratch = np.empty((min(_CHUNK_FACES * 3, count), 3))
+        parallel = on_triangles is not None and declared >= PARALLEL_MIN_FACES
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cofab-stl") as pool:
+            pending: list[Future] = []
+            for start in range(0, declared, _CHUNK_FACES):
+                n = min(_CHUNK_FACES, declared - start)
+                records = np.fromfile(f, dtype=_RECORD, count=n)
+                if len(records) != n:  # the file shrank while we read it
+                    raise TruncatedMeshError("the binary STL ended before its declared triangles")
+                rows = slice(start * 3, (start + n) * 3)
+                block = corners[rows]
+                block[...] = records["corners"].reshape(-1, 3)
+                if not np.isfinite(block).all():
+                    raise NotAMeshError(
+                        "the binary STL file has vertices with invalid coordinates (NaN or infinity)"
+                    )
+                if on_triangles is not None:
+                    triangles = block.reshape(-1, 3, 3)
+                    if parallel:
+                        pending.append(pool.submit(on_triangles, triangles))
+                    else:
+                        on_triangles(triangles)
+                keys = _rounded(block, scratch)
+                primary[rows] = _row_hash(keys)
+                check[rows] = _check_hash(keys)
+            for future in pending:
+                future.result()  # re-raise anything the sink raised
+    return _Corners(corners, primary, check)
 
 
 def _distinct_sorted(values: np.ndarray) -> np.ndarray:
@@ -155,40 +200,36 @@ def _distinct_sorted(values: np.ndarray) -> np.ndarray:
     return starts
 
 
-def _merge(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Merge equal corners. corners: (k, 3) float. Returns (representative corner index per
-    vertex (n,) int64, vertex index per corner (k,) int64).
+def _merge(corners: _Corners) -> tuple[np.ndarray, np.ndarray]:
+    """Merge equal corners. Returns (representative corner index per
+    vertex (n,) int64, vertex index per corner (k,) int32, or int64 beyond 2**31 corners).
 
     Equal vertices are grouped by sorting a 64-bit hash of their rounded coordinates. A
     collision (two different vertices, one hash) would make the hash count fewer distinct
     values than the truth; a second hash built differently counts them again, and the two
     counts must agree, so a wrong merge needs both to collide in one file. Counting by a
     plain sort is used because gathering the second hash into the first one's order costs
-    more on large meshes. Row-wise work runs in cache-sized chunks: whole-array float64
-    temporaries cost more in page faults than the arithmetic itself.
+    more on large meshes.
     """
-    count = len(corners)
-    primary = np.empty(count, dtype=np.uint64)
-    check = np.empty(count, dtype=np.uint64)
-    step = _CHUNK_FACES * 3
-    for start in range(0, count, step):
-        keys = _rounded(corners[start : start + step])
-        primary[start : start + step] = _row_hash(keys)
-        check[start : start + step] = _check_hash(keys)
+    count = len(corners.primary)
+    check = corners.check
     check.sort()
     distinct = int(np.count_nonzero(_distinct_sorted(check)))
     del check
+    primary = corners.primary
     grouped = _group_packed(primary, distinct)
     if grouped is None:
         grouped = _group_argsort(primary, distinct)
     if grouped is None:
         log.warning("vertex hash collision; merging by exact row sort instead")
-        return _merge_exact(corners)
+        return _merge_exact(corners.coordinates)
     order, new_group = grouped
     del primary
-    group = np.cumsum(new_group, dtype=np.int64)
+    # int32 indices where they fit: half the memory of the largest arrays here
+    index_type = np.int32 if count < np.iinfo(np.int32).max else np.int64
+    group = np.cumsum(new_group, dtype=index_type)
     group -= 1
-    inverse = np.empty(count, dtype=np.int64)
+    inverse = np.empty(count, dtype=index_type)
     inverse[order] = group
     del group
     # the first occurrence represents each vertex, as in trimesh (keep_order)
@@ -245,7 +286,7 @@ def read_binary_stl(path: Path, on_triangles: TriangleSink | None = None) -> Ind
     """
     corners = _read_corners(path, on_triangles)
     representative, inverse = _merge(corners)
-    vertices = corners[representative].astype(np.float64)
+    vertices = corners.coordinates[representative].astype(np.float64)
     del corners, representative
     index_type = np.int32 if len(vertices) < np.iinfo(np.int32).max else np.int64
     faces = inverse.astype(index_type).reshape(-1, 3)

@@ -43,26 +43,12 @@ def _fail(command: str, path: Path, reason: str) -> int:
     return EXIT_UNREADABLE
 
 
-def _read_kind(path: Path):  # -> MeshFormat | OutlineFormat
-    from designs.sniffing import sniff_any_file
-
-    return sniff_any_file(path)
-
-
 def analysis_json(path: Path) -> dict[str, Any]:
-    """The analysis of the mesh or outline at `path` as a JSON-safe dict with a `kind`.
+    """The analysis of the mesh or outline at `path` as a JSON-safe dict with a `kind`
+    (`designs.analysis_cli.describe`). Raises DesignFileError (and OSError)."""
+    from designs.analysis_cli import describe
 
-    Raises DesignFileError (and OSError) like the loaders."""
-    from designs.formats import MeshFormat
-
-    fmt = _read_kind(path)
-    if isinstance(fmt, MeshFormat):
-        from designs.analysis import analyze_mesh
-
-        return {"kind": "mesh", **analyze_mesh(path, fmt).to_dict()}
-    from designs.outlines import load_outline
-
-    return {"kind": "outline", **load_outline(path, fmt).to_dict()}
+    return describe(path)
 
 
 def _quiet_libraries() -> None:
