@@ -62,6 +62,7 @@ logger = logging.getLogger(__name__)
 
 _CONNECT_POLL_S = 0.1
 _UPLOAD_TIMEOUT_S = 120.0
+_PUSH_LAG_S = 0.5
 
 
 class OctoPrintDriver(MachineDriver):
@@ -301,7 +302,10 @@ class OctoPrintDriver(MachineDriver):
             snapshot = replace(snapshot, temperatures=self._last_temps)
         elif snapshot.temperatures:
             self._last_temps = snapshot.temperatures
-        self._monitor.observe(snapshot, time.monotonic())
+        # OctoPrint throttles its push messages: one may describe the printer up to half a
+        # second ago. Stamped that much earlier, it never overrides a poll sent after it
+        # (the monitor drops the older of two answers), e.g. a resume seen by a poll.
+        self._monitor.observe(snapshot, time.monotonic() - _PUSH_LAG_S)
 
     # --- files and jobs ---------------------------------------------------------------
 

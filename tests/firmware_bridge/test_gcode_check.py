@@ -196,3 +196,42 @@ def test_a_file_without_a_final_newline_and_with_crlf_is_read_whole(tmp_path: Pa
     assert report.lines == 3
     assert [(v.line, v.kind) for v in report.violations] == [(3, "out_of_bounds")]
     assert report.violations[0].text == "G1 X300"
+
+
+def _messy_programs() -> dict[str, str]:
+    import random
+
+    rng = random.Random(1)
+    klipper = ["PRINT_START EXTRUDER=240 BED=100", "G90", "M83", "G28"]
+    for layer in range(60):
+        klipper.append(f"EXCLUDE_OBJECT_START NAME=part_{layer % 3}")
+        klipper.append(f"G1 Z{0.2 + layer * 0.2:.2f} F600")
+        klipper += [f"G1 X{rng.uniform(10, 300):.3f} Y{rng.uniform(10, 300):.3f} "
+                    f"E{rng.uniform(0, 0.1):.4f} ; c" for _ in range(30)]
+        klipper += ["EXCLUDE_OBJECT_END NAME=part", "SET_HEATER_TEMPERATURE HEATER=extruder TARGET=245",
+                    "G2 X150 Y150 R20" if layer % 7 == 0 else "G3 X100 Y100 I5 J5", "M117 Layer done"]
+    klipper += ["G91", "G1 Z5", "G90"]
+    grbl = ["G21 G90", "M3 S10000", "G0 X10 Y10", "G1 Z-2 F200"]
+    for i in range(1500):
+        grbl.append(f"X{rng.uniform(0, 500):.3f} Y{rng.uniform(0, 390):.3f}" if i % 3
+                    else f"G1 X-{rng.uniform(0, 3):.3f} F800")
+        if i % 50 == 0:
+            grbl.append("G2 X100 Y100 I10 J0 (arc)")
+        if i % 97 == 0:
+            grbl.append("G38.2 Z-10 F50")
+        if i % 11 == 0:
+            grbl.append("$110=500")
+    return {"klipper": "\n".join(klipper), "cnc": "\n".join(grbl)}
+
+
+@pytest.mark.parametrize("machine", ["klipper", "cnc"])
+def test_fast_path_and_interpreter_agree_on_messy_programs(machine: str) -> None:
+    """Macros, text messages, modal lines, negative leading numbers, R arcs, probing,
+    setting writes, relative moves: the lines the fast path hands over or falls back on."""
+    text = _messy_programs()[machine]
+    fast = check_text(text, profile(machine)).to_dict()
+    slow = check_text(text, profile(machine), fast=False).to_dict()
+    fast.pop("check_seconds")
+    slow.pop("check_seconds")
+    assert fast == slow
+    assert fast["violation_count"] > 0
