@@ -2,8 +2,9 @@
 
 Why svgelements: it implements the parts of SVG that decide *what* is drawn and *where*:
 CSS and presentation attributes, nested transforms, `<use>` of `<defs>`/`<symbol>`,
-viewBox scaling, units, and it leaves out what is not rendered (`display:none`, the
-contents of `<defs>`, `<clipPath>`, `<mask>`...). A laser must not cut a hidden shape:
+viewBox scaling and units, and it leaves out `display:none` and the contents of `<defs>`.
+What it still yields but is never drawn (`<mask>`, `<pattern>`, `<marker>` content, a
+`<symbol>` outside `<use>`, `visibility:hidden`) is left out here. A laser must not cut a hidden shape:
 the corpus's openscad_display.svg holds 52 rectangles of which 17 are visible.
 
 Units: a width/height with a physical unit (mm, cm, in, pt, pc) sets the scale exactly.
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 CSS_PX_PER_INCH = 96.0
 _MM_PER_UNIT = {"mm": 1.0, "cm": 10.0, "in": 25.4, "pt": 25.4 / 72, "pc": 25.4 / 6, "q": 0.25}
 _LENGTH = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([a-zA-Z%]*)\s*$")
+# elements whose content is never drawn by itself (see `_without_unrendered`)
+_UNRENDERED = frozenset({"clipPath", "mask", "pattern", "marker"})
+_INVISIBLE = frozenset({"hidden", "collapse"})
 # samples per curve segment used to estimate its length before flattening
 _PROBE_SAMPLES = 9
 
@@ -104,7 +108,7 @@ def read_svg(path: Path) -> RawOutline:
     XML cannot be parsed or holds no <svg> root."""
     import svgelements as se
 
-    data = Path(path).read_bytes()
+    data = _without_unrendered(Path(path).read_bytes())
     try:
         svg = se.SVG.parse(io.BytesIO(data), reify=True, ppi=CSS_PX_PER_INCH)
     except Exception as exc:  # ElementTree.ParseError, ValueError from broken attributes...
@@ -126,22 +130,28 @@ def read_svg(path: Path) -> RawOutline:
         )
     budget = PointBudget()
     raw: list[tuple[np.ndarray, bool]] = []
-    empty = 0
+    empty = hidden = 0
     try:
         for element in svg.elements():
             if not isinstance(element, se.Shape) or isinstance(element, se.Text):
                 continue
-            path_element = se.Path(element)
-            for subpath in path_element.as_subpaths():
+            if str(element.values.get("visibility", "")).strip().lower() in _INVISIBLE:
+                hidden += 1
+                continue
+            drawn = 0
+            for subpath in se.Path(element).as_subpaths():
                 points, closed = _subpath_points(subpath, scale, budget)
-                if len(points) < 2 or not np.isfinite(points).all() or _zero_size(points):
-                    empty += 1
-                    continue
-                raw.append((points, closed))
+                if len(points) >= 2 and np.isfinite(points).all() and not _zero_size(points):
+                    raw.append((points, closed))
+                    drawn += 1
+            if not drawn:  # e.g. <circle r="0">: a shape with nothing to cut
+                empty += 1
     except (ValueError, ZeroDivisionError, TypeError, AttributeError, IndexError) as exc:
         raise NotAnOutlineError(f"the SVG file has a shape that cannot be read: {_one_line(exc)}") from exc
     if empty:
         outline.warnings.append(f"{empty} zero-size shape{'s' if empty > 1 else ''} ignored")
+    if hidden:
+        outline.warnings.append(f"{hidden} hidden shape{'s' if hidden > 1 else ''} (visibility) not cut")
     doc_height = _finite(getattr(svg, "height", None))
     if not doc_height and raw:
         doc_height = max(float(p[:, 1].max()) for p, _ in raw)
@@ -151,6 +161,43 @@ def read_svg(path: Path) -> RawOutline:
         mm[:, 1] = ((doc_height or 0.0) - points[:, 1]) * scale
         outline.pieces.append((mm, closed))
     return outline
+
+
+def _without_unrendered(data: bytes) -> bytes:
+    """The SVG document without the elements that are never drawn themselves.
+
+    svgelements leaves out `display:none` and `<defs>` content, but yields the shapes
+    inside `<mask>`, `<pattern>` and `<marker>` (they shape other elements and must not be
+    cut: removed), and draws a `<symbol>` where it stands as well as where it is used (moved
+    into a `<defs>`). Parsing with lxml first also refuses entity expansion and
+    network access outright (no internal DTD subset survives into svgelements' parser).
+    Clipping itself is not applied: a clipped shape is cut whole.
+    """
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True)
+    try:
+        root = etree.fromstring(data, parser)
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise NotAnOutlineError(f"the SVG file could not be read: {_one_line(exc)}") from exc
+    if root is None:
+        raise NotAnOutlineError("the SVG file holds no XML document")
+    for element in list(root.iter()):
+        if isinstance(element, etree._Entity):
+            raise NotAnOutlineError("the SVG file uses XML entities, which cofab does not expand")
+        tag = etree.QName(element).localname if isinstance(element.tag, str) else ""
+        parent = element.getparent()
+        if parent is None:
+            continue
+        if tag in _UNRENDERED:
+            parent.remove(element)
+        elif tag == "symbol" and etree.QName(parent).localname != "defs":
+            # drawn only through <use>: inside <defs> svgelements still resolves the
+            # reference but no longer draws the symbol where it stands
+            defs = etree.Element(etree.QName(element).namespace and f"{{{etree.QName(element).namespace}}}defs" or "defs")
+            parent.replace(element, defs)
+            defs.append(element)
+    return etree.tostring(root)
 
 
 def _finite(value: object) -> float | None:

@@ -123,6 +123,24 @@ def test_svg_hidden_elements_are_not_cut(tmp_path: Path) -> None:
     assert outline.bbox_min[0] == pytest.approx(40.0)
 
 
+def test_svg_masks_markers_symbols_and_invisible_shapes_are_not_cut(tmp_path: Path) -> None:
+    body = """
+      <mask id="m"><rect x="0" width="5" height="5"/></mask>
+      <marker id="k"><path d="M 0 0 L 5 5"/></marker>
+      <pattern id="p"><rect width="2" height="2"/></pattern>
+      <clipPath id="c"><rect x="10" width="5" height="5"/></clipPath>
+      <symbol id="s"><rect x="80" width="5" height="5"/></symbol>
+      <rect x="20" width="5" height="5" visibility="hidden"/>
+      <g style="visibility:hidden"><rect x="30" width="5" height="5"/></g>
+      <use href="#s" x="-30"/>
+      <rect x="90" width="5" height="5"/>
+    """
+    outline = load_outline(write(tmp_path, svg(body)))
+    # only the symbol where it is used (x 50) and the plain rectangle (x 90)
+    assert sorted(round(p.points[:, 0].min()) for p in outline.paths) == [50, 90]
+    assert "2 hidden shapes (visibility) not cut" in outline.warnings
+
+
 def test_svg_circle_is_flattened_finely(tmp_path: Path) -> None:
     outline = load_outline(write(tmp_path, svg('<circle cx="50" cy="25" r="20"/>')))
     assert outline.closed_paths == 1
