@@ -60,8 +60,8 @@ class OutlineFormat(StrEnum):
 
 @dataclass(frozen=True)
 class OutlinePath:
-    """One contour. points: (n, 2) float, mm, Y up; a closed path returns from its last
-    point to its first (the first point is not repeated at the end)."""
+    """One contour. points: (n, 2) float, mm, Y up, read-only; a closed path returns from
+    its last point to its first (the first point is not repeated at the end)."""
 
     points: np.ndarray
     closed: bool
@@ -141,6 +141,13 @@ def sniff_outline(head: bytes, filename: str | None = None) -> OutlineFormat | N
     return None
 
 
+def _frozen(points: np.ndarray) -> np.ndarray:
+    """A read-only float64 copy: an Outline is a frozen value, its arrays too."""
+    array = np.array(points, dtype=np.float64, order="C")
+    array.flags.writeable = False
+    return array
+
+
 def _bbox(paths: list[OutlinePath]) -> tuple[tuple[float, float], tuple[float, float]]:
     stacked = np.concatenate([p.points for p in paths])
     low, high = stacked.min(axis=0), stacked.max(axis=0)
@@ -148,10 +155,7 @@ def _bbox(paths: list[OutlinePath]) -> tuple[tuple[float, float], tuple[float, f
 
 
 def _finish(fmt: OutlineFormat, raw: RawOutline) -> Outline:
-    paths = [
-        OutlinePath(points=np.ascontiguousarray(points, dtype=np.float64), closed=closed)
-        for points, closed in join_pieces(raw.pieces)
-    ]
+    paths = [OutlinePath(points=_frozen(points), closed=closed) for points, closed in join_pieces(raw.pieces)]
     if not paths:
         raise EmptyOutlineError(f"the {fmt.upper()} file holds no visible paths to cut")
     closed = sum(1 for p in paths if p.closed)

@@ -301,3 +301,9 @@ def test_join_pieces_extends_backwards() -> None:
     (points, closed), = join_pieces([(middle, False), (first, False)])
     assert not closed
     assert points.tolist() == [[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]]
+
+
+def test_outline_points_are_read_only(tmp_path: Path) -> None:
+    outline = load_outline(write(tmp_path, svg('<rect width="10" height="10"/>')))
+    with pytest.raises(ValueError):
+        outline.paths[0].points[0, 0] = 99.0
