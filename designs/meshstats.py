@@ -271,34 +271,30 @@ def body_count(faces: np.ndarray, n_vertices: int) -> int:
     """Number of vertex-connected groups of faces (trimesh's `body_count`).
 
     faces: (m, 3) int. A vectorised union-find instead of scipy's connected_components:
-    importing scipy.sparse alone costs about as much as the whole search. First every
-    vertex of a face is hooked to the face's smallest vertex; then, while some edge joins
-    two different trees, the larger root of each such edge is hooked to the smaller one
-    (any one write wins, and roots only ever point to smaller labels, so no cycle can form),
-    with pointer jumping in between. Vertex labels come from a hash order, i.e. random, so
-    this converges in a handful of rounds, like random-mate algorithms; a pathological mesh
-    that needs more than `_MAX_UNION_ROUNDS` falls back to scipy. Vertices no face uses
-    are not counted.
+    importing scipy.sparse alone costs about as much as the whole search. Each round, every
+    face whose three vertices are not yet in one tree lowers the parent of each of their
+    roots to the smallest of the three (`np.minimum.at`, so concurrent hooks keep the
+    smallest), then pointer jumping flattens the trees. Parents only ever point to smaller
+    labels, so no cycle can form, and every round with work left removes at least one root.
+    Vertex labels come from a hash order, i.e. random, so this settles in a handful of
+    rounds (8 for a 1.3 M-face sphere); a mesh that needs more than `_MAX_UNION_ROUNDS`
+    falls back to scipy. Vertices no face uses are not counted.
     """
     faces = np.asarray(faces)
     if len(faces) == 0:
         return 0
     parent = np.arange(n_vertices, dtype=faces.dtype)
-    lowest = np.minimum(np.minimum(faces[:, 0], faces[:, 1]), faces[:, 2])
-    for corner in range(3):
-        parent[faces[:, corner]] = lowest
-    parent = _compress(parent)
-    # two edges per face connect its three vertices
-    u = np.concatenate((faces[:, 0], faces[:, 1]))
-    v = np.concatenate((faces[:, 1], faces[:, 2]))
+    a, b, c = (np.ascontiguousarray(faces[:, corner]) for corner in range(3))
     for _round in range(_MAX_UNION_ROUNDS):
-        root_u, root_v = parent[u], parent[v]
-        crossing = root_u != root_v
-        if not crossing.any():
+        ra, rb, rc = parent[a], parent[b], parent[c]
+        low = np.minimum(np.minimum(ra, rb), rc)
+        pending = (ra != low) | (rb != low) | (rc != low)
+        if not pending.any():
             break
-        root_u, root_v = root_u[crossing], root_v[crossing]
-        u, v = u[crossing], v[crossing]
-        parent[np.maximum(root_u, root_v)] = np.minimum(root_u, root_v)
+        if np.count_nonzero(pending) < 0.9 * len(pending):  # shrink once it pays
+            a, b, c, ra, rb, rc, low = (x[pending] for x in (a, b, c, ra, rb, rc, low))
+        for roots in (ra, rb, rc):
+            np.minimum.at(parent, roots, low)
         parent = _compress(parent)
     else:
         log.info("union-find did not settle in %d rounds; using scipy", _MAX_UNION_ROUNDS)
