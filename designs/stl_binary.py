@@ -215,9 +215,9 @@ def _merge(corners: _Corners) -> tuple[np.ndarray, np.ndarray]:
     check = corners.check
     check.sort()
     distinct = int(np.count_nonzero(_distinct_sorted(check)))
-    del check
     primary = corners.primary
-    grouped = _group_packed(primary, distinct)
+    grouped = _group_packed(primary, distinct, out=check)  # reuse: fresh pages cost faults
+    del check
     if grouped is None:
         grouped = _group_argsort(primary, distinct)
     if grouped is None:
@@ -237,19 +237,23 @@ def _merge(corners: _Corners) -> tuple[np.ndarray, np.ndarray]:
     return representative, inverse
 
 
-def _group_packed(hashes: np.ndarray, distinct: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _group_packed(
+    hashes: np.ndarray, distinct: int, out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Group equal hashes with one plain sort: the top bits of each hash and the corner's
     index share one uint64, so sorting it yields the permutation too (numpy's vectorised
     sort is ~5x faster than its argsort here). Returns (order (k,) int64, group starts (k,)
     bool in sorted order), or None when the truncated hash merged vertices the check hash
-    tells apart, or when the index leaves too few hash bits for it to be worth trying."""
+    tells apart, or when the index leaves too few hash bits for it to be worth trying.
+    out: an optional (k,) uint64 buffer to build the packed keys in."""
     count = len(hashes)
     index_bits = max(1, (count - 1).bit_length())
     hash_bits = 64 - index_bits
     # chance of any collision among `distinct` values in hash_bits bits (birthday bound)
     if distinct * distinct / 2.0 ** (hash_bits + 1) > _PACKED_COLLISION_RISK:
         return None
-    packed = hashes >> np.uint64(index_bits) << np.uint64(index_bits)
+    packed = np.right_shift(hashes, np.uint64(index_bits), out=out)
+    packed <<= np.uint64(index_bits)
     packed |= np.arange(count, dtype=np.uint64)
     packed.sort()
     new_group = _distinct_sorted(packed >> np.uint64(index_bits))
