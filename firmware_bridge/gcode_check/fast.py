@@ -201,14 +201,13 @@ class _Scanner:
         values = np.empty(n)
         values[by_digits] = command
         values[~by_digits] = rest
-        self._classify(text, base, nlpos, odd_lines, letters, values, token_line)
+        self._classify(text, base, nlpos, odd_lines, letters, values, token_line, starts_tok)
 
     def _classify(self, text: bytes, base: int, nlpos: np.ndarray, odd_lines: np.ndarray | None,
-                  letters: np.ndarray, values: np.ndarray, token_line: np.ndarray) -> None:
+                  letters: np.ndarray, values: np.ndarray, token_line: np.ndarray,
+                  starts_tok: np.ndarray) -> None:
         """Sort lines into plain moves, passive lines and lines for the interpreter."""
         n = len(letters)
-        starts_tok = np.ones(n, dtype=bool)
-        starts_tok[1:] = token_line[1:] != token_line[:-1]
         first = np.flatnonzero(starts_tok)
         line_of = token_line[first]
         bits = _LETTER_BIT[letters]
@@ -223,7 +222,6 @@ class _Scanner:
                 is_g & np.isin(cmd_value, self.arc_g) & ((mask & ~self.arc_words) == 0)
                 & ((mask & _CENTRE) != 0)
             )
-        plain &= line_of >= 0
         passive = (
             (cmd_letter == 77) & unique & np.isin(cmd_value, self.passive_m)
             & ((mask & ~self.passive_words) == 0)
