@@ -36,6 +36,7 @@ class NodeAgent:
         self.config = config
         self.topics = Topics(config.broker.prefix)
         self._seen_jobs: set[str] = set()
+        self._awaiting: dict[str, AcceptedJob] = {}
         self._seen_lock = threading.Lock()
         self._intake = ThreadPoolExecutor(max_workers=2, thread_name_prefix="intake")
         self.session = SessionClient(
@@ -81,7 +82,8 @@ class NodeAgent:
             return
         status = node_status(self.config, online=True,
                              states={k: w.state for k, w in self.workers.items()},
-                             queues={k: w.queue_length for k, w in self.workers.items()})
+                             queues={k: w.queue_length for k, w in self.workers.items()},
+                             etas={k: w.eta_free_s for k, w in self.workers.items()})
         self.session.publish(self.topics.status(self.config.node_id), status.to_bytes(), retain=True)
 
     def _publish_event(self, payload: bytes) -> None:
@@ -105,11 +107,24 @@ class NodeAgent:
         self._intake.submit(self._take_offer, parsed)
 
     def _on_command(self, command: JobCommand) -> None:
-        if command.command == "cancel":
+        if command.command == "accept":
+            held = self._awaiting.pop(command.job_id, None)
+            if held is None:
+                log.warning("accept for an offer the node does not hold", extra={"job_id": command.job_id})
+                return
+            self._accept(held)
+        elif command.command in ("cancel", "decline"):
+            if self._awaiting.pop(command.job_id, None) is not None:
+                log.info("held offer withdrawn", extra={"job_id": command.job_id, "reason": command.reason})
             for worker in self.workers.values():
                 worker.cancel(command.job_id)
         else:
             log.warning("command not supported yet", extra={"command": command.command, "job_id": command.job_id})
+
+    def _accept(self, job: AcceptedJob) -> None:
+        self.emitter.emit(job.offer.job_id, EventType.ACCEPTED, machine_id=job.machine_id,
+                          detail={"faces": job.analysis.faces, "watertight": job.analysis.watertight})
+        self.workers[job.machine_id].submit(job)
 
     # intake --------------------------------------------------------------------------------
     def _take_offer(self, offer: JobOffer) -> None:
@@ -130,6 +145,9 @@ class NodeAgent:
         if outcome.machine is None:
             self.emitter.emit(job_id, EventType.DECLINED, reason=outcome.reason)
             return
-        self.emitter.emit(job_id, EventType.ACCEPTED, machine_id=outcome.machine.id,
-                          detail={"faces": outcome.analysis.faces, "watertight": outcome.analysis.watertight})
-        self.workers[outcome.machine.id].submit(AcceptedJob(offer, path, outcome.analysis))
+        job = AcceptedJob(offer, path, outcome.analysis, outcome.machine.id)
+        if self.config.auto_accept:
+            self._accept(job)
+            return
+        self._awaiting[job_id] = job
+        self.emitter.progress(job_id, "awaiting_acceptance", machine_id=outcome.machine.id)

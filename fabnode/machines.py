@@ -22,11 +22,16 @@ from firmware_bridge import JOB_STATES, MachineDriver, MachineError, MachineStat
 
 log = logging.getLogger(__name__)
 
+QUEUED_JOB_ESTIMATE_S = 1800.0
+"""A queued job's time when nothing better is known (the hub's own estimate is per part)."""
+
+
 @dataclass(frozen=True)
 class AcceptedJob:
     offer: JobOffer
     mesh_path: Path
     analysis: designs.MeshAnalysis
+    machine_id: str
 
 
 class MachineWorker:
@@ -44,12 +49,19 @@ class MachineWorker:
         self._busy = threading.Event()
         self._cancelled: set[str] = set()
         self._current: str | None = None
+        self._time_left_s = 0.0
         self._thread = threading.Thread(target=self._run, name=f"machine-{config.id}", daemon=True)
         self._connected = False
 
     @property
     def queue_length(self) -> int:
         return self._jobs.qsize() + (1 if self._busy.is_set() else 0)
+
+    @property
+    def eta_free_s(self) -> float:
+        """Rough time until the machine is free: what the running job has left, plus queued jobs."""
+        running = self._time_left_s if self._busy.is_set() else 0.0
+        return running + self._jobs.qsize() * QUEUED_JOB_ESTIMATE_S
 
     @property
     def state(self) -> str:
@@ -159,6 +171,7 @@ class MachineWorker:
             unreachable_logged = False
             if status.state in JOB_STATES:
                 seen_active = True
+                self._time_left_s = status.print_time_left_s or 0.0
                 pct = status.completion or 0.0
                 if pct - reported >= self._step:
                     reported = pct

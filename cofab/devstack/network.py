@@ -144,6 +144,9 @@ class LocalNetwork:
         if response.status_code != 201:
             raise NetworkError(f"registering {spec.node_id} failed: {response.status_code} {response.text}")
         creds = response.json()["mqtt"]
+        approved = self.client(self.admin_token).post(f"/api/v1/nodes/{spec.node_id}/approvals")
+        if approved.status_code != 200 or approved.json()["membership"] != "active":
+            raise NetworkError(f"approving {spec.node_id} failed: {approved.status_code} {approved.text}")
         lab.config_path = self.work_dir / f"node-{spec.node_id}.toml"
         lab.config_path.write_text(_node_toml(spec, creds, lab.octoprint, self.work_dir / f"node-{spec.node_id}",
                                               self.speedup_commands))
