@@ -126,8 +126,7 @@ def match(registry: LabRegistry, spec: JobSpec, *, weights: Weights, fairness: F
           exclude: frozenset[str] | set[str] = frozenset(), now: datetime | None = None) -> MatchResult:
     now = now or datetime.now(timezone.utc)
     active = registry.active_count()
-    counts = fairness.counts()
-    total_jobs = sum(counts.values())
+    counts, total_jobs = fairness.snapshot()
     result = MatchResult(total_labs=len(registry))
     for lab, distance in registry.nearest(spec.lat, spec.lon):
         if len(result.ranked) >= top and weights.km * distance > result.ranked[-1].score.total:
@@ -152,8 +151,7 @@ def match_naive(registry: LabRegistry, spec: JobSpec, *, weights: Weights, fairn
     """Every lab, every machine, every check, then sort: the baseline and the oracle."""
     now = now or datetime.now(timezone.utc)
     active = registry.active_count()
-    counts = fairness.counts()
-    total_jobs = sum(counts.values())
+    counts, total_jobs = fairness.snapshot()
     result = MatchResult(total_labs=len(registry))
     for lab in registry.labs():
         result.evaluated_labs += 1

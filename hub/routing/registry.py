@@ -29,6 +29,10 @@ def chord_to_km(chord: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, chord / 2))
 
 
+def _is_active(lab: LabView | None) -> int:
+    return int(lab is not None and lab.membership == "active")
+
+
 class LabRegistry:
     def __init__(self) -> None:
         self._labs: dict[str, LabView] = {}
@@ -36,6 +40,7 @@ class LabRegistry:
         self._tree: cKDTree | None = None
         self._tree_ids: list[str] = []
         self._dirty = True
+        self._active = 0
 
     def __len__(self) -> int:
         return len(self._labs)
@@ -50,21 +55,26 @@ class LabRegistry:
         with self._lock:
             old = self._labs.get(lab.node_id)
             self._labs[lab.node_id] = lab
+            self._active += _is_active(lab) - _is_active(old)
             if old is None or (old.lat, old.lon) != (lab.lat, lab.lon):
                 self._dirty = True
 
     def replace_all(self, labs: list[LabView]) -> None:
         with self._lock:
             self._labs = {lab.node_id: lab for lab in labs}
+            self._active = sum(_is_active(lab) for lab in self._labs.values())
             self._dirty = True
 
     def remove(self, node_id: str) -> None:
         with self._lock:
-            if self._labs.pop(node_id, None) is not None:
+            old = self._labs.pop(node_id, None)
+            if old is not None:
+                self._active -= _is_active(old)
                 self._dirty = True
 
     def active_count(self) -> int:
-        return sum(1 for lab in self._labs.values() if lab.membership == "active")
+        """Active member labs: the denominator of a fair share (kept as a running count)."""
+        return self._active
 
     def _index(self) -> tuple[cKDTree | None, list[str]]:
         with self._lock:
