@@ -17,8 +17,10 @@ __all__ = [
     "DesignFileError",
     "EmptyFileError",
     "EmptyMeshError",
+    "EmptyOutlineError",
     "MeshTooLargeError",
     "NotAMeshError",
+    "NotAnOutlineError",
     "TruncatedMeshError",
     "UnsafeFilenameError",
     "UnsupportedFormatError",
@@ -73,3 +75,18 @@ class UnsupportedFormatError(DesignFileError):
     """A recognisable file format that cofab does not take (yet), e.g. STEP or PLY."""
 
     code = "unsupported_format"
+
+
+class NotAnOutlineError(NotAMeshError):
+    """The content is not a 2D outline cofab can read (a damaged SVG or DXF).
+
+    A subclass of NotAMeshError so callers that handle "content cofab cannot read" for
+    meshes handle outlines the same way; `code` tells them apart."""
+
+    code = "not_an_outline"
+
+
+class EmptyOutlineError(EmptyMeshError):
+    """The SVG or DXF parses but holds nothing to cut (no visible paths)."""
+
+    code = "empty_outline"

@@ -1,0 +1,2 @@
+; expect: cnc power line 2: S30000 is above
+M3 S30000

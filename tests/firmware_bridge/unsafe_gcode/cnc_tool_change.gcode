@@ -1,0 +1,2 @@
+; expect: cnc forbidden line 2: M6 is forbidden
+M6 T2

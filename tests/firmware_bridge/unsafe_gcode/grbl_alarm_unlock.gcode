@@ -1,0 +1,2 @@
+; expect: laser forbidden line 2: $X is forbidden
+$X

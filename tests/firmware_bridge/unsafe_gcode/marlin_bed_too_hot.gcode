@@ -1,0 +1,2 @@
+; expect: marlin temperature line 2: bed temperature 130
+M190 S130

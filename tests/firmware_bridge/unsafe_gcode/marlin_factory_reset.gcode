@@ -1,0 +1,2 @@
+; expect: marlin forbidden line 2: M502 is forbidden
+M502

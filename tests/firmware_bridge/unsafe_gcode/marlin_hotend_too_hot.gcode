@@ -1,0 +1,3 @@
+; expect: marlin temperature line 3: hotend temperature 300 °C is above
+G28
+M104 S300

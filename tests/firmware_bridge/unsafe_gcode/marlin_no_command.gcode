@@ -1,0 +1,3 @@
+; expect: marlin malformed line 3: no command
+G28
+X10 Y10

@@ -1,0 +1,3 @@
+; expect: marlin forbidden line 3: M30 is forbidden
+G28
+M30 part.gcode

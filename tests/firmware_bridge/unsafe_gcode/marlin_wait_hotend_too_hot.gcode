@@ -1,0 +1,2 @@
+; expect: marlin temperature line 2: hotend temperature 285
+M109 R285
