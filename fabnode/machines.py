@@ -17,6 +17,7 @@ from cofab_wire import EventType, JobOffer
 from fabnode.config import MachineConfig
 from fabnode.events import EventEmitter
 from fabnode.gcode_header import header_lines, prepend_header
+from fabnode.journal import Journal, JobState
 from fabnode.slicer import SlicerError, slice_mesh
 from firmware_bridge import JOB_STATES, MachineDriver, MachineError, MachineState
 
@@ -24,6 +25,15 @@ log = logging.getLogger(__name__)
 
 QUEUED_JOB_ESTIMATE_S = 1800.0
 """A queued job's time when nothing better is known (the hub's own estimate is per part)."""
+
+
+@dataclass(frozen=True)
+class RecoveredRun:
+    """A job the journal says was starting or running on this machine when the agent stopped."""
+
+    offer: JobOffer
+    remote_name: str
+    was_running: bool
 
 
 @dataclass(frozen=True)
@@ -35,17 +45,19 @@ class AcceptedJob:
 
 
 class MachineWorker:
-    def __init__(self, config: MachineConfig, driver: MachineDriver, emitter: EventEmitter, *, work_dir: Path,
-                 profile: Path, poll_s: float, progress_step: float, on_change: Callable[[], None]) -> None:
+    def __init__(self, config: MachineConfig, driver: MachineDriver, emitter: EventEmitter, journal: Journal, *,
+                 work_dir: Path, profile: Path, poll_s: float, progress_step: float,
+                 on_change: Callable[[], None]) -> None:
         self.config = config
         self.driver = driver
         self._emitter = emitter
+        self._journal = journal
         self._work_dir = work_dir
         self._profile = profile
         self._poll_s = poll_s
         self._step = progress_step
         self._on_change = on_change
-        self._jobs: queue.Queue[AcceptedJob | None] = queue.Queue()
+        self._jobs: queue.Queue[AcceptedJob | RecoveredRun | None] = queue.Queue()
         self._busy = threading.Event()
         self._cancelled: set[str] = set()
         self._current: str | None = None
@@ -82,6 +94,10 @@ class MachineWorker:
         self._emitter.progress(job.offer.job_id, "queued", machine_id=self.config.id)
         self._on_change()
 
+    def recover(self, run: RecoveredRun) -> None:
+        """Reconcile a job the machine may have on it, from what the machine itself reports."""
+        self._jobs.put(run)
+
     def cancel(self, job_id: str) -> None:
         self._cancelled.add(job_id)
         if self._current == job_id:
@@ -112,10 +128,13 @@ class MachineWorker:
             self._busy.set()
             self._current = job.offer.job_id
             try:
-                self._process(job)
+                if isinstance(job, RecoveredRun):
+                    self._reconcile(job)
+                else:
+                    self._process(job)
             except Exception as exc:  # the worker must survive any one job
                 log.exception("job crashed", extra={"job_id": job.offer.job_id})
-                self._emitter.emit(job.offer.job_id, EventType.FAILED, reason=f"node error: {exc}")
+                self._finish(job.offer.job_id, EventType.FAILED, reason=f"node error: {exc}")
             finally:
                 self._current = None
                 self._busy.clear()
@@ -124,7 +143,7 @@ class MachineWorker:
     def _process(self, job: AcceptedJob) -> None:
         job_id = job.offer.job_id
         if job_id in self._cancelled:
-            self._emitter.emit(job_id, EventType.FAILED, reason="cancelled before it started")
+            self._finish(job_id, EventType.FAILED, reason="cancelled before it started")
             return
         self._emitter.progress(job_id, "slicing", machine_id=self.config.id)
         job_dir = self._work_dir / "jobs" / job_id
@@ -134,18 +153,59 @@ class MachineWorker:
             result = slice_mesh(job.mesh_path, gcode, profile=self._profile,
                                 bed_center_mm=self.config.bed_center_mm)
         except SlicerError as exc:
-            self._emitter.emit(job_id, EventType.FAILED, reason=f"slicing failed: {exc}")
+            self._finish(job_id, EventType.FAILED, reason=f"slicing failed: {exc}")
             return
         prepend_header(gcode, header_lines(job.offer))
+        self._start_on_machine(job_id, gcode, slice_seconds=result.seconds)
+
+    def _start_on_machine(self, job_id: str, gcode: Path, *, slice_seconds: float) -> None:
+        remote_name = f"{job_id}.gcode"
+        self._journal.set_state(job_id, JobState.STARTING, machine_id=self.config.id, remote_name=remote_name)
         try:
             self._ensure_connected()
-            stored_as = self.driver.run_file(gcode, f"{job_id}.gcode")
+            stored_as = self.driver.run_file(gcode, remote_name)
         except MachineError as exc:
-            self._emitter.emit(job_id, EventType.FAILED, reason=f"machine {self.config.id}: {exc}")
+            self._finish(job_id, EventType.FAILED, reason=f"machine {self.config.id}: {exc}")
             return
+        self._journal.set_state(job_id, JobState.RUNNING, remote_name=stored_as)
         self._emitter.progress(job_id, "running", percent=0.0, machine_id=self.config.id)
         self._on_change()
-        self._watch(job_id, stored_as, started=time.monotonic(), slice_seconds=result.seconds)
+        self._watch(job_id, stored_as, started=time.monotonic(), slice_seconds=slice_seconds)
+
+    def _finish(self, job_id: str, type: EventType, **fields) -> None:
+        self._journal.set_state(job_id, JobState.DONE)
+        self._emitter.emit(job_id, type, **fields)
+
+    def _reconcile(self, run: RecoveredRun) -> None:
+        """Ask the machine, never assume: the job goes on being watched, is reported done or
+        failed as the machine says, and is only started if it never reached the machine."""
+        job_id = run.offer.job_id
+        try:
+            self._ensure_connected()
+        except MachineError as exc:
+            log.warning("machine unreachable while recovering; will retry", extra={"job_id": job_id,
+                                                                                   "error": str(exc)})
+            time.sleep(self._poll_s * 4)
+            self._jobs.put(run)
+            return
+        status = self.driver.status()
+        ours = status.file_name is not None and status.file_name.endswith(run.remote_name)
+        log.info("reconciling job after restart", extra={"job_id": job_id, "machine_state": status.state.value,
+                                                         "machine_file": status.file_name, "ours": ours})
+        if ours and (status.state in JOB_STATES or (status.completion or 0) >= 100 or status.state is MachineState.ERROR):
+            self._journal.set_state(job_id, JobState.RUNNING)
+            self._watch(job_id, run.remote_name, started=time.monotonic(), slice_seconds=0.0)
+            return
+        if run.was_running:
+            self._finish(job_id, EventType.FAILED, reason=f"interrupted: after the node restarted, machine "
+                         f"{self.config.id} no longer shows this job (it shows {status.file_name or 'no file'}, "
+                         f"{status.state.value}); not restarted, to avoid making it twice")
+            return
+        gcode = self._work_dir / "jobs" / job_id / run.remote_name
+        if not gcode.exists():
+            self._finish(job_id, EventType.FAILED, reason="interrupted before the machine took it; G-code lost")
+            return
+        self._start_on_machine(job_id, gcode, slice_seconds=0.0)
 
     def _watch(self, job_id: str, stored_as: str, *, started: float, slice_seconds: float) -> None:
         """Follow the job on the machine until it ends.
@@ -178,22 +238,22 @@ class MachineWorker:
                     self._emitter.progress(job_id, "running", percent=round(min(pct, 100.0), 1))
                 continue
             if status.state is MachineState.ERROR:
-                self._emitter.emit(job_id, EventType.FAILED,
-                                   reason=f"machine {self.config.id}: {status.error or 'firmware error'}")
+                self._finish(job_id, EventType.FAILED,
+                             reason=f"machine {self.config.id}: {status.error or 'firmware error'}")
                 return
             ours = status.file_name is None or status.file_name.endswith(stored_as)
             done = ours and status.completion is not None and status.completion >= 100.0
             if done or (seen_active and status.state is MachineState.IDLE):
                 if done and job_id not in self._cancelled:
-                    self._emitter.emit(job_id, EventType.COMPLETED, machine_id=self.config.id,
-                                       detail={"print_seconds": round(time.monotonic() - started, 1),
-                                               "slice_seconds": round(slice_seconds, 2)})
+                    self._finish(job_id, EventType.COMPLETED, machine_id=self.config.id,
+                                 detail={"print_seconds": round(time.monotonic() - started, 1),
+                                         "slice_seconds": round(slice_seconds, 2)})
                 else:
-                    self._emitter.emit(job_id, EventType.FAILED,
-                                       reason="cancelled" if job_id in self._cancelled else
-                                       f"machine stopped at {status.completion or 0:.0f}%")
+                    self._finish(job_id, EventType.FAILED,
+                                 reason="cancelled" if job_id in self._cancelled else
+                                 f"machine stopped at {status.completion or 0:.0f}%")
                 return
             if not seen_active and time.monotonic() > grace_until:
-                self._emitter.emit(job_id, EventType.FAILED,
-                                   reason=f"machine {self.config.id} never started the job (state {status.state.value})")
+                self._finish(job_id, EventType.FAILED,
+                             reason=f"machine {self.config.id} never started the job (state {status.state.value})")
                 return

@@ -212,3 +212,23 @@ def test_malformed_and_foreign_payloads_from_a_node_change_nothing(network, desi
     assert order["status"] == "completed", order["events"]
     assert not any("spoofed" in e["message"] for e in order["events"])
     assert network.client(network.admin_token).get("/healthz").json()["mqtt_connected"] is True
+
+
+def test_a_node_killed_mid_print_reconciles_from_the_machine_and_prints_once(network, designer, maker):
+    """SIGKILL the node while its printer prints; on restart the journal says the job was
+    running, the node asks OctoPrint, follows the print to its end and reports it once."""
+    design = publish(designer, stl_bytes(box((30, 30, 12))), "Survives a crash")
+    order = place(maker, design, where=(41.3840, 2.1310))  # next to lab-west
+    job_id = order["jobs"][0]["id"]
+    node = order["jobs"][0]["node_id"]
+    wait_job_status(maker, order["id"], "running", timeout_s=60)
+    network.kill_node(node)
+    try:
+        network.wait_nodes_online([node], online=False, timeout_s=30)
+    finally:
+        network.start_node(node)
+    done = wait_terminal(maker, order["id"], network=network)
+    assert done["status"] == "completed", done["events"]
+    assert done["jobs"][0]["node_id"] == node and done["jobs"][0]["attempts"] == 1
+    assert network.octoprint(node).started_prints().get(f"{job_id}.gcode") == 1
+    assert [e["kind"] for e in done["events"]].count("completed") == 1
