@@ -30,6 +30,8 @@ from designs.errors import (
 )
 
 __all__ = [
+    "MAX_3MF_COMPRESSION_RATIO",
+    "MAX_3MF_MEMBERS",
     "MAX_3MF_UNCOMPRESSED_BYTES",
     "SNIFF_BYTES",
     "MeshFormat",
@@ -49,6 +51,16 @@ SNIFF_BYTES = 8192
 #: A 3MF is a ZIP; trimesh inflates every part into memory. Refuse archives that declare
 #: more than this in total, so a small "zip bomb" upload cannot exhaust a node's memory.
 MAX_3MF_UNCOMPRESSED_BYTES = 1 << 30
+#: No part of a real 3MF deflates better than this (model XML ~5-15x, textures ~1x); zip
+#: bombs reach 1000x and more. Checked for parts that inflate beyond
+#: `_RATIO_CHECK_MIN_BYTES`, where a high ratio cannot be a tiny file's header overhead.
+MAX_3MF_COMPRESSION_RATIO = 200
+#: A 3MF holds a model, a few relationships, thumbnails and textures: thousands of parts
+#: is a table-of-contents bomb (each entry costs memory before anything inflates).
+MAX_3MF_MEMBERS = 10_000
+_RATIO_CHECK_MIN_BYTES = 1 << 20
+# the 3MF core spec (OPC) allows these ZIP methods only
+_3MF_COMPRESSIONS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 
 _STL_HEADER_BYTES = 84
 _STL_RECORD_BYTES = 50
@@ -302,23 +314,56 @@ _MODEL_PART = re.compile(r"^/?3d/[^/]+\.model$", re.IGNORECASE)
 
 
 def check_3mf_container(path: Path) -> None:
-    """Check that a ZIP file is a 3MF package worth opening.
+    """Check that a ZIP file is a 3MF package worth opening, before anything is inflated.
 
     Why: trimesh reads any ZIP and inflates all of it into memory; this looks only at the
-    ZIP's table of contents (no inflation) and refuses a damaged or cut archive
-    (TruncatedMeshError), a ZIP without a `3D/*.model` part (NotAMeshError) and an archive
-    that would inflate beyond `MAX_3MF_UNCOMPRESSED_BYTES` (MeshTooLargeError).
+    ZIP's table of contents and refuses:
+    - a damaged or cut archive (TruncatedMeshError);
+    - a ZIP without a `3D/*.model` part, with encrypted parts, or with a compression
+      method other than stored/deflated (NotAMeshError);
+    - more than `MAX_3MF_MEMBERS` parts, a part that claims a compression ratio above
+      `MAX_3MF_COMPRESSION_RATIO`, or parts that would inflate beyond
+      `MAX_3MF_UNCOMPRESSED_BYTES` in total (MeshTooLargeError).
+    Declared sizes can lie, but Python's zipfile stops inflating a part at its declared
+    size (and fails its CRC), so the declared total is a real bound on memory.
     """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-    except zipfile.BadZipFile as exc:
-        raise TruncatedMeshError(
-            "the 3MF file is a damaged or truncated ZIP archive (its table of contents "
-            "cannot be read)"
-        ) from exc
+    with Path(path).open("rb") as f:  # a missing or unreadable file is not the file's fault
+        try:
+            with zipfile.ZipFile(f) as archive:
+                infos = archive.infolist()
+        except (
+            zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError
+        ) as exc:
+            # OSError here is a seek to an offset the damaged directory points at;
+            # NotImplementedError a ZIP "version needed" from the future (a damaged field)
+            raise TruncatedMeshError(
+                "the 3MF file is a damaged or truncated ZIP archive (its table of contents "
+                "cannot be read)"
+            ) from exc
+    if len(infos) > MAX_3MF_MEMBERS:
+        raise MeshTooLargeError(
+            f"the 3MF archive has {len(infos):,} parts, more than the {MAX_3MF_MEMBERS:,} "
+            "cofab accepts"
+        )
     if not any(_MODEL_PART.match(info.filename) for info in infos):
         raise NotAMeshError("the file is a ZIP archive without a 3D/*.model part, not a 3MF mesh")
+    if any(info.flag_bits & 0x1 for info in infos):
+        raise NotAMeshError("the 3MF archive has encrypted parts, which cofab cannot read")
+    odd = sorted({info.compress_type for info in infos} - _3MF_COMPRESSIONS)
+    if odd:
+        raise NotAMeshError(
+            f"the 3MF archive uses ZIP compression method {odd[0]}; 3MF allows only stored "
+            "and deflated parts"
+        )
+    for info in infos:
+        if info.file_size >= _RATIO_CHECK_MIN_BYTES and (
+            info.file_size > MAX_3MF_COMPRESSION_RATIO * max(info.compress_size, 1)
+        ):
+            raise MeshTooLargeError(
+                f"the 3MF part {info.filename!r} claims to inflate {info.compress_size:,} "
+                f"bytes into {info.file_size:,} (over {MAX_3MF_COMPRESSION_RATIO}x): "
+                "refused as a likely zip bomb"
+            )
     inflated = sum(info.file_size for info in infos)
     if inflated > MAX_3MF_UNCOMPRESSED_BYTES:
         raise MeshTooLargeError(

@@ -13,10 +13,12 @@ Why a wrapper around `trimesh.load`:
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -92,14 +94,21 @@ def load_mesh(path: Path, fmt: MeshFormat | None = None) -> trimesh.Trimesh:
                 if not geometry.metadata.get("processed"):
                     geometry.process()  # trimesh's default: merge duplicate vertices
         mesh = scene.to_mesh()
-    except (DesignFileError, MemoryError, OSError):
+    except (DesignFileError, MemoryError):
         raise
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # a real I/O failure, not the file's fault
+            raise
+        # a seek to a negative offset: a damaged ZIP directory points outside the file
+        log.info("trimesh could not load %s as %s", path, fmt, exc_info=True)
+        raise _explain_failure(path, fmt, exc) from exc
     except Exception as exc:  # trimesh raises ValueError, KeyError, IndexError, lxml errors...
         log.info("trimesh could not load %s as %s", path, fmt, exc_info=True)
         raise _explain_failure(path, fmt, exc) from exc
 
     if len(mesh.faces) == 0:
         raise _empty_mesh_error(path, fmt)
+    _refuse_malformed(mesh, fmt)
     _refuse_non_finite(mesh, fmt)  # scene transforms could still carry NaN
     _to_millimetres(mesh, scene.units)
     return mesh
@@ -144,6 +153,16 @@ def _checked_ascii_stl(data: bytes) -> bytes:
     if _NON_FINITE_VERTEX.search(data):
         raise _non_finite_error(MeshFormat.STL_ASCII)
     return data
+
+
+def _refuse_malformed(mesh: trimesh.Trimesh, fmt: MeshFormat) -> None:
+    """trimesh's OBJ reader can return (n, 2) vertices for lines with two coordinates, and
+    every later measure assumes (n, 3) vertices and (m, 3) in-range faces."""
+    vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.faces)
+    if vertices.ndim != 2 or vertices.shape[1] != 3:
+        raise NotAMeshError(f"the {_FORMAT_NAME[fmt]} file has vertices without 3 coordinates")
+    if faces.ndim != 2 or faces.shape[1] != 3 or faces.min() < 0 or faces.max() >= len(vertices):
+        raise NotAMeshError(f"the {_FORMAT_NAME[fmt]} file has faces that refer to missing vertices")
 
 
 def _refuse_non_finite(mesh: trimesh.Trimesh, fmt: MeshFormat) -> None:
@@ -227,7 +246,8 @@ def _diagnose_3mf(path: Path) -> DesignFileError | None:
                     element.clear(keep_tail=True)  # keep memory flat on big models
                     if triangles and builds:
                         break
-    except (zipfile.BadZipFile, etree.XMLSyntaxError, OSError, KeyError) as exc:
+    except (zipfile.BadZipFile, etree.XMLSyntaxError, OSError, KeyError, zlib.error, EOFError, ValueError,
+            NotImplementedError) as exc:
         return NotAMeshError(f"the 3MF model could not be read: {_one_line(exc)}")
     if triangles == 0:
         if beams:

@@ -144,8 +144,8 @@ class NodeAgent:
     def _accept(self, job: AcceptedJob, *, announce: bool = True) -> None:
         self.journal.set_state(job.offer.job_id, JobState.ACCEPTED, machine_id=job.machine_id)
         if announce:
-            self.emitter.emit(job.offer.job_id, EventType.ACCEPTED, machine_id=job.machine_id,
-                              detail={"faces": job.analysis.faces, "watertight": job.analysis.watertight})
+            detail = {"faces": job.analysis.faces, "watertight": job.analysis.watertight} if job.analysis else {}
+            self.emitter.emit(job.offer.job_id, EventType.ACCEPTED, machine_id=job.machine_id, detail=detail)
         self.workers[job.machine_id].submit(job)
 
     def _decline(self, job_id: str, reason: str | None) -> None:

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from cofab_wire.topics import DEFAULT_PREFIX, validate_id
 
@@ -48,6 +48,10 @@ class MachineConfig(BaseModel):
     colour_loaded: str | None = None
     nozzle_mm: float | None = Field(None, gt=0, le=5)
     driver: dict[str, Any] = Field(description="Passed to firmware_bridge.create_driver; needs `type`.")
+    safety_profile: str | None = Field(
+        None, description="Machine profile TOML for the G-code safety check (see examples/machines/), "
+                          "relative to the config file; derived from this section when unset.")
+    _start_stagger_s: float = PrivateAttr(30.0)
 
     @field_validator("id")
     @classmethod
@@ -73,6 +77,16 @@ class NodeConfig(BaseModel):
     progress_step_percent: float = Field(10.0, description="Report running progress every this many percent.")
     status_poll_s: float = Field(1.0, description="How often a running machine is polled.")
     config_dir: Path = Path(".")
+    start_stagger_s: float = Field(30.0, ge=0, description="Seconds between two machines starting jobs, so "
+                                   "a node never switches on all its heaters at once.")
+
+    @model_validator(mode="after")
+    def _machine_settings(self) -> NodeConfig:
+        for machine in self.machines:
+            machine._start_stagger_s = self.start_stagger_s
+            if machine.safety_profile and not Path(machine.safety_profile).is_absolute():
+                machine.safety_profile = str(self.config_dir / machine.safety_profile)
+        return self
 
     @field_validator("node_id")
     @classmethod

@@ -1,11 +1,16 @@
 """One worker per machine: a FIFO of accepted jobs, each sliced, sent to the machine through
 firmware_bridge and watched until it ends. A machine runs one job at a time, so a worker is
-a thread with a queue, and a slow machine never holds up the others."""
+a thread with a queue, and a slow machine never holds up the others.
+
+Before anything is sent, the job's G-code passes the safety check for that machine
+(firmware_bridge.gcode_check); FDM machines of one node take turns to start (heaters), and
+laser jobs are made from the outline by fabnode.laser, CNC jobs arrive as G-code."""
 
 from __future__ import annotations
 
 import logging
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -18,10 +23,57 @@ from fabnode.config import MachineConfig
 from fabnode.events import EventEmitter
 from fabnode.gcode_header import header_lines, prepend_header
 from fabnode.journal import Journal, JobState
-from fabnode.slicer import SlicerError, slice_mesh
+from fabnode.laser import LaserJobError, write_laser_gcode
+from fabnode.slicer import SlicerError, profile_build_volume, slice_mesh
 from firmware_bridge import JOB_STATES, MachineDriver, MachineError, MachineState
+from firmware_bridge.gcode_check import (
+    GcodeUnreadable,
+    MachineProfile,
+    ProfileError,
+    check_file,
+    load_profile,
+    profile_from_dict,
+)
+from firmware_bridge.stagger import StartStagger
 
 log = logging.getLogger(__name__)
+
+_DIALECTS = {"octoprint": "marlin", "moonraker": "klipper", "grbl": "grbl"}
+_STAGGERS: dict[Path, StartStagger] = {}
+_STAGGERS_LOCK = threading.Lock()
+
+
+def node_stagger(work_dir: Path, delay_s: float) -> StartStagger:
+    """The one start scheduler shared by the machine workers of a node (one per work dir)."""
+    key = work_dir.resolve()
+    with _STAGGERS_LOCK:
+        stagger = _STAGGERS.get(key)
+        if stagger is None or stagger.delay_s != delay_s:
+            stagger = _STAGGERS[key] = StartStagger(delay_s)
+        return stagger
+
+
+def safety_profile(config: MachineConfig, slicer_profile: Path | None = None) -> MachineProfile:
+    """The machine's safety limits: its `safety_profile` TOML, else derived from its section.
+
+    Derived limits: the dialect from the driver type, the declared build volume (widened
+    to the slicer profile's own bed if that is larger, since the node slices with it; an
+    explicit profile is exact), hotend 300 C and bed 120 C, the dialect's forbidden commands.
+    """
+    if config.safety_profile:
+        return load_profile(config.safety_profile)
+    volume = list(config.build_volume_mm)
+    if config.process == "FDM" and slicer_profile is not None:
+        try:
+            volume = [max(a, b) for a, b in zip(volume, profile_build_volume(slicer_profile), strict=True)]
+        except (SlicerError, OSError):
+            pass
+    raw = {"name": config.id, "dialect": _DIALECTS.get(str(config.driver.get("type")), "marlin"),
+           "process": config.process, "work_volume": {"max_mm": volume}}
+    if config.process == "FDM":
+        raw["temperatures"] = {"hotend_max_c": 300, "bed_max_c": 120}
+    return profile_from_dict(raw)
+
 
 QUEUED_JOB_ESTIMATE_S = 1800.0
 """A queued job's time when nothing better is known (the hub's own estimate is per part)."""
@@ -40,7 +92,8 @@ class RecoveredRun:
 class AcceptedJob:
     offer: JobOffer
     mesh_path: Path
-    analysis: designs.MeshAnalysis
+    analysis: designs.MeshAnalysis | None
+    """None for laser outlines and CNC programs."""
     machine_id: str
 
 
@@ -64,6 +117,8 @@ class MachineWorker:
         self._time_left_s = 0.0
         self._thread = threading.Thread(target=self._run, name=f"machine-{config.id}", daemon=True)
         self._connected = False
+        self._safety = safety_profile(config, profile)
+        self._stagger = node_stagger(work_dir, config._start_stagger_s)
 
     @property
     def queue_length(self) -> int:
@@ -145,24 +200,24 @@ class MachineWorker:
         if job_id in self._cancelled:
             self._finish(job_id, EventType.FAILED, reason="cancelled before it started")
             return
-        self._emitter.progress(job_id, "slicing", machine_id=self.config.id)
         job_dir = self._work_dir / "jobs" / job_id
         job_dir.mkdir(parents=True, exist_ok=True)
         gcode = job_dir / f"{job_id}.gcode"
-        try:
-            result = slice_mesh(job.mesh_path, gcode, profile=self._profile,
-                                bed_center_mm=self.config.bed_center_mm)
-        except SlicerError as exc:
-            self._finish(job_id, EventType.FAILED, reason=f"slicing failed: {exc}")
+        prepared = self._prepare(job, gcode)
+        if prepared is None or not self._safe(job_id, gcode):
             return
-        prepend_header(gcode, header_lines(job.offer))
-        self._start_on_machine(job_id, gcode, slice_seconds=result.seconds)
+        self._start_on_machine(job_id, gcode, slice_seconds=prepared)
 
     def _start_on_machine(self, job_id: str, gcode: Path, *, slice_seconds: float) -> None:
         remote_name = f"{job_id}.gcode"
         self._journal.set_state(job_id, JobState.STARTING, machine_id=self.config.id, remote_name=remote_name)
         try:
             self._ensure_connected()
+            if self.config.process == "FDM":
+                waited = self._stagger.wait_turn(self.config.id)
+                if waited:
+                    log.info("staggered start", extra={"job_id": job_id, "machine_id": self.config.id,
+                                                       "waited_s": round(waited, 1)})
             stored_as = self.driver.run_file(gcode, remote_name)
         except MachineError as exc:
             self._finish(job_id, EventType.FAILED, reason=f"machine {self.config.id}: {exc}")
@@ -205,7 +260,55 @@ class MachineWorker:
         if not gcode.exists():
             self._finish(job_id, EventType.FAILED, reason="interrupted before the machine took it; G-code lost")
             return
-        self._start_on_machine(job_id, gcode, slice_seconds=0.0)
+        if self._safe(job_id, gcode):
+            self._start_on_machine(job_id, gcode, slice_seconds=0.0)
+
+    def _prepare(self, job: AcceptedJob, gcode: Path) -> float | None:
+        """Write the job's G-code with the attribution header; return the seconds it took
+        (slicing), or None after reporting why it could not be made."""
+        job_id = job.offer.job_id
+        started = time.monotonic()
+        if self.config.process == "laser":
+            self._emitter.progress(job_id, "slicing", machine_id=self.config.id)
+            try:
+                write_laser_gcode(job.mesh_path, gcode, self._safety, job.offer.material,
+                                  header=header_lines(job.offer))
+            except (LaserJobError, ProfileError, designs.DesignFileError) as exc:
+                self._finish(job_id, EventType.FAILED, reason=f"laser job failed: {exc}")
+                return None
+            return time.monotonic() - started
+        if self.config.process == "CNC":  # CAM is out of scope: the file is the program
+            shutil.copyfile(job.mesh_path, gcode)
+            prepend_header(gcode, header_lines(job.offer))
+            return 0.0
+        self._emitter.progress(job_id, "slicing", machine_id=self.config.id)
+        try:
+            result = slice_mesh(job.mesh_path, gcode, profile=self._profile,
+                                bed_center_mm=self.config.bed_center_mm)
+        except SlicerError as exc:
+            self._finish(job_id, EventType.FAILED, reason=f"slicing failed: {exc}")
+            return None
+        prepend_header(gcode, header_lines(job.offer))
+        return result.seconds
+
+    def _safe(self, job_id: str, gcode: Path) -> bool:
+        """The safety check before anything is sent; a refused job fails with line and reason."""
+        try:
+            report = check_file(gcode, self._safety)
+        except GcodeUnreadable as exc:
+            self._finish(job_id, EventType.FAILED, reason=f"G-code cannot be read: {exc}")
+            return False
+        if report.safe:
+            log.info("G-code passed the safety check", extra={
+                "job_id": job_id, "machine_id": self.config.id, "estimate_s": round(report.time_s),
+                "filament_g": round(report.filament_g, 1), "check_s": round(report.seconds, 3)})
+            return True
+        first = report.violations[0]
+        more = f" (and {report.violation_count - 1} more)" if report.violation_count > 1 else ""
+        self._finish(job_id, EventType.FAILED, reason=(
+            f"G-code refused by the safety check for {self.config.id}: line {first.line}: "
+            f"{first.reason}{more}"))
+        return False
 
     def _watch(self, job_id: str, stored_as: str, *, started: float, slice_seconds: float) -> None:
         """Follow the job on the machine until it ends.

@@ -1,6 +1,8 @@
 """One interface for the machines a fab lab runs, and the drivers behind it.
 
-Drivers know machines, not MQTT: nothing here imports hub, fabnode or cofab_wire.
+Drivers (OctoPrint, GRBL, Moonraker) know machines, not MQTT: nothing here imports hub, fabnode or
+cofab_wire. `firmware_bridge.gcode_check` checks programs before they are sent;
+`StartStagger` spaces machine starts.
 """
 
 from firmware_bridge.driver import MachineDriver
@@ -14,9 +16,12 @@ from firmware_bridge.errors import (
     MachineUnreachable,
     UploadRejected,
 )
+from firmware_bridge.grbl import GrblDriver
 from firmware_bridge.monitor import MachineListener
+from firmware_bridge.moonraker import MoonrakerDriver
 from firmware_bridge.octoprint import OctoPrintDriver
 from firmware_bridge.registry import DRIVERS, DriverConfigError, create_driver
+from firmware_bridge.stagger import StartStagger
 from firmware_bridge.state import (
     JOB_STATES,
     READY_STATES,
@@ -31,6 +36,7 @@ __all__ = [
     "JOB_STATES",
     "READY_STATES",
     "DriverConfigError",
+    "GrblDriver",
     "JobProgress",
     "MachineAuthError",
     "MachineBusy",
@@ -43,7 +49,9 @@ __all__ = [
     "MachineState",
     "MachineStateError",
     "MachineUnreachable",
+    "MoonrakerDriver",
     "OctoPrintDriver",
+    "StartStagger",
     "Temperature",
     "UploadRejected",
     "create_driver",

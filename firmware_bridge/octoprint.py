@@ -12,13 +12,17 @@ Things this driver is careful about:
 - After a firmware halt, `/api/connection` says only "Closed"; the firmware's own message
   is under `error` in `/api/job`, so status comes from there.
 - A rejected API key (401/403) and a refused connection become `MachineAuthError` and
-  `MachineUnreachable` with messages for the lab operator, never a raw traceback.
+  `MachineUnreachable` with messages for the lab operator, never a raw traceback; the
+  monitor keeps polling (the machine's state is `unreachable` meanwhile) and the push
+  socket reconnects with backoff, so OctoPrint coming back is picked up by itself.
+- Push updates come over OctoPrint's socket (`octoprint_push.py`), polling is the fallback.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -45,6 +49,7 @@ from firmware_bridge.octoprint_parse import (
     parse_job,
     parse_state,
 )
+from firmware_bridge.octoprint_push import PushClient
 from firmware_bridge.state import (
     JOB_STATES,
     READY_STATES,
@@ -79,6 +84,7 @@ class OctoPrintDriver(MachineDriver):
         printer_profile: str | None = None,
         setup_commands: Sequence[str] = (),
         request_timeout_s: float = 10.0,
+        push: bool = True,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -98,6 +104,8 @@ class OctoPrintDriver(MachineDriver):
             timeout=request_timeout_s,
         )
         super().__init__()
+        self._last_temps: Mapping[str, Any] = {}
+        self._push = PushClient(self._url, api_key, self._pushed, name=str(self)) if push else None
 
     def __str__(self) -> str:
         return f"OctoPrint at {self._url}"
@@ -187,7 +195,10 @@ class OctoPrintDriver(MachineDriver):
             response = self._request("GET", "/api/printer", params={"exclude": "sd,state"})
             if response.status_code == 200:
                 printer = self._json(response)
-        return parse_job(job, printer)
+        snapshot = parse_job(job, printer)
+        if snapshot.temperatures:
+            self._last_temps = snapshot.temperatures
+        return snapshot
 
     @property
     def capabilities(self) -> MachineCapabilities:
@@ -261,7 +272,36 @@ class OctoPrintDriver(MachineDriver):
         logger.info("%s disconnected the printer", self)
 
     def _close_transport(self) -> None:
+        if self._push is not None:
+            self._push.stop()
         self._client.close()
+
+    # --- push updates -----------------------------------------------------------------
+
+    @property
+    def push_client(self) -> PushClient | None:
+        return self._push
+
+    def start_monitoring(self, interval_s: float = 0.5) -> None:
+        """Poll every `interval_s` and, with `push=True`, also take OctoPrint's socket
+        messages as they come (polling stays on as the fallback)."""
+        super().start_monitoring(interval_s)
+        if self._push is not None:
+            self._push.start()
+
+    def stop_monitoring(self) -> None:
+        if self._push is not None:
+            self._push.stop()
+        super().stop_monitoring()
+
+    def _pushed(self, snapshot: JobProgress) -> None:
+        # OctoPrint sends temperatures only when it has new readings (every few seconds);
+        # between them a push carries the last ones rather than "no temperatures".
+        if not snapshot.temperatures and snapshot.state in READY_STATES and self._last_temps:
+            snapshot = replace(snapshot, temperatures=self._last_temps)
+        elif snapshot.temperatures:
+            self._last_temps = snapshot.temperatures
+        self._monitor.observe(snapshot, time.monotonic())
 
     # --- files and jobs ---------------------------------------------------------------
 

@@ -157,3 +157,22 @@ def error_text(body: Any, fallback: str) -> str:
         text = body.strip()
         return text if len(text) <= 300 else text[:300] + "..."
     return fallback
+
+
+def parse_push(current: Mapping[str, Any]) -> JobProgress:
+    """A snapshot from a `current` (or `history`) message of OctoPrint's push socket.
+
+    Same shape as the REST answers, except the state is `{"text", "flags", "error"}` and
+    temperatures are a list of timed readings (the newest last).
+    """
+    state_info = current.get("state") or {}
+    job: dict[str, Any] = {
+        "state": state_info.get("text"),
+        "job": current.get("job") or {},
+        "progress": current.get("progress") or {},
+        "error": state_info.get("error") or None,
+    }
+    temps = current.get("temps") or []
+    latest = temps[-1] if temps and isinstance(temps[-1], Mapping) else {}
+    printer = {"temperature": {k: v for k, v in latest.items() if k != "time"}}
+    return parse_job(job, printer)

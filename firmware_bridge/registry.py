@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from firmware_bridge.driver import MachineDriver
+from firmware_bridge.grbl import GrblDriver
+from firmware_bridge.moonraker import MoonrakerDriver
 from firmware_bridge.octoprint import OctoPrintDriver
 
 
@@ -21,6 +23,8 @@ class DriverConfigError(ValueError):
 
 DRIVERS: dict[str, Callable[..., MachineDriver]] = {
     "octoprint": OctoPrintDriver,
+    "grbl": GrblDriver,
+    "moonraker": MoonrakerDriver,
 }
 """Machine `type` to driver class; each takes its config keys as keyword arguments."""
 

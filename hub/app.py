@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hub.auth.views import router as auth_router
+from hub.catalog.config import CatalogSettings
+from hub.catalog.views import licences_router, uploads_router
 from hub.catalog.views import router as catalog_router
 from hub.config import Settings
 from hub.files.views import router as files_router
@@ -34,7 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.services.stop()
 
     app = FastAPI(title="cofab hub", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    for router in (auth_router, catalog_router, files_router, nodes_router, orders_router):
+    app.state.catalog_settings = CatalogSettings()
+    for router in (auth_router, catalog_router, uploads_router, licences_router, files_router, nodes_router,
+                   orders_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness, and whether the hub hears the broker")

@@ -1,7 +1,8 @@
 """Every table model, imported in one place for Alembic and metadata creation."""
 
 from hub.auth.models import ApiToken
-from hub.catalog.models import Design, DesignFile
+from hub.catalog.models import (Design, DesignFile, DesignMaterial, DesignRemix, DesignTag, DesignVersion,
+                                FileDerivative, Upload)
 from hub.dispatch.models import OutboxMessage
 from hub.nodes.models import Machine, Node
 from hub.orders.models import Job, Order, OrderEvent
@@ -9,5 +10,5 @@ from sqlmodel import SQLModel
 
 metadata = SQLModel.metadata
 
-__all__ = ["ApiToken", "Design", "DesignFile", "Job", "Machine", "Node", "Order", "OrderEvent",
-           "OutboxMessage", "metadata"]
+__all__ = ["ApiToken", "Design", "DesignFile", "DesignMaterial", "DesignRemix", "DesignTag", "DesignVersion",
+           "FileDerivative", "Job", "Machine", "Node", "Order", "OrderEvent", "OutboxMessage", "Upload", "metadata"]

@@ -1,1 +1,14 @@
-"""Designs and their files: upload, content-addressed storage, analysis on upload."""
+"""The design catalogue: designs with immutable versions of parts, SPDX licences and their
+terms, remix lineage, analysis and derived files on upload, search, and Open Know-How.
+
+What other domains call:
+- `attribution_chain(session, design_id)`: every ancestor's title, authors and licence;
+- `licence_terms(spdx_id)`: whether a licence allows commercial use, is share-alike, ...;
+- `current_parts(session, design_id)`: the latest version's parts with their quantities.
+"""
+
+from hub.catalog.licences import LicenceTerms, UnknownLicence, licence_terms
+from hub.catalog.lineage import Attribution, attribution_chain
+from hub.catalog.service import current_parts
+
+__all__ = ["Attribution", "LicenceTerms", "UnknownLicence", "attribution_chain", "current_parts", "licence_terms"]

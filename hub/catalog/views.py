@@ -1,85 +1,326 @@
-"""Catalogue routes: thin translations to HTTP; the logic is in `hub.catalog.service`."""
+"""Catalogue routes: thin translations to HTTP; the logic is in `hub.catalog.service`,
+`search`, `lineage`, `okh` and `ingest`."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from hub.auth.deps import current_principal, require
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.catalog import service
-from hub.catalog.schemas import DesignMeta, DesignPublic
+from hub.catalog import okh, search, service
+from hub.catalog.config import CatalogSettings
+from hub.catalog.ingest import IngestRejected, IngestTooLarge, ingest
+from hub.catalog.licences import UnknownLicence, known_licence_ids, licence_terms
+from hub.catalog.schemas import (DesignCreate, DesignMeta, DesignPage, DesignPublic, DesignSummary, DesignUpdate,
+                                 LicencePublic, UploadPublic, VersionCreate, VersionPublic)
 from hub.deps import get_services, get_session
 from hub.files.store import UploadTooLarge
 
 router = APIRouter(prefix="/api/v1/designs", tags=["designs"])
+uploads_router = APIRouter(prefix="/api/v1/uploads", tags=["designs"])
+licences_router = APIRouter(prefix="/api/v1/licences", tags=["designs"])
+
+Designer = Annotated[Principal, Depends(require(Role.DESIGNER))]
+Reader = Annotated[Principal, Depends(current_principal)]
+DbSession = Annotated[Session, Depends(get_session)]
+
+_RAW_BODY = {"requestBody": {"required": True, "content": {"application/octet-stream": {
+    "schema": {"type": "string", "format": "binary"}}}}}
+_JSON_LIMIT = 1024 * 1024
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=DesignPublic,
-    summary="Publish a design: the request body is the mesh file (STL, 3MF or OBJ), streamed",
-    description=(
-        "Send the file as the raw request body (`Content-Type: application/octet-stream`) and the "
-        "metadata as query parameters. The file is streamed to disk while hashed, its kind sniffed "
-        "from its content (not its name), and analysed with trimesh. Empty, truncated, non-mesh or "
-        "oversized files and unsafe filenames are refused with a 4xx and leave nothing stored."
-    ),
-    openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {
-        "schema": {"type": "string", "format": "binary"}}}}},
-)
-async def publish(
-    request: Request,
-    filename: Annotated[str, Query(max_length=255, description="The file's name, without any path.")],
-    title: Annotated[str, Query(min_length=1, max_length=200)],
-    principal: Annotated[Principal, Depends(require(Role.DESIGNER))],
-    session: Annotated[Session, Depends(get_session)],
-    description: str = "",
-    licence: str = "CC-BY-SA-4.0",
-    process: str = "FDM",
-    materials: Annotated[str, Query(description="Comma-separated, e.g. `PLA,PETG`.")] = "PLA",
-    services=Depends(get_services),
-) -> DesignPublic:
-    try:
-        meta = DesignMeta(title=title, description=description, licence=licence, process=process,
-                          materials=[m.strip() for m in materials.split(",") if m.strip()])
-    except ValidationError as exc:
-        raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from None
+def catalog_settings(request: Request) -> CatalogSettings:
+    settings = getattr(request.app.state, "catalog_settings", None)
+    if settings is None:
+        settings = request.app.state.catalog_settings = CatalogSettings()
+    return settings
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _unprocessable(exc: ValidationError) -> HTTPException:
+    return HTTPException(422, exc.errors(include_url=False, include_context=False, include_input=False))
+
+
+async def _ingest(request: Request, filename: str, services, limits: CatalogSettings, session: Session):
+    """Stream the request body through `ingest`; map its refusals to 413/422."""
     declared = request.headers.get("content-length")
     limit = services.settings.upload_max_bytes
     if declared and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"upload of {int(declared):,} bytes exceeds the limit of {limit:,} bytes")
     try:
-        return await service.publish_design(session, services.files, meta=meta, filename=filename,
-                                            body=request.stream(), author=principal, max_bytes=limit)
+        return await ingest(services.files, request.stream(), filename=filename, max_bytes=limit, limits=limits,
+                            derived_for=lambda sha: service.derived_kinds(session, sha))
     except UploadTooLarge as exc:
         raise HTTPException(413, str(exc)) from None
-    except service.DesignRejected as exc:
+    except IngestTooLarge as exc:
+        raise HTTPException(413, str(exc)) from None
+    except IngestRejected as exc:
         raise HTTPException(422, str(exc)) from None
 
 
-@router.get("", response_model=list[DesignPublic], summary="List designs, newest first")
+async def _read_limited(stream: AsyncIterator[bytes], limit: int, what: str) -> bytes:
+    data = bytearray()
+    async for chunk in stream:
+        data.extend(chunk)
+        if len(data) > limit:
+            raise HTTPException(413, f"{what} is larger than {limit:,} bytes")
+    return bytes(data)
+
+
+def _call(func: Callable, *args, **kwargs) -> Any:
+    """Run a service call, mapping its errors to HTTP."""
+    try:
+        return func(*args, **kwargs)
+    except service.NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except service.Forbidden as exc:
+        raise HTTPException(403, str(exc)) from None
+    except (service.DesignRejected, okh.ManifestRejected, UnknownLicence) as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@uploads_router.post(
+    "", status_code=201, response_model=UploadPublic,
+    summary="Stage one design file (raw body, streamed) for a version or an OKH import",
+    description=(
+        "The body is the file itself (`application/octet-stream`), streamed to disk while hashed; "
+        "`filename` names it. Its kind is sniffed from the content: meshes (STL, 3MF, OBJ) are analysed and "
+        "get a repaired copy where repair helps, a PNG thumbnail and a GLB for viewers; outlines (SVG, DXF) "
+        "for laser and CNC get their outline analysis. Refused files (corrupt, hostile, past the size or "
+        "analysis limits) get a 4xx with the reason and leave nothing stored. Name the returned `id` in "
+        "`parts` of `POST /api/v1/designs` or `/versions` within a day."),
+    openapi_extra=_RAW_BODY,
+)
+async def stage_upload(
+    request: Request,
+    filename: Annotated[str, Query(max_length=255, description="The file's name, without any path.")],
+    principal: Designer, session: DbSession, services=Depends(get_services),
+    limits: CatalogSettings = Depends(catalog_settings),
+) -> UploadPublic:
+    service.purge_expired_uploads(session, services.files)
+    item = await _ingest(request, filename, services, limits, session)
+    return service.record_upload(session, principal, item, ttl_s=limits.upload_ttl_s)
+
+
+@router.post(
+    "", status_code=201, response_model=DesignPublic,
+    summary="Publish a design: one streamed file (raw body), or several staged uploads (JSON)",
+    description=(
+        "Two request bodies, chosen by `Content-Type`:\n\n"
+        "* `application/octet-stream`: the body is one file (mesh or outline), streamed; metadata in the "
+        "query (`filename`, `title`, `description`, `licence`, `process`, and comma-separated `materials`, "
+        "`tags`, `co_authors`, `remix_of`). It becomes version 1 with one part, quantity 1.\n"
+        "* `application/json`: a `DesignCreate` naming staged uploads as parts with quantities.\n\n"
+        "Licences are SPDX ids (unknown ones: 422 with the known list). `remix_of` is checked: a remix of a "
+        "no-derivatives design is refused, a share-alike one must keep a compatible licence, a non-commercial "
+        "one must stay non-commercial."),
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "application/json": {"schema": {"$ref": "#/components/schemas/DesignCreate"}}}}},
+)
+async def publish(
+    request: Request, principal: Designer, session: DbSession, services=Depends(get_services),
+    limits: CatalogSettings = Depends(catalog_settings),
+    filename: Annotated[str | None, Query(max_length=255, description="Raw body only: the file's name.")] = None,
+    title: Annotated[str | None, Query(max_length=200)] = None,
+    description: str = "",
+    licence: str = "CC-BY-SA-4.0",
+    process: str = "FDM",
+    materials: Annotated[str, Query(description="Comma-separated, e.g. `PLA,PETG`.")] = "PLA",
+    tags: Annotated[str, Query(description="Comma-separated.")] = "",
+    co_authors: Annotated[str, Query(description="Comma-separated names.")] = "",
+    remix_of: Annotated[str, Query(description="Comma-separated design ids.")] = "",
+) -> DesignPublic:
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
+        raw = await _read_limited(request.stream(), _JSON_LIMIT, "the JSON body")
+        try:
+            body = DesignCreate.model_validate_json(raw)
+        except ValidationError as exc:
+            raise _unprocessable(exc) from None
+        parts = _call(service.parts_from_uploads, session, principal, body.parts)
+        design = _call(service.create_design, session, meta=body, parts=parts, owner=principal, label=body.label,
+                       note=body.note)
+        return service.design_public(session, design.id)
+    if not filename or not title:
+        raise HTTPException(422, "a raw-body upload needs the `filename` and `title` query parameters "
+                                 "(or send application/json naming staged uploads)")
+    try:
+        meta = DesignMeta(title=title, description=description, licence=licence, process=process,
+                          materials=_split(materials), tags=_split(tags), co_authors=_split(co_authors),
+                          remix_of=_split(remix_of))
+    except ValidationError as exc:
+        raise _unprocessable(exc) from None
+    # lineage is checked before the file is received, so a refused remix stores nothing
+    _call(service.check_lineage, session, meta)
+    item = await _ingest(request, filename, services, limits, session)
+    service.record_derived(session, item)
+    design = _call(service.create_design, session, meta=meta, parts=[service.PartSpec.from_ingested(item)],
+                   owner=principal)
+    return service.design_public(session, design.id)
+
+
+@router.get(
+    "", response_model=DesignPage,
+    summary="Search designs: full text and filters, paginated, with the total count",
+    description=(
+        "`q` matches title, description and tags (every word, as a prefix; best match first). Without `q`, "
+        "newest first. Filters: `process`, `licence` (SPDX id), `commercial_use` (the licence allows paid "
+        "jobs), `material`, `tag`, and `fits=XxYxZ` in mm: every part of the latest version fits that box in "
+        "some axis-aligned orientation. No parameters: every design, newest first."),
+)
 def list_designs(
-    session: Annotated[Session, Depends(get_session)],
-    _: Annotated[Principal, Depends(current_principal)],
+    session: DbSession, _: Reader,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    process: Annotated[str | None, Query(pattern="^(FDM|SLA|laser|CNC)$")] = None,
+    licence: Annotated[str | None, Query(max_length=64)] = None,
+    commercial_use: bool | None = None,
+    material: Annotated[str | None, Query(max_length=64)] = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    fits: Annotated[str | None, Query(max_length=64, description="e.g. `200x200x180` (mm)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[DesignPublic]:
-    return service.list_designs(session, limit=limit, offset=offset)
+) -> DesignPage:
+    try:
+        box = search.parse_fits(fits) if fits else None
+        if licence:
+            licence_terms(licence)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    query = search.SearchQuery(q=q, process=process, licence=licence, commercial_use=commercial_use,
+                               material=material, tag=tag, fits=box, limit=limit, offset=offset)
+    return search.search_designs(session, query)
 
 
-@router.get("/{design_id}", response_model=DesignPublic, summary="One design with its files and analysis")
-def get_design(
-    design_id: str,
-    session: Annotated[Session, Depends(get_session)],
-    _: Annotated[Principal, Depends(current_principal)],
+@router.post(
+    "/import/okh", status_code=201, response_model=DesignPublic,
+    summary="Import a design from an Open Know-How manifest (OKH v1 YAML or OKH-LOSH TOML)",
+    description=(
+        "Two steps, so every file streams through the same checks as any upload: first stage each file the "
+        "manifest names with `POST /api/v1/uploads?filename=<its base name>`; then send the manifest as the "
+        "body (`application/toml` or `application/yaml`; sniffed if neither) with `upload=<id>` once per "
+        "file. Every printable file the manifest lists (STL, 3MF, OBJ, SVG, DXF in a part's `export`/`source` "
+        "or `design-files`) must be among the uploads, matched by base name; manifest paths that could escape "
+        "a folder are refused. Mapped: name/title, function/description, license (hardware first), licensor, "
+        "version, keywords, parts (with `quantity` if present), repo/project-link, documentation-language. "
+        "`licence` overrides a manifest licence that is not an SPDX id (e.g. `CERN OHL`)."),
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/toml": {"schema": {"type": "string"}}, "application/yaml": {"schema": {"type": "string"}}}}},
+)
+async def import_okh(
+    request: Request, principal: Designer, session: DbSession,
+    upload: Annotated[list[str], Query(description="Staged upload ids, one per file.")] = [],  # noqa: B006
+    licence: Annotated[str | None, Query(max_length=64, description="SPDX id overriding the manifest's.")] = None,
+    process: Annotated[str | None, Query(pattern="^(FDM|SLA|laser|CNC)$")] = None,
+    limits: CatalogSettings = Depends(catalog_settings),
 ) -> DesignPublic:
-    design = service.get_design(session, design_id)
+    raw = await _read_limited(request.stream(), limits.max_manifest_bytes, "the manifest")
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    design = _call(okh.import_manifest, session, principal, raw, media_type=media, upload_ids=upload,
+                   licence=licence, process=process)
+    return service.design_public(session, design.id)
+
+
+@router.get("/{design_id}", response_model=DesignPublic,
+            summary="One design: metadata, licence terms, versions, latest parts with analysis, attribution")
+def get_design(design_id: str, session: DbSession, _: Reader) -> DesignPublic:
+    design = service.design_public(session, design_id)
     if design is None:
         raise HTTPException(404, f"no design {design_id!r}")
     return design
+
+
+@router.patch("/{design_id}", response_model=DesignPublic,
+              summary="Change a design's metadata; add co-authors or remix parents (owner or admin)",
+              description="Files change only by publishing a version; the licence never changes; credits are "
+                          "only ever added. Added `remix_of` parents are checked like at creation, and a parent "
+                          "that descends from this design is refused (no cycles).")
+def update_design(design_id: str, body: DesignUpdate, session: DbSession, principal: Designer) -> DesignPublic:
+    _call(service.update_design, session, design_id, body, principal)
+    return service.design_public(session, design_id)
+
+
+@router.post("/{design_id}/versions", status_code=201, response_model=VersionPublic,
+             summary="Publish a new immutable version from staged uploads (owner or admin)",
+             description="The body lists every part of the new version (`upload_id` from `POST /api/v1/uploads`, "
+                         "`quantity`, optional `name`); nothing is inherited from the previous version, and "
+                         "published versions never change.")
+def publish_version(design_id: str, body: VersionCreate, session: DbSession, principal: Designer) -> VersionPublic:
+    parts = _call(service.parts_from_uploads, session, principal, body.parts)
+    version = _call(service.publish_version, session, design_id, parts, principal, label=body.label,
+                    note=body.note)
+    return service.version_public(session, design_id, version.number)
+
+
+@router.get("/{design_id}/versions/{number}", response_model=VersionPublic,
+            summary="One version of a design with its parts and their analysis")
+def get_version(design_id: str, number: int, session: DbSession, _: Reader) -> VersionPublic:
+    version = service.version_public(session, design_id, number)
+    if version is None:
+        raise HTTPException(404, f"no version {number} of design {design_id!r}")
+    return version
+
+
+def _derived_response(session: Session, services, design_id: str, number: int, file_id: int, kind: str,
+                      media_type: str, name: str) -> FileResponse:
+    derived = _call(service.derived_file, session, design_id, number, file_id, kind)
+    path = services.files.path_for(derived.sha256)
+    if not path.is_file():
+        raise HTTPException(404, f"the {kind} of file {file_id} is missing from the store")
+    return FileResponse(path, media_type=media_type, filename=name,
+                        headers={"Cache-Control": "private, max-age=31536000, immutable"})
+
+
+@router.get("/{design_id}/versions/{number}/files/{file_id}/thumbnail.png", response_class=FileResponse,
+            summary="A part's thumbnail (PNG, rendered at upload)",
+            responses={200: {"content": {"image/png": {}}}})
+def thumbnail(design_id: str, number: int, file_id: int, session: DbSession, _: Reader,
+              services=Depends(get_services)) -> FileResponse:
+    return _derived_response(session, services, design_id, number, file_id, "thumbnail", "image/png",
+                             f"{file_id}.png")
+
+
+@router.get("/{design_id}/versions/{number}/files/{file_id}/viewer.glb", response_class=FileResponse,
+            summary="A part's mesh as binary glTF for a 3D viewer",
+            responses={200: {"content": {"model/gltf-binary": {}}}})
+def viewer(design_id: str, number: int, file_id: int, session: DbSession, _: Reader,
+           services=Depends(get_services)) -> FileResponse:
+    return _derived_response(session, services, design_id, number, file_id, "viewer", "model/gltf-binary",
+                             f"{file_id}.glb")
+
+
+@router.get("/{design_id}/versions/{number}/okh.toml", response_class=Response,
+            summary="Export a version as an OKH-LOSH manifest (okh.toml)",
+            description="Has every OKH-LOSH required field (okhv, name, repo, version, license, licensor, "
+                        "documentation-language, function) and one `[[part]]` per file, with its quantity.",
+            responses={200: {"content": {"application/toml": {}}}})
+def export_okh(design_id: str, number: int, session: DbSession, _: Reader, services=Depends(get_services)):
+    text = _call(okh.export_manifest, session, design_id, number, public_url=services.settings.public_url)
+    return Response(text, media_type="application/toml",
+                    headers={"Content-Disposition": f'attachment; filename="{design_id}-v{number}-okh.toml"'})
+
+
+@router.get("/{design_id}/remixes", response_model=list[DesignSummary],
+            summary="Designs that declare this one as a direct parent, newest first")
+def remixes(design_id: str, session: DbSession, _: Reader,
+            limit: Annotated[int, Query(ge=1, le=200)] = 50,
+            offset: Annotated[int, Query(ge=0)] = 0) -> list[DesignSummary]:
+    return _call(service.remixes_public, session, design_id, limit=limit, offset=offset)
+
+
+@licences_router.get("", response_model=list[LicencePublic],
+                     summary="The SPDX licences the catalogue accepts, with their terms")
+def licences(_: Reader) -> list[LicencePublic]:
+    return [service.licence_public(i) for i in known_licence_ids()]
+
+
+__all__ = ["licences_router", "router", "uploads_router"]

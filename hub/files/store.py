@@ -76,6 +76,22 @@ class FileStore:
             raise
         return StagedFile(path=path, sha256=digest.hexdigest(), size=size, head=bytes(head))
 
+    def stage_bytes(self, data: bytes) -> StagedFile:
+        """Stage bytes made by the hub itself (a thumbnail, a repaired mesh), like an upload."""
+        fd, name = tempfile.mkstemp(dir=self._staging, prefix="derived-")
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return StagedFile(path=path, sha256=hashlib.sha256(data).hexdigest(), size=len(data), head=data[:4096])
+
+    def remove(self, sha256: str) -> None:
+        """Delete a stored object (expired, unreferenced uploads); missing is fine."""
+        self.path_for(sha256).unlink(missing_ok=True)
+
     def commit(self, staged: StagedFile) -> Path:
         """Move a staged file to its content address (a no-op if the content is already stored)."""
         target = self.path_for(staged.sha256)

@@ -7,10 +7,18 @@ from hub.models import metadata
 
 config = context.config
 
+# The full-text index is dialect-specific (FTS5 on SQLite, tsvector on PostgreSQL) and kept
+# out of the models; autogenerate must neither drop it nor diff its shadow tables.
+_UNMODELLED_PREFIX = "design_search"
+
+
+def _include_name(name, type_, parent_names) -> bool:
+    return not (type_ == "table" and name and name.startswith(_UNMODELLED_PREFIX))
+
 
 def run_migrations_offline() -> None:
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=metadata,
-                      literal_binds=True, render_as_batch=True)
+                      literal_binds=True, render_as_batch=True, include_name=_include_name)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -27,7 +35,8 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
+                      include_name=_include_name)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from hub.catalog.models import Design, DesignFile
+from hub.catalog.models import Design
+from hub.catalog.service import current_parts
 from hub.orders.models import Order
 from hub.orders.service import DispatchContext, OrderRejected, job_spec, match_job
 
@@ -46,20 +47,21 @@ def quote(session: Session, ctx: DispatchContext, body: QuoteRequest) -> Quote:
     design = session.get(Design, body.design_id)
     if design is None:
         raise OrderRejected(f"no design {body.design_id!r}")
-    files = list(session.exec(select(DesignFile).where(DesignFile.design_id == design.id).order_by(DesignFile.id)))
+    files = current_parts(session, design.id)
     probe = Order(id="quote", design_id=design.id, maker_token_id=0, material=body.material, colour=body.colour,
                   nozzle_mm=body.nozzle_mm, quantity=body.quantity, lat=body.lat, lon=body.lon,
                   lead_time_h=body.lead_time_h, paid=body.paid, created_at=0, updated_at=0)
     parts, total, currency = [], 0.0, None
     for design_file in files:
+        count = body.quantity * design_file.quantity
         result = match_job(ctx, job_spec(ctx, probe, design, design_file), top=body.top)
         if result.ranked and total is not None:
-            total += result.ranked[0].price.total * body.quantity
+            total += result.ranked[0].price.total * count
             currency = result.ranked[0].price.currency
         else:
             total = None
         parts.append(PartQuote(
-            file_name=design_file.filename, quantity=body.quantity,
+            file_name=design_file.filename, quantity=count,
             candidates=[c.as_dict() for c in result.ranked],
             rejected={node: [c.as_dict() for c in checks] for node, checks in list(result.rejected.items())[:50]},
             evaluated_labs=result.evaluated_labs, total_labs=result.total_labs))

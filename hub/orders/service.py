@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
@@ -18,7 +17,10 @@ from sqlmodel import Session, select
 from cofab_wire import Attribution, EventType, JobCommand, JobEvent, JobOffer, Topics
 from hub.auth.roles import Role
 from hub.auth.service import Principal
+from hub.catalog.licences import UnknownLicence, licence_terms
+from hub.catalog.lineage import attribution_chain, authors_of
 from hub.catalog.models import Design, DesignFile
+from hub.catalog.service import current_parts
 from hub.dispatch.outbox import enqueue
 from hub.files.tokens import sign_download
 from hub.ids import new_id
@@ -63,9 +65,21 @@ class DispatchContext:
     fairness: FairnessLedger
     weights: Weights = field(default_factory=Weights)
     offer_timeout_s: float = 120.0
-    commercial_use_allowed: Callable[[str], bool] = lambda licence: True
-    attribution: Callable[[Session, Design], list[Attribution]] | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+def commercial_use_allowed(licence: str) -> bool:
+    """Whether a paid job may make a design under `licence`; an unknown id counts as no."""
+    try:
+        return licence_terms(licence).commercial_use_allowed
+    except UnknownLicence:
+        return False
+
+
+def offer_attribution(session: Session, design: Design) -> list[Attribution]:
+    """The design and every ancestor, nearest first, for the node's G-code header."""
+    return [Attribution(design_id=a.design_id, title=a.title, authors=list(a.authors), licence=a.licence)
+            for a in attribution_chain(session, design.id, include_self=True)]
 
 
 def job_spec(ctx: DispatchContext, order: Order, design: Design, design_file: DesignFile) -> JobSpec:
@@ -73,7 +87,7 @@ def job_spec(ctx: DispatchContext, order: Order, design: Design, design_file: De
                    size_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
                    volume_mm3=design_file.volume_mm3, lat=order.lat, lon=order.lon, lead_time_h=order.lead_time_h,
                    paid=order.paid, licence=design.licence,
-                   commercial_use_allowed=ctx.commercial_use_allowed(design.licence))
+                   commercial_use_allowed=commercial_use_allowed(design.licence))
 
 
 def match_job(ctx: DispatchContext, spec: JobSpec, *, exclude: set[str] = frozenset(), top: int = 3) -> MatchResult:
@@ -84,7 +98,7 @@ def place_order(session: Session, ctx: DispatchContext, maker: Principal, body: 
     design = session.get(Design, body.design_id)
     if design is None:
         raise OrderRejected(f"no design {body.design_id!r}")
-    files = list(session.exec(select(DesignFile).where(DesignFile.design_id == design.id).order_by(DesignFile.id)))
+    files = current_parts(session, design.id)
     if not files:
         raise OrderRejected(f"design {design.id!r} has no files to make")
     t = now()
@@ -98,7 +112,7 @@ def place_order(session: Session, ctx: DispatchContext, maker: Principal, body: 
     with ctx.lock:
         jobs = []
         for design_file in files:
-            for _ in range(body.quantity):
+            for _ in range(body.quantity * design_file.quantity):
                 job = Job(id=new_id("j"), order_id=order.id, design_file_id=design_file.id, created_at=t, updated_at=t)
                 session.add(job)
                 jobs.append((job, design_file))
@@ -160,16 +174,15 @@ def _offer(session: Session, ctx: DispatchContext, job: Job, order: Order, desig
     job.price_total = chosen.price.total
     session.add(job)
     token, expires = sign_download(ctx.secret_key, design_file.sha256, ctx.token_ttl_s, at=t)
-    attribution = ctx.attribution(session, design) if ctx.attribution else [
-        Attribution(design_id=design.id, title=design.title, authors=[design.author], licence=design.licence)]
     offer = JobOffer(job_id=job.id, order_id=order.id, design_id=design.id, design_title=design.title,
-                     licence=design.licence, authors=[design.author], file_name=design_file.filename,
+                     licence=design.licence, authors=authors_of(design), file_name=design_file.filename,
                      file_sha256=design_file.sha256, file_size=design_file.size_bytes,
                      download_url=f"{ctx.public_url.rstrip('/')}/api/v1/files/{design_file.sha256}",
                      download_token=token, token_expires_at=expires, material=order.material, colour=order.colour,
                      process=design.process,
                      bbox_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
-                     machine_id=chosen.machine_id, deadline=job.offer_deadline, attribution=attribution)
+                     machine_id=chosen.machine_id, deadline=job.offer_deadline,
+                     attribution=offer_attribution(session, design))
     enqueue(session, ctx.topics.jobs(chosen.node_id), offer.to_bytes())
     skipped = result.rejection_reasons()
     history.record(session, order.id, "offered",

@@ -236,25 +236,27 @@ def test_a_maker_cancels_jobs_that_have_not_started(api, tokens):
 
 # split orders -------------------------------------------------------------------------------
 
-def two_part_design(api, tokens, big, small) -> str:
-    """A design with two files (two parts), written straight through the catalogue tables."""
-    from hub.catalog.models import DesignFile
-
-    design_id = publish(api, tokens, size=small)
-    other = publish(api, tokens, size=big)
-    services = api.app.state.services
-    with Session(services.engine) as session:
-        moved = session.exec(select(DesignFile).where(DesignFile.design_id == other)).one()
-        moved.design_id = design_id
-        session.add(moved)
-        session.commit()
-    return design_id
+def two_part_design(api, tokens, big, small, *, small_quantity: int = 1) -> str:
+    """A design of two parts (two staged uploads), published through the catalogue API."""
+    uploads = []
+    for name, size in (("big.stl", big), ("small.stl", small)):
+        response = api.post("/api/v1/uploads", content=stl_bytes(box(size)), params={"filename": name},
+                            headers=bearer(tokens["designer"]))
+        assert response.status_code == 201, response.text
+        uploads.append(response.json()["id"])
+    response = api.post("/api/v1/designs", headers=bearer(tokens["designer"]), json={
+        "title": "Two parts", "licence": "CC-BY-SA-4.0",
+        "parts": [{"upload_id": uploads[0]}, {"upload_id": uploads[1], "quantity": small_quantity}]})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
 
 
 def test_an_order_stays_at_one_lab_when_one_can_make_every_part(api, tokens):
     register(api, tokens, "small-near", 41.4036, 2.1744, build=(100, 100, 100))
     register(api, tokens, "big-far", 41.45, 2.10, build=(300, 300, 300))
-    placed = order(api, tokens, two_part_design(api, tokens, big=(250, 50, 50), small=(20, 20, 20)))
+    placed = order(api, tokens, two_part_design(api, tokens, big=(250, 50, 50), small=(20, 20, 20),
+                                                small_quantity=3), quantity=2)
+    assert len(placed["jobs"]) == 2 * (1 + 3)  # order quantity x each part's quantity
     assert {j["node_id"] for j in placed["jobs"]} == {"big-far"}
 
 

@@ -92,12 +92,18 @@ class Reference:
     volume: float | None
     extents: list[float] | None
     bodies: int | None
+    boundary_edges: int | None = None
+    nonmanifold_edges: int | None = None
+    zero_area_faces: int | None = None
 
     @classmethod
     def parse(cls, measured: str) -> Reference:
         faces = _number(measured, "faces")
         vertices = _number(measured, "vertices(merged)")
         bodies = _number(measured, "bodies")
+        boundary = _number(measured, "boundary_edges")
+        nonmanifold = _number(measured, "nonmanifold_edges(>2 faces)")
+        zero_area = _number(measured, "zero_area_faces")
         return cls(
             load_failed="load FAILED" in measured,
             empty="EMPTY: 0 faces" in measured,
@@ -109,6 +115,9 @@ class Reference:
             volume=_number(measured, "volume"),
             extents=_triple(measured, "bbox extents"),
             bodies=None if bodies is None else int(bodies),
+            boundary_edges=None if boundary is None else int(boundary),
+            nonmanifold_edges=None if nonmanifold is None else int(nonmanifold),
+            zero_area_faces=None if zero_area is None else int(zero_area),
         )
 
 
@@ -138,14 +147,20 @@ EXPECTED_DIFFERENCES: dict[str, tuple[dict[str, object], str]] = {
 
 # the defect each loadable broken/ file must show in its analysis
 BROKEN_DEFECTS = {
-    "broken/openscad_nonmanifold.stl": lambda a: not a.watertight and a.volume is None,
-    "broken/openscad_cubes-touching.stl": lambda a: not a.watertight and a.volume is None,
+    "broken/openscad_nonmanifold.stl": lambda a: (
+        not a.watertight and a.volume is None and a.boundary_edges == 3 and a.verdict == "not_printable"
+    ),
+    "broken/openscad_cubes-touching.stl": lambda a: (
+        not a.watertight and a.volume is None and a.nonmanifold_edges == 1 and a.verdict == "not_printable"
+    ),
     "broken/trimesh_multibody.stl": lambda a: not a.winding_consistent and a.volume is None,
     "broken/admesh_block_normal-directions-bad.stl": lambda a: not a.winding_consistent,
-    "broken/trimesh_soup.stl": lambda a: not a.watertight and a.bodies == 100,
-    # these two are fine as meshes: the zero-area face is issue 3's degenerate-face check,
-    # and the "nonstandard" tokens are in stored normals, which are ignored (as PrusaSlicer does)
-    "broken/openscad_issue1580-zero-area-triangle.stl": lambda a: a.faces == 14,
+    "broken/trimesh_soup.stl": lambda a: not a.watertight and a.bodies == 100 and a.boundary_edges == 300,
+    # a closed mesh with one zero-area face: printable, with a warning about it
+    "broken/openscad_issue1580-zero-area-triangle.stl": lambda a: (
+        a.faces == 14 and a.degenerate_faces == 1 and a.verdict == "printable_with_warnings"
+    ),
+    # the "nonstandard" tokens are in stored normals, which are ignored (as PrusaSlicer does)
     "broken/prusaslicer_20mmbox-nonstandard.stl": lambda a: a.volume == pytest.approx(8000.0),
     "broken/prusaslicer_20mmbox-CR.stl": lambda a: a.volume == pytest.approx(8000.0),
 }
@@ -191,6 +206,17 @@ def test_mesh_file_matches_manifest(row: Row) -> None:
     assert list(analysis.bbox_extents) == pytest.approx(extents, rel=1e-4, abs=1e-6)
     if ref.bodies is not None:
         assert analysis.bodies == ref.bodies
+    # issue 3's defect counts, with the manifest's definitions (meshstats uses the same)
+    for field, expected in (
+        ("boundary_edges", override.get("boundary_edges", ref.boundary_edges)),
+        ("nonmanifold_edges", override.get("nonmanifold_edges", ref.nonmanifold_edges)),
+        ("degenerate_faces", override.get("degenerate_faces", ref.zero_area_faces)),
+    ):
+        if expected is not None:
+            assert getattr(analysis, field) == expected, field
+    # the verdict follows from the defects
+    blocking = not analysis.watertight or not analysis.winding_consistent
+    assert (analysis.verdict == "not_printable") == blocking
 
     if "volume" in override:
         expected_volume = override["volume"]
@@ -242,3 +268,75 @@ def test_corpus_files_still_load_under_a_hash_name(tmp_path: Path) -> None:
         stored = tmp_path / row.sha256
         stored.write_bytes(row.path.read_bytes())
         assert analyze_mesh(stored).faces == Reference.parse(row.measured).faces, row.file
+
+
+# --- 2D outlines (SVG, DXF) ----------------------------------------------------------
+
+OUTLINE_SUFFIXES = {".svg", ".dxf"}
+OUTLINE_ROWS = [r for r in ROWS if Path(r.file).suffix.lower() in OUTLINE_SUFFIXES]
+
+# file -> what cofab must find, where it differs from the manifest's trimesh figures, and why
+OUTLINE_EXPECTED: dict[str, tuple[dict[str, object], str]] = {
+    "svg/openscad_display.svg": (
+        {"closed": 17},
+        "52 <rect>s of which 17 are visible: trimesh cuts the hidden ones (display:none, <defs>), "
+        "designs.outlines does not",
+    ),
+    "svg/boxes_ABox.svg": (
+        {"closed": 34},
+        "34 <path> contours; trimesh's 314 'closed polygons' also count the 280 zero-length Bezier "
+        "loops boxes.py draws at finger-joint corners, which enclose nothing",
+    ),
+    "broken/openscad_box-w-holes.svg": (
+        {"closed": 5, "extents": [37.49, 37.49], "units": "px"},
+        "trimesh crashes on its <circle r='0'>; we read the square and its 4 holes (the empty circle "
+        "has nothing to cut). No physical size: CSS px at 96 per inch",
+    ),
+    "dxf/prusa-i3_MK3-front-plate.dxf": (
+        {"closed": 19, "units": "m", "warning": "read as mm"},
+        "declares metres but the geometry is 205 x 50 mm: kept as mm with a warning",
+    ),
+    "broken/openscad_polygon-self-intersect.dxf": (
+        {"closed": 1, "cut_length_mm": 200 + 2 * 100 * 2**0.5},
+        "the bow-tie's 4 LINEs are one closed contour crossing itself; its cut length is its 4 sides",
+    ),
+    "broken/openscad_nothing-decimal-comma-separated.dxf": (
+        {"error": DesignFileError},
+        "decimal commas are not DXF numbers: ezdxf refuses them, and so do we, with a reason",
+    ),
+}
+
+
+def _closed_polygons(measured: str) -> int | None:
+    match = re.search(r"raw closed loops=(\d+)", measured)
+    return int(match.group(1)) if match else None
+
+
+@needs_corpus
+@pytest.mark.parametrize("row", OUTLINE_ROWS, ids=lambda r: r.file)
+def test_outline_file_matches_manifest(row: Row) -> None:
+    from designs import load_outline, sniff_any_file
+
+    digest = hashlib.sha256(row.path.read_bytes()).hexdigest()
+    assert digest == row.sha256, f"{row.file} differs from the manifest's copy"
+    expected, _why = OUTLINE_EXPECTED.get(row.file, ({}, ""))
+    if "error" in expected:
+        with pytest.raises(expected["error"]) as caught:  # type: ignore[call-overload]
+            load_outline(row.path)
+        assert "\n" not in str(caught.value)
+        return
+    assert str(sniff_any_file(row.path)) == Path(row.file).suffix.lower().lstrip(".")
+    outline = load_outline(row.path)
+    extents = expected.get("extents", _triple(row.measured, "bbox extents"))
+    assert extents is not None
+    assert list(outline.bbox_extents) == pytest.approx(extents, rel=1e-3, abs=0.01)
+    closed = expected.get("closed", _closed_polygons(row.measured))
+    assert outline.closed_paths == closed
+    assert outline.open_paths == 0
+    if "units" in expected:
+        assert outline.units == expected["units"]
+    if "warning" in expected:
+        assert any(str(expected["warning"]) in w for w in outline.warnings)
+    if "cut_length_mm" in expected:
+        assert outline.cut_length_mm == pytest.approx(expected["cut_length_mm"])
+    assert outline.cut_length_mm > 0

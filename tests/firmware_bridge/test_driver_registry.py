@@ -19,8 +19,8 @@ def test_octoprint_config_makes_an_octoprint_driver() -> None:
 
 
 def test_an_unknown_type_lists_the_known_ones() -> None:
-    with pytest.raises(DriverConfigError, match="unknown machine type 'grbl'; known types: octoprint"):
-        create_driver({"type": "grbl", "port": "/dev/ttyUSB0"})
+    with pytest.raises(DriverConfigError, match="unknown machine type 'smoothie'; known types: grbl, moonraker, octoprint"):
+        create_driver({"type": "smoothie", "port": "/dev/ttyUSB0"})
     with pytest.raises(DriverConfigError, match="unknown machine type None"):
         create_driver({"url": "http://x"})
 

@@ -124,3 +124,26 @@ def test_error_text_prefers_octoprints_error_field() -> None:
     assert error_text("plain text", "x") == "plain text"
     assert error_text("", "fallback") == "fallback"
     assert error_text("y" * 1000, "x").endswith("...")
+
+
+def test_push_current_message_recorded_from_octoprint_1_11() -> None:
+    from firmware_bridge.octoprint_parse import parse_push
+
+    current = {
+        "state": {"text": "Printing", "flags": {"printing": True}, "error": ""},
+        "job": {"file": {"name": "part.gcode", "path": "jobs/part.gcode"}},
+        "progress": {"completion": 42.5, "printTime": 61, "printTimeLeft": 80},
+        "temps": [
+            {"time": 1, "tool0": {"actual": 180.0, "target": 210.0}},
+            {"time": 2, "tool0": {"actual": 209.5, "target": 210.0}, "bed": {"actual": 60.1, "target": 60.0}},
+        ],
+    }
+    snapshot = parse_push(current)
+    assert snapshot.state is MachineState.PRINTING
+    assert snapshot.completion == 42.5
+    assert snapshot.file_name == "jobs/part.gcode"
+    assert snapshot.print_time_left_s == 80
+    assert snapshot.temperatures["tool0"].actual == 209.5
+    assert snapshot.temperatures["bed"].target == 60.0
+    halted = parse_push({"state": {"text": "Offline after error", "error": "Thermal Runaway"}, "temps": []})
+    assert halted.state is MachineState.ERROR and halted.error == "Thermal Runaway"

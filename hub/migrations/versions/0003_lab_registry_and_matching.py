@@ -4,7 +4,7 @@ deadlines and match explanations, order options.
 Labs that existed before membership are kept active (they were already routing jobs).
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-25 23:23:32.668527
 """
 from alembic import op
@@ -13,7 +13,7 @@ import sqlmodel
 
 
 revision = '0003'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

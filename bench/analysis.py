@@ -1,0 +1,126 @@
+"""bench.analysis: check a large binary STL with cofab, side by side with admesh.
+
+`python -m bench.analysis [--quick]` writes an icosphere binary STL (subdivisions 8:
+1,310,720 faces, 65 MB; --quick: subdivisions 6, 81,920 faces) into a temporary folder,
+then runs, as child processes taking turns, `cofab design analyze FILE --json` (what a
+designer runs, and the same `designs.analyze_mesh` the hub and nodes call) and `admesh FILE`
+(Debian's C tool: load, connectivity, normals, volume). Each child's wall time and exact peak
+RSS come from `bench.common.run_measured`. The report gives medians and the ratios
+cofab / admesh; the target is in ../shared/TARGETS.md (time within 2x, memory within 3x).
+The two tools' answers (faces, volume, parts) are compared too, so a fast wrong answer shows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import Measured, parse_args, report, run_measured
+
+ADMESH = "/usr/bin/admesh"
+TARGET = "time within 2x of admesh, peak memory within 3x (../shared/TARGETS.md)"
+
+
+def _write_icosphere(folder: Path, subdivisions: int) -> Path:
+    """Write the test STL from a child process: a child's peak RSS (wait4) includes the
+    parent's pages at fork time, so this process must never hold trimesh or the mesh."""
+    path = folder / f"icosphere-{subdivisions}.stl"
+    code = (
+        "import sys, trimesh; m = trimesh.creation.icosphere(subdivisions=int(sys.argv[1]), radius=50.0); "
+        "open(sys.argv[2], 'wb').write(trimesh.exchange.stl.export_stl(m))"
+    )
+    subprocess.run([sys.executable, "-c", code, str(subdivisions), str(path)], check=True)
+    return path
+
+
+def _admesh_numbers(stdout: str) -> dict[str, float]:
+    """Facets, parts and volume from admesh's report."""
+    found: dict[str, float] = {}
+    for key, pattern in (
+        ("faces", r"Number of facets\s*:\s*(\d+)"),
+        ("bodies", r"Number of parts\s*:\s*(\d+)"),
+        ("volume", r"Volume\s*:\s*([0-9.eE+-]+)"),
+    ):
+        match = re.search(pattern, stdout)
+        if match:
+            found[key] = float(match.group(1))
+    return found
+
+
+def _check(run: Measured, what: str) -> None:
+    if run.returncode != 0:
+        sys.exit(f"bench.analysis: {what} failed (exit {run.returncode}): {run.stderr.strip()[-500:]}")
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    subdivisions = 6 if args.quick else 8
+    repeats = 3 if args.quick else 5
+    if not Path(ADMESH).exists():
+        sys.exit(f"bench.analysis: {ADMESH} is missing (scripts/setup.sh installs Debian's admesh)")
+    cofab = shutil.which("cofab", path=str(Path(sys.executable).parent)) or "cofab"
+    with tempfile.TemporaryDirectory(prefix="cofab-bench-analysis-") as folder:
+        stl = _write_icosphere(Path(folder), subdivisions)
+        ours_cmd = [cofab, "design", "analyze", str(stl), "--json"]
+        theirs_cmd = [ADMESH, str(stl)]
+        # one untimed run each warms the page cache, so both read the file from memory
+        _check(run_measured(ours_cmd), "cofab design analyze")
+        _check(run_measured(theirs_cmd), "admesh")
+        ours: list[Measured] = []
+        theirs: list[Measured] = []
+        for _ in range(repeats):  # taking turns spreads the machine's noise over both
+            ours.append(run_measured(ours_cmd))
+            theirs.append(run_measured(theirs_cmd))
+            _check(ours[-1], "cofab design analyze")
+            _check(theirs[-1], "admesh")
+        analysis = json.loads(ours[-1].stdout.strip().splitlines()[-1])
+        admesh = _admesh_numbers(theirs[-1].stdout)
+        size_mb = stl.stat().st_size / 1e6
+
+    def med(runs: list[Measured], attr: str) -> float:
+        return round(statistics.median(getattr(r, attr) for r in runs), 3)
+
+    values = {
+        "seconds_median": med(ours, "seconds"),
+        "seconds_all": [round(r.seconds, 3) for r in ours],
+        "peak_rss_mb_median": med(ours, "peak_rss_mb"),
+        "peak_rss_mb_max": round(max(r.peak_rss_mb for r in ours), 1),
+    }
+    baseline = {
+        "seconds_median": med(theirs, "seconds"),
+        "seconds_all": [round(r.seconds, 3) for r in theirs],
+        "peak_rss_mb_median": med(theirs, "peak_rss_mb"),
+        "peak_rss_mb_max": round(max(r.peak_rss_mb for r in theirs), 1),
+    }
+    ratio = {
+        "time": round(values["seconds_median"] / baseline["seconds_median"], 2),
+        "memory": round(values["peak_rss_mb_median"] / baseline["peak_rss_mb_median"], 2),
+    }
+    agree = (
+        analysis["faces"] == admesh.get("faces")
+        and analysis["bodies"] == admesh.get("bodies")
+        and analysis["volume"] is not None
+        and abs(analysis["volume"] - admesh.get("volume", 0.0)) <= 1e-3 * analysis["volume"]
+    )
+    notes = {
+        "file": f"icosphere subdivisions={subdivisions}, {analysis['faces']:,} faces, {size_mb:.1f} MB binary STL",
+        "ours": "cofab design analyze FILE --json (designs.stl_binary vectorised path, child process)",
+        "baseline": "admesh FILE (Debian admesh, child process)",
+        "repeats": repeats,
+        "answers_agree": agree,
+        "ours_answer": {k: analysis[k] for k in ("faces", "vertices", "bodies", "volume", "watertight",
+                                                 "winding_consistent", "verdict")},
+        "admesh_answer": admesh,
+        "admesh_volume_note": "admesh sums in float32, cofab in float64: volumes agree to ~1e-4",
+    }
+    report("analysis", values=values, baseline=baseline, ratio=ratio, notes=notes, target=TARGET)
+
+
+if __name__ == "__main__":
+    main()

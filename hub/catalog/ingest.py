@@ -1,0 +1,160 @@
+"""Receive one design file: stream it to staging while hashing, sniff it, check the analysis
+budget, analyse it, make its derived files, and only then commit it to the content store.
+
+Every refusal happens before the commit and discards the staged bytes, so a corrupt or
+hostile file leaves nothing behind (no object, no row). The heavy steps (mesh loading,
+repair, thumbnail, viewer GLB) run in a worker thread; they are the `designs` package's, the
+hub only decides what to keep. A derived file that cannot be made (a renderer missing, a mesh
+too broken to repair) is logged and skipped: it never costs the designer the upload.
+"""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+import designs
+from designs.formats import SNIFF_BYTES
+from hub.catalog.config import CatalogSettings
+from hub.files.store import FileStore, StagedFile
+
+__all__ = ["DerivedFile", "IngestRejected", "IngestTooLarge", "Ingested", "ingest"]
+
+log = logging.getLogger(__name__)
+
+_STL_HEADER = 84
+_STL_RECORD = 50
+
+
+class IngestRejected(ValueError):
+    """The file cannot be accepted; the message says why (422)."""
+
+
+class IngestTooLarge(IngestRejected):
+    """The file is past an analysis budget (413)."""
+
+
+@dataclass(frozen=True)
+class DerivedFile:
+    kind: str
+    sha256: str
+    size_bytes: int
+    media_type: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """An accepted file, committed to the store, with its analysis and derived files."""
+
+    filename: str
+    sha256: str
+    size_bytes: int
+    kind: str
+    format: str
+    analysis: dict[str, Any]
+    derived: list[DerivedFile]
+
+
+async def ingest(store: FileStore, body: AsyncIterator[bytes], *, filename: str, max_bytes: int,
+                 limits: CatalogSettings, derived_for=None) -> Ingested:
+    """Stream `body` into the store as `filename`, or raise IngestRejected / UploadTooLarge.
+
+    derived_for: optional callable sha256 -> kinds of derived files already stored for that
+    content, so a file uploaded again is not re-rendered.
+    """
+    try:
+        safe_name = designs.check_filename(filename)
+    except designs.DesignFileError as exc:
+        raise IngestRejected(str(exc)) from None
+    staged = await store.stage(body, max_bytes=max_bytes, head_bytes=SNIFF_BYTES)
+    made: list[StagedFile] = []
+    try:
+        try:
+            fmt = designs.sniff_any(staged.head, staged.size, safe_name)
+            _check_budget(staged, fmt, limits)
+            existing = frozenset(derived_for(staged.sha256)) if derived_for else frozenset()
+            kind, analysis, outputs = await run_in_threadpool(_analyse, staged.path, fmt, existing)
+        except designs.DesignFileError as exc:
+            raise IngestRejected(str(exc)) from None
+        derived = []
+        for out_kind, media_type, data, detail in outputs:
+            piece = store.stage_bytes(data)
+            made.append(piece)
+            derived.append(DerivedFile(out_kind, piece.sha256, piece.size, media_type, detail))
+        store.commit(staged)
+        for piece in made:
+            store.commit(piece)
+    except BaseException:
+        store.discard(staged)
+        for piece in made:
+            store.discard(piece)
+        raise
+    return Ingested(filename=safe_name, sha256=staged.sha256, size_bytes=staged.size, kind=kind, format=str(fmt),
+                    analysis=analysis, derived=derived)
+
+
+def _check_budget(staged: StagedFile, fmt, limits: CatalogSettings) -> None:
+    """Refuse files whose analysis would need far more memory than a print could justify,
+    from what is known without parsing: a binary STL's header, a text file's size, a 3MF's
+    table of contents."""
+    if fmt == designs.MeshFormat.STL_BINARY:
+        faces = (staged.size - _STL_HEADER) // _STL_RECORD
+        if faces > limits.max_faces:
+            raise IngestTooLarge(f"the binary STL has {faces:,} triangles; the hub analyses at most "
+                                 f"{limits.max_faces:,} (simplify or split the mesh)")
+    elif fmt in (designs.MeshFormat.STL_ASCII, designs.MeshFormat.OBJ):
+        if staged.size > limits.max_text_mesh_bytes:
+            raise IngestTooLarge(f"the {fmt} file has {staged.size:,} bytes; text meshes are analysed up to "
+                                 f"{limits.max_text_mesh_bytes:,} bytes (export a binary STL or 3MF instead)")
+    elif fmt == designs.MeshFormat.THREEMF:
+        try:
+            with zipfile.ZipFile(staged.path) as archive:
+                inflated = sum(info.file_size for info in archive.infolist())
+        except zipfile.BadZipFile:
+            return  # designs explains a damaged archive better
+        if inflated > limits.max_text_mesh_bytes:
+            raise IngestTooLarge(f"the 3MF archive inflates to {inflated:,} bytes; the hub analyses at most "
+                                 f"{limits.max_text_mesh_bytes:,}")
+
+
+def _analyse(path: Path, fmt, existing: frozenset[str]) -> tuple[str, dict, list[tuple[str, str, bytes, dict]]]:
+    """Worker thread: analysis and derived files. Returns (kind, analysis, [(kind, media type,
+    bytes, detail)]). DesignFileError propagates (the file is refused); anything else failing
+    in a derived file is logged and skipped."""
+    if not isinstance(fmt, designs.MeshFormat):
+        outline = designs.load_outline(path, fmt)
+        return "outline", outline.to_dict(), []
+    analysis = designs.analyze_mesh(path, fmt)
+    outputs: list[tuple[str, str, bytes, dict]] = []
+    if "repaired" not in existing:
+        repaired = _optional("repair", designs.repair_mesh, path, fmt)
+        if repaired is not None:
+            outputs.append(("repaired", "model/stl", repaired.stl,
+                            {"actions": list(repaired.actions), "analysis": repaired.analysis.to_dict()}))
+    if "thumbnail" not in existing:
+        png = _optional("thumbnail", designs.render_thumbnail, path)
+        if png:
+            outputs.append(("thumbnail", "image/png", png, {"size_px": 256}))
+    if "viewer" not in existing:
+        glb = _optional("viewer mesh", designs.viewer_mesh, path, fmt)
+        if glb:
+            outputs.append(("viewer", "model/gltf-binary", glb, {}))
+    return "mesh", analysis.to_dict(), outputs
+
+
+def _optional(what: str, func, *args):
+    try:
+        return func(*args)
+    except MemoryError:
+        raise
+    except Exception:  # noqa: BLE001 - a derived file is a convenience, never a reason to refuse
+        log.warning("could not make the %s of an upload; continuing without it", what, exc_info=True)
+        return None
+

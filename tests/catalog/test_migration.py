@@ -1,0 +1,53 @@
+"""Migration 0002 on SQLite and PostgreSQL: the schema it builds matches the models, a
+design from 0001 becomes version 1 of itself (findable by search), and it downgrades."""
+
+from __future__ import annotations
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, text
+from sqlmodel import Session
+
+from hub.catalog.search import SearchQuery, search_designs
+from hub.migrate import alembic_config
+from hub.models import metadata
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> str:
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'hub.db'}"
+
+
+def test_0002_matches_the_models_backfills_and_downgrades(database_url):
+    config = alembic_config(database_url)
+    command.upgrade(config, "0001")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO api_tokens (name, role, token_hash, created_at, revoked) "
+                          "VALUES ('old', 'designer', 'h', 0, false)"))
+        conn.execute(text("INSERT INTO designs (id, title, description, licence, author, process, materials, "
+                          "owner_token_id, created_at) VALUES ('d_old', 'Old shelf bracket', 'from 0001', "
+                          "'CERN-OHL-S-2.0', 'old', 'FDM', '[\"PLA\"]', 1, 1.0)"))
+        conn.execute(text("INSERT INTO design_files (design_id, filename, sha256, size_bytes, format, faces, "
+                          "vertices, watertight, volume_mm3, size_x_mm, size_y_mm, size_z_mm, analysis, created_at) "
+                          f"VALUES ('d_old', 'a.stl', '{'0' * 64}', 84, 'stl_binary', 12, 8, true, 1.0, 30, 10, 20, "
+                          "'{}', 1.0)"))
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={
+            "include_name": lambda name, kind, _: not (kind == "table" and name.startswith("design_search"))})
+        assert compare_metadata(context, metadata) == []
+        assert conn.execute(text("SELECT latest_version, fit_small_mm, fit_large_mm FROM designs")).one() == \
+            (1, 10.0, 30.0)
+        assert conn.execute(text("SELECT number FROM design_versions WHERE design_id = 'd_old'")).scalar() == 1
+        assert conn.execute(text("SELECT material FROM design_materials")).scalar() == "pla"
+    with Session(engine) as session:
+        page = search_designs(session, SearchQuery(q="bracket", material="PLA", fits=(30, 30, 30)))
+    assert [item.id for item in page.items] == ["d_old"]
+    command.downgrade(config, "0001")
+    command.upgrade(config, "head")
+    engine.dispose()
