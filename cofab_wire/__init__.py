@@ -5,6 +5,7 @@ It is the contract both sides import, so it depends on pydantic only and on neit
 
 from cofab_wire.messages import (
     PROTOCOL_VERSION,
+    Attribution,
     EventType,
     JobCommand,
     JobEvent,
@@ -20,6 +21,7 @@ from cofab_wire.topics import Topics
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "Attribution",
     "EventType",
     "JobCommand",
     "JobEvent",

@@ -37,16 +37,31 @@ class _Message(BaseModel):
 
 
 class MachineStatus(BaseModel):
-    """What a machine can make right now, as its node reports it."""
+    """What a machine can make right now, as its node reports it (live capabilities)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     machine_id: str = Field(min_length=1, max_length=64)
     process: str = Field(description="FDM, SLA, laser or CNC")
     build_volume_mm: tuple[float, float, float]
-    materials: list[str] = Field(default_factory=list)
+    materials: list[str] = Field(default_factory=list, description="Materials the lab works on this machine.")
     state: str = "unknown"
-    queue_length: int = 0
+    queue_length: int = Field(0, ge=0)
+    material_loaded: str | None = Field(None, description="What is on the machine now (spool, sheet).")
+    colour_loaded: str | None = None
+    nozzle_mm: float | None = Field(None, gt=0, le=5)
+    eta_free_s: float = Field(0.0, ge=0, description="Estimated seconds until the machine is free.")
+
+
+class Attribution(BaseModel):
+    """One design in a part's lineage: the design itself first, then its ancestors."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    design_id: str
+    title: str
+    authors: list[str] = Field(default_factory=list)
+    licence: str
 
 
 class NodeStatus(_Message):
@@ -80,6 +95,9 @@ class JobOffer(_Message):
     machine_id: str | None = Field(
         default=None, description="The machine the hub matched; the node may choose another."
     )
+    colour: str | None = None
+    deadline: float | None = Field(None, description="Answer before this time (Unix s) or the offer lapses.")
+    attribution: list[Attribution] = Field(default_factory=list, description="Design, then its ancestors.")
 
 
 class JobCommand(_Message):
@@ -87,7 +105,8 @@ class JobCommand(_Message):
 
     kind: Literal["command"] = "command"
     job_id: str
-    command: Literal["cancel", "pause", "resume"]
+    command: Literal["cancel", "pause", "resume", "accept", "decline"]
+    reason: str | None = Field(default=None, max_length=2000)
 
 
 class EventType(StrEnum):

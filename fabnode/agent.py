@@ -22,7 +22,8 @@ from fabnode.checks import check_offer_file
 from fabnode.config import NodeConfig
 from fabnode.download import DownloadError, download_offer_file
 from fabnode.events import EventEmitter
-from fabnode.machines import AcceptedJob, MachineWorker
+from fabnode.journal import Journal, JobState
+from fabnode.machines import AcceptedJob, MachineWorker, RecoveredRun
 from fabnode.status import node_status
 from firmware_bridge import MachineDriver, create_driver
 
@@ -35,19 +36,19 @@ class NodeAgent:
     def __init__(self, config: NodeConfig, *, driver_factory: DriverFactory = create_driver) -> None:
         self.config = config
         self.topics = Topics(config.broker.prefix)
-        self._seen_jobs: set[str] = set()
-        self._seen_lock = threading.Lock()
+        self._awaiting: dict[str, AcceptedJob] = {}
+        self.journal = Journal(config.work_dir / "journal.db")
         self._intake = ThreadPoolExecutor(max_workers=2, thread_name_prefix="intake")
         self.session = SessionClient(
             client_id=config.mqtt_username, username=config.mqtt_username, password=config.broker.password,
             host=config.broker.host, port=config.broker.port, subscriptions=[(self.topics.jobs(config.node_id), 1)],
             on_message=self._on_message, session_expiry_s=config.broker.session_expiry_s,
-            who=f"node {config.node_id}", on_ready=self.publish_status)
+            who=f"node {config.node_id}", on_ready=self._on_ready, on_published=self._on_published)
         self.session.client.will_set(self.topics.status(config.node_id),
                                      node_status(config, online=False).to_bytes(), qos=1, retain=True)
-        self.emitter = EventEmitter(config.node_id, self._publish_event)
+        self.emitter = EventEmitter(config.node_id, self.journal, self._publish_event)
         self.workers: dict[str, MachineWorker] = {
-            m.id: MachineWorker(m, driver_factory(dict(m.driver)), self.emitter, work_dir=config.work_dir,
+            m.id: MachineWorker(m, driver_factory(dict(m.driver)), self.emitter, self.journal, work_dir=config.work_dir,
                                 profile=m.profile_path(config.config_dir), poll_s=config.status_poll_s,
                                 progress_step=config.progress_step_percent, on_change=self.publish_status)
             for m in config.machines
@@ -59,7 +60,20 @@ class NodeAgent:
         for worker in self.workers.values():
             worker.start()
             worker.connect_in_background()
+        self._recover()
         self.session.start(wait_s, keepalive_s=15)
+
+    def _recover(self) -> None:
+        """Pick up what the journal says was unfinished when the agent last stopped."""
+        for entry in self.journal.unfinished():
+            offer = JobOffer.model_validate(entry.offer)
+            log.info("recovering job", extra={"job_id": entry.job_id, "state": entry.state.value})
+            if entry.state in (JobState.STARTING, JobState.RUNNING) and entry.machine_id in self.workers:
+                self.workers[entry.machine_id].recover(RecoveredRun(
+                    offer, entry.remote_name or f"{entry.job_id}.gcode", was_running=entry.state is JobState.RUNNING))
+            else:
+                # Held or accepted but not yet on a machine: check the file again and carry on.
+                self._intake.submit(self._take_offer, offer, resumed=entry.state)
 
     def stop(self) -> None:
         """A graceful stop: say offline (retained), then leave."""
@@ -70,6 +84,7 @@ class NodeAgent:
         self._intake.shutdown(wait=False, cancel_futures=True)
         for worker in self.workers.values():
             worker.stop()
+        self.journal.close()
 
     @property
     def connected(self) -> bool:
@@ -81,11 +96,19 @@ class NodeAgent:
             return
         status = node_status(self.config, online=True,
                              states={k: w.state for k, w in self.workers.items()},
-                             queues={k: w.queue_length for k, w in self.workers.items()})
+                             queues={k: w.queue_length for k, w in self.workers.items()},
+                             etas={k: w.eta_free_s for k, w in self.workers.items()})
         self.session.publish(self.topics.status(self.config.node_id), status.to_bytes(), retain=True)
 
-    def _publish_event(self, payload: bytes) -> None:
-        self.session.publish(self.topics.events(self.config.node_id), payload)
+    def _publish_event(self, payload: bytes):
+        return self.session.publish(self.topics.events(self.config.node_id), payload)
+
+    def _on_ready(self) -> None:
+        self.publish_status()
+        self.emitter.resend_unacked()
+
+    def _on_published(self, mid: int) -> None:
+        self.emitter.on_published(mid)
 
     # incoming ------------------------------------------------------------------------------
     def _on_message(self, message: mqtt.MQTTMessage) -> None:
@@ -97,22 +120,40 @@ class NodeAgent:
         if isinstance(parsed, JobCommand):
             self._on_command(parsed)
             return
-        with self._seen_lock:
-            if parsed.job_id in self._seen_jobs:
-                log.info("repeated offer ignored", extra={"job_id": parsed.job_id})
-                return
-            self._seen_jobs.add(parsed.job_id)
+        if not self.journal.remember_offer(parsed.job_id, parsed.model_dump_json()):
+            log.info("repeated offer ignored", extra={"job_id": parsed.job_id})
+            return
         self._intake.submit(self._take_offer, parsed)
 
     def _on_command(self, command: JobCommand) -> None:
-        if command.command == "cancel":
+        if command.command == "accept":
+            held = self._awaiting.pop(command.job_id, None)
+            if held is None:
+                log.warning("accept for an offer the node does not hold", extra={"job_id": command.job_id})
+                return
+            self._accept(held)
+        elif command.command in ("cancel", "decline"):
+            if self._awaiting.pop(command.job_id, None) is not None:
+                self.journal.set_state(command.job_id, JobState.DONE)
+                log.info("held offer withdrawn", extra={"job_id": command.job_id, "reason": command.reason})
             for worker in self.workers.values():
                 worker.cancel(command.job_id)
         else:
             log.warning("command not supported yet", extra={"command": command.command, "job_id": command.job_id})
 
+    def _accept(self, job: AcceptedJob, *, announce: bool = True) -> None:
+        self.journal.set_state(job.offer.job_id, JobState.ACCEPTED, machine_id=job.machine_id)
+        if announce:
+            detail = {"faces": job.analysis.faces, "watertight": job.analysis.watertight} if job.analysis else {}
+            self.emitter.emit(job.offer.job_id, EventType.ACCEPTED, machine_id=job.machine_id, detail=detail)
+        self.workers[job.machine_id].submit(job)
+
+    def _decline(self, job_id: str, reason: str | None) -> None:
+        self.journal.set_state(job_id, JobState.DECLINED)
+        self.emitter.emit(job_id, EventType.DECLINED, reason=reason)
+
     # intake --------------------------------------------------------------------------------
-    def _take_offer(self, offer: JobOffer) -> None:
+    def _take_offer(self, offer: JobOffer, resumed: JobState | None = None) -> None:
         job_id = offer.job_id
         try:
             self.emitter.progress(job_id, "fetching")
@@ -121,15 +162,21 @@ class NodeAgent:
             queues = {k: w.queue_length for k, w in self.workers.items()}
             outcome = check_offer_file(path, offer, self.config.machines, queues)
         except DownloadError as exc:
-            self.emitter.emit(job_id, EventType.DECLINED, reason=str(exc))
+            self._decline(job_id, str(exc))
             return
         except Exception as exc:
             log.exception("offer intake failed", extra={"job_id": job_id})
-            self.emitter.emit(job_id, EventType.DECLINED, reason=f"node error while checking: {exc}")
+            self._decline(job_id, f"node error while checking: {exc}")
             return
         if outcome.machine is None:
-            self.emitter.emit(job_id, EventType.DECLINED, reason=outcome.reason)
+            self._decline(job_id, outcome.reason)
             return
-        self.emitter.emit(job_id, EventType.ACCEPTED, machine_id=outcome.machine.id,
-                          detail={"faces": outcome.analysis.faces, "watertight": outcome.analysis.watertight})
-        self.workers[outcome.machine.id].submit(AcceptedJob(offer, path, outcome.analysis))
+        job = AcceptedJob(offer, path, outcome.analysis, outcome.machine.id)
+        if resumed is JobState.ACCEPTED:
+            self._accept(job, announce=False)
+        elif self.config.auto_accept:
+            self._accept(job)
+        else:
+            self._awaiting[job_id] = job
+            self.journal.set_state(job_id, JobState.AWAITING, machine_id=outcome.machine.id)
+            self.emitter.progress(job_id, "awaiting_acceptance", machine_id=outcome.machine.id)

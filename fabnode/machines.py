@@ -22,6 +22,7 @@ from cofab_wire import EventType, JobOffer
 from fabnode.config import MachineConfig
 from fabnode.events import EventEmitter
 from fabnode.gcode_header import header_lines, prepend_header
+from fabnode.journal import Journal, JobState
 from fabnode.laser import LaserJobError, write_laser_gcode
 from fabnode.slicer import SlicerError, profile_build_volume, slice_mesh
 from firmware_bridge import JOB_STATES, MachineDriver, MachineError, MachineState
@@ -74,28 +75,46 @@ def safety_profile(config: MachineConfig, slicer_profile: Path | None = None) ->
     return profile_from_dict(raw)
 
 
+QUEUED_JOB_ESTIMATE_S = 1800.0
+"""A queued job's time when nothing better is known (the hub's own estimate is per part)."""
+
+
+@dataclass(frozen=True)
+class RecoveredRun:
+    """A job the journal says was starting or running on this machine when the agent stopped."""
+
+    offer: JobOffer
+    remote_name: str
+    was_running: bool
+
+
 @dataclass(frozen=True)
 class AcceptedJob:
     offer: JobOffer
     mesh_path: Path
-    analysis: designs.MeshAnalysis
+    analysis: designs.MeshAnalysis | None
+    """None for laser outlines and CNC programs."""
+    machine_id: str
 
 
 class MachineWorker:
-    def __init__(self, config: MachineConfig, driver: MachineDriver, emitter: EventEmitter, *, work_dir: Path,
-                 profile: Path, poll_s: float, progress_step: float, on_change: Callable[[], None]) -> None:
+    def __init__(self, config: MachineConfig, driver: MachineDriver, emitter: EventEmitter, journal: Journal, *,
+                 work_dir: Path, profile: Path, poll_s: float, progress_step: float,
+                 on_change: Callable[[], None]) -> None:
         self.config = config
         self.driver = driver
         self._emitter = emitter
+        self._journal = journal
         self._work_dir = work_dir
         self._profile = profile
         self._poll_s = poll_s
         self._step = progress_step
         self._on_change = on_change
-        self._jobs: queue.Queue[AcceptedJob | None] = queue.Queue()
+        self._jobs: queue.Queue[AcceptedJob | RecoveredRun | None] = queue.Queue()
         self._busy = threading.Event()
         self._cancelled: set[str] = set()
         self._current: str | None = None
+        self._time_left_s = 0.0
         self._thread = threading.Thread(target=self._run, name=f"machine-{config.id}", daemon=True)
         self._connected = False
         self._safety = safety_profile(config, profile)
@@ -104,6 +123,12 @@ class MachineWorker:
     @property
     def queue_length(self) -> int:
         return self._jobs.qsize() + (1 if self._busy.is_set() else 0)
+
+    @property
+    def eta_free_s(self) -> float:
+        """Rough time until the machine is free: what the running job has left, plus queued jobs."""
+        running = self._time_left_s if self._busy.is_set() else 0.0
+        return running + self._jobs.qsize() * QUEUED_JOB_ESTIMATE_S
 
     @property
     def state(self) -> str:
@@ -123,6 +148,10 @@ class MachineWorker:
         self._jobs.put(job)
         self._emitter.progress(job.offer.job_id, "queued", machine_id=self.config.id)
         self._on_change()
+
+    def recover(self, run: RecoveredRun) -> None:
+        """Reconcile a job the machine may have on it, from what the machine itself reports."""
+        self._jobs.put(run)
 
     def cancel(self, job_id: str) -> None:
         self._cancelled.add(job_id)
@@ -154,10 +183,13 @@ class MachineWorker:
             self._busy.set()
             self._current = job.offer.job_id
             try:
-                self._process(job)
+                if isinstance(job, RecoveredRun):
+                    self._reconcile(job)
+                else:
+                    self._process(job)
             except Exception as exc:  # the worker must survive any one job
                 log.exception("job crashed", extra={"job_id": job.offer.job_id})
-                self._emitter.emit(job.offer.job_id, EventType.FAILED, reason=f"node error: {exc}")
+                self._finish(job.offer.job_id, EventType.FAILED, reason=f"node error: {exc}")
             finally:
                 self._current = None
                 self._busy.clear()
@@ -166,7 +198,7 @@ class MachineWorker:
     def _process(self, job: AcceptedJob) -> None:
         job_id = job.offer.job_id
         if job_id in self._cancelled:
-            self._emitter.emit(job_id, EventType.FAILED, reason="cancelled before it started")
+            self._finish(job_id, EventType.FAILED, reason="cancelled before it started")
             return
         job_dir = self._work_dir / "jobs" / job_id
         job_dir.mkdir(parents=True, exist_ok=True)
@@ -174,6 +206,11 @@ class MachineWorker:
         prepared = self._prepare(job, gcode)
         if prepared is None or not self._safe(job_id, gcode):
             return
+        self._start_on_machine(job_id, gcode, slice_seconds=prepared)
+
+    def _start_on_machine(self, job_id: str, gcode: Path, *, slice_seconds: float) -> None:
+        remote_name = f"{job_id}.gcode"
+        self._journal.set_state(job_id, JobState.STARTING, machine_id=self.config.id, remote_name=remote_name)
         try:
             self._ensure_connected()
             if self.config.process == "FDM":
@@ -181,13 +218,50 @@ class MachineWorker:
                 if waited:
                     log.info("staggered start", extra={"job_id": job_id, "machine_id": self.config.id,
                                                        "waited_s": round(waited, 1)})
-            stored_as = self.driver.run_file(gcode, f"{job_id}.gcode")
+            stored_as = self.driver.run_file(gcode, remote_name)
         except MachineError as exc:
-            self._emitter.emit(job_id, EventType.FAILED, reason=f"machine {self.config.id}: {exc}")
+            self._finish(job_id, EventType.FAILED, reason=f"machine {self.config.id}: {exc}")
             return
+        self._journal.set_state(job_id, JobState.RUNNING, remote_name=stored_as)
         self._emitter.progress(job_id, "running", percent=0.0, machine_id=self.config.id)
         self._on_change()
-        self._watch(job_id, stored_as, started=time.monotonic(), slice_seconds=prepared)
+        self._watch(job_id, stored_as, started=time.monotonic(), slice_seconds=slice_seconds)
+
+    def _finish(self, job_id: str, type: EventType, **fields) -> None:
+        self._journal.set_state(job_id, JobState.DONE)
+        self._emitter.emit(job_id, type, **fields)
+
+    def _reconcile(self, run: RecoveredRun) -> None:
+        """Ask the machine, never assume: the job goes on being watched, is reported done or
+        failed as the machine says, and is only started if it never reached the machine."""
+        job_id = run.offer.job_id
+        try:
+            self._ensure_connected()
+        except MachineError as exc:
+            log.warning("machine unreachable while recovering; will retry", extra={"job_id": job_id,
+                                                                                   "error": str(exc)})
+            time.sleep(self._poll_s * 4)
+            self._jobs.put(run)
+            return
+        status = self.driver.status()
+        ours = status.file_name is not None and status.file_name.endswith(run.remote_name)
+        log.info("reconciling job after restart", extra={"job_id": job_id, "machine_state": status.state.value,
+                                                         "machine_file": status.file_name, "ours": ours})
+        if ours and (status.state in JOB_STATES or (status.completion or 0) >= 100 or status.state is MachineState.ERROR):
+            self._journal.set_state(job_id, JobState.RUNNING)
+            self._watch(job_id, run.remote_name, started=time.monotonic(), slice_seconds=0.0)
+            return
+        if run.was_running:
+            self._finish(job_id, EventType.FAILED, reason=f"interrupted: after the node restarted, machine "
+                         f"{self.config.id} no longer shows this job (it shows {status.file_name or 'no file'}, "
+                         f"{status.state.value}); not restarted, to avoid making it twice")
+            return
+        gcode = self._work_dir / "jobs" / job_id / run.remote_name
+        if not gcode.exists():
+            self._finish(job_id, EventType.FAILED, reason="interrupted before the machine took it; G-code lost")
+            return
+        if self._safe(job_id, gcode):
+            self._start_on_machine(job_id, gcode, slice_seconds=0.0)
 
     def _prepare(self, job: AcceptedJob, gcode: Path) -> float | None:
         """Write the job's G-code with the attribution header; return the seconds it took
@@ -200,7 +274,7 @@ class MachineWorker:
                 write_laser_gcode(job.mesh_path, gcode, self._safety, job.offer.material,
                                   header=header_lines(job.offer))
             except (LaserJobError, ProfileError, designs.DesignFileError) as exc:
-                self._emitter.emit(job_id, EventType.FAILED, reason=f"laser job failed: {exc}")
+                self._finish(job_id, EventType.FAILED, reason=f"laser job failed: {exc}")
                 return None
             return time.monotonic() - started
         if self.config.process == "CNC":  # CAM is out of scope: the file is the program
@@ -212,7 +286,7 @@ class MachineWorker:
             result = slice_mesh(job.mesh_path, gcode, profile=self._profile,
                                 bed_center_mm=self.config.bed_center_mm)
         except SlicerError as exc:
-            self._emitter.emit(job_id, EventType.FAILED, reason=f"slicing failed: {exc}")
+            self._finish(job_id, EventType.FAILED, reason=f"slicing failed: {exc}")
             return None
         prepend_header(gcode, header_lines(job.offer))
         return result.seconds
@@ -222,7 +296,7 @@ class MachineWorker:
         try:
             report = check_file(gcode, self._safety)
         except GcodeUnreadable as exc:
-            self._emitter.emit(job_id, EventType.FAILED, reason=f"G-code cannot be read: {exc}")
+            self._finish(job_id, EventType.FAILED, reason=f"G-code cannot be read: {exc}")
             return False
         if report.safe:
             log.info("G-code passed the safety check", extra={
@@ -231,7 +305,7 @@ class MachineWorker:
             return True
         first = report.violations[0]
         more = f" (and {report.violation_count - 1} more)" if report.violation_count > 1 else ""
-        self._emitter.emit(job_id, EventType.FAILED, reason=(
+        self._finish(job_id, EventType.FAILED, reason=(
             f"G-code refused by the safety check for {self.config.id}: line {first.line}: "
             f"{first.reason}{more}"))
         return False
@@ -260,28 +334,29 @@ class MachineWorker:
             unreachable_logged = False
             if status.state in JOB_STATES:
                 seen_active = True
+                self._time_left_s = status.print_time_left_s or 0.0
                 pct = status.completion or 0.0
                 if pct - reported >= self._step:
                     reported = pct
                     self._emitter.progress(job_id, "running", percent=round(min(pct, 100.0), 1))
                 continue
             if status.state is MachineState.ERROR:
-                self._emitter.emit(job_id, EventType.FAILED,
-                                   reason=f"machine {self.config.id}: {status.error or 'firmware error'}")
+                self._finish(job_id, EventType.FAILED,
+                             reason=f"machine {self.config.id}: {status.error or 'firmware error'}")
                 return
             ours = status.file_name is None or status.file_name.endswith(stored_as)
             done = ours and status.completion is not None and status.completion >= 100.0
             if done or (seen_active and status.state is MachineState.IDLE):
                 if done and job_id not in self._cancelled:
-                    self._emitter.emit(job_id, EventType.COMPLETED, machine_id=self.config.id,
-                                       detail={"print_seconds": round(time.monotonic() - started, 1),
-                                               "slice_seconds": round(slice_seconds, 2)})
+                    self._finish(job_id, EventType.COMPLETED, machine_id=self.config.id,
+                                 detail={"print_seconds": round(time.monotonic() - started, 1),
+                                         "slice_seconds": round(slice_seconds, 2)})
                 else:
-                    self._emitter.emit(job_id, EventType.FAILED,
-                                       reason="cancelled" if job_id in self._cancelled else
-                                       f"machine stopped at {status.completion or 0:.0f}%")
+                    self._finish(job_id, EventType.FAILED,
+                                 reason="cancelled" if job_id in self._cancelled else
+                                 f"machine stopped at {status.completion or 0:.0f}%")
                 return
             if not seen_active and time.monotonic() > grace_until:
-                self._emitter.emit(job_id, EventType.FAILED,
-                                   reason=f"machine {self.config.id} never started the job (state {status.state.value})")
+                self._finish(job_id, EventType.FAILED,
+                             reason=f"machine {self.config.id} never started the job (state {status.state.value})")
                 return

@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     offer_timeout_s: float = Field(120.0, description="An offer not answered in this time goes to the next node.")
     maintenance_interval_s: float = Field(2.0, description="How often expired offers are swept.")
 
+    # The cooperative's settings: shares of every paid order, membership rule, ranking weights.
+    designer_share: float = Field(0.10, ge=0, le=1, description="Designer's share, of the lab's price.")
+    coop_fee: float = Field(0.05, ge=0, le=1, description="Cooperative fee, of the lab's price.")
+    membership_approvals: int = Field(2, ge=1, description="Active labs that must approve a new lab.")
+    fairness_window_days: float = Field(30.0, gt=0, description="Rolling window for sharing work.")
+    weight_km: float = Field(1.0, ge=0, description="Ranking points per km from the maker.")
+    weight_lead_hour: float = Field(0.5, ge=0, description="Ranking points per hour of lead time.")
+    weight_price: float = Field(0.2, ge=0, description="Ranking points per currency unit of price.")
+    weight_fairness: float = Field(10.0, ge=0, description="Points for a lab at twice its fair share.")
+
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> "Settings":
         if self.environment != "development" and self.secret_key == DEV_SECRET:

@@ -1,4 +1,4 @@
-"""Periodic work: offers nobody answered in time go to the next candidate."""
+"""Periodic work: offers nobody answered before their deadline go to the next candidate."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ log = logging.getLogger(__name__)
 
 
 class OfferSweeper:
-    def __init__(self, engine: Engine, ctx: DispatchContext, *, timeout_s: float, interval_s: float,
+    def __init__(self, engine: Engine, ctx: DispatchContext, *, interval_s: float,
                  after_change: Callable[[], None]) -> None:
         self._engine, self._ctx = engine, ctx
-        self._timeout_s, self._interval_s = timeout_s, interval_s
+        self._interval_s = interval_s
         self._after_change = after_change
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="offer-sweeper", daemon=True)
@@ -33,8 +33,8 @@ class OfferSweeper:
 
     def sweep(self) -> int:
         with Session(self._engine, expire_on_commit=False) as session:
-            released = release_unaccepted_offers(session, self._ctx, older_than=now() - self._timeout_s,
-                                                 why=f"offer not answered within {self._timeout_s:.0f} s")
+            released = release_unaccepted_offers(session, self._ctx, expired_at=now(),
+                                                 why="offer not answered before its deadline")
         if released:
             self._after_change()
         return released

@@ -22,6 +22,10 @@ from hub.files.store import FileStore
 from hub.maintenance import OfferSweeper
 from hub.nodes.service import BrokerAccounts
 from hub.orders.service import DispatchContext
+from hub.routing.fairness import FairnessLedger
+from hub.routing.matcher import Weights
+from hub.routing.registry import LabRegistry
+from hub.routing.sync import load_fairness, load_registry
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,7 @@ class HubServices:
     engine: Engine
     files: FileStore
     dispatch: DispatchContext
+    registry: LabRegistry
     broker_accounts: BrokerAccounts | None = None
     mqtt: HubMqtt | None = None
     relay: OutboxRelay | None = None
@@ -72,13 +77,22 @@ def start_services(settings: Settings) -> HubServices:
     migrate.upgrade(url)
     engine = make_engine(url)
     topics = Topics(settings.mqtt_prefix)
+    registry = LabRegistry()
+    fairness = FairnessLedger(settings.fairness_window_days * 86400)
+    weights = Weights(km=settings.weight_km, lead_hour=settings.weight_lead_hour, price=settings.weight_price,
+                      fairness=settings.weight_fairness, designer_share=settings.designer_share,
+                      coop_fee=settings.coop_fee)
     ctx = DispatchContext(topics=topics, public_url=settings.public_url, secret_key=settings.secret_key,
-                          token_ttl_s=settings.download_token_ttl_s)
-    services = HubServices(settings=settings, engine=engine, files=FileStore(settings.files_dir), dispatch=ctx)
-    if settings.admin_token:
-        with Session(engine) as session:
+                          token_ttl_s=settings.download_token_ttl_s, registry=registry, fairness=fairness,
+                          weights=weights, offer_timeout_s=settings.offer_timeout_s)
+    services = HubServices(settings=settings, engine=engine, files=FileStore(settings.files_dir), dispatch=ctx,
+                           registry=registry)
+    with Session(engine) as session:
+        if settings.admin_token:
             ensure_token(session, role=Role.ADMIN, name="bootstrap admin", token=settings.admin_token)
             session.commit()
+        load_registry(session, registry)
+        load_fairness(session, fairness)
     try:
         if settings.mqtt_enabled:
             _start_messaging(services)
@@ -109,8 +123,8 @@ def _start_messaging(services: HubServices) -> None:
     mqtt = HubMqtt(host=hub_host, port=hub_port, username=settings.mqtt_username,
                    password=password, topics=services.dispatch.topics, on_message=inbound)
     relay = OutboxRelay(services.engine, mqtt)
-    sweeper = OfferSweeper(services.engine, services.dispatch, timeout_s=settings.offer_timeout_s,
-                           interval_s=settings.maintenance_interval_s, after_change=services.notify_outbox)
+    sweeper = OfferSweeper(services.engine, services.dispatch, interval_s=settings.maintenance_interval_s,
+                           after_change=services.notify_outbox)
     services.inbound, services.mqtt, services.relay = inbound, mqtt, relay
     mqtt.start()
     services._stoppers.append(mqtt.stop)

@@ -37,6 +37,7 @@ class LabSpec:
     build_volume_mm: tuple[float, float, float] = (220.0, 220.0, 250.0)
     materials: tuple[str, ...] = ("PLA", "PETG")
     machine_id: str = "printer-1"
+    auto_accept: bool = True
 
 
 @dataclass
@@ -44,6 +45,7 @@ class _Lab:
     spec: LabSpec
     octoprint: VirtualOctoPrint
     config_path: Path | None = None
+    api_token: str | None = None
     process: subprocess.Popen | None = None
     log_file: object | None = None
 
@@ -139,11 +141,16 @@ class LocalNetwork:
         spec = lab.spec
         response = self.client(self.admin_token).post("/api/v1/nodes", json={
             "id": spec.node_id, "name": spec.name, "city": spec.city, "lat": spec.lat, "lon": spec.lon,
+            "auto_accept": spec.auto_accept,
             "machines": [{"machine_id": spec.machine_id, "process": "FDM",
                           "build_volume_mm": list(spec.build_volume_mm), "materials": list(spec.materials)}]})
         if response.status_code != 201:
             raise NetworkError(f"registering {spec.node_id} failed: {response.status_code} {response.text}")
         creds = response.json()["mqtt"]
+        lab.api_token = response.json()["api_token"]
+        approved = self.client(self.admin_token).post(f"/api/v1/nodes/{spec.node_id}/approvals")
+        if approved.status_code != 200 or approved.json()["membership"] != "active":
+            raise NetworkError(f"approving {spec.node_id} failed: {approved.status_code} {approved.text}")
         lab.config_path = self.work_dir / f"node-{spec.node_id}.toml"
         lab.config_path.write_text(_node_toml(spec, creds, lab.octoprint, self.work_dir / f"node-{spec.node_id}",
                                               self.speedup_commands))
@@ -197,6 +204,10 @@ class LocalNetwork:
         raise NetworkError(f"nodes {node_ids} not {'online' if online else 'offline'} within {timeout_s} s: "
                            f"{self.node_states()}\n{logs}")
 
+    def lab_client(self, node_id: str) -> httpx.Client:
+        """The hub API as the lab's own node token (role lab), as a person at the lab uses it."""
+        return self.client(self._labs[node_id].api_token)
+
     def octoprint(self, node_id: str) -> VirtualOctoPrint:
         return self._labs[node_id].octoprint
 
@@ -213,6 +224,7 @@ def _node_toml(spec: LabSpec, creds: dict, octo: VirtualOctoPrint, work_dir: Pat
     return f"""# written by cofab.devstack for {spec.name}
 node_id = {json.dumps(spec.node_id)}
 name = {json.dumps(spec.name)}
+auto_accept = {str(spec.auto_accept).lower()}
 work_dir = {json.dumps(str(work_dir))}
 status_poll_s = 0.5
 

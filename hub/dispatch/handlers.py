@@ -49,8 +49,7 @@ class InboundHandler:
         if status.node_id != node_id:
             raise ValueError(f"status on {node_id}'s topic names node {status.node_id}")
         with Session(self._engine, expire_on_commit=False) as session:
-            went_offline = nodes.apply_status(session, node_id, status)
-            session.commit()
+            went_offline = nodes.apply_status(session, node_id, status, self._ctx.registry)
             if went_offline:
                 orders.release_unaccepted_offers(session, self._ctx, node_id=node_id, why="node went offline")
 

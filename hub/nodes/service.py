@@ -1,4 +1,6 @@
-"""Node registry: registration with per-node credentials, and the live status nodes report."""
+"""Lab registry: registration with per-node credentials, membership, and the live status
+nodes report. Every change is committed to the database first, then copied into the
+in-memory registry the matcher reads."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ from sqlmodel import Session, select
 
 from cofab_wire import NodeStatus
 from hub.auth.roles import Role
-from hub.auth.service import create_token
-from hub.nodes.models import Machine, Node
-from hub.nodes.schemas import MachinePublic, NodeCreate, NodePublic
+from hub.auth.service import Principal, create_token
+from hub.nodes.models import Machine, Membership, MembershipApproval, Node
+from hub.nodes.schemas import MachinePublic, MachineSpec, NodeCreate, NodePublic
+from hub.routing.registry import LabRegistry
+from hub.routing.sync import refresh_lab
 from hub.timeutil import now
 
 log = logging.getLogger(__name__)
@@ -21,37 +25,87 @@ class NodeAlreadyExists(ValueError):
     pass
 
 
+class ApprovalRefused(ValueError):
+    pass
+
+
 class BrokerAccounts(Protocol):
     """Whatever issues a node's broker login (the supervised Mosquitto's password file)."""
 
     def add_node(self, node_id: str) -> str: ...
 
 
-def register_node(
-    session: Session, body: NodeCreate, accounts: BrokerAccounts | None
-) -> tuple[NodePublic, str, str | None]:
-    """Create the node, its machines, its lab token and its broker login. Returns the plain secrets once."""
+def register_node(session: Session, body: NodeCreate, accounts: BrokerAccounts | None,
+                  registry: LabRegistry | None) -> tuple[NodePublic, str, str | None]:
+    """Create a pending lab, its machines, its lab token and its broker login; secrets returned once."""
     if session.get(Node, body.id) is not None:
         raise NodeAlreadyExists(f"node {body.id!r} is already registered")
-    node = Node(id=body.id, name=body.name, city=body.city, lat=body.lat, lon=body.lon, created_at=now())
+    fields = body.model_dump(exclude={"machines"})
+    node = Node(**fields, membership=Membership.PENDING, created_at=now())
     session.add(node)
     session.flush()
     for spec in body.machines:
-        session.add(_machine_from(body.id, spec.machine_id, spec.process, spec.build_volume_mm, spec.materials))
+        session.add(_machine_from(body.id, spec))
     _, token = create_token(session, role=Role.LAB, name=f"node {body.id}", node_id=body.id)
     password = accounts.add_node(body.id) if accounts is not None else None
     session.commit()
-    log.info("node registered", extra={"node_id": body.id, "machines": len(body.machines)})
+    _sync(session, registry, body.id)
+    log.info("lab registered (pending)", extra={"node_id": body.id, "machines": len(body.machines)})
     return to_public(session, node), token, password
 
 
-def _machine_from(node_id: str, machine_id: str, process: str, volume, materials) -> Machine:
-    x, y, z = (float(v) for v in volume)
-    return Machine(node_id=node_id, machine_id=machine_id, process=process, build_x_mm=x, build_y_mm=y,
-                   build_z_mm=z, materials=list(materials))
+def _machine_from(node_id: str, spec: MachineSpec) -> Machine:
+    x, y, z = (float(v) for v in spec.build_volume_mm)
+    return Machine(node_id=node_id, machine_id=spec.machine_id, process=spec.process, make=spec.make,
+                   model=spec.model, build_x_mm=x, build_y_mm=y, build_z_mm=z, materials=list(spec.materials),
+                   colours=list(spec.colours), nozzle_mm=spec.nozzle_mm, laser_power_w=spec.laser_power_w,
+                   volumetric_rate_mm3_s=spec.volumetric_rate_mm3_s, queue_limit=spec.queue_limit)
 
 
-def apply_status(session: Session, node_id: str, status: NodeStatus) -> bool:
+def approve(session: Session, node_id: str, approver: Principal, *, required: int,
+            registry: LabRegistry | None) -> NodePublic:
+    """One approval of a pending lab. An admin's approval activates it at once; otherwise
+    `required` distinct active member labs must approve."""
+    node = session.get(Node, node_id)
+    if node is None:
+        raise LookupError(f"no lab {node_id!r}")
+    if approver.role is Role.ADMIN:
+        key = f"admin:{approver.token_id}"
+    else:
+        voter = session.get(Node, approver.node_id) if approver.node_id else None
+        if voter is None or voter.membership != Membership.ACTIVE:
+            raise ApprovalRefused("only active member labs (or an admin) may approve a lab")
+        if voter.id == node_id:
+            raise ApprovalRefused("a lab cannot approve itself")
+        key = f"node:{voter.id}"
+    if node.membership == Membership.ACTIVE:
+        return to_public(session, node)
+    if session.exec(select(MembershipApproval).where(MembershipApproval.node_id == node_id,
+                                                     MembershipApproval.approver == key)).first() is None:
+        session.add(MembershipApproval(node_id=node_id, approver=key, at=now()))
+        session.flush()
+    votes = _approvals(session, node_id)
+    if approver.role is Role.ADMIN or sum(v.startswith("node:") for v in votes) >= required:
+        node.membership = Membership.ACTIVE
+        session.add(node)
+        log.info("lab became active", extra={"node_id": node_id, "approvals": votes})
+    session.commit()
+    _sync(session, registry, node_id)
+    return to_public(session, node)
+
+
+def set_membership(session: Session, node_id: str, membership: Membership, registry: LabRegistry | None) -> NodePublic:
+    node = session.get(Node, node_id)
+    if node is None:
+        raise LookupError(f"no lab {node_id!r}")
+    node.membership = membership
+    session.add(node)
+    session.commit()
+    _sync(session, registry, node_id)
+    return to_public(session, node)
+
+
+def apply_status(session: Session, node_id: str, status: NodeStatus, registry: LabRegistry | None = None) -> bool:
     """Update the live registry from a node's retained status. Returns whether the node went offline."""
     node = session.get(Node, node_id)
     if node is None:
@@ -64,31 +118,57 @@ def apply_status(session: Session, node_id: str, status: NodeStatus) -> bool:
     if status.online:
         existing = {m.machine_id: m for m in machines_of(session, node_id)}
         for reported in status.machines:
-            machine = existing.get(reported.machine_id) or _machine_from(
-                node_id, reported.machine_id, reported.process, reported.build_volume_mm, reported.materials)
+            machine = existing.get(reported.machine_id)
+            if machine is None:
+                machine = _machine_from(node_id, MachineSpec(
+                    machine_id=reported.machine_id, process=reported.process,
+                    build_volume_mm=reported.build_volume_mm, materials=reported.materials))
             machine.process = reported.process
             machine.build_x_mm, machine.build_y_mm, machine.build_z_mm = (float(v) for v in reported.build_volume_mm)
             machine.materials = list(reported.materials)
             machine.state = reported.state
             machine.queue_length = reported.queue_length
+            machine.material_loaded = reported.material_loaded
+            machine.colour_loaded = reported.colour_loaded
+            if reported.nozzle_mm is not None:
+                machine.nozzle_mm = reported.nozzle_mm
+            machine.eta_free_s = reported.eta_free_s
             session.add(machine)
+    session.commit()
+    _sync(session, registry, node_id)
     return was_online and not status.online
+
+
+def _sync(session: Session, registry: LabRegistry | None, node_id: str) -> None:
+    if registry is not None:
+        refresh_lab(session, registry, node_id)
 
 
 def machines_of(session: Session, node_id: str) -> list[Machine]:
     return list(session.exec(select(Machine).where(Machine.node_id == node_id).order_by(Machine.machine_id)))
 
 
+def _approvals(session: Session, node_id: str) -> list[str]:
+    return [a.approver for a in session.exec(select(MembershipApproval).where(MembershipApproval.node_id == node_id)
+                                             .order_by(MembershipApproval.id))]
+
+
 def to_public(session: Session, node: Node) -> NodePublic:
-    return NodePublic(
-        id=node.id, name=node.name, city=node.city, lat=node.lat, lon=node.lon, online=node.online,
-        last_status_at=node.last_status_at,
-        machines=[MachinePublic(machine_id=m.machine_id, process=m.process,
-                                build_volume_mm=(m.build_x_mm, m.build_y_mm, m.build_z_mm),
-                                materials=m.materials, state=m.state, queue_length=m.queue_length)
-                  for m in machines_of(session, node.id)],
-    )
+    fields = node.model_dump(exclude={"created_at"})
+    return NodePublic(**fields, approvals=_approvals(session, node.id), machines=[
+        MachinePublic(machine_id=m.machine_id, process=m.process, make=m.make, model=m.model,
+                      build_volume_mm=(m.build_x_mm, m.build_y_mm, m.build_z_mm), materials=m.materials,
+                      colours=m.colours, nozzle_mm=m.nozzle_mm, laser_power_w=m.laser_power_w,
+                      volumetric_rate_mm3_s=m.volumetric_rate_mm3_s, queue_limit=m.queue_limit, state=m.state,
+                      queue_length=m.queue_length, material_loaded=m.material_loaded, colour_loaded=m.colour_loaded,
+                      eta_free_s=m.eta_free_s)
+        for m in machines_of(session, node.id)])
 
 
 def list_nodes(session: Session) -> list[NodePublic]:
     return [to_public(session, n) for n in session.exec(select(Node).order_by(Node.id))]
+
+
+def get_node(session: Session, node_id: str) -> NodePublic | None:
+    node = session.get(Node, node_id)
+    return None if node is None else to_public(session, node)

@@ -1,39 +1,92 @@
+"""Lab routes: registration (joins as pending), approvals, OKW import/export, live status."""
+
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Body, Depends, HTTPException
 from sqlmodel import Session
 
 from hub.auth.deps import current_principal, require
 from hub.auth.roles import Role
 from hub.auth.service import Principal
 from hub.deps import get_services, get_session
-from hub.nodes import service
+from hub.nodes import okw, service
+from hub.nodes.models import Membership
 from hub.nodes.schemas import BrokerAccess, NodeCreate, NodePublic, NodeRegistered
 
-router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
+router = APIRouter(prefix="/api/v1/nodes", tags=["labs"])
 
 
-@router.post("", status_code=201, response_model=NodeRegistered,
-             summary="Register a fab node and its machines (admin); returns its credentials once")
-def register(
-    body: NodeCreate,
-    session: Annotated[Session, Depends(get_session)],
-    _: Annotated[Principal, Depends(require(Role.ADMIN))],
-    services=Depends(get_services),
-) -> NodeRegistered:
+def _registered(services, session: Session, body: NodeCreate) -> NodeRegistered:
     try:
-        node, token, password = service.register_node(session, body, services.broker_accounts)
+        node, token, password = service.register_node(session, body, services.broker_accounts, services.registry)
     except service.NodeAlreadyExists as exc:
         raise HTTPException(409, str(exc)) from None
     s = services.settings
-    return NodeRegistered(node=node, api_token=token,
-                          mqtt=BrokerAccess(host=s.mqtt_host, port=s.mqtt_port, username=body.id,
-                                            password=password, prefix=s.mqtt_prefix))
+    return NodeRegistered(node=node, api_token=token, mqtt=BrokerAccess(
+        host=s.mqtt_host, port=s.mqtt_port, username=body.id, password=password, prefix=s.mqtt_prefix))
 
 
-@router.get("", response_model=list[NodePublic], summary="Registered nodes with their live status")
+@router.post("", status_code=201, response_model=NodeRegistered,
+             summary="Register a lab and its machines (admin); it joins as pending; credentials shown once")
+def register(body: NodeCreate, session: Annotated[Session, Depends(get_session)],
+             _: Annotated[Principal, Depends(require(Role.ADMIN))], services=Depends(get_services)) -> NodeRegistered:
+    return _registered(services, session, body)
+
+
+@router.post("/import/okw", status_code=201, response_model=NodeRegistered,
+             summary="Register a lab from an Open Know-Where facility record (admin)")
+def import_okw(record: Annotated[dict[str, Any], Body()], session: Annotated[Session, Depends(get_session)],
+               _: Annotated[Principal, Depends(require(Role.ADMIN))], services=Depends(get_services)) -> NodeRegistered:
+    try:
+        body = okw.from_okw(record)
+    except okw.OkwError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return _registered(services, session, body)
+
+
+@router.get("/{node_id}/okw", summary="The lab as an Open Know-Where facility record")
+def export_okw(node_id: str, session: Annotated[Session, Depends(get_session)],
+               _: Annotated[Principal, Depends(current_principal)]) -> dict[str, Any]:
+    lab = service.get_node(session, node_id)
+    if lab is None:
+        raise HTTPException(404, f"no lab {node_id!r}")
+    return okw.to_okw(lab)
+
+
+@router.post("/{node_id}/approvals", response_model=NodePublic,
+             summary="Approve a pending lab: an admin activates it; otherwise enough active member labs must")
+def approve(node_id: str, session: Annotated[Session, Depends(get_session)],
+            approver: Annotated[Principal, Depends(require(Role.LAB))], services=Depends(get_services)) -> NodePublic:
+    try:
+        return service.approve(session, node_id, approver, required=services.settings.membership_approvals,
+                               registry=services.registry)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except service.ApprovalRefused as exc:
+        raise HTTPException(403, str(exc)) from None
+
+
+@router.post("/{node_id}/deactivate", response_model=NodePublic, summary="Make a lab inactive (admin): no more jobs")
+def deactivate(node_id: str, session: Annotated[Session, Depends(get_session)],
+               _: Annotated[Principal, Depends(require(Role.ADMIN))], services=Depends(get_services)) -> NodePublic:
+    try:
+        return service.set_membership(session, node_id, Membership.INACTIVE, services.registry)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.get("", response_model=list[NodePublic], summary="Labs with membership and live status")
 def list_nodes(session: Annotated[Session, Depends(get_session)],
                _: Annotated[Principal, Depends(current_principal)]) -> list[NodePublic]:
     return service.list_nodes(session)
+
+
+@router.get("/{node_id}", response_model=NodePublic, summary="One lab")
+def get_node(node_id: str, session: Annotated[Session, Depends(get_session)],
+             _: Annotated[Principal, Depends(current_principal)]) -> NodePublic:
+    lab = service.get_node(session, node_id)
+    if lab is None:
+        raise HTTPException(404, f"no lab {node_id!r}")
+    return lab

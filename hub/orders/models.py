@@ -14,6 +14,7 @@ class JobStatus(StrEnum):
     OFFERED = "offered"
     FETCHING = "fetching"
     CHECKING = "checking"
+    AWAITING_ACCEPTANCE = "awaiting_acceptance"
     ACCEPTED = "accepted"
     SLICING = "slicing"
     QUEUED = "queued"
@@ -50,9 +51,13 @@ class Order(SQLModel, table=True):
     design_id: str = Field(foreign_key="designs.id", index=True, max_length=40)
     maker_token_id: int = Field(foreign_key="api_tokens.id", index=True)
     material: str = Field(max_length=32)
+    colour: str | None = Field(default=None, max_length=32)
+    nozzle_mm: float | None = None
     quantity: int
     lat: float
     lon: float
+    lead_time_h: float | None = None
+    paid: bool = True
     status: str = Field(default=OrderStatus.PLACED, index=True, max_length=20)
     created_at: float
     updated_at: float
@@ -77,6 +82,10 @@ class Job(SQLModel, table=True):
     percent: float | None = None
     reason: str | None = None
     offered_at: float | None = None
+    offer_deadline: float | None = None
+    match: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False),
+                                  description="The chosen candidate: checks, score parts, price breakdown.")
+    price_total: float | None = None
     started_at: float | None = None
     created_at: float
     updated_at: float

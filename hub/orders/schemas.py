@@ -8,9 +8,13 @@ from pydantic import BaseModel, Field
 class OrderCreate(BaseModel):
     design_id: str
     material: str = Field(default="PLA", min_length=1, max_length=32)
+    colour: str | None = Field(default=None, max_length=32)
+    nozzle_mm: float | None = Field(default=None, gt=0, le=5)
     quantity: int = Field(default=1, ge=1, le=100)
     lat: float = Field(ge=-90, le=90, description="Maker's location, WGS84.")
     lon: float = Field(ge=-180, le=180)
+    lead_time_h: float | None = Field(default=None, gt=0, le=24 * 90, description="Needed within this many hours.")
+    paid: bool = Field(default=True, description="False: an unpaid, non-commercial job (nothing is charged).")
 
 
 class JobPublic(BaseModel):
@@ -24,6 +28,9 @@ class JobPublic(BaseModel):
     attempts: int
     declined_by: list[str]
     reason: str | None
+    offer_deadline: float | None
+    price: dict[str, Any] | None = Field(None, description="Price breakdown at offer time, with its basis.")
+    score: dict[str, float] | None = Field(None, description="The ranking's parts for the chosen lab.")
     created_at: float
     completed_at: float | None
 
@@ -41,9 +48,13 @@ class OrderPublic(BaseModel):
     id: str
     design_id: str
     material: str
+    colour: str | None
     quantity: int
     lat: float
     lon: float
+    lead_time_h: float | None
+    paid: bool
+    price_total: float
     status: str
     created_at: float
     updated_at: float

@@ -1,8 +1,9 @@
-"""Orders become jobs; jobs are routed, offered, and moved along by node events.
+"""Orders become jobs; jobs are matched, offered, and moved along by node events.
 
-Every state change and the offer it causes are written in one transaction (the offer goes
-to the outbox). Incoming events are applied at most once: an event from a node that no
-longer holds the job, or with a sequence number not above the last one applied, is dropped.
+Every state change and the message it causes are written in one transaction (offers and
+commands go to the outbox). Incoming events are applied at most once: an event from a node
+that no longer holds the job, or with a sequence number not above the last one applied, is
+dropped. A job a node has accepted is never offered elsewhere automatically.
 """
 
 from __future__ import annotations
@@ -13,111 +14,183 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
-from cofab_wire import EventType, JobEvent, JobOffer, Topics
+from cofab_wire import Attribution, EventType, JobCommand, JobEvent, JobOffer, Topics
+from hub.auth.roles import Role
 from hub.auth.service import Principal
+from hub.catalog.licences import UnknownLicence, licence_terms
+from hub.catalog.lineage import attribution_chain, authors_of
 from hub.catalog.models import Design, DesignFile
+from hub.catalog.service import current_parts
 from hub.dispatch.outbox import enqueue
 from hub.files.tokens import sign_download
 from hub.ids import new_id
 from hub.orders import history
 from hub.orders.models import Job, JobStatus, Order, OrderEvent, OrderStatus
 from hub.orders.schemas import JobPublic, OrderCreate, OrderEventPublic, OrderPublic
-from hub.routing.service import Requirement, find_candidates
+from hub.routing.fairness import FairnessLedger
+from hub.routing.matcher import Candidate, MatchResult, Weights, match
+from hub.routing.model import JobSpec
+from hub.routing.registry import LabRegistry
 from hub.timeutil import now
 
 log = logging.getLogger(__name__)
 
-_PROGRESS_STAGES = {JobStatus.FETCHING, JobStatus.CHECKING, JobStatus.SLICING, JobStatus.QUEUED,
-                    JobStatus.RUNNING}
-_UNACCEPTED = {JobStatus.OFFERED, JobStatus.FETCHING, JobStatus.CHECKING}
+_PROGRESS_STAGES = {JobStatus.FETCHING, JobStatus.CHECKING, JobStatus.AWAITING_ACCEPTANCE, JobStatus.SLICING,
+                    JobStatus.QUEUED, JobStatus.RUNNING}
+UNACCEPTED = frozenset({JobStatus.OFFERED, JobStatus.FETCHING, JobStatus.CHECKING, JobStatus.AWAITING_ACCEPTANCE})
+CANCELLABLE = UNACCEPTED | {JobStatus.CREATED, JobStatus.ACCEPTED, JobStatus.SLICING, JobStatus.QUEUED}
 
 
 class OrderRejected(ValueError):
     pass
 
 
+class NotAllowed(PermissionError):
+    pass
+
+
 @dataclass
 class DispatchContext:
-    """What routing needs to write offers: topic names and how to sign download links.
+    """What routing and dispatch need, built once per hub process.
 
-    `lock` serialises job mutations within one hub process (SQLite's default); several
-    replicas on PostgreSQL rely on row locks instead (issue: reliable dispatch).
+    `lock` serialises job mutations within one hub process (SQLite's model); several
+    replicas on PostgreSQL rely on row locks instead (the reliable-dispatch work).
     """
 
     topics: Topics
     public_url: str
     secret_key: str
     token_ttl_s: float
+    registry: LabRegistry
+    fairness: FairnessLedger
+    weights: Weights = field(default_factory=Weights)
+    offer_timeout_s: float = 120.0
     lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+def commercial_use_allowed(licence: str) -> bool:
+    """Whether a paid job may make a design under `licence`; an unknown id counts as no."""
+    try:
+        return licence_terms(licence).commercial_use_allowed
+    except UnknownLicence:
+        return False
+
+
+def offer_attribution(session: Session, design: Design) -> list[Attribution]:
+    """The design and every ancestor, nearest first, for the node's G-code header."""
+    return [Attribution(design_id=a.design_id, title=a.title, authors=list(a.authors), licence=a.licence)
+            for a in attribution_chain(session, design.id, include_self=True)]
+
+
+def job_spec(ctx: DispatchContext, order: Order, design: Design, design_file: DesignFile) -> JobSpec:
+    return JobSpec(process=design.process, material=order.material, colour=order.colour, nozzle_mm=order.nozzle_mm,
+                   size_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
+                   volume_mm3=design_file.volume_mm3, lat=order.lat, lon=order.lon, lead_time_h=order.lead_time_h,
+                   paid=order.paid, licence=design.licence,
+                   commercial_use_allowed=commercial_use_allowed(design.licence))
+
+
+def match_job(ctx: DispatchContext, spec: JobSpec, *, exclude: set[str] = frozenset(), top: int = 3) -> MatchResult:
+    return match(ctx.registry, spec, weights=ctx.weights, fairness=ctx.fairness, top=top, exclude=exclude)
 
 
 def place_order(session: Session, ctx: DispatchContext, maker: Principal, body: OrderCreate) -> Order:
     design = session.get(Design, body.design_id)
     if design is None:
         raise OrderRejected(f"no design {body.design_id!r}")
-    files = list(session.exec(select(DesignFile).where(DesignFile.design_id == design.id).order_by(DesignFile.id)))
+    files = current_parts(session, design.id)
     if not files:
         raise OrderRejected(f"design {design.id!r} has no files to make")
     t = now()
     order = Order(id=new_id("o"), design_id=design.id, maker_token_id=maker.token_id, material=body.material,
-                  quantity=body.quantity, lat=body.lat, lon=body.lon, status=OrderStatus.PLACED,
-                  created_at=t, updated_at=t)
+                  colour=body.colour, nozzle_mm=body.nozzle_mm, quantity=body.quantity, lat=body.lat, lon=body.lon,
+                  lead_time_h=body.lead_time_h, paid=body.paid, status=OrderStatus.PLACED, created_at=t, updated_at=t)
     session.add(order)
     session.flush()
-    history.record(session, order.id, "placed",
-                   f"order placed: {body.quantity} x {design.title} in {body.material}")
+    history.record(session, order.id, "placed", f"order placed: {body.quantity} x {design.title} in {body.material}"
+                   + ("" if body.paid else " (unpaid, non-commercial)"))
     with ctx.lock:
+        jobs = []
         for design_file in files:
-            for _ in range(body.quantity):
-                job = Job(id=new_id("j"), order_id=order.id, design_file_id=design_file.id, created_at=t,
-                          updated_at=t)
+            for _ in range(body.quantity * design_file.quantity):
+                job = Job(id=new_id("j"), order_id=order.id, design_file_id=design_file.id, created_at=t, updated_at=t)
                 session.add(job)
-                session.flush()
-                _route(session, ctx, job, order, design, design_file)
+                jobs.append((job, design_file))
+        session.flush()
+        _route_order(session, ctx, order, design, jobs)
         _refresh_order(session, order)
         session.commit()
     return order
 
 
+def _route_order(session: Session, ctx: DispatchContext, order: Order, design: Design,
+                 jobs: list[tuple[Job, DesignFile]]) -> None:
+    """Keep an order at one lab when one lab can make every part; split it only when none can."""
+    parts = {f.id: f for _, f in jobs}
+    if len(parts) > 1:
+        results = {fid: match_job(ctx, job_spec(ctx, order, design, f), top=20) for fid, f in parts.items()}
+        shared = set.intersection(*({c.node_id for c in r.ranked} for r in results.values()))
+        if shared:
+            def order_score(node_id: str) -> float:
+                return sum(next(c for c in r.ranked if c.node_id == node_id).score.total for r in results.values())
+            lab = min(sorted(shared), key=order_score)
+            for job, design_file in jobs:
+                chosen = next(c for c in results[design_file.id].ranked if c.node_id == lab)
+                _offer(session, ctx, job, order, design, design_file, chosen, results[design_file.id])
+            return
+        history.record(session, order.id, "split", "no single lab can make every part: parts go to different labs")
+    for job, design_file in jobs:
+        _route(session, ctx, job, order, design, design_file)
+
+
 def _route(session: Session, ctx: DispatchContext, job: Job, order: Order, design: Design,
            design_file: DesignFile) -> None:
-    """Offer the job to the best candidate not yet tried, or fail it with every node's reason."""
-    need = Requirement(process=design.process, material=order.material,
-                       size_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
-                       lat=order.lat, lon=order.lon)
-    result = find_candidates(session, need, exclude=set(job.declined_by))
-    t = now()
-    job.updated_at = t
-    if not result.candidates:
+    """Offer the job to the best candidate not yet tried, or fail it with every lab's reason."""
+    result = match_job(ctx, job_spec(ctx, order, design, design_file), exclude=set(job.declined_by))
+    if not result.ranked:
+        t = now()
         job.status = JobStatus.FAILED
         job.node_id = None
-        job.reason = f"no node can make this part: {result.explain() or 'no nodes registered'}"
-        job.completed_at = t
-        history.record(session, order.id, "unroutable", job.reason, job_id=job.id, rejections=result.rejections)
+        job.reason = f"no lab can make this part: {result.explain() or 'no labs registered'}"
+        job.completed_at = job.updated_at = t
+        history.record(session, order.id, "unroutable", job.reason, job_id=job.id,
+                       rejections=dict(list(result.rejection_reasons().items())[:50]))
         session.add(job)
         return
-    best = result.candidates[0]
+    _offer(session, ctx, job, order, design, design_file, result.ranked[0], result)
+
+
+def _offer(session: Session, ctx: DispatchContext, job: Job, order: Order, design: Design, design_file: DesignFile,
+           chosen: Candidate, result: MatchResult) -> None:
+    t = now()
     job.status = JobStatus.OFFERED
-    job.node_id, job.machine_id, job.distance_km = best.node_id, best.machine_id, best.distance_km
+    job.node_id, job.machine_id, job.distance_km = chosen.node_id, chosen.machine_id, round(chosen.distance_km, 3)
     job.last_seq = 0
     job.attempts += 1
-    job.offered_at = t
+    job.offered_at = job.updated_at = t
+    job.offer_deadline = t + ctx.offer_timeout_s
     job.percent = None
+    job.match = chosen.as_dict()
+    job.price_total = chosen.price.total
     session.add(job)
     token, expires = sign_download(ctx.secret_key, design_file.sha256, ctx.token_ttl_s, at=t)
     offer = JobOffer(job_id=job.id, order_id=order.id, design_id=design.id, design_title=design.title,
-                     licence=design.licence, authors=[design.author], file_name=design_file.filename,
+                     licence=design.licence, authors=authors_of(design), file_name=design_file.filename,
                      file_sha256=design_file.sha256, file_size=design_file.size_bytes,
                      download_url=f"{ctx.public_url.rstrip('/')}/api/v1/files/{design_file.sha256}",
-                     download_token=token, token_expires_at=expires, material=order.material,
+                     download_token=token, token_expires_at=expires, material=order.material, colour=order.colour,
                      process=design.process,
                      bbox_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
-                     machine_id=best.machine_id)
-    enqueue(session, ctx.topics.jobs(best.node_id), offer.to_bytes())
+                     machine_id=chosen.machine_id, deadline=job.offer_deadline,
+                     attribution=offer_attribution(session, design))
+    enqueue(session, ctx.topics.jobs(chosen.node_id), offer.to_bytes())
+    skipped = result.rejection_reasons()
     history.record(session, order.id, "offered",
-                   f"offered to {best.node_id} ({best.distance_km:.1f} km away), machine {best.machine_id}",
-                   job_id=job.id, node_id=best.node_id, distance_km=best.distance_km,
-                   skipped=result.rejections)
+                   f"offered to {chosen.node_id} ({chosen.distance_km:.1f} km away), machine {chosen.machine_id}, "
+                   f"{chosen.price.total:.2f} {chosen.price.currency}",
+                   job_id=job.id, node_id=chosen.node_id, distance_km=round(chosen.distance_km, 3),
+                   score=chosen.score.as_dict(), price=chosen.price.as_dict(),
+                   skipped=dict(list(skipped.items())[:50]), evaluated_labs=result.evaluated_labs)
 
 
 def _reroute(session: Session, ctx: DispatchContext, job: Job) -> None:
@@ -125,6 +198,10 @@ def _reroute(session: Session, ctx: DispatchContext, job: Job) -> None:
     design_file = session.get(DesignFile, job.design_file_id)
     design = session.get(Design, order.design_id)
     _route(session, ctx, job, order, design, design_file)
+
+
+def _command(session: Session, ctx: DispatchContext, job: Job, command: str, reason: str | None = None) -> None:
+    enqueue(session, ctx.topics.jobs(job.node_id), JobCommand(job_id=job.id, command=command, reason=reason).to_bytes())
 
 
 def handle_event(session: Session, ctx: DispatchContext, topic_node: str, event: JobEvent) -> bool:
@@ -145,8 +222,7 @@ def handle_event(session: Session, ctx: DispatchContext, topic_node: str, event:
         job.last_seq = event.seq
         job.updated_at = now()
         _apply(session, ctx, job, event)
-        order = session.get(Order, job.order_id)
-        _refresh_order(session, order)
+        _refresh_order(session, session.get(Order, job.order_id))
         session.commit()
         return True
 
@@ -164,6 +240,7 @@ def _apply(session: Session, ctx: DispatchContext, job: Job, event: JobEvent) ->
         job.started_at = job.updated_at
         if event.machine_id:
             job.machine_id = event.machine_id
+        ctx.fairness.record(node, job.started_at)
         history.record(session, job.order_id, "accepted", f"accepted by {node} on machine {job.machine_id}",
                        job_id=job.id, node_id=node)
     elif event.type is EventType.PROGRESS:
@@ -177,20 +254,19 @@ def _apply(session: Session, ctx: DispatchContext, job: Job, event: JobEvent) ->
             job.percent = event.percent
         if changed or event.percent is not None:
             pct = f" {event.percent:.0f}%" if event.percent is not None else ""
-            history.record(session, job.order_id, "progress", f"{stage.value}{pct} at {node}", job_id=job.id,
-                           node_id=node, stage=stage.value, percent=event.percent)
+            history.record(session, job.order_id, "progress", f"{stage.value.replace('_', ' ')}{pct} at {node}",
+                           job_id=job.id, node_id=node, stage=stage.value, percent=event.percent)
     elif event.type is EventType.COMPLETED:
         job.status = JobStatus.COMPLETED
         job.percent = 100.0
         job.completed_at = job.updated_at
         history.record(session, job.order_id, "completed", f"part made at {node}", job_id=job.id, node_id=node,
-                       **{k: v for k, v in event.detail.items()})
+                       **dict(event.detail.items()))
     elif event.type is EventType.FAILED:
         job.status = JobStatus.FAILED
         job.reason = event.reason or "the node reported a failure"
         job.completed_at = job.updated_at
-        history.record(session, job.order_id, "failed", f"failed at {node}: {job.reason}", job_id=job.id,
-                       node_id=node)
+        history.record(session, job.order_id, "failed", f"failed at {node}: {job.reason}", job_id=job.id, node_id=node)
     session.add(job)
 
 
@@ -203,28 +279,82 @@ def _stage(name: str | None) -> JobStatus | None:
 
 
 def release_unaccepted_offers(session: Session, ctx: DispatchContext, *, node_id: str | None = None,
-                              older_than: float | None = None, why: str) -> int:
-    """Offer again elsewhere jobs a node has not accepted: it went offline, or the offer timed out.
+                              expired_at: float | None = None, why: str) -> int:
+    """Offer again elsewhere jobs a node has not accepted: it went offline, or the offer lapsed.
 
     A job the node has accepted stays with it: it may be on the machine already.
     """
     with ctx.lock:
-        query = select(Job).where(Job.status.in_([s.value for s in _UNACCEPTED]))
+        query = select(Job).where(Job.status.in_([s.value for s in UNACCEPTED]))
         if node_id is not None:
             query = query.where(Job.node_id == node_id)
-        if older_than is not None:
-            query = query.where(Job.offered_at < older_than)
+        if expired_at is not None:
+            query = query.where(Job.offer_deadline < expired_at)
         jobs = list(session.exec(query.with_for_update()))
         for job in jobs:
             previous = job.node_id
             history.record(session, job.order_id, "released", f"{previous}: {why}; offering elsewhere",
                            job_id=job.id, node_id=previous)
-            if older_than is not None:
+            if expired_at is not None:
                 job.declined_by = [*job.declined_by, previous]
+                _command(session, ctx, job, "cancel", why)
             _reroute(session, ctx, job)
             _refresh_order(session, session.get(Order, job.order_id))
         session.commit()
         return len(jobs)
+
+
+def lab_decision(session: Session, ctx: DispatchContext, lab: Principal, job_id: str, *, accept: bool,
+                 reason: str | None) -> Job:
+    """A person at the lab accepts or declines an offer its node has checked and is holding."""
+    with ctx.lock:
+        job = session.get(Job, job_id, with_for_update=True)
+        if job is None or (lab.role is not Role.ADMIN and job.node_id != lab.node_id):
+            raise LookupError(f"no offer {job_id!r} for this lab")
+        if JobStatus(job.status) not in UNACCEPTED:
+            raise NotAllowed(f"job {job_id} is {job.status}; only an open offer can be accepted or declined")
+        if accept:
+            _command(session, ctx, job, "accept")
+            history.record(session, job.order_id, "lab_accepting", f"{job.node_id}: a person accepted the offer",
+                           job_id=job.id, node_id=job.node_id)
+        else:
+            why = reason or "declined by the lab"
+            _command(session, ctx, job, "cancel", why)
+            job.declined_by = [*job.declined_by, job.node_id]
+            history.record(session, job.order_id, "declined", f"declined by {job.node_id}: {why}",
+                           job_id=job.id, node_id=job.node_id)
+            _reroute(session, ctx, job)
+        _refresh_order(session, session.get(Order, job.order_id))
+        session.commit()
+        return job
+
+
+def cancel_order(session: Session, ctx: DispatchContext, maker: Principal, order_id: str) -> tuple[list[str], list[str]]:
+    """Cancel every job that has not started on a machine; returns (cancelled, kept running)."""
+    with ctx.lock:
+        order = session.get(Order, order_id)
+        if order is None or (maker.role is not Role.ADMIN and order.maker_token_id != maker.token_id):
+            raise LookupError(f"no order {order_id!r}")
+        cancelled, kept = [], []
+        for job in session.exec(select(Job).where(Job.order_id == order_id).with_for_update()):
+            status = JobStatus(job.status)
+            if status not in CANCELLABLE:
+                if not status.is_terminal:
+                    kept.append(job.id)
+                continue
+            if job.node_id is not None:
+                _command(session, ctx, job, "cancel", "cancelled by the maker")
+            job.status = JobStatus.CANCELLED
+            job.completed_at = job.updated_at = now()
+            session.add(job)
+            cancelled.append(job.id)
+            history.record(session, order_id, "cancelled", "job cancelled by the maker", job_id=job.id,
+                           node_id=job.node_id)
+        if not cancelled and kept:
+            raise NotAllowed("every remaining job is already running on a machine and cannot be cancelled")
+        _refresh_order(session, order)
+        session.commit()
+        return cancelled, kept
 
 
 def _refresh_order(session: Session, order: Order) -> None:
@@ -233,7 +363,7 @@ def _refresh_order(session: Session, order: Order) -> None:
         status = OrderStatus.COMPLETED
     elif statuses and all(s.is_terminal for s in statuses):
         status = OrderStatus.CANCELLED if all(s is JobStatus.CANCELLED for s in statuses) else OrderStatus.FAILED
-    elif any(s is not JobStatus.OFFERED and s is not JobStatus.CREATED for s in statuses):
+    elif any(s not in (JobStatus.OFFERED, JobStatus.CREATED) for s in statuses):
         status = OrderStatus.IN_PROGRESS
     else:
         status = OrderStatus.PLACED
@@ -255,12 +385,14 @@ def order_view(session: Session, order_id: str) -> OrderPublic | None:
         select(DesignFile).where(DesignFile.id.in_([j.design_file_id for j in jobs])))}
     events = session.exec(select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id))
     return OrderPublic(
-        id=order.id, design_id=order.design_id, material=order.material, quantity=order.quantity, lat=order.lat,
-        lon=order.lon, status=order.status, created_at=order.created_at, updated_at=order.updated_at,
-        completed_at=order.completed_at,
+        id=order.id, design_id=order.design_id, material=order.material, colour=order.colour, quantity=order.quantity,
+        lat=order.lat, lon=order.lon, lead_time_h=order.lead_time_h, paid=order.paid, status=order.status,
+        created_at=order.created_at, updated_at=order.updated_at, completed_at=order.completed_at,
+        price_total=round(sum(j.price_total or 0 for j in jobs), 2),
         jobs=[JobPublic(id=j.id, status=j.status, file_name=names.get(j.design_file_id, ""), node_id=j.node_id,
                         machine_id=j.machine_id, distance_km=j.distance_km, percent=j.percent, attempts=j.attempts,
-                        declined_by=j.declined_by, reason=j.reason, created_at=j.created_at,
+                        declined_by=j.declined_by, reason=j.reason, offer_deadline=j.offer_deadline,
+                        price=j.match.get("price"), score=j.match.get("score"), created_at=j.created_at,
                         completed_at=j.completed_at) for j in jobs],
         events=[OrderEventPublic(at=e.at, kind=e.kind, job_id=e.job_id, node_id=e.node_id, message=e.message,
                                  data=e.data) for e in events],
@@ -269,6 +401,6 @@ def order_view(session: Session, order_id: str) -> OrderPublic | None:
 
 def orders_of(session: Session, maker: Principal, *, limit: int = 100) -> list[str]:
     query = select(Order.id).order_by(Order.created_at.desc()).limit(limit)
-    if maker.role.value != "admin":
+    if maker.role is not Role.ADMIN:
         query = query.where(Order.maker_token_id == maker.token_id)
     return list(session.exec(query))

@@ -2,28 +2,36 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Query
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from hub.auth.deps import require
 from hub.auth.roles import Role
 from hub.auth.service import Principal
 from hub.deps import get_services, get_session
-from hub.orders import service
+from hub.orders import quotes, service
 from hub.orders.models import Order
 from hub.orders.schemas import OrderCreate, OrderPublic
 
-router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+router = APIRouter(prefix="/api/v1", tags=["orders"])
 
 
-@router.post("", status_code=201, response_model=OrderPublic,
-             summary="Place an order: it becomes jobs, each offered to the nearest capable online node")
-def place(
-    body: OrderCreate,
-    session: Annotated[Session, Depends(get_session)],
-    maker: Annotated[Principal, Depends(require(Role.MAKER))],
-    services=Depends(get_services),
-) -> OrderPublic:
+@router.post("/quotes", response_model=quotes.Quote,
+             summary="Quote: the best labs for a design, with price breakdown, lead time, distance and reasons")
+def quote(body: quotes.QuoteRequest, session: Annotated[Session, Depends(get_session)],
+          _: Annotated[Principal, Depends(require(Role.MAKER, Role.LAB, Role.CITY, Role.DESIGNER))],
+          services=Depends(get_services)) -> quotes.Quote:
+    try:
+        return quotes.quote(session, services.dispatch, body)
+    except service.OrderRejected as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.post("/orders", status_code=201, response_model=OrderPublic,
+             summary="Place an order: it becomes jobs, each offered to the best capable lab")
+def place(body: OrderCreate, session: Annotated[Session, Depends(get_session)],
+          maker: Annotated[Principal, Depends(require(Role.MAKER))], services=Depends(get_services)) -> OrderPublic:
     try:
         order = service.place_order(session, services.dispatch, maker, body)
     except service.OrderRejected as exc:
@@ -32,23 +40,66 @@ def place(
     return service.order_view(session, order.id)
 
 
-@router.get("/{order_id}", response_model=OrderPublic,
+@router.get("/orders/{order_id}", response_model=OrderPublic,
             summary="An order's status, its jobs and its event history")
-def get_order(
-    order_id: str,
-    session: Annotated[Session, Depends(get_session)],
-    caller: Annotated[Principal, Depends(require(Role.MAKER, Role.CITY))],
-) -> OrderPublic:
+def get_order(order_id: str, session: Annotated[Session, Depends(get_session)],
+              caller: Annotated[Principal, Depends(require(Role.MAKER, Role.CITY))]) -> OrderPublic:
     order = session.get(Order, order_id)
     if order is None or (caller.role is Role.MAKER and order.maker_token_id != caller.token_id):
         raise HTTPException(404, f"no order {order_id!r}")
     return service.order_view(session, order_id)
 
 
-@router.get("", response_model=list[OrderPublic], summary="The caller's orders, newest first")
-def list_orders(
-    session: Annotated[Session, Depends(get_session)],
-    caller: Annotated[Principal, Depends(require(Role.MAKER))],
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[OrderPublic]:
+@router.get("/orders", response_model=list[OrderPublic], summary="The caller's orders, newest first")
+def list_orders(session: Annotated[Session, Depends(get_session)],
+                caller: Annotated[Principal, Depends(require(Role.MAKER))],
+                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[OrderPublic]:
     return [service.order_view(session, oid) for oid in service.orders_of(session, caller, limit=limit)]
+
+
+class CancelResult(BaseModel):
+    cancelled: list[str]
+    still_running: list[str]
+    order: OrderPublic
+
+
+@router.post("/orders/{order_id}/cancel", response_model=CancelResult,
+             summary="Cancel every job of the order that has not started on a machine")
+def cancel(order_id: str, session: Annotated[Session, Depends(get_session)],
+           maker: Annotated[Principal, Depends(require(Role.MAKER))], services=Depends(get_services)) -> CancelResult:
+    try:
+        cancelled, running = service.cancel_order(session, services.dispatch, maker, order_id)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except service.NotAllowed as exc:
+        raise HTTPException(409, str(exc)) from None
+    services.notify_outbox()
+    return CancelResult(cancelled=cancelled, still_running=running, order=service.order_view(session, order_id))
+
+
+class Decision(BaseModel):
+    reason: str | None = None
+
+
+def _decide(job_id: str, accept: bool, reason: str | None, session: Session, lab: Principal, services) -> dict:
+    try:
+        job = service.lab_decision(session, services.dispatch, lab, job_id, accept=accept, reason=reason)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except service.NotAllowed as exc:
+        raise HTTPException(409, str(exc)) from None
+    services.notify_outbox()
+    return {"job_id": job.id, "status": job.status, "node_id": job.node_id}
+
+
+@router.post("/jobs/{job_id}/accept", summary="A person at the lab accepts an offer its node has checked")
+def accept(job_id: str, session: Annotated[Session, Depends(get_session)],
+           lab: Annotated[Principal, Depends(require(Role.LAB))], services=Depends(get_services)) -> dict:
+    return _decide(job_id, True, None, session, lab, services)
+
+
+@router.post("/jobs/{job_id}/decline", summary="A person at the lab declines an offer; it goes to the next lab")
+def decline(job_id: str, session: Annotated[Session, Depends(get_session)],
+            lab: Annotated[Principal, Depends(require(Role.LAB))], services=Depends(get_services),
+            body: Annotated[Decision, Body()] = Decision()) -> dict:
+    return _decide(job_id, False, body.reason, session, lab, services)

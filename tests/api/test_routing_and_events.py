@@ -37,6 +37,9 @@ def network(api, tokens):
             "machines": [{"machine_id": "p1", "build_volume_mm": [200, 200, 200], "materials": ["PLA"]}]})
         assert response.status_code == 201, response.text
         assert response.json()["api_token"]
+        assert response.json()["node"]["membership"] == "pending"
+        approved = api.post(f"/api/v1/nodes/{node_id}/approvals", headers=bearer(tokens["admin"]))
+        assert approved.json()["membership"] == "active"
         set_online(services, node_id, True)
     return services
 
@@ -45,8 +48,7 @@ def set_online(services, node_id: str, online: bool) -> None:
     with Session(services.engine) as session:
         apply_status(session, node_id, NodeStatus(node_id=node_id, online=online, machines=[
             MachineStatus(machine_id="p1", process="FDM", build_volume_mm=(200, 200, 200), materials=["PLA"],
-                          state="idle")]))
-        session.commit()
+                          state="idle")]), services.registry)
         if not online:
             release_unaccepted_offers(session, services.dispatch, node_id=node_id, why="node went offline")
 
@@ -166,8 +168,8 @@ def test_a_started_job_stays_with_its_node_when_it_goes_offline(api, tokens, net
 def test_an_expired_offer_goes_to_the_next_node(api, tokens, network):
     placed = order(api, tokens, publish(api, tokens))
     with Session(network.engine, expire_on_commit=False) as session:
-        released = release_unaccepted_offers(session, network.dispatch, older_than=placed["created_at"] + 60,
-                                             why="offer not answered within 60 s")
+        released = release_unaccepted_offers(session, network.dispatch, expired_at=placed["created_at"] + 3600,
+                                             why="offer not answered before its deadline")
     assert released == 1
     current = view(api, tokens, placed["id"])
     assert current["jobs"][0]["node_id"] == "lab-west"

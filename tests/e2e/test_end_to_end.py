@@ -19,13 +19,15 @@ pytestmark = pytest.mark.integration
 
 EAST = LabSpec("lab-east", "Lab East", "Barcelona", 41.3969, 2.1945)
 WEST = LabSpec("lab-west", "Lab West", "Barcelona", 41.3836, 2.1302, build_volume_mm=(180.0, 180.0, 180.0))
+MANUAL = LabSpec("lab-manual", "Lab Manual", "Badalona", 41.4500, 2.2470, auto_accept=False)
 NEAR_EAST = (41.4036, 2.1744)
+NEAR_MANUAL = (41.4480, 2.2450)
 TERMINAL = {"completed", "failed", "cancelled"}
 
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory) -> LocalNetwork:
-    with LocalNetwork(tmp_path_factory.mktemp("network"), [EAST, WEST], offer_timeout_s=60) as net:
+    with LocalNetwork(tmp_path_factory.mktemp("network"), [EAST, WEST, MANUAL], offer_timeout_s=60) as net:
         yield net
 
 
@@ -52,12 +54,16 @@ def place(maker, design: dict, where=NEAR_EAST) -> dict:
     return response.json()
 
 
-def wait_terminal(maker, order_id: str, timeout_s: float = 120) -> dict:
+def wait_terminal(maker, order_id: str, timeout_s: float = 120, *, network=None) -> dict:
+    """Wait for the order to end; with `network`, a person at lab-manual accepts what it holds."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         order = maker.get(f"/api/v1/orders/{order_id}").json()
         if order["status"] in TERMINAL:
             return order
+        for job in order["jobs"]:
+            if network is not None and job["status"] == "awaiting_acceptance":
+                network.lab_client(job["node_id"]).post(f"/api/v1/jobs/{job['id']}/accept")
         time.sleep(0.5)
     raise AssertionError(f"order {order_id} not finished in {timeout_s} s: {order}")
 
@@ -78,15 +84,53 @@ def test_an_order_is_printed_on_the_nearest_node(network, designer, maker):
     assert f"{job['id']}.gcode" not in network.octoprint("lab-west").started_prints()
 
 
+def wait_job_status(maker, order_id: str, status: str, timeout_s: float = 60) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        order = maker.get(f"/api/v1/orders/{order_id}").json()
+        if order["jobs"][0]["status"] == status:
+            return order
+        time.sleep(0.3)
+    raise AssertionError(f"job of {order_id} never reached {status}: {order['jobs'][0]}")
+
+
+def test_a_lab_that_wants_a_person_holds_the_checked_offer_until_accepted(network, designer, maker):
+    design = publish(designer, stl_bytes(box((12, 12, 6))), "Manual accept")
+    order = place(maker, design, where=NEAR_MANUAL)
+    assert order["jobs"][0]["node_id"] == "lab-manual"
+    held = wait_job_status(maker, order["id"], "awaiting_acceptance")
+    job_id = held["jobs"][0]["id"]
+    time.sleep(1.5)  # the node does not go ahead on its own
+    assert maker.get(f"/api/v1/orders/{order['id']}").json()["jobs"][0]["status"] == "awaiting_acceptance"
+    response = network.lab_client("lab-manual").post(f"/api/v1/jobs/{job_id}/accept")
+    assert response.status_code == 200, response.text
+    done = wait_terminal(maker, order["id"])
+    assert done["status"] == "completed", done["events"]
+    assert network.octoprint("lab-manual").started_prints().get(f"{job_id}.gcode") == 1
+
+
+def test_a_maker_cancels_a_held_offer_and_nothing_is_printed(network, designer, maker):
+    design = publish(designer, stl_bytes(box((12, 12, 6))), "Cancelled")
+    order = place(maker, design, where=NEAR_MANUAL)
+    job_id = wait_job_status(maker, order["id"], "awaiting_acceptance")["jobs"][0]["id"]
+    cancelled = maker.post(f"/api/v1/orders/{order['id']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["cancelled"] == [job_id]
+    assert cancelled.json()["order"]["status"] == "cancelled"
+    late = network.lab_client("lab-manual").post(f"/api/v1/jobs/{job_id}/accept")
+    assert late.status_code == 409
+    time.sleep(2)
+    assert f"{job_id}.gcode" not in network.octoprint("lab-manual").started_prints()
+
+
 def test_a_non_watertight_mesh_is_declined_by_every_node_with_the_reason(network, designer, maker):
     design = publish(designer, stl_bytes(open_box(20)), "Leaky box")
     assert design["files"][0]["watertight"] is False
     order = wait_terminal(maker, place(maker, design)["id"])
     assert order["status"] == "failed"
     declines = [e["message"] for e in order["events"] if e["kind"] == "declined"]
-    assert len(declines) == 2, order["events"]
+    assert len(declines) == 3, order["events"]
     assert all("not watertight" in message for message in declines)
-    assert {e["node_id"] for e in order["events"] if e["kind"] == "declined"} == {"lab-east", "lab-west"}
+    assert {e["node_id"] for e in order["events"] if e["kind"] == "declined"} == {"lab-east", "lab-west", "lab-manual"}
 
 
 def test_a_part_larger_than_every_machine_is_refused_with_the_reason(network, designer, maker):
@@ -94,7 +138,7 @@ def test_a_part_larger_than_every_machine_is_refused_with_the_reason(network, de
     order = place(maker, design)
     assert order["status"] == "failed"
     reason = order["jobs"][0]["reason"]
-    assert "lab-east" in reason and "lab-west" in reason and "does not fit" in reason
+    assert all(lab in reason for lab in ("lab-east", "lab-west", "lab-manual")) and "does not fit" in reason
 
 
 def test_an_offline_node_is_skipped_and_the_other_node_prints(network, designer, maker):
@@ -102,11 +146,11 @@ def test_an_offline_node_is_skipped_and_the_other_node_prints(network, designer,
     try:
         network.wait_nodes_online(["lab-east"], online=False, timeout_s=30)
         design = publish(designer, stl_bytes(box((15, 15, 8))), "Offline test")
-        order = wait_terminal(maker, place(maker, design)["id"])
+        order = wait_terminal(maker, place(maker, design)["id"], network=network)
         assert order["status"] == "completed", order["events"]
-        assert order["jobs"][0]["node_id"] == "lab-west"
+        assert order["jobs"][0]["node_id"] != "lab-east"
         offered = [e for e in order["events"] if e["kind"] == "offered"]
-        assert offered[0]["node_id"] == "lab-west"
+        assert offered[0]["node_id"] != "lab-east"
         assert offered[0]["data"]["skipped"]["lab-east"] == "node is offline"
     finally:
         network.start_node("lab-east")
@@ -115,7 +159,7 @@ def test_an_offline_node_is_skipped_and_the_other_node_prints(network, designer,
 
 def test_the_gcode_on_the_machine_carries_the_attribution_header(network, designer, maker):
     design = publish(designer, stl_bytes(box((10, 10, 5))), "Attributed part")
-    order = wait_terminal(maker, place(maker, design)["id"])
+    order = wait_terminal(maker, place(maker, design)["id"], network=network)
     assert order["status"] == "completed"
     job = order["jobs"][0]
     gcode = next(Path(network.work_dir).glob(f"node-{job['node_id']}/jobs/{job['id']}/{job['id']}.gcode"))
@@ -164,7 +208,27 @@ def test_malformed_and_foreign_payloads_from_a_node_change_nothing(network, desi
         client.disconnect()
         client.loop_stop()
 
-    order = wait_terminal(maker, victim["id"])
+    order = wait_terminal(maker, victim["id"], network=network)
     assert order["status"] == "completed", order["events"]
     assert not any("spoofed" in e["message"] for e in order["events"])
     assert network.client(network.admin_token).get("/healthz").json()["mqtt_connected"] is True
+
+
+def test_a_node_killed_mid_print_reconciles_from_the_machine_and_prints_once(network, designer, maker):
+    """SIGKILL the node while its printer prints; on restart the journal says the job was
+    running, the node asks OctoPrint, follows the print to its end and reports it once."""
+    design = publish(designer, stl_bytes(box((30, 30, 12))), "Survives a crash")
+    order = place(maker, design, where=(41.3840, 2.1310))  # next to lab-west
+    job_id = order["jobs"][0]["id"]
+    node = order["jobs"][0]["node_id"]
+    wait_job_status(maker, order["id"], "running", timeout_s=60)
+    network.kill_node(node)
+    try:
+        network.wait_nodes_online([node], online=False, timeout_s=30)
+    finally:
+        network.start_node(node)
+    done = wait_terminal(maker, order["id"], network=network)
+    assert done["status"] == "completed", done["events"]
+    assert done["jobs"][0]["node_id"] == node and done["jobs"][0]["attempts"] == 1
+    assert network.octoprint(node).started_prints().get(f"{job_id}.gcode") == 1
+    assert [e["kind"] for e in done["events"]].count("completed") == 1

@@ -103,6 +103,7 @@ from cofab.devstack.grbl_emulator import GrblEmulator  # noqa: E402
 from cofab_wire import EventType, JobEvent, JobOffer  # noqa: E402
 from fabnode.config import MachineConfig  # noqa: E402
 from fabnode.events import EventEmitter  # noqa: E402
+from fabnode.journal import Journal  # noqa: E402
 from fabnode.machines import AcceptedJob, MachineWorker  # noqa: E402
 from firmware_bridge import create_driver  # noqa: E402
 
@@ -140,8 +141,9 @@ def worker_for(tmp_path: Path, port: str, process: str, profile: str) -> tuple[M
                            materials=["plywood-3mm"], driver={"type": "grbl", "port": port},
                            safety_profile=str(ROOT / "examples" / "machines" / profile))
     events = Events()
-    worker = MachineWorker(config, create_driver(config.driver), EventEmitter("lab", events.publish),
-                           work_dir=tmp_path / "node", profile=Path("unused.ini"), poll_s=0.05,
+    journal = Journal(tmp_path / "node" / "journal.db")
+    worker = MachineWorker(config, create_driver(config.driver), EventEmitter("lab", journal, events.publish),
+                           journal, work_dir=tmp_path / "node", profile=Path("unused.ini"), poll_s=0.05,
                            progress_step=10, on_change=lambda: None)
     return worker, events
 
@@ -153,7 +155,7 @@ def test_a_laser_job_goes_from_svg_to_the_machine_with_header_and_check(tmp_path
         worker, events = worker_for(tmp_path, emulator.port, "laser", "grbl-laser.toml")
         worker.start()
         try:
-            worker.submit(AcceptedJob(offer("job-l1", "plywood-3mm", "laser", "plate.svg"), svg, None))
+            worker.submit(AcceptedJob(offer("job-l1", "plywood-3mm", "laser", "plate.svg"), svg, None, "laser-1"))
             end = events.wait_end()
         finally:
             worker.stop()
@@ -171,7 +173,7 @@ def test_an_unsafe_cnc_program_is_refused_before_anything_is_sent(tmp_path: Path
         worker, events = worker_for(tmp_path, emulator.port, "CNC", "grbl-cnc.toml")
         worker.start()
         try:
-            worker.submit(AcceptedJob(offer("job-c1", "plywood-3mm", "CNC", "pocket.nc"), program, None))
+            worker.submit(AcceptedJob(offer("job-c1", "plywood-3mm", "CNC", "pocket.nc"), program, None, "cnc-1"))
             end = events.wait_end()
         finally:
             worker.stop()

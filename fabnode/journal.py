@@ -1,0 +1,142 @@
+"""The node's journal (SQLite): the offers it holds, how far each job got, and every event not
+yet acknowledged by the broker.
+
+A node agent may die at any moment (power cut, OOM, a lab member's Ctrl-C). On restart the
+journal says which jobs were on which machine, so the agent asks the machine what really
+happened instead of assuming, re-sends what the broker never acknowledged, and never starts a
+job twice: a job is marked `starting` before the file goes to the machine and `running` once
+the machine took it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+
+class JobState(StrEnum):
+    RECEIVED = "received"
+    DECLINED = "declined"
+    AWAITING = "awaiting_acceptance"
+    ACCEPTED = "accepted"
+    STARTING = "starting"
+    RUNNING = "running"
+    DONE = "done"
+
+
+UNFINISHED = (JobState.AWAITING, JobState.ACCEPTED, JobState.STARTING, JobState.RUNNING)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    offer TEXT NOT NULL,
+    state TEXT NOT NULL,
+    machine_id TEXT,
+    remote_name TEXT,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    acked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS events_unacked ON events(acked) WHERE acked = 0;
+"""
+
+
+@dataclass(frozen=True)
+class JournalJob:
+    job_id: str
+    offer: dict
+    state: JobState
+    machine_id: str | None
+    remote_name: str | None
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives a power cut
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # jobs ------------------------------------------------------------------------------------
+    def remember_offer(self, job_id: str, offer_json: str) -> bool:
+        """Record a new offer; False if this job was seen before (a repeated offer)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO jobs(job_id, offer, state, updated_at) VALUES (?, ?, ?, ?)",
+                (job_id, offer_json, JobState.RECEIVED.value, time.time()))
+            return cursor.rowcount == 1
+
+    def set_state(self, job_id: str, state: JobState, *, machine_id: str | None = None,
+                  remote_name: str | None = None) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET state = ?, machine_id = COALESCE(?, machine_id), "
+                "remote_name = COALESCE(?, remote_name), updated_at = ? WHERE job_id = ?",
+                (state.value, machine_id, remote_name, time.time(), job_id))
+
+    def job(self, job_id: str) -> JournalJob | None:
+        with self._lock:
+            row = self._db.execute("SELECT job_id, offer, state, machine_id, remote_name FROM jobs WHERE job_id = ?",
+                                   (job_id,)).fetchone()
+        return _job(row) if row else None
+
+    def unfinished(self) -> list[JournalJob]:
+        marks = ",".join("?" for _ in UNFINISHED)
+        with self._lock:
+            rows = self._db.execute(f"SELECT job_id, offer, state, machine_id, remote_name FROM jobs "
+                                    f"WHERE state IN ({marks}) ORDER BY updated_at", [s.value for s in UNFINISHED])
+            return [_job(row) for row in rows.fetchall()]
+
+    # events ----------------------------------------------------------------------------------
+    def append_event(self, job_id: str, build: Callable[[int], bytes]) -> tuple[int, bytes]:
+        """Allocate the job's next sequence number and store the event built with it, atomically."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT last_seq FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+                seq = (row[0] if row else self._max_event_seq(job_id)) + 1
+                if row:
+                    self._db.execute("UPDATE jobs SET last_seq = ? WHERE job_id = ?", (seq, job_id))
+                payload = build(seq)
+                cursor = self._db.execute("INSERT INTO events(job_id, seq, payload) VALUES (?, ?, ?)",
+                                          (job_id, seq, payload))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return cursor.lastrowid, payload
+
+    def _max_event_seq(self, job_id: str) -> int:
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = ?", (job_id,)).fetchone()
+        return row[0]
+
+    def ack(self, event_id: int) -> None:
+        with self._lock:
+            self._db.execute("UPDATE events SET acked = 1 WHERE id = ?", (event_id,))
+
+    def unacked(self) -> list[tuple[int, bytes]]:
+        with self._lock:
+            return self._db.execute("SELECT id, payload FROM events WHERE acked = 0 ORDER BY id").fetchall()
+
+
+def _job(row) -> JournalJob:
+    return JournalJob(job_id=row[0], offer=json.loads(row[1]), state=JobState(row[2]), machine_id=row[3],
+                      remote_name=row[4])

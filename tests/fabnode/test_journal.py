@@ -1,0 +1,61 @@
+"""The node's journal survives a restart: offers are remembered, sequence numbers continue,
+unacknowledged events are listed for re-sending, unfinished jobs are found again."""
+
+from __future__ import annotations
+
+from fabnode.journal import Journal, JobState
+
+
+def test_offers_are_remembered_across_a_restart(tmp_path):
+    journal = Journal(tmp_path / "j.db")
+    assert journal.remember_offer("j1", '{"job_id": "j1"}')
+    assert not journal.remember_offer("j1", '{"job_id": "j1"}')
+    journal.close()
+    again = Journal(tmp_path / "j.db")
+    assert not again.remember_offer("j1", '{"job_id": "j1"}')
+    assert again.job("j1").state is JobState.RECEIVED
+
+
+def test_sequence_numbers_continue_after_a_restart_and_unacked_events_are_kept(tmp_path):
+    journal = Journal(tmp_path / "j.db")
+    journal.remember_offer("j1", "{}")
+    first, _ = journal.append_event("j1", lambda seq: f"event {seq}".encode())
+    second, _ = journal.append_event("j1", lambda seq: f"event {seq}".encode())
+    journal.ack(first)
+    journal.close()
+    again = Journal(tmp_path / "j.db")
+    assert [payload for _, payload in again.unacked()] == [b"event 2"]
+    _, payload = again.append_event("j1", lambda seq: f"event {seq}".encode())
+    assert payload == b"event 3"
+    assert second != first
+
+
+def test_unfinished_jobs_are_found_with_their_machine_and_file(tmp_path):
+    journal = Journal(tmp_path / "j.db")
+    for job in ("held", "queued", "starting", "running", "done", "declined"):
+        journal.remember_offer(job, '{"job_id": "%s"}' % job)
+    journal.set_state("held", JobState.AWAITING, machine_id="m1")
+    journal.set_state("queued", JobState.ACCEPTED, machine_id="m1")
+    journal.set_state("starting", JobState.STARTING, machine_id="m1", remote_name="starting.gcode")
+    journal.set_state("running", JobState.RUNNING, machine_id="m2", remote_name="running.gcode")
+    journal.set_state("done", JobState.DONE)
+    journal.set_state("declined", JobState.DECLINED)
+    unfinished = {j.job_id: j for j in journal.unfinished()}
+    assert set(unfinished) == {"held", "queued", "starting", "running"}
+    assert unfinished["running"].machine_id == "m2" and unfinished["running"].remote_name == "running.gcode"
+    assert unfinished["held"].offer == {"job_id": "held"}
+
+
+def test_a_failed_write_allocates_no_sequence_number(tmp_path):
+    journal = Journal(tmp_path / "j.db")
+    journal.remember_offer("j1", "{}")
+
+    def broken(seq: int) -> bytes:
+        raise ValueError("bad event")
+
+    try:
+        journal.append_event("j1", broken)
+    except ValueError:
+        pass
+    _, payload = journal.append_event("j1", lambda seq: str(seq).encode())
+    assert payload == b"1"
