@@ -44,8 +44,7 @@ class SessionClient:
 
     def __init__(self, *, client_id: str, username: str | None, password: str | None, host: str, port: int,
                  subscriptions: Sequence[tuple[str, int]], on_message: Callable[[mqtt.MQTTMessage], None],
-                 session_expiry_s: int, who: str, on_ready: Callable[[], None] | None = None,
-                 on_published: Callable[[int], None] | None = None) -> None:
+                 session_expiry_s: int, who: str, on_ready: Callable[[], None] | None = None) -> None:
         self.client = new_client(client_id, username, password)
         self._host, self._port = host, port
         self._subscriptions = list(subscriptions)
@@ -57,8 +56,6 @@ class SessionClient:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
-        if on_published is not None:
-            self.client.on_publish = lambda _c, _u, mid, _reason, _props: on_published(mid)
 
     @property
     def connected(self) -> bool:

@@ -109,6 +109,21 @@ class JobCommand(_Message):
     reason: str | None = Field(default=None, max_length=2000)
 
 
+class EventAck(_Message):
+    """Hub -> node on `nodes/{node}/jobs`: events of this job up to `seq` are recorded.
+
+    The broker's PUBACK only says the broker has an event; a broker killed before it saved
+    its queue loses it. A node keeps re-sending each event until the hub acknowledges it
+    here, after committing what the event changed, so every event reaches the hub.
+    """
+
+    kind: Literal["ack"] = "ack"
+    job_id: str
+    seq: int = Field(ge=1)
+    withdrawn: bool = Field(False, description="The job is no longer this node's (given to another node, "
+                            "cancelled, or unknown): stop, and never start it on a machine.")
+
+
 class EventType(StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
@@ -136,8 +151,8 @@ class JobEvent(_Message):
     detail: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
 
 
-_JobMessage = Annotated[Union[JobOffer, JobCommand], Field(discriminator="kind")]
-_job_adapter: TypeAdapter[JobOffer | JobCommand] = TypeAdapter(_JobMessage)
+_JobMessage = Annotated[Union[JobOffer, JobCommand, EventAck], Field(discriminator="kind")]
+_job_adapter: TypeAdapter[JobOffer | JobCommand | EventAck] = TypeAdapter(_JobMessage)
 
 
 def _decode(payload: bytes) -> bytes:
@@ -165,5 +180,5 @@ def parse_event(payload: bytes) -> JobEvent:
     return _parse(JobEvent, payload)
 
 
-def parse_job_message(payload: bytes) -> JobOffer | JobCommand:
+def parse_job_message(payload: bytes) -> JobOffer | JobCommand | EventAck:
     return _parse(_job_adapter, payload)

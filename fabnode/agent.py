@@ -17,7 +17,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from cofab_mqtt import SessionClient
-from cofab_wire import EventType, JobCommand, JobOffer, Topics, WireError, parse_job_message
+from cofab_wire import EventAck, EventType, JobCommand, JobOffer, Topics, WireError, parse_job_message
 from fabnode.checks import check_offer_file
 from fabnode.config import NodeConfig
 from fabnode.download import DownloadError, download_offer_file
@@ -37,13 +37,14 @@ class NodeAgent:
         self.config = config
         self.topics = Topics(config.broker.prefix)
         self._awaiting: dict[str, AcceptedJob] = {}
+        self._stopping = threading.Event()
         self.journal = Journal(config.work_dir / "journal.db")
         self._intake = ThreadPoolExecutor(max_workers=2, thread_name_prefix="intake")
         self.session = SessionClient(
             client_id=config.mqtt_username, username=config.mqtt_username, password=config.broker.password,
             host=config.broker.host, port=config.broker.port, subscriptions=[(self.topics.jobs(config.node_id), 1)],
             on_message=self._on_message, session_expiry_s=config.broker.session_expiry_s,
-            who=f"node {config.node_id}", on_ready=self._on_ready, on_published=self._on_published)
+            who=f"node {config.node_id}", on_ready=self._on_ready)
         self.session.client.will_set(self.topics.status(config.node_id),
                                      node_status(config, online=False).to_bytes(), qos=1, retain=True)
         self.emitter = EventEmitter(config.node_id, self.journal, self._publish_event)
@@ -62,6 +63,7 @@ class NodeAgent:
             worker.connect_in_background()
         self._recover()
         self.session.start(wait_s, keepalive_s=15)
+        threading.Thread(target=self._resend_loop, name="event-resend", daemon=True).start()
 
     def _recover(self) -> None:
         """Pick up what the journal says was unfinished when the agent last stopped."""
@@ -77,6 +79,7 @@ class NodeAgent:
 
     def stop(self) -> None:
         """A graceful stop: say offline (retained), then leave."""
+        self._stopping.set()
         if self.session.connected:
             self.session.publish(self.topics.status(self.config.node_id),
                                  node_status(self.config, online=False).to_bytes(), retain=True).wait_for_publish(5)
@@ -105,10 +108,15 @@ class NodeAgent:
 
     def _on_ready(self) -> None:
         self.publish_status()
-        self.emitter.resend_unacked()
+        self.emitter.resend_unacked(all_pending=True)
 
-    def _on_published(self, mid: int) -> None:
-        self.emitter.on_published(mid)
+    def _resend_loop(self) -> None:
+        while not self._stopping.wait(self.emitter.resend_after_s):
+            if self.session.connected:
+                try:
+                    self.emitter.resend_unacked()
+                except Exception:
+                    log.exception("re-sending events failed")
 
     # incoming ------------------------------------------------------------------------------
     def _on_message(self, message: mqtt.MQTTMessage) -> None:
@@ -116,6 +124,11 @@ class NodeAgent:
             parsed = parse_job_message(message.payload)
         except WireError as exc:
             log.warning("malformed job message dropped", extra={"topic": message.topic, "error": str(exc)})
+            return
+        if isinstance(parsed, EventAck):
+            self.emitter.acknowledged(parsed.job_id, parsed.seq)
+            if parsed.withdrawn:
+                self._withdraw(parsed.job_id, "the hub withdrew the job from this node")
             return
         if isinstance(parsed, JobCommand):
             self._on_command(parsed)
@@ -133,19 +146,27 @@ class NodeAgent:
                 return
             self._accept(held)
         elif command.command in ("cancel", "decline"):
-            if self._awaiting.pop(command.job_id, None) is not None:
-                self.journal.set_state(command.job_id, JobState.DONE)
-                log.info("held offer withdrawn", extra={"job_id": command.job_id, "reason": command.reason})
-            for worker in self.workers.values():
-                worker.cancel(command.job_id)
+            self._withdraw(command.job_id, command.reason or "cancelled by the hub")
         else:
             log.warning("command not supported yet", extra={"command": command.command, "job_id": command.job_id})
 
+    def _withdraw(self, job_id: str, why: str) -> None:
+        """The job is not (or no longer) this node's: drop a held offer, stop a queued job."""
+        if self._awaiting.pop(job_id, None) is not None:
+            self.journal.set_state(job_id, JobState.DONE)
+            log.info("held offer withdrawn", extra={"job_id": job_id, "reason": why})
+        for worker in self.workers.values():
+            worker.cancel(job_id)
+
     def _accept(self, job: AcceptedJob, *, announce: bool = True) -> None:
-        self.journal.set_state(job.offer.job_id, JobState.ACCEPTED, machine_id=job.machine_id)
+        """Accept, then queue. The worker may slice at once but starts the machine only once the
+        hub has acknowledged the acceptance: an offer the hub gave to another node meanwhile
+        (this node was cut off) must never be made here too."""
         if announce:
+            self.journal.set_state(job.offer.job_id, JobState.ACCEPTED, machine_id=job.machine_id)
             detail = {"faces": job.analysis.faces, "watertight": job.analysis.watertight} if job.analysis else {}
-            self.emitter.emit(job.offer.job_id, EventType.ACCEPTED, machine_id=job.machine_id, detail=detail)
+            event = self.emitter.emit(job.offer.job_id, EventType.ACCEPTED, machine_id=job.machine_id, detail=detail)
+            self.journal.set_state(job.offer.job_id, JobState.ACCEPTED, accept_seq=event.seq)
         self.workers[job.machine_id].submit(job)
 
     def _decline(self, job_id: str, reason: str | None) -> None:

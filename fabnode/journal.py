@@ -1,5 +1,5 @@
-"""The node's journal (SQLite): the offers it holds, how far each job got, and every event not
-yet acknowledged by the broker.
+"""The node's journal (SQLite): the offers it holds, how far each job got, and every event the
+hub has not yet acknowledged (an `EventAck` after the hub committed it).
 
 A node agent may die at any moment (power cut, OOM, a lab member's Ctrl-C). On restart the
 journal says which jobs were on which machine, so the agent asks the machine what really
@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     machine_id TEXT,
     remote_name TEXT,
     last_seq INTEGER NOT NULL DEFAULT 0,
+    accept_seq INTEGER,
     updated_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS events (
     job_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     payload BLOB NOT NULL,
+    sent_at REAL NOT NULL,
     acked INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_unacked ON events(acked) WHERE acked = 0;
@@ -85,12 +87,20 @@ class Journal:
             return cursor.rowcount == 1
 
     def set_state(self, job_id: str, state: JobState, *, machine_id: str | None = None,
-                  remote_name: str | None = None) -> None:
+                  remote_name: str | None = None, accept_seq: int | None = None) -> None:
         with self._lock:
             self._db.execute(
                 "UPDATE jobs SET state = ?, machine_id = COALESCE(?, machine_id), "
-                "remote_name = COALESCE(?, remote_name), updated_at = ? WHERE job_id = ?",
-                (state.value, machine_id, remote_name, time.time(), job_id))
+                "remote_name = COALESCE(?, remote_name), accept_seq = COALESCE(?, accept_seq), updated_at = ? "
+                "WHERE job_id = ?", (state.value, machine_id, remote_name, accept_seq, time.time(), job_id))
+
+    def acceptance_confirmed(self, job_id: str) -> bool:
+        """Whether the hub recorded this node's acceptance (its `accepted` event is acknowledged)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM jobs j JOIN events e ON e.job_id = j.job_id AND e.seq = j.accept_seq "
+                "WHERE j.job_id = ? AND e.acked = 1", (job_id,)).fetchone()
+        return row is not None
 
     def job(self, job_id: str) -> JournalJob | None:
         with self._lock:
@@ -116,8 +126,8 @@ class Journal:
                 if row:
                     self._db.execute("UPDATE jobs SET last_seq = ? WHERE job_id = ?", (seq, job_id))
                 payload = build(seq)
-                cursor = self._db.execute("INSERT INTO events(job_id, seq, payload) VALUES (?, ?, ?)",
-                                          (job_id, seq, payload))
+                cursor = self._db.execute("INSERT INTO events(job_id, seq, payload, sent_at) VALUES (?, ?, ?, ?)",
+                                          (job_id, seq, payload, time.time()))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -128,13 +138,24 @@ class Journal:
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = ?", (job_id,)).fetchone()
         return row[0]
 
-    def ack(self, event_id: int) -> None:
+    def ack(self, job_id: str, seq: int) -> int:
+        """The hub recorded the job's events up to `seq`; returns how many were newly confirmed."""
         with self._lock:
-            self._db.execute("UPDATE events SET acked = 1 WHERE id = ?", (event_id,))
+            return self._db.execute("UPDATE events SET acked = 1 WHERE job_id = ? AND seq <= ? AND acked = 0",
+                                    (job_id, seq)).rowcount
 
-    def unacked(self) -> list[tuple[int, bytes]]:
+    def unacked(self, *, sent_before: float | None = None) -> list[tuple[int, bytes]]:
+        """Events the hub has not confirmed, oldest first (only those last sent before a time)."""
         with self._lock:
-            return self._db.execute("SELECT id, payload FROM events WHERE acked = 0 ORDER BY id").fetchall()
+            if sent_before is None:
+                return self._db.execute("SELECT id, payload FROM events WHERE acked = 0 ORDER BY id").fetchall()
+            return self._db.execute("SELECT id, payload FROM events WHERE acked = 0 AND sent_at < ? ORDER BY id",
+                                    (sent_before,)).fetchall()
+
+    def mark_sent(self, event_ids: list[int]) -> None:
+        with self._lock:
+            now = time.time()
+            self._db.executemany("UPDATE events SET sent_at = ? WHERE id = ?", [(now, i) for i in event_ids])
 
 
 def _job(row) -> JournalJob:

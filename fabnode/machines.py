@@ -208,7 +208,23 @@ class MachineWorker:
             return
         self._start_on_machine(job_id, gcode, slice_seconds=prepared)
 
+    def _confirmed(self, job_id: str) -> bool:
+        """Wait until the hub has recorded this node's acceptance, or the job is withdrawn."""
+        waited = 0.0
+        while not self._journal.acceptance_confirmed(job_id):
+            if job_id in self._cancelled:
+                return False
+            if waited and waited % 30 < self._poll_s:
+                log.info("waiting for the hub to confirm the acceptance before starting",
+                         extra={"job_id": job_id, "waited_s": round(waited)})
+            time.sleep(self._poll_s)
+            waited += self._poll_s
+        return job_id not in self._cancelled
+
     def _start_on_machine(self, job_id: str, gcode: Path, *, slice_seconds: float) -> None:
+        if not self._confirmed(job_id):
+            self._finish(job_id, EventType.FAILED, reason="withdrawn before it started")
+            return
         remote_name = f"{job_id}.gcode"
         self._journal.set_state(job_id, JobState.STARTING, machine_id=self.config.id, remote_name=remote_name)
         try:

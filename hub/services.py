@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from cofab_wire import Topics
+from cofab_wire import EventAck, JobEvent, Topics
 from hub import migrate
 from hub.auth.roles import Role
 from hub.auth.service import ensure_token
@@ -118,8 +118,15 @@ def _start_messaging(services: HubServices) -> None:
         services._stoppers.append(supervisor.stop)
         services.broker_accounts = supervisor
         hub_host, hub_port = supervisor.settings.hub_endpoint
-    inbound = InboundHandler(services.engine, services.dispatch.topics, services.dispatch,
-                             after_commit=services.notify_outbox)
+    topics = services.dispatch.topics
+
+    def acknowledge(node_id: str, event: JobEvent, withdrawn: bool) -> None:
+        """QoS 0: a lost ack only makes the node send the event again, and it is acked again."""
+        ack = EventAck(job_id=event.job_id, seq=event.seq, withdrawn=withdrawn)
+        mqtt.publish(topics.jobs(node_id), ack.to_bytes(), qos=0)
+
+    inbound = InboundHandler(services.engine, topics, services.dispatch, after_commit=services.notify_outbox,
+                             acknowledge=acknowledge)
     mqtt = HubMqtt(host=hub_host, port=hub_port, username=settings.mqtt_username,
                    password=password, topics=services.dispatch.topics, on_message=inbound)
     relay = OutboxRelay(services.engine, mqtt)

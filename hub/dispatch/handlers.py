@@ -10,7 +10,7 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from cofab_wire import Topics, WireError, parse_event, parse_status
+from cofab_wire import JobEvent, Topics, WireError, parse_event, parse_status
 from hub.nodes import service as nodes
 from hub.orders import service as orders
 
@@ -19,11 +19,13 @@ log = logging.getLogger(__name__)
 
 class InboundHandler:
     def __init__(self, engine: Engine, topics: Topics, ctx: orders.DispatchContext,
-                 after_commit: Callable[[], None]) -> None:
+                 after_commit: Callable[[], None],
+                 acknowledge: Callable[[str, JobEvent, bool], None] | None = None) -> None:
         self._engine = engine
         self._topics = topics
         self._ctx = ctx
         self._after_commit = after_commit
+        self._acknowledge = acknowledge
         self.counts: Counter[str] = Counter()
 
     def __call__(self, topic: str, payload: bytes) -> None:
@@ -55,5 +57,12 @@ class InboundHandler:
 
     def _on_event(self, node_id: str, payload: bytes) -> None:
         event = parse_event(payload)
+        if event.node_id != node_id:
+            raise ValueError(f"event on {node_id}'s topic names node {event.node_id}")
         with Session(self._engine, expire_on_commit=False) as session:
             orders.handle_event(session, self._ctx, node_id, event)
+            withdrawn = orders.withdrawn_from(session, event.job_id, node_id)
+        # Committed (or a duplicate/stale event already recorded): the node may stop re-sending,
+        # and learns whether the job is still its own before it starts anything on a machine.
+        if self._acknowledge is not None:
+            self._acknowledge(node_id, event, withdrawn)

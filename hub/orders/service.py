@@ -227,6 +227,13 @@ def handle_event(session: Session, ctx: DispatchContext, topic_node: str, event:
         return True
 
 
+def withdrawn_from(session: Session, job_id: str, node_id: str) -> bool:
+    """Whether a job is no longer `node_id`'s to make: unknown, given to another node, or cancelled."""
+    session.expire_all()
+    job = session.get(Job, job_id)
+    return job is None or job.node_id != node_id or job.status == JobStatus.CANCELLED
+
+
 def _apply(session: Session, ctx: DispatchContext, job: Job, event: JobEvent) -> None:
     node = event.node_id
     if event.type is EventType.DECLINED:

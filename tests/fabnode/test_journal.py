@@ -21,13 +21,27 @@ def test_sequence_numbers_continue_after_a_restart_and_unacked_events_are_kept(t
     journal.remember_offer("j1", "{}")
     first, _ = journal.append_event("j1", lambda seq: f"event {seq}".encode())
     second, _ = journal.append_event("j1", lambda seq: f"event {seq}".encode())
-    journal.ack(first)
+    assert journal.ack("j1", 1) == 1  # the hub recorded seq 1
     journal.close()
     again = Journal(tmp_path / "j.db")
     assert [payload for _, payload in again.unacked()] == [b"event 2"]
     _, payload = again.append_event("j1", lambda seq: f"event {seq}".encode())
     assert payload == b"event 3"
+    assert again.ack("j1", 3) == 2 and again.unacked() == []
     assert second != first
+
+
+def test_only_events_not_sent_recently_are_due_again(tmp_path):
+    import time
+
+    journal = Journal(tmp_path / "j.db")
+    journal.remember_offer("j1", "{}")
+    old, _ = journal.append_event("j1", lambda seq: b"old")
+    journal.append_event("j1", lambda seq: b"new")
+    cutoff = time.time() + 1
+    assert [p for _, p in journal.unacked(sent_before=cutoff)] == [b"old", b"new"]
+    journal.mark_sent([old])
+    assert [p for _, p in journal.unacked(sent_before=time.time() - 0.5)] == []
 
 
 def test_unfinished_jobs_are_found_with_their_machine_and_file(tmp_path):

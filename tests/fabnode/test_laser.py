@@ -103,7 +103,7 @@ from cofab.devstack.grbl_emulator import GrblEmulator  # noqa: E402
 from cofab_wire import EventType, JobEvent, JobOffer  # noqa: E402
 from fabnode.config import MachineConfig  # noqa: E402
 from fabnode.events import EventEmitter  # noqa: E402
-from fabnode.journal import Journal  # noqa: E402
+from fabnode.journal import Journal, JobState  # noqa: E402
 from fabnode.machines import AcceptedJob, MachineWorker  # noqa: E402
 from firmware_bridge import create_driver  # noqa: E402
 
@@ -148,6 +148,16 @@ def worker_for(tmp_path: Path, port: str, process: str, profile: str) -> tuple[M
     return worker, events
 
 
+def confirm_acceptance(worker: MachineWorker, job_id: str) -> None:
+    """What the agent and the hub do before a worker may start a job: the node's acceptance is
+    journaled and the hub has acknowledged it."""
+    journal = worker._journal
+    journal.remember_offer(job_id, "{}")
+    _, _ = journal.append_event(job_id, lambda seq: b"accepted")
+    journal.set_state(job_id, JobState.ACCEPTED, accept_seq=1)
+    journal.ack(job_id, 1)
+
+
 def test_a_laser_job_goes_from_svg_to_the_machine_with_header_and_check(tmp_path: Path) -> None:
     svg = tmp_path / "plate.svg"
     svg.write_text(SQUARE_WITH_HOLE)
@@ -155,6 +165,7 @@ def test_a_laser_job_goes_from_svg_to_the_machine_with_header_and_check(tmp_path
         worker, events = worker_for(tmp_path, emulator.port, "laser", "grbl-laser.toml")
         worker.start()
         try:
+            confirm_acceptance(worker, "job-l1")
             worker.submit(AcceptedJob(offer("job-l1", "plywood-3mm", "laser", "plate.svg"), svg, None, "laser-1"))
             end = events.wait_end()
         finally:
@@ -173,6 +184,7 @@ def test_an_unsafe_cnc_program_is_refused_before_anything_is_sent(tmp_path: Path
         worker, events = worker_for(tmp_path, emulator.port, "CNC", "grbl-cnc.toml")
         worker.start()
         try:
+            confirm_acceptance(worker, "job-c1")
             worker.submit(AcceptedJob(offer("job-c1", "plywood-3mm", "CNC", "pocket.nc"), program, None, "cnc-1"))
             end = events.wait_end()
         finally:
