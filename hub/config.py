@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(2 * 1024**3, description="Uploads larger than this are refused (413).")
     download_token_ttl_s: int = Field(900, description="Lifetime of a node's file download token.")
     offer_timeout_s: float = Field(120.0, description="An offer not answered in this time goes to the next node.")
+    routing_patience_s: float = Field(3600.0, description="A job no lab can take right now (offline, busy, "
+                                      "closed) waits and is retried this long before it fails.")
     maintenance_interval_s: float = Field(2.0, description="How often expired offers are swept.")
 
     # The cooperative's settings: shares of every paid order, membership rule, ranking weights.

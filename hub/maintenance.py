@@ -1,4 +1,5 @@
-"""Periodic work: offers nobody answered before their deadline go to the next candidate."""
+"""Periodic work: offers nobody answered before their deadline go to the next candidate, and
+jobs waiting for a lab (all capable labs offline, busy or closed) are routed again."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from hub.orders.service import DispatchContext, release_unaccepted_offers
+from hub.orders.service import DispatchContext, release_unaccepted_offers, route_waiting_jobs
 from hub.timeutil import now
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class OfferSweeper:
         with Session(self._engine, expire_on_commit=False) as session:
             released = release_unaccepted_offers(session, self._ctx, expired_at=now(),
                                                  why="offer not answered before its deadline")
+            released += route_waiting_jobs(session, self._ctx)
         if released:
             self._after_change()
         return released

@@ -84,7 +84,8 @@ def start_services(settings: Settings) -> HubServices:
                       coop_fee=settings.coop_fee)
     ctx = DispatchContext(topics=topics, public_url=settings.public_url, secret_key=settings.secret_key,
                           token_ttl_s=settings.download_token_ttl_s, registry=registry, fairness=fairness,
-                          weights=weights, offer_timeout_s=settings.offer_timeout_s)
+                          weights=weights, offer_timeout_s=settings.offer_timeout_s,
+                          routing_patience_s=settings.routing_patience_s)
     services = HubServices(settings=settings, engine=engine, files=FileStore(settings.files_dir), dispatch=ctx,
                            registry=registry)
     with Session(engine) as session:

@@ -38,6 +38,7 @@ class LabSpec:
     materials: tuple[str, ...] = ("PLA", "PETG")
     machine_id: str = "printer-1"
     auto_accept: bool = True
+    queue_limit: int = 5
 
 
 @dataclass
@@ -142,7 +143,7 @@ class LocalNetwork:
         response = self.client(self.admin_token).post("/api/v1/nodes", json={
             "id": spec.node_id, "name": spec.name, "city": spec.city, "lat": spec.lat, "lon": spec.lon,
             "auto_accept": spec.auto_accept,
-            "machines": [{"machine_id": spec.machine_id, "process": "FDM",
+            "machines": [{"machine_id": spec.machine_id, "process": "FDM", "queue_limit": spec.queue_limit,
                           "build_volume_mm": list(spec.build_volume_mm), "materials": list(spec.materials)}]})
         if response.status_code != 201:
             raise NetworkError(f"registering {spec.node_id} failed: {response.status_code} {response.text}")
@@ -160,6 +161,27 @@ class LocalNetwork:
         lab.process = subprocess.Popen(
             [sys.executable, "-m", "cofab.cli", "node", "run", "--config", str(lab.config_path)],
             stdout=self._open_log(f"node-{node_id}.log"), stderr=subprocess.STDOUT)
+
+    def kill_hub(self) -> None:
+        """SIGKILL the hub, as a crash would. Its Mosquitto keeps running until the next hub
+        start replaces it (the supervisor recognises its own broker by config file)."""
+        if self._hub is not None:
+            self._hub.kill()
+            self._hub.wait()
+            self._hub = None
+
+    def start_hub(self) -> None:
+        self._start_hub()
+
+    def kill_broker(self) -> int | None:
+        """SIGKILL the hub's Mosquitto; the hub's watchdog starts a new one. Returns the pid killed."""
+        pid_file = self.work_dir / "hub" / "broker" / "mosquitto.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            return None
+        return pid
 
     def kill_node(self, node_id: str) -> None:
         """SIGKILL, as a crash would: the broker publishes the node's Last Will."""

@@ -139,6 +139,51 @@ def terminate(proc: subprocess.Popen[bytes], timeout: float) -> int:
     return proc.returncode
 
 
+class AdoptedProcess:
+    """A mosquitto an earlier hub process started and left running, watched by pid.
+
+    Adopting it instead of restarting it means a hub crash does not also disconnect every
+    node (a broker's shutdown publishes every connected node's Last Will). It offers the
+    subset of `subprocess.Popen` the supervisor uses.
+    """
+
+    def __init__(self, pid: int, conf_file: Path) -> None:
+        self.pid = pid
+        self._conf_file = conf_file
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not _runs_conf(self.pid, self._conf_file):
+            self.returncode = -1  # not our child: its real exit code is not ours to read
+        return self.returncode
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        _signal(self.pid, sig)
+
+    def kill(self) -> None:
+        _signal(self.pid, signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"mosquitto pid {self.pid}", timeout)
+            time.sleep(_POLL_SECONDS)
+        return self.returncode
+
+
+def adoptable(pid_file: Path, conf_file: Path, config_text: str) -> AdoptedProcess | None:
+    """The broker an earlier hub left running, if it runs our config file unchanged."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        current = conf_file.read_text()
+    except (FileNotFoundError, ValueError):
+        return None
+    if current != config_text or not _runs_conf(pid, conf_file):
+        return None
+    return AdoptedProcess(pid, conf_file)
+
+
 def stop_stale(pid_file: Path, conf_file: Path, timeout: float) -> None:
     """Stop a mosquitto left running by an earlier hub process that died without stopping it.
 

@@ -102,9 +102,18 @@ class MosquittoSupervisor:
             s = self._settings
             s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             s.persistence_dir.mkdir(mode=0o700, exist_ok=True)
-            process.stop_stale(s.pid_file, s.conf_file, self._stop_timeout)
             self._stopping.clear()
-            self._launch()
+            orphan = process.adoptable(s.pid_file, s.conf_file, render_config(s))
+            if orphan is not None and all(process._accepts(endpoint) for endpoint in s.listeners):
+                # Left by a hub that crashed: keep it (and every node's connection), refresh
+                # its users and ACL in case they changed, and watch it from now on.
+                log.warning("adopting mosquitto pid %d left running by an earlier hub process", orphan.pid)
+                self._proc = orphan
+                self._credentials.write_files()
+                orphan.send_signal(signal.SIGHUP)
+            else:
+                process.stop_stale(s.pid_file, s.conf_file, self._stop_timeout)
+                self._launch()
             self._restarts = 0
             self._watchdog = threading.Thread(
                 target=self._watch, name=f"mosquitto-watchdog-{s.port}", daemon=True

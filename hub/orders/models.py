@@ -11,6 +11,8 @@ class JobStatus(StrEnum):
     """The job lifecycle. A node accepts only after fetching and checking the file."""
 
     CREATED = "created"
+    WAITING = "waiting"
+    """No lab can take it right now, but one could later (offline, busy, closed): retried."""
     OFFERED = "offered"
     FETCHING = "fetching"
     CHECKING = "checking"

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 _PROGRESS_STAGES = {JobStatus.FETCHING, JobStatus.CHECKING, JobStatus.AWAITING_ACCEPTANCE, JobStatus.SLICING,
                     JobStatus.QUEUED, JobStatus.RUNNING}
 UNACCEPTED = frozenset({JobStatus.OFFERED, JobStatus.FETCHING, JobStatus.CHECKING, JobStatus.AWAITING_ACCEPTANCE})
-CANCELLABLE = UNACCEPTED | {JobStatus.CREATED, JobStatus.ACCEPTED, JobStatus.SLICING, JobStatus.QUEUED}
+CANCELLABLE = UNACCEPTED | {JobStatus.CREATED, JobStatus.WAITING, JobStatus.ACCEPTED, JobStatus.SLICING,
+                            JobStatus.QUEUED}
 
 
 class OrderRejected(ValueError):
@@ -65,6 +66,7 @@ class DispatchContext:
     fairness: FairnessLedger
     weights: Weights = field(default_factory=Weights)
     offer_timeout_s: float = 120.0
+    routing_patience_s: float = 3600.0
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
@@ -149,12 +151,21 @@ def _route(session: Session, ctx: DispatchContext, job: Job, order: Order, desig
     result = match_job(ctx, job_spec(ctx, order, design, design_file), exclude=set(job.declined_by))
     if not result.ranked:
         t = now()
-        job.status = JobStatus.FAILED
+        why = result.explain() or "no labs registered"
         job.node_id = None
-        job.reason = f"no lab can make this part: {result.explain() or 'no labs registered'}"
-        job.completed_at = job.updated_at = t
-        history.record(session, order.id, "unroutable", job.reason, job_id=job.id,
-                       rejections=dict(list(result.rejection_reasons().items())[:50]))
+        job.updated_at = t
+        if result.may_succeed_later() and t - job.created_at < ctx.routing_patience_s:
+            if job.status != JobStatus.WAITING:
+                history.record(session, order.id, "waiting", f"no lab can take it right now, waiting: {why}",
+                               job_id=job.id, rejections=dict(list(result.rejection_reasons().items())[:50]))
+            job.status = JobStatus.WAITING
+            job.reason = f"waiting for a lab: {why}"
+        else:
+            job.status = JobStatus.FAILED
+            job.reason = f"no lab can make this part: {why}"
+            job.completed_at = t
+            history.record(session, order.id, "unroutable", job.reason, job_id=job.id,
+                           rejections=dict(list(result.rejection_reasons().items())[:50]))
         session.add(job)
         return
     _offer(session, ctx, job, order, design, design_file, result.ranked[0], result)
@@ -311,6 +322,20 @@ def release_unaccepted_offers(session: Session, ctx: DispatchContext, *, node_id
         return len(jobs)
 
 
+def route_waiting_jobs(session: Session, ctx: DispatchContext, *, limit: int = 500) -> int:
+    """Try again the jobs no lab could take a moment ago; returns how many got an offer."""
+    offered = 0
+    with ctx.lock:
+        jobs = list(session.exec(select(Job).where(Job.status == JobStatus.WAITING.value)
+                                 .order_by(Job.created_at).limit(limit).with_for_update(skip_locked=True)))
+        for job in jobs:
+            _reroute(session, ctx, job)
+            offered += job.status == JobStatus.OFFERED
+            _refresh_order(session, session.get(Order, job.order_id))
+        session.commit()
+    return offered
+
+
 def lab_decision(session: Session, ctx: DispatchContext, lab: Principal, job_id: str, *, accept: bool,
                  reason: str | None) -> Job:
     """A person at the lab accepts or declines an offer its node has checked and is holding."""
@@ -370,7 +395,7 @@ def _refresh_order(session: Session, order: Order) -> None:
         status = OrderStatus.COMPLETED
     elif statuses and all(s.is_terminal for s in statuses):
         status = OrderStatus.CANCELLED if all(s is JobStatus.CANCELLED for s in statuses) else OrderStatus.FAILED
-    elif any(s not in (JobStatus.OFFERED, JobStatus.CREATED) for s in statuses):
+    elif any(s not in (JobStatus.OFFERED, JobStatus.CREATED, JobStatus.WAITING) for s in statuses):
         status = OrderStatus.IN_PROGRESS
     else:
         status = OrderStatus.PLACED

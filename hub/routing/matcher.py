@@ -26,6 +26,9 @@ from hub.routing.pricing import PriceBreakdown, estimate_lead_time_h, price
 from hub.routing.registry import LabRegistry
 
 SUMMARY_LIMIT = 10
+TRANSIENT_CHECKS = frozenset({"online", "queue", "open"})
+"""Checks that may pass later without anyone changing anything: a lab back online, a queue
+drained, a lab opening. A job that fails only these waits instead of failing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,11 @@ class MatchResult:
                     counts[check.name] = counts.get(check.name, 0) + 1
         return f"{len(reasons)} labs cannot: " + ", ".join(f"{n} failed {name}" for name, n in
                                                            sorted(counts.items(), key=lambda kv: -kv[1]))
+
+    def may_succeed_later(self) -> bool:
+        """Whether some lab failed only checks that can pass by themselves later."""
+        return any(checks and all(c.passed or c.name in TRANSIENT_CHECKS for c in checks)
+                   for checks in self.rejected.values())
 
     def rejection_reasons(self) -> dict[str, str]:
         return {node: "; ".join(c.reason for c in checks if not c.passed) for node, checks in self.rejected.items()}

@@ -268,3 +268,47 @@ def test_an_order_is_split_when_no_lab_can_make_every_part(api, tokens):
     assert len(placed["jobs"]) == 2
     assert {j["node_id"] for j in placed["jobs"]} == {"wide-low", "cube"}
     assert any(e["kind"] == "split" for e in placed["events"])
+
+
+def test_a_job_waits_while_every_capable_lab_is_offline_and_goes_out_when_one_returns(api, tokens):
+    from hub.orders.service import route_waiting_jobs
+
+    register(api, tokens, "lab-one", 41.40, 2.17)
+    services = api.app.state.services
+    with Session(services.engine) as session:
+        apply_status(session, "lab-one", NodeStatus(node_id="lab-one", online=False), services.registry)
+    placed = order(api, tokens, publish(api, tokens))
+    assert placed["status"] == "placed" and placed["jobs"][0]["status"] == "waiting"
+    assert "node is offline" in placed["jobs"][0]["reason"]
+    with Session(services.engine) as session:
+        assert route_waiting_jobs(session, services.dispatch) == 0  # still offline
+    online(api, "lab-one")
+    with Session(services.engine) as session:
+        assert route_waiting_jobs(session, services.dispatch) == 1
+    view = api.get(f"/api/v1/orders/{placed['id']}", headers=bearer(tokens["maker"])).json()
+    assert view["jobs"][0]["status"] == "offered" and view["jobs"][0]["node_id"] == "lab-one"
+    assert [e["kind"] for e in view["events"]].count("waiting") == 1
+
+
+def test_a_job_no_lab_could_ever_make_fails_at_once(api, tokens):
+    register(api, tokens, "lab-one", 41.40, 2.17)
+    services = api.app.state.services
+    with Session(services.engine) as session:
+        apply_status(session, "lab-one", NodeStatus(node_id="lab-one", online=False), services.registry)
+    placed = order(api, tokens, publish(api, tokens, size=(500, 20, 20)))
+    assert placed["status"] == "failed"  # offline, but it would not fit anyway
+
+
+def test_a_waiting_job_fails_when_patience_runs_out(api, tokens):
+    from hub.orders.service import route_waiting_jobs
+
+    register(api, tokens, "lab-one", 41.40, 2.17)
+    services = api.app.state.services
+    with Session(services.engine) as session:
+        apply_status(session, "lab-one", NodeStatus(node_id="lab-one", online=False), services.registry)
+    placed = order(api, tokens, publish(api, tokens))
+    services.dispatch.routing_patience_s = 0.0
+    with Session(services.engine) as session:
+        route_waiting_jobs(session, services.dispatch)
+    view = api.get(f"/api/v1/orders/{placed['id']}", headers=bearer(tokens["maker"])).json()
+    assert view["status"] == "failed" and "node is offline" in view["jobs"][0]["reason"]

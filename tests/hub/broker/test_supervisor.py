@@ -131,14 +131,14 @@ def test_a_port_in_use_is_a_clear_error(tmp_path) -> None:
         assert not supervisor.is_running
 
 
-def test_a_broker_left_by_a_dead_hub_is_replaced(broker_settings, mqtt_client, wait_until) -> None:
-    # A hub process that dies without stopping its broker leaves mosquitto holding the port.
+def _orphan_of_a_dead_hub(settings: BrokerSettings) -> tuple[subprocess.Popen, int]:
+    """A hub process that dies without stopping its broker leaves mosquitto holding the port."""
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
         "from hub.broker import BrokerSettings, MosquittoSupervisor\n"
-        f"s = BrokerSettings(data_dir=Path({str(broker_settings.data_dir)!r}), "
-        f"port={broker_settings.port}, hub_password={broker_settings.hub_password!r})\n"
+        f"s = BrokerSettings(data_dir=Path({str(settings.data_dir)!r}), "
+        f"port={settings.port}, hub_password={settings.hub_password!r})\n"
         "sup = MosquittoSupervisor(s).start()\n"
         "print(sup.pid, flush=True)\n"
         "time.sleep(60)\n"
@@ -146,21 +146,46 @@ def test_a_broker_left_by_a_dead_hub_is_replaced(broker_settings, mqtt_client, w
     hub = subprocess.Popen(
         [sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=Path(__file__).parents[3]
     )
-    orphan = None
-    try:
-        orphan = int(hub.stdout.readline())
-        hub.kill()
-        hub.wait()
-        assert _alive(orphan)
+    orphan = int(hub.stdout.readline())
+    hub.kill()
+    hub.wait()
+    assert _alive(orphan)
+    return hub, orphan
 
+
+def test_a_healthy_broker_left_by_a_dead_hub_is_adopted(broker_settings, mqtt_client, wait_until) -> None:
+    """A crashed hub's broker keeps every node connected: the next hub adopts it, watches it,
+    restarts it if it dies, and stops it at the end."""
+    hub, orphan = _orphan_of_a_dead_hub(broker_settings)
+    try:
         with MosquittoSupervisor(broker_settings) as broker:
+            assert broker.pid == orphan and _alive(orphan)
+            client = mqtt_client(broker_settings.hub_endpoint, "hub", broker_settings.hub_password)
+            assert not client.connect().is_failure
+            os.kill(orphan, signal.SIGKILL)
+            wait_until(lambda: broker.pid not in (None, orphan), what="the watchdog to start a new broker")
+            assert broker.restart_count == 1
+            replacement = broker.pid
+        assert not _alive(replacement)
+    finally:
+        hub.kill()
+        if _alive(orphan):
+            os.kill(orphan, signal.SIGKILL)
+
+
+def test_a_broker_left_with_another_config_is_replaced(broker_settings, mqtt_client, wait_until) -> None:
+    hub, orphan = _orphan_of_a_dead_hub(broker_settings)
+    try:
+        changed = BrokerSettings(data_dir=broker_settings.data_dir, port=broker_settings.port,
+                                 hub_password=broker_settings.hub_password, max_queued_messages=77)
+        with MosquittoSupervisor(changed) as broker:
             assert broker.pid != orphan
             wait_until(lambda: not _alive(orphan), what="the orphan to exit")
-            client = mqtt_client(broker_settings.hub_endpoint, "hub", broker_settings.hub_password)
+            client = mqtt_client(changed.hub_endpoint, "hub", changed.hub_password)
             assert not client.connect().is_failure
     finally:
         hub.kill()
-        if orphan is not None and _alive(orphan):
+        if _alive(orphan):
             os.kill(orphan, signal.SIGKILL)
 
 

@@ -1,0 +1,20 @@
+# Developer shortcuts; the README's two commands do all set-up.
+.PHONY: test demo chaos bench
+
+test:
+	bash scripts/test.sh
+
+demo:
+	bash scripts/demo.sh
+
+# The long chaos run: hundreds of jobs, four labs, random SIGKILLs of broker, hub and nodes.
+# Override: make chaos SEED=7 JOBS=500 NODES=5
+SEED ?= 20261125
+JOBS ?= 300
+NODES ?= 4
+chaos:
+	COFAB_CHAOS_SEED=$(SEED) COFAB_CHAOS_JOBS=$(JOBS) COFAB_CHAOS_NODES=$(NODES) \
+	  .venv/bin/pytest -m chaos -s -p no:cacheprovider tests/chaos
+
+bench:
+	for b in analysis upload search match dispatch grbl gcode_check; do .venv/bin/python -m bench.$$b --quick | tail -n 1; done
