@@ -17,6 +17,7 @@ from hub.metrics.views import router as metrics_router
 from hub.nodes.views import router as nodes_router
 from hub.orders.views import router as orders_router
 from hub.services import start_services
+from hub.web import install as install_web
 
 DESCRIPTION = """
 cofab hub: a cooperative's catalogue of open designs that routes print jobs to the nearest
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (auth_router, catalog_router, uploads_router, licences_router, files_router, nodes_router,
                    orders_router, metrics_router):
         app.include_router(router)
+    install_web(app)  # the web faces: pages, live streams, static files, cookie sign-in
 
     @app.get("/healthz", tags=["ops"], summary="Liveness, and whether the hub hears the broker")
     def health() -> dict:
