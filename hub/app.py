@@ -13,9 +13,11 @@ from hub.catalog.views import licences_router, uploads_router
 from hub.catalog.views import router as catalog_router
 from hub.config import Settings
 from hub.files.views import router as files_router
+from hub.metrics.views import router as metrics_router
 from hub.nodes.views import router as nodes_router
 from hub.orders.views import router as orders_router
 from hub.services import start_services
+from hub.web import install as install_web
 
 DESCRIPTION = """
 cofab hub: a cooperative's catalogue of open designs that routes print jobs to the nearest
@@ -38,8 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="cofab hub", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.catalog_settings = CatalogSettings()
     for router in (auth_router, catalog_router, uploads_router, licences_router, files_router, nodes_router,
-                   orders_router):
+                   orders_router, metrics_router):
         app.include_router(router)
+    install_web(app)  # the web faces: pages, live streams, static files, cookie sign-in
 
     @app.get("/healthz", tags=["ops"], summary="Liveness, and whether the hub hears the broker")
     def health() -> dict:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh Debian machine, safe to run again (it skips what is done):
-# Debian packages (mosquitto, prusa-slicer, admesh), the project's virtual environment, and
+# Debian packages (mosquitto, prusa-slicer, admesh, chromium), the project's virtual environment, and
 # OctoPrint in a virtual environment of its own (it pins versions that clash with the app's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,9 @@ need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v prusa-slicer >/dev/null 2>&1 || need_apt+=(prusa-slicer)
 command -v admesh >/dev/null 2>&1 || need_apt+=(admesh)
+# the browser tests (pytest -m browser) drive Debian's Chromium with Playwright's Python package;
+# Playwright's own browser download cannot run here, so none is attempted
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo

@@ -1,0 +1,1 @@
+"""City figures: relocalised production computed from the hub's job records (issue 7)."""

@@ -1,0 +1,139 @@
+"""Live updates pushed to the pages as Server-Sent Events.
+
+Why SSE: the updates flow one way (hub to page), EventSource reconnects by itself and resends
+`Last-Event-ID`, and it is plain HTTP through any proxy; a websocket would add a protocol for
+nothing. Why the order stream reads the `order_events` table: every state change is written
+there in the transaction that makes it (by dispatch, whichever hub replica applied it), so the
+table is the one source that is complete and ordered; the stream sends each new row once
+(event id = row id) followed by the order's snapshot, and ends when the order is over.
+The hub reads the table every `POLL_S` on the server, one indexed query per open page; the
+page itself never polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
+
+from hub.auth.deps import require
+from hub.auth.roles import Role
+from hub.auth.service import Principal
+from hub.deps import get_session
+from hub.orders.models import OrderEvent
+from hub.web import queries
+
+router = APIRouter(prefix="/api/v1", tags=["live"])
+
+POLL_S = 0.5
+KEEPALIVE_S = 15.0
+MAX_STREAM_S = 30 * 60.0
+"""A stream ends after this; EventSource reconnects with Last-Event-ID and misses nothing."""
+
+
+def sse(event: str, data: Any, event_id: int | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def _read(engine, func: Callable[[Session], Any]) -> Any:
+    with Session(engine, expire_on_commit=False) as session:
+        return func(session)
+
+
+def _new_events(session: Session, order_id: str, after: int) -> list[dict[str, Any]]:
+    rows = session.exec(select(OrderEvent).where(OrderEvent.order_id == order_id, OrderEvent.id > after)
+                        .order_by(OrderEvent.id).limit(500))
+    return [{"id": e.id, "at": e.at, "kind": e.kind, "job_id": e.job_id, "node_id": e.node_id,
+             "message": e.message, "data": e.data} for e in rows]
+
+
+async def _order_stream(request: Request, engine, order_id: str, after: int) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    started = last_sent = loop.time()
+    first = True
+    yield b"retry: 2000\n\n"
+    while loop.time() - started < MAX_STREAM_S:
+        if await request.is_disconnected():
+            return
+        events = await run_in_threadpool(_read, engine, lambda s: _new_events(s, order_id, after))
+        if events or first:
+            first = False
+            for event in events:
+                yield sse("history", event, event["id"])
+            after = events[-1]["id"] if events else after
+            snapshot = await run_in_threadpool(_read, engine, lambda s: queries.order_snapshot(s, order_id))
+            yield sse("order", snapshot, after)
+            last_sent = loop.time()
+            if snapshot["finished"] and snapshot["last_event_id"] <= after:
+                yield sse("end", {"status": snapshot["status"]}, after)
+                return
+        elif loop.time() - last_sent > KEEPALIVE_S:
+            yield b": keep-alive\n\n"
+            last_sent = loop.time()
+        await asyncio.sleep(POLL_S)
+
+
+@router.get("/orders/{order_id}/stream", summary="The order's events pushed live (Server-Sent Events)",
+            description="`history` events carry one row of the order's event history each (id = row id), "
+                        "`order` events the order's state after them, `end` closes the stream when the order is "
+                        "completed, failed or cancelled. Send `Last-Event-ID` (EventSource does) to resume.",
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def order_stream(order_id: str, request: Request,
+                       caller: Annotated[Principal, Depends(require(Role.MAKER, Role.CITY))],
+                       session: Annotated[Session, Depends(get_session)],
+                       last_event_id: Annotated[str | None, Header()] = None,
+                       after: Annotated[int, Query(ge=0, description="Send only rows after this id.")] = 0,
+                       ) -> StreamingResponse:
+    owner = queries.order_owner(session, order_id)
+    if owner is None or (caller.role is Role.MAKER and owner != caller.token_id):
+        raise HTTPException(404, f"no order {order_id!r}")
+    if last_event_id and last_event_id.isdigit():
+        after = int(last_event_id)
+    engine = request.app.state.services.engine
+    return StreamingResponse(_order_stream(request, engine, order_id, after), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _snapshot_stream(request: Request, engine, build: Callable[[Session], Any]) -> AsyncIterator[bytes]:
+    """Send the snapshot whenever it differs from the last one sent."""
+    loop = asyncio.get_running_loop()
+    started = last_sent = loop.time()
+    previous = None
+    yield b"retry: 2000\n\n"
+    while loop.time() - started < MAX_STREAM_S:
+        if await request.is_disconnected():
+            return
+        snapshot = await run_in_threadpool(_read, engine, build)
+        digest = hashlib.sha256(json.dumps(snapshot, sort_keys=True, default=str).encode()).hexdigest()
+        if digest != previous:
+            previous = digest
+            yield sse("console", snapshot)
+            last_sent = loop.time()
+        elif loop.time() - last_sent > KEEPALIVE_S:
+            yield b": keep-alive\n\n"
+            last_sent = loop.time()
+        await asyncio.sleep(POLL_S)
+
+
+@router.get("/labs/{node_id}/console/stream", summary="A lab's console pushed live (Server-Sent Events)",
+            description="`console` events carry the whole console (machines, offers with their checks, queue, "
+                        "history, earnings) whenever any of it changes. The lab's own token, or an admin.",
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def lab_console_stream(node_id: str, request: Request,
+                             lab: Annotated[Principal, Depends(require(Role.LAB))]) -> StreamingResponse:
+    if lab.role is not Role.ADMIN and lab.node_id != node_id:
+        raise HTTPException(404, f"no lab {node_id!r} for this token")
+    engine = request.app.state.services.engine
+    if await run_in_threadpool(_read, engine, lambda s: queries.lab_console(s, node_id)) is None:
+        raise HTTPException(404, f"no lab {node_id!r}")
+    return StreamingResponse(_snapshot_stream(request, engine, lambda s: queries.lab_console(s, node_id)),
+                             media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
