@@ -1,8 +1,8 @@
 """Sharing the cooperative's work: how far each lab is above its fair share of recent jobs.
 
-A rolling window of accepted jobs; a lab's excess is (its jobs / an equal share) - 1, floored
-at 0 and capped, so a lab that has had twice its share gets excess 1 and a lab below its
-share gets 0. Ranking adds `weight_fairness * excess` points.
+A rolling window of accepted jobs; a lab's excess is (its jobs + prior) / (an equal share +
+prior) - 1, floored at 0 and capped: with many jobs, a lab that has had twice its share gets
+about 1, a lab below its share 0. Ranking adds `weight_fairness * excess` points.
 
 Counts are kept incrementally (one time-ordered queue, a counter per lab) so a match reads
 them in O(1) instead of walking every lab's history.
@@ -15,13 +15,18 @@ import time
 from collections import Counter, deque
 
 MAX_EXCESS = 3.0
+PRIOR_JOBS = 5.0
+"""Every lab starts the window as if it had had this many jobs, and so had its fair share:
+with a handful of jobs, shares are noise, and one job more should not send a maker across
+town. The prior fades as real counts grow."""
 
 
 def excess_ratio(count: int, total: int, active_labs: int) -> float:
     """How far above an equal share of `total` jobs among `active_labs` a lab with `count` is."""
     if total == 0 or active_labs <= 0:
         return 0.0
-    return min(MAX_EXCESS, max(0.0, count / (total / active_labs) - 1.0))
+    fair = total / active_labs
+    return min(MAX_EXCESS, max(0.0, (count + PRIOR_JOBS) / (fair + PRIOR_JOBS) - 1.0))
 
 
 class FairnessLedger:

@@ -56,11 +56,22 @@ def test_fairness_shares_work_over_the_window():
         ledger.record("a")
     result = match(registry, spec(), weights=WEIGHTS, fairness=ledger)
     assert result.ranked[0].node_id == "b"
-    assert result.ranked[1].score.fairness == pytest.approx(WEIGHTS.fairness * 1.0)  # a has 2x its share
+    # a: 4 of 4 jobs between 2 labs, fair share 2, prior 5: (4 + 5) / (2 + 5) - 1
+    assert result.ranked[1].score.fairness == pytest.approx(WEIGHTS.fairness * (9 / 7 - 1))
+    assert result.ranked[0].score.fairness == 0
     old = FairnessLedger(window_s=3600)
     for _ in range(4):
         old.record("a", at=time.time() - 7200)  # outside the window: forgotten
     assert match(registry, spec(), weights=WEIGHTS, fairness=old).ranked[0].node_id == "a"
+
+
+def test_fairness_grows_with_evidence_and_is_capped():
+    from hub.routing.fairness import MAX_EXCESS, excess_ratio
+
+    assert excess_ratio(1, 1, 2) == pytest.approx(6 / 5.5 - 1)  # one job: a small nudge only
+    assert excess_ratio(200, 200, 2) == pytest.approx(205 / 105 - 1)  # nearly 2x: nearly 1
+    assert excess_ratio(100, 200, 2) == 0 and excess_ratio(0, 0, 2) == 0
+    assert excess_ratio(10_000, 10_000, 100) == MAX_EXCESS
 
 
 def test_excluded_and_incapable_labs_are_explained():
