@@ -49,6 +49,19 @@ def parse_period(value: str | None, *, end: bool = False) -> float | None:
         raise HTTPException(422, f"{value!r} is not a month (YYYY-MM) or a day (YYYY-MM-DD)") from None
 
 
+def parse_number(value: str | None, name: str, low: float, high: float) -> float | None:
+    """A number from the query; empty means "use the setting" (a form sends empty fields)."""
+    if value is None or not value.strip():
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise HTTPException(422, f"{name} must be a number, not {value!r}") from None
+    if not low <= number <= high:
+        raise HTTPException(422, f"{name} must be between {low:g} and {high:g}")
+    return number
+
+
 class ReportQuery:
     """The period and any per-request override of the assumptions."""
 
@@ -57,13 +70,16 @@ class ReportQuery:
         settings: Annotated[MetricsSettings, Depends(metrics_settings)],
         since: Annotated[str | None, Query(description="First month or day, e.g. `2026-01` (UTC).")] = None,
         until: Annotated[str | None, Query(description="Last month or day, inclusive.")] = None,
-        radius_km: Annotated[float | None, Query(gt=0, le=20000)] = None,
-        baseline_km: Annotated[float | None, Query(ge=0, le=40000)] = None,
-        emission_kg_per_tkm: Annotated[float | None, Query(ge=0, le=100)] = None,
+        radius_km: Annotated[str | None, Query(description="Local radius in km (default: setting).")] = None,
+        baseline_km: Annotated[str | None, Query(description="Import baseline in km (default: setting).")] = None,
+        emission_kg_per_tkm: Annotated[str | None, Query(description="kg CO2e per tonne-km.")] = None,
     ) -> None:
         base = settings.assumptions()
-        overrides = {k: v for k, v in (("radius_km", radius_km), ("baseline_km", baseline_km),
-                                        ("emission_kg_per_tkm", emission_kg_per_tkm)) if v is not None}
+        overrides = {k: v for k, v in (
+            ("radius_km", parse_number(radius_km, "radius_km", 0.001, 20000)),
+            ("baseline_km", parse_number(baseline_km, "baseline_km", 0, 40000)),
+            ("emission_kg_per_tkm", parse_number(emission_kg_per_tkm, "emission_kg_per_tkm", 0, 100)))
+            if v is not None}
         self.assumptions: Assumptions = replace(base, **overrides)
         self.since, self.until = parse_period(since), parse_period(until, end=True)
 

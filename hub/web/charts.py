@@ -56,9 +56,9 @@ def fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
-def bar_chart(title: str, unit: str, items: Sequence[tuple[str, float]], *, width: int = 560,
-              height: int = 220) -> Chart:
-    left, right, top, bottom = 48.0, 8.0, 24.0, 40.0
+def bar_chart(title: str, unit: str, items: Sequence[tuple[str, float]], *, width: int = 360,
+              height: int = 200) -> Chart:
+    left, right, top, bottom = 44.0, 8.0, 20.0, 30.0
     plot_w, plot_h = width - left - right, height - top - bottom
     top_value = nice_max(max((v for _, v in items), default=0.0))
     slot = plot_w / max(len(items), 1)

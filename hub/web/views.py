@@ -48,6 +48,8 @@ NAV = {
     Role.ADMIN: [("/catalogue", "Catalogue"), ("/orders", "Orders"), ("/designer", "Designs"), ("/lab", "Labs"),
                  ("/city", "City")],
 }
+WHO = {Role.MAKER: "makers", Role.DESIGNER: "designers", Role.LAB: "labs", Role.CITY: "city programmes",
+       Role.ADMIN: "admins"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
@@ -106,7 +108,7 @@ def install_handlers(app) -> None:
     @app.exception_handler(WrongRole)
     async def _wrong_role(request: Request, exc: WrongRole) -> Response:
         return render(request, "error.html", exc.principal, status_code=403, title="Not your page",
-                      message=f"This page is for {' or '.join(r.value for r in exc.roles)}s; you are signed in as "
+                      message=f"This page is for {' or '.join(WHO[r] for r in exc.roles)}; you are signed in as "
                               f"{exc.principal.name} ({exc.principal.role.value}).")
 
 

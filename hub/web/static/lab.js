@@ -44,7 +44,7 @@
         a.volume_mm3 ? ` · ${(a.volume_mm3 / 1000).toFixed(2)} cm³` : "", a.faces ? ` · ${a.faces} triangles` : ""),
       (a.reasons || []).length ? el("ul", {class: "warnings small"}, a.reasons.map(r => el("li", {}, r))) : null,
       el("h4", {}, "Why it came here (match checks)"),
-      el("ul", {class: "checks"}, (o.checks || []).map(c => el("li", {class: c.passed ? "pass" : "fail"}, c.name, c.reason ? `: ${c.reason}` : ""))),
+      el("ul", {class: "checks"}, (o.checks || []).map(c => el("li", {class: c.passed ? "pass" : "fail", "data-check": c.check}, c.check, c.reason ? `: ${c.reason}` : ""))),
       o.can_decide
         ? el("div", {class: "actions"},
             el("button", {type: "button", class: "primary accept", onclick: () => decide(true)}, "Accept"),
