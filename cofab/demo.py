@@ -11,6 +11,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,10 @@ MAKERS = [
 TIMEOUT_S = 170
 
 
-def run_demo(*, headless: bool, work_dir: Path | None = None, keep: bool = False) -> dict:
+def run_demo(*, headless: bool, work_dir: Path | None = None, keep: bool = False,
+             serve: Callable[[], None] | None = None) -> dict:
+    """Run the demo; with `serve`, keep the network up after the summary (the pages and the
+    API stay live, labs stay online) until `serve` returns, e.g. on Ctrl-C."""
     started = time.monotonic()
     own_dir = work_dir is None
     work_dir = work_dir or Path(tempfile.mkdtemp(prefix="cofab-demo-"))
@@ -74,15 +78,33 @@ def run_demo(*, headless: bool, work_dir: Path | None = None, keep: bool = False
             placed.append((maker, design, client, response.json(), time.monotonic()))
             say(f"order {response.json()['id']} from {maker.name}: {design['title']} in {maker.material}")
         results = _follow(placed, say, headless)
+        summary = {"orders": results, "total_seconds": round(time.monotonic() - started, 1),
+                   "labs": [{"node": lab.node_id, "name": lab.name, "lat": lab.lat, "lon": lab.lon}
+                            for lab in LABS]}
+        _print_table(results, say)
+        say(f"demo finished in {summary['total_seconds']} s")
+        if serve is not None:
+            _announce_pages(network, placed, say)
+            serve()
     finally:
         network.stop()
         if own_dir and not keep:
             shutil.rmtree(work_dir, ignore_errors=True)
-    summary = {"orders": results, "total_seconds": round(time.monotonic() - started, 1),
-               "labs": [{"node": lab.node_id, "name": lab.name, "lat": lab.lat, "lon": lab.lon} for lab in LABS]}
-    _print_table(results, say)
-    say(f"demo finished in {summary['total_seconds']} s")
     return summary
+
+
+def _announce_pages(network: LocalNetwork, placed, say) -> None:
+    """Where to look: the sign-in page and a token for every face, to paste into it."""
+    maker_token = placed[0][2].headers["Authorization"].removeprefix("Bearer ")
+    say("")
+    say(f"the network keeps running: open {network.hub_url}/login and sign in with a token")
+    say(f"  maker ({placed[0][0].name}):  {maker_token}")
+    say(f"  designer:                  {network.issue_token('designer', 'Demo Visitor')}")
+    for lab in LABS:
+        say(f"  lab {lab.node_id:<22} {network._labs[lab.node_id].api_token}")
+    say(f"  city:                      {network.issue_token('city', 'City of Barcelona')}")
+    say(f"  admin:                     {network.admin_token}")
+    say("press Ctrl-C to stop")
 
 
 def _follow(placed, say, headless: bool) -> list[dict]:
