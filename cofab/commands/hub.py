@@ -42,7 +42,7 @@ def _token(args: argparse.Namespace) -> int:
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
-    with Session(make_engine(settings.resolved_database_url)) as session:
+    with Session(make_engine(settings.resolved_database_url), expire_on_commit=False) as session:
         record, token = create_token(session, role=Role(args.role), name=args.name)
         session.commit()
     result = {"id": record.id, "name": args.name, "role": args.role, "token": token}
