@@ -24,8 +24,6 @@ import pytest
 from cofab.devstack.network import LabSpec, LocalNetwork
 from cofab.devstack.samples import box, stl_bytes
 
-pytestmark = [pytest.mark.integration, pytest.mark.chaos]
-
 SEED = int(os.environ.get("COFAB_CHAOS_SEED", "20261125"))
 JOBS = int(os.environ.get("COFAB_CHAOS_JOBS", "24"))
 NODES = int(os.environ.get("COFAB_CHAOS_NODES", "3"))
@@ -33,6 +31,8 @@ KILL_EVERY_S = float(os.environ.get("COFAB_CHAOS_KILL_EVERY_S", "2.5"))
 CHAOS_MIN_S = float(os.environ.get("COFAB_CHAOS_MIN_S", "25"))
 """Kills go on at least this long, and while orders are being placed."""
 TERMINAL = {"completed", "failed", "cancelled"}
+
+pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(300 + 10 * JOBS)]
 
 
 def labs(count: int) -> list[LabSpec]:
