@@ -433,8 +433,11 @@ def refresh_orders(session: Session, order_ids: Iterable[str]) -> None:
     ids = sorted(set(order_ids))
     if not ids:
         return
-    orders = list(session.exec(select(Order).where(Order.id.in_(ids)).order_by(Order.id).with_for_update()
-                               .execution_options(populate_existing=True)))
+    # FOR NO KEY UPDATE: this transaction's history lines already hold a key-share lock on
+    # their order (the foreign key), as may another replica's; a plain FOR UPDATE would then
+    # deadlock with it, this lock waits for it instead.
+    orders = list(session.exec(select(Order).where(Order.id.in_(ids)).order_by(Order.id)
+                               .with_for_update(key_share=True).execution_options(populate_existing=True)))
     statuses: dict[str, list[JobStatus]] = {order_id: [] for order_id in ids}
     for order_id, status, _ in session.exec(select(Job.order_id, Job.status, func.count())
                                             .where(Job.order_id.in_(ids)).group_by(Job.order_id, Job.status)):
