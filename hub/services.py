@@ -146,11 +146,13 @@ def _start_messaging(services: HubServices) -> None:
         hub_host, hub_port = supervisor.settings.hub_endpoint
     inbound = InboundHandler(services.engine, services.dispatch.topics, services.dispatch,
                              after_commit=services.notify_outbox, ack=lambda message: mqtt.ack(message),
-                             registry_lock=services.registry_lock)
+                             registry_lock=services.registry_lock,
+                             on_node_online=lambda node_id: relay.node_back(services.dispatch.topics.jobs(node_id)))
     mqtt = HubMqtt(host=hub_host, port=hub_port, username=settings.mqtt_username, password=password,
                    topics=services.dispatch.topics, on_message=inbound.submit, client_id=services.mqtt_client_id,
                    on_published=lambda _mid: services.notify_outbox())
-    relay = OutboxRelay(services.engine, mqtt, owner=settings.replica_id, write_lock=services.dispatch.lock)
+    relay = OutboxRelay(services.engine, mqtt, owner=settings.replica_id, write_lock=services.dispatch.lock,
+                        restart_window_s=max(60.0, settings.offer_timeout_s))
     sweeper = OfferSweeper(services.engine, services.dispatch, interval_s=settings.maintenance_interval_s,
                            after_change=services.notify_outbox)
     services.inbound, services.mqtt, services.relay = inbound, mqtt, relay

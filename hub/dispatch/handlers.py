@@ -48,7 +48,8 @@ class _Item:
 class InboundHandler:
     def __init__(self, engine: Engine, topics: Topics, ctx: orders.DispatchContext,
                  after_commit: Callable[[], None], *, ack: Callable[[mqtt.MQTTMessage], None] | None = None,
-                 registry_lock: AbstractContextManager | None = None, batch: int = 500) -> None:
+                 registry_lock: AbstractContextManager | None = None, batch: int = 500,
+                 on_node_online: Callable[[str], None] | None = None) -> None:
         self._engine = engine
         self._topics = topics
         self._ctx = ctx
@@ -56,6 +57,7 @@ class InboundHandler:
         self._ack = ack
         self._registry_lock = registry_lock or nullcontext()
         self._batch = batch
+        self._on_node_online = on_node_online
         self._queue: deque[_Item] = deque()
         self._ready = threading.Condition()
         self._stop = threading.Event()
@@ -182,6 +184,8 @@ class InboundHandler:
             went_offline = nodes.apply_status(session, node_id, status, self._ctx.registry)
             if went_offline:
                 orders.release_unaccepted_offers(session, self._ctx, node_id=node_id, why="node went offline")
+        if status.online and self._on_node_online is not None:
+            self._on_node_online(node_id)
 
     def _retry(self, work: Callable[[], None]) -> None:
         """Run `work`; while the database is unreachable or a lock conflict aborts it, wait and

@@ -99,23 +99,25 @@ def release(session: Session, ids: list[int], owner: str) -> None:
 
 
 def requeue_after_broker_loss(session: Session, *, sent_before: float, commands_since: float,
-                              at: float | None = None) -> int:
+                              at: float | None = None, topic: str | None = None) -> int:
     """Send again what a broker that lost its state may never have delivered; return how many rows.
 
     - the current offer of every job still `offered` (no word from its node yet), unless it
       has expired: a node ignores an offer for a job it already holds, so a repeat is harmless;
     - commands acknowledged since `commands_since` (the broker's last save could be that old):
       cancel and accept are idempotent at the node.
-    Rows sent after `sent_before` went to the new broker and stay as they are.
+    Rows sent after `sent_before` went to the new broker and stay as they are. `topic` limits
+    it to one node's job topic (that node has just come back).
     """
     at = now() if at is None else at
     current_offers = (select(func.max(OutboxMessage.id))
                       .where(OutboxMessage.kind == OFFER,
                              OutboxMessage.job_id.in_(select(Job.id).where(Job.status == JobStatus.OFFERED.value)))
                       .group_by(OutboxMessage.job_id))
+    scope = [] if topic is None else [OutboxMessage.topic == topic]
     result = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.sent_at.is_not(None), OutboxMessage.sent_at <= sent_before,
+        .where(*scope, OutboxMessage.sent_at.is_not(None), OutboxMessage.sent_at <= sent_before,
                or_(OutboxMessage.expires_at.is_(None), OutboxMessage.expires_at > at),
                or_(OutboxMessage.id.in_(current_offers),
                    and_(OutboxMessage.kind == COMMAND, OutboxMessage.sent_at >= commands_since)))

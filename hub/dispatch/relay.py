@@ -44,7 +44,7 @@ class _InFlight:
 class OutboxRelay:
     def __init__(self, engine: Engine, mqtt: HubMqtt, *, owner: str | None = None, batch: int = 500,
                  window: int = 2000, lease_s: float = 30.0, idle_poll_s: float = 1.0,
-                 write_lock: AbstractContextManager | None = None) -> None:
+                 write_lock: AbstractContextManager | None = None, restart_window_s: float = 300.0) -> None:
         self._engine = engine
         # SQLite: the process's writers take turns on this lock (DispatchContext.lock) rather
         # than in SQLite's busy handler, which sleeps up to 100 ms between tries.
@@ -60,6 +60,10 @@ class OutboxRelay:
         self._stop = threading.Event()
         self._inflight: list[_InFlight] = []
         self.counts: Counter[str] = Counter()
+        self.broker_restarted_at: float | None = None
+        # How long after a broker restart a node coming back gets its offers again: after an
+        # offer's deadline the sweeper offers the job elsewhere anyway.
+        self.restart_window_s = restart_window_s
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
 
     def start(self) -> None:
@@ -95,15 +99,37 @@ class OutboxRelay:
         Called from the broker supervisor's `on_restart`. Offers still unanswered go out again
         (a node ignores an offer for a job it already holds), and commands acknowledged within
         the broker's unsaved window. The outbox is shared, so one replica doing this covers
-        the rows every replica sent.
+        the rows every replica sent. A node whose session the broker lost gets nothing until
+        it has subscribed again: `node_back` sends its share once more when it says so.
         """
         at = now()
+        self.broker_restarted_at = at
         with Session(self._engine) as session:
             count = outbox.requeue_after_broker_loss(session, sent_before=at,
                                                      commands_since=at - BROKER_LOSS_WINDOW_S, at=at)
         self.counts["requeued"] += count
         log.warning("broker restarted: sending %d unanswered offers and recent commands again", count)
         self.notify()
+        return count
+
+    def node_back(self, topic: str) -> int:
+        """A node announced itself online (it subscribes before it publishes its status, so it
+        hears what is sent now). Within `restart_window_s` of a broker restart, send its
+        unanswered offers and recent commands again: the first re-send may have found no
+        subscriber."""
+        at = now()
+        restarted = self.broker_restarted_at
+        if restarted is None or at - restarted > self.restart_window_s:
+            return 0
+        with Session(self._engine) as session:
+            count = outbox.requeue_after_broker_loss(session, sent_before=at,
+                                                     commands_since=restarted - BROKER_LOSS_WINDOW_S, at=at,
+                                                     topic=topic)
+        if count:
+            self.counts["requeued"] += count
+            log.info("node back after a broker restart: sending %d of its messages again", count,
+                     extra={"topic": topic})
+            self.notify()
         return count
 
     def _run(self) -> None:
