@@ -6,6 +6,11 @@
   traffic collapses to tens of messages per second without it (notes/mqtt.md);
 - subscriptions renewed on every connect, since a broker that lost its state (a SIGKILL
   before autosave) no longer has them.
+
+Options the hub uses and a node does not need: `manual_ack` (the caller acknowledges a message
+only once it has acted on it, so a crash in between means the broker delivers it again) and
+`receive_maximum` (how many unacknowledged messages the broker may push: Mosquitto queues
+only `max_queued_messages` more per client and drops the rest, even for a connected client).
 """
 
 from __future__ import annotations
@@ -23,8 +28,14 @@ from paho.mqtt.properties import Properties
 log = logging.getLogger(__name__)
 
 
-def new_client(client_id: str, username: str | None, password: str | None) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+# MQTT v5 reason code 142: another connection with the same client id took the session over.
+SESSION_TAKEN_OVER = 142
+
+
+def new_client(client_id: str, username: str | None, password: str | None, *,
+               manual_ack: bool = False) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
+                         manual_ack=manual_ack)
     if username is not None and password is not None:
         client.username_pw_set(username, password)
     client.reconnect_delay_set(min_delay=1, max_delay=15)
@@ -32,9 +43,11 @@ def new_client(client_id: str, username: str | None, password: str | None) -> mq
 
 
 def connect_persistent(client: mqtt.Client, host: str, port: int, *, session_expiry_s: int,
-                       keepalive_s: int = 30) -> None:
+                       keepalive_s: int = 30, receive_maximum: int | None = None) -> None:
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = session_expiry_s
+    if receive_maximum is not None:
+        props.ReceiveMaximum = receive_maximum
     client.connect_async(host, port, keepalive=keepalive_s, clean_start=False, properties=props)
     client.loop_start()
 
@@ -44,8 +57,13 @@ class SessionClient:
 
     def __init__(self, *, client_id: str, username: str | None, password: str | None, host: str, port: int,
                  subscriptions: Sequence[tuple[str, int]], on_message: Callable[[mqtt.MQTTMessage], None],
-                 session_expiry_s: int, who: str, on_ready: Callable[[], None] | None = None) -> None:
-        self.client = new_client(client_id, username, password)
+                 session_expiry_s: int, who: str, on_ready: Callable[[], None] | None = None,
+                 on_published: Callable[[int], None] | None = None, manual_ack: bool = False,
+                 receive_maximum: int | None = None) -> None:
+        self.client = new_client(client_id, username, password, manual_ack=manual_ack)
+        self.client_id = client_id
+        self._receive_maximum = receive_maximum
+        self._expiry_properties: dict[int, Properties] = {}
         self._host, self._port = host, port
         self._subscriptions = list(subscriptions)
         self._handle = on_message
@@ -56,6 +74,8 @@ class SessionClient:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        if on_published is not None:
+            self.client.on_publish = lambda _c, _u, mid, _reason, _props: on_published(mid)
 
     @property
     def connected(self) -> bool:
@@ -63,7 +83,7 @@ class SessionClient:
 
     def start(self, wait_s: float = 10.0, *, keepalive_s: int = 30) -> bool:
         connect_persistent(self.client, self._host, self._port, session_expiry_s=self._session_expiry_s,
-                           keepalive_s=keepalive_s)
+                           keepalive_s=keepalive_s, receive_maximum=self._receive_maximum)
         if not self._connected.wait(wait_s):
             log.warning("not connected to the broker yet; retrying in the background",
                         extra={"who": self._who, "host": self._host, "port": self._port})
@@ -74,8 +94,24 @@ class SessionClient:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> mqtt.MQTTMessageInfo:
-        return self.client.publish(topic, payload, qos=qos, retain=retain)
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                expiry_s: int | None = None) -> mqtt.MQTTMessageInfo:
+        """Publish; `expiry_s` sets the MQTT v5 message expiry (the broker drops it unsent after that)."""
+        properties = None
+        if expiry_s is not None:
+            expiry_s = max(1, int(expiry_s))
+            properties = self._expiry_properties.get(expiry_s)
+            if properties is None:  # paho's Properties are slow to build; these are never changed once made
+                if len(self._expiry_properties) > 4096:
+                    self._expiry_properties.clear()
+                properties = self._expiry_properties[expiry_s] = Properties(PacketTypes.PUBLISH)
+                properties.MessageExpiryInterval = expiry_s
+        return self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+
+    def ack(self, message: mqtt.MQTTMessage) -> None:
+        """With `manual_ack`: tell the broker this message is handled (QoS 0 needs nothing)."""
+        if message.qos > 0:
+            self.client.ack(message.mid, message.qos)
 
     def _on_connect(self, client, _userdata, _flags, reason_code, _props) -> None:
         if reason_code.is_failure:
@@ -93,6 +129,10 @@ class SessionClient:
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
         self._connected.clear()
+        if reason_code == SESSION_TAKEN_OVER:
+            log.error("another client connected with this client id and took the session over: two processes "
+                      "share one id", extra={"who": self._who, "client_id": self.client_id})
+            return
         log.warning("disconnected from broker", extra={"who": self._who, "reason": str(reason_code)})
 
     def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:

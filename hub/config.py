@@ -6,6 +6,7 @@ at import time, so tests build their own settings without touching globals.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -46,6 +47,15 @@ class Settings(BaseSettings):
     broker_hub_port: int | None = Field(
         None, description="Managed broker: a loopback-only listener for the hub (default MQTT_PORT+1). Nodes' "
         "listener forces client id = user name, so one lab cannot take over another lab's session.")
+
+    replica_id: str = Field(
+        default_factory=socket.gethostname,
+        description="This hub process among several on one database; its MQTT client id is "
+        "`MQTT_USERNAME-REPLICA_ID`. Unique among running replicas and the same across a replica's restarts "
+        "(its broker session keeps its share of node events while it is away). Default: the host name.")
+    registry_refresh_s: float = Field(
+        10.0, ge=0, description="How often the lab registry and fairness ledger are reloaded from the database "
+        "(labs registered or approved through another replica); 0 turns it off.")
 
     upload_max_bytes: int = Field(2 * 1024**3, description="Uploads larger than this are refused (413).")
     download_token_ttl_s: int = Field(900, description="Lifetime of a node's file download token.")

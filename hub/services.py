@@ -1,9 +1,19 @@
-"""Builds the hub's long-lived parts from settings, starts them in order and stops them in reverse."""
+"""Builds the hub's long-lived parts from settings, starts them in order and stops them in reverse.
+
+Several replicas may run on one PostgreSQL database (the scale path): each has its own MQTT
+session (`COFAB_REPLICA_ID`), relay, sweeper and in-memory registry; they share the outbox
+(claims), the job rows (row locks) and the node events (a shared subscription). One replica
+supervises Mosquitto; the others set `COFAB_BROKER_MANAGED=false` and connect to its hub
+listener with the same hub credentials. On SQLite there is one process and `ctx.lock`
+serialises its job mutations.
+"""
 
 from __future__ import annotations
 
 import logging
 import secrets
+import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
@@ -19,7 +29,7 @@ from hub.dispatch.handlers import InboundHandler
 from hub.dispatch.mqtt import HubMqtt
 from hub.dispatch.relay import OutboxRelay
 from hub.files.store import FileStore
-from hub.maintenance import OfferSweeper
+from hub.maintenance import OfferSweeper, RegistryRefresher
 from hub.nodes.service import BrokerAccounts
 from hub.orders.service import DispatchContext
 from hub.routing.fairness import FairnessLedger
@@ -41,11 +51,24 @@ class HubServices:
     mqtt: HubMqtt | None = None
     relay: OutboxRelay | None = None
     inbound: InboundHandler | None = None
+    refresher: RegistryRefresher | None = None
+    # Held while a status is written and copied into the registry, and while the registry is
+    # reloaded, so a reload never puts back what a status just replaced.
+    registry_lock: threading.RLock = field(default_factory=threading.RLock)
     _stoppers: list = field(default_factory=list)
 
     def notify_outbox(self) -> None:
         if self.relay is not None:
             self.relay.notify()
+
+    def on_broker_restart(self) -> None:
+        """The supervised broker died and is back: what it lost is sent again from the outbox."""
+        if self.relay is not None:
+            self.relay.requeue_after_broker_restart()
+
+    @property
+    def mqtt_client_id(self) -> str:
+        return f"{self.settings.mqtt_username}-{self.settings.replica_id}"
 
     def stop(self) -> None:
         for stop in reversed(self._stoppers):
@@ -82,10 +105,13 @@ def start_services(settings: Settings) -> HubServices:
     weights = Weights(km=settings.weight_km, lead_hour=settings.weight_lead_hour, price=settings.weight_price,
                       fairness=settings.weight_fairness, designer_share=settings.designer_share,
                       coop_fee=settings.coop_fee)
+    # SQLite: one process, one writer; the lock keeps its job mutations in turn. PostgreSQL:
+    # row locks do that, across replicas too, and a process-wide lock would only queue them.
+    lock = threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
     ctx = DispatchContext(topics=topics, public_url=settings.public_url, secret_key=settings.secret_key,
                           token_ttl_s=settings.download_token_ttl_s, registry=registry, fairness=fairness,
                           weights=weights, offer_timeout_s=settings.offer_timeout_s,
-                          routing_patience_s=settings.routing_patience_s)
+                          routing_patience_s=settings.routing_patience_s, lock=lock)
     services = HubServices(settings=settings, engine=engine, files=FileStore(settings.files_dir), dispatch=ctx,
                            registry=registry)
     with Session(engine) as session:
@@ -114,30 +140,45 @@ def _start_messaging(services: HubServices) -> None:
             host=settings.mqtt_host, port=settings.mqtt_port, data_dir=settings.broker_dir,
             prefix=settings.mqtt_prefix, hub_username=settings.mqtt_username, hub_password=password,
             hub_port=settings.broker_hub_port or settings.mqtt_port + 1),
-            on_restart=services.notify_outbox)
+            on_restart=services.on_broker_restart)
         supervisor.start()
         services._stoppers.append(supervisor.stop)
         services.broker_accounts = supervisor
         hub_host, hub_port = supervisor.settings.hub_endpoint
     topics = services.dispatch.topics
 
-    def acknowledge(node_id: str, event: JobEvent, withdrawn: bool) -> None:
-        """QoS 0: a lost ack only makes the node send the event again, and it is acked again."""
+    def confirm(node_id: str, event: JobEvent, withdrawn: bool) -> None:
+        """QoS 0: a lost EventAck only makes the node send the event again, and it is acked again."""
         ack = EventAck(job_id=event.job_id, seq=event.seq, withdrawn=withdrawn)
         mqtt.publish(topics.jobs(node_id), ack.to_bytes(), qos=0)
 
-    inbound = InboundHandler(services.engine, topics, services.dispatch, after_commit=services.notify_outbox,
-                             acknowledge=acknowledge)
-    mqtt = HubMqtt(host=hub_host, port=hub_port, username=settings.mqtt_username,
-                   password=password, topics=services.dispatch.topics, on_message=inbound)
-    relay = OutboxRelay(services.engine, mqtt)
+    inbound = InboundHandler(services.engine, topics, services.dispatch,
+                             after_commit=services.notify_outbox, ack=lambda message: mqtt.ack(message),
+                             registry_lock=services.registry_lock,
+                             on_node_online=lambda node_id: relay.node_back(topics.jobs(node_id)),
+                             confirm=confirm)
+    mqtt = HubMqtt(host=hub_host, port=hub_port, username=settings.mqtt_username, password=password,
+                   topics=services.dispatch.topics, on_message=inbound.submit, client_id=services.mqtt_client_id,
+                   on_published=lambda _mid: services.notify_outbox())
+    relay = OutboxRelay(services.engine, mqtt, owner=settings.replica_id, write_lock=services.dispatch.lock,
+                        restart_window_s=max(60.0, settings.offer_timeout_s))
     sweeper = OfferSweeper(services.engine, services.dispatch, interval_s=settings.maintenance_interval_s,
                            after_change=services.notify_outbox)
     services.inbound, services.mqtt, services.relay = inbound, mqtt, relay
+    # Stopped in reverse: periodic work first, then the inbound queue is drained and its
+    # messages acknowledged while the session is still up, then the relay settles its rows.
+    inbound.start()
     mqtt.start()
     services._stoppers.append(mqtt.stop)
     relay.start()
     services._stoppers.append(relay.stop)
+    services._stoppers.append(inbound.stop)
     sweeper.start()
     services._stoppers.append(sweeper.stop)
+    if settings.registry_refresh_s > 0:
+        refresher = RegistryRefresher(services.engine, services.dispatch, interval_s=settings.registry_refresh_s,
+                                      lock=services.registry_lock)
+        refresher.start()
+        services._stoppers.append(refresher.stop)
+        services.refresher = refresher
     relay.notify()

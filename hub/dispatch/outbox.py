@@ -1,14 +1,132 @@
 """Transactional outbox: a message is a row written in the caller's transaction, so a state
 change and the message announcing it are committed together or not at all. The relay
-publishes rows after commit."""
+publishes rows after commit.
+
+The functions below are the relay's whole contract with the table, in SQL that works on
+SQLite (one hub process) and on PostgreSQL (several replicas):
+
+- `claim`: take up to n unsent rows for one relay, with a lease. On PostgreSQL the rows are
+  picked with `FOR UPDATE SKIP LOCKED`, so two replicas never take the same row and never
+  wait for each other; a replica that dies loses its claims when the lease runs out.
+- Per-topic order holds across replicas: a relay takes whole topics (see `claim`). Why it
+  matters: a node must see an offer before the cancel that withdraws it.
+- `mark_sent` after the broker's PUBACK; `requeue_after_broker_loss` when the broker may have
+  lost what it had acknowledged (a SIGKILLed Mosquitto loses everything since its last save).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from hub.dispatch.models import OutboxMessage
+from hub.orders.models import Job, JobStatus
 from hub.timeutil import now
 
+OFFER = "offer"
+COMMAND = "command"
 
-def enqueue(session: Session, topic: str, payload: bytes, *, qos: int = 1) -> None:
-    session.add(OutboxMessage(topic=topic, payload=payload, qos=qos, created_at=now()))
+
+def enqueue(session: Session, topic: str, payload: bytes, *, qos: int = 1, kind: str = "message",
+            job_id: str | None = None, expires_at: float | None = None) -> None:
+    """Write one message in the caller's transaction; `expires_at` becomes its MQTT expiry."""
+    session.add(OutboxMessage(topic=topic, payload=payload, qos=qos, kind=kind, job_id=job_id,
+                              expires_at=expires_at, created_at=now()))
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """One row a relay now holds: what to publish, and until when nobody else will."""
+
+    id: int
+    topic: str
+    payload: bytes
+    qos: int
+    expires_at: float | None
+
+
+def claim(session: Session, owner: str, *, limit: int, lease_s: float, at: float | None = None) -> list[Claimed]:
+    """Claim up to `limit` unsent rows for `owner`, oldest first, and commit the claim.
+
+    Rows are claimed by topic: a relay takes a topic whose first unsent row (its head) nobody
+    holds, and with it that topic's unclaimed rows, which it publishes in order on its one
+    connection. While any of them is unacknowledged the head stays held, so no other relay
+    takes the topic: per-topic order holds across replicas. `owner` must be unique per
+    process: a restarted process must not inherit the claims of the one that died (it would
+    not know which of those it had published).
+    """
+    at = now() if at is None else at
+    row = OutboxMessage.__table__
+    earlier = aliased(OutboxMessage.__table__)
+    free = or_(row.c.claimed_until.is_(None), row.c.claimed_until < at)
+    is_head = ~exists().where(earlier.c.topic == row.c.topic, earlier.c.sent_at.is_(None), earlier.c.id < row.c.id)
+    topics = list(session.execute(
+        select(row.c.topic).where(row.c.sent_at.is_(None), free, is_head).order_by(row.c.id).limit(limit)
+        .with_for_update(skip_locked=True, of=row)).scalars())
+    rows = []
+    if topics:
+        rows = session.execute(
+            select(row.c.id, row.c.topic, row.c.payload, row.c.qos, row.c.expires_at)
+            .where(row.c.sent_at.is_(None), free, row.c.topic.in_(topics)).order_by(row.c.id).limit(limit)
+            .with_for_update(skip_locked=True, of=row)).all()
+    if rows:
+        session.execute(update(row).where(row.c.id.in_([r.id for r in rows]))
+                        .values(claimed_by=owner, claimed_until=at + lease_s))
+    session.commit()
+    return [Claimed(r.id, r.topic, bytes(r.payload), r.qos, r.expires_at) for r in rows]
+
+
+def mark_sent(session: Session, ids: list[int], *, at: float | None = None) -> None:
+    """The broker acknowledged these rows (or they expired unsent): they are done."""
+    if not ids:
+        return
+    session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                    .values(sent_at=now() if at is None else at, claimed_until=None))
+    session.commit()
+
+
+def release(session: Session, ids: list[int], owner: str) -> None:
+    """Give back claims this relay could not publish, so any relay may take them at once."""
+    if not ids:
+        return
+    session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == owner,
+                                                OutboxMessage.sent_at.is_(None))
+                    .values(claimed_by=None, claimed_until=None))
+    session.commit()
+
+
+def requeue_after_broker_loss(session: Session, *, sent_before: float, commands_since: float,
+                              at: float | None = None, topic: str | None = None) -> int:
+    """Send again what a broker that lost its state may never have delivered; return how many rows.
+
+    - the current offer of every job still `offered` (no word from its node yet), unless it
+      has expired: a node ignores an offer for a job it already holds, so a repeat is harmless;
+    - commands acknowledged since `commands_since` (the broker's last save could be that old):
+      cancel and accept are idempotent at the node.
+    Rows sent after `sent_before` went to the new broker and stay as they are. `topic` limits
+    it to one node's job topic (that node has just come back).
+    """
+    at = now() if at is None else at
+    current_offers = (select(func.max(OutboxMessage.id))
+                      .where(OutboxMessage.kind == OFFER,
+                             OutboxMessage.job_id.in_(select(Job.id).where(Job.status == JobStatus.OFFERED.value)))
+                      .group_by(OutboxMessage.job_id))
+    scope = [] if topic is None else [OutboxMessage.topic == topic]
+    result = session.execute(
+        update(OutboxMessage)
+        .where(*scope, OutboxMessage.sent_at.is_not(None), OutboxMessage.sent_at <= sent_before,
+               or_(OutboxMessage.expires_at.is_(None), OutboxMessage.expires_at > at),
+               or_(OutboxMessage.id.in_(current_offers),
+                   and_(OutboxMessage.kind == COMMAND, OutboxMessage.sent_at >= commands_since)))
+        .values(sent_at=None, claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False))
+    session.commit()
+    return result.rowcount or 0
+
+
+def pending_count(session: Session) -> int:
+    """Rows not yet acknowledged by the broker (claimed or not)."""
+    return session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None))) or 0

@@ -4,14 +4,25 @@ Every state change and the message it causes are written in one transaction (off
 commands go to the outbox). Incoming events are applied at most once: an event from a node
 that no longer holds the job, or with a sequence number not above the last one applied, is
 dropped. A job a node has accepted is never offered elsewhere automatically.
+
+Locking, for several hub replicas on one PostgreSQL database: every writer locks job rows
+before order rows, and each kind in id order (`apply_events` locks a batch's jobs in one
+sorted `SELECT ... FOR UPDATE`, `refresh_orders` its orders sorted), so replicas wait for each
+other but never deadlock. An order's status is recomputed only with its row locked, so two
+replicas finishing its last two jobs cannot both see the other's job unfinished. Sweeps skip
+rows another replica holds (`SKIP LOCKED`). On SQLite `ctx.lock` serialises a process instead.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
+from sqlalchemy import func
+from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from cofab_wire import Attribution, EventType, JobCommand, JobEvent, JobOffer, Topics
@@ -21,7 +32,9 @@ from hub.catalog.licences import UnknownLicence, licence_terms
 from hub.catalog.lineage import attribution_chain, authors_of
 from hub.catalog.models import Design, DesignFile
 from hub.catalog.service import current_parts
-from hub.dispatch.outbox import enqueue
+from hub.dispatch.bulk import insert_new
+from hub.dispatch.models import OutboxMessage
+from hub.dispatch.outbox import COMMAND, OFFER, enqueue
 from hub.files.tokens import sign_download
 from hub.ids import new_id
 from hub.orders import history
@@ -40,6 +53,8 @@ _PROGRESS_STAGES = {JobStatus.FETCHING, JobStatus.CHECKING, JobStatus.AWAITING_A
 UNACCEPTED = frozenset({JobStatus.OFFERED, JobStatus.FETCHING, JobStatus.CHECKING, JobStatus.AWAITING_ACCEPTANCE})
 CANCELLABLE = UNACCEPTED | {JobStatus.CREATED, JobStatus.WAITING, JobStatus.ACCEPTED, JobStatus.SLICING,
                             JobStatus.QUEUED}
+# New rows of the hot paths, parents first, written in one statement per table (hub.dispatch.bulk).
+_NEW_ROWS = [Job, OrderEvent, OutboxMessage]
 
 
 class OrderRejected(ValueError):
@@ -54,8 +69,8 @@ class NotAllowed(PermissionError):
 class DispatchContext:
     """What routing and dispatch need, built once per hub process.
 
-    `lock` serialises job mutations within one hub process (SQLite's model); several
-    replicas on PostgreSQL rely on row locks instead (the reliable-dispatch work).
+    `lock` serialises job mutations within one hub process (SQLite's model); on PostgreSQL
+    the hub passes a no-op lock and relies on row locks, which also hold across replicas.
     """
 
     topics: Topics
@@ -67,7 +82,7 @@ class DispatchContext:
     weights: Weights = field(default_factory=Weights)
     offer_timeout_s: float = 120.0
     routing_patience_s: float = 3600.0
-    lock: threading.RLock = field(default_factory=threading.RLock)
+    lock: AbstractContextManager = field(default_factory=threading.RLock)
 
 
 def commercial_use_allowed(licence: str) -> bool:
@@ -103,23 +118,33 @@ def place_order(session: Session, ctx: DispatchContext, maker: Principal, body: 
     files = current_parts(session, design.id)
     if not files:
         raise OrderRejected(f"design {design.id!r} has no files to make")
-    t = now()
-    order = Order(id=new_id("o"), design_id=design.id, maker_token_id=maker.token_id, material=body.material,
-                  colour=body.colour, nozzle_mm=body.nozzle_mm, quantity=body.quantity, lat=body.lat, lon=body.lon,
-                  lead_time_h=body.lead_time_h, paid=body.paid, status=OrderStatus.PLACED, created_at=t, updated_at=t)
-    session.add(order)
-    session.flush()
-    history.record(session, order.id, "placed", f"order placed: {body.quantity} x {design.title} in {body.material}"
-                   + ("" if body.paid else " (unpaid, non-commercial)"))
+    # The lock comes before the first write: on SQLite a writer that waited for the lock while
+    # holding the database's write lock would deadlock with one holding the lock and writing.
     with ctx.lock:
+        t = now()
+        order = Order(id=new_id("o"), design_id=design.id, maker_token_id=maker.token_id, material=body.material,
+                      colour=body.colour, nozzle_mm=body.nozzle_mm, quantity=body.quantity, lat=body.lat,
+                      lon=body.lon, lead_time_h=body.lead_time_h, paid=body.paid, status=OrderStatus.PLACED,
+                      created_at=t, updated_at=t)
+        session.add(order)
+        session.flush()
+        history.record(session, order.id, "placed",
+                       f"order placed: {body.quantity} x {design.title} in {body.material}"
+                       + ("" if body.paid else " (unpaid, non-commercial)"))
         jobs = []
         for design_file in files:
             for _ in range(body.quantity * design_file.quantity):
-                job = Job(id=new_id("j"), order_id=order.id, design_file_id=design_file.id, created_at=t, updated_at=t)
+                # declined_by and match given, not defaulted: pydantic inspects a default
+                # factory's signature on every call, which cost ~0.3 ms per job.
+                job = Job(id=new_id("j"), order_id=order.id, design_file_id=design_file.id, created_at=t,
+                          updated_at=t, declined_by=[], match={})
                 session.add(job)
                 jobs.append((job, design_file))
-        session.flush()
-        _route_order(session, ctx, order, design, jobs)
+        # Routing reads only designs and the registry: without autoflush each job is inserted
+        # once, already offered, instead of inserted and then updated.
+        with session.no_autoflush:
+            _route_order(session, ctx, order, design, jobs)
+        insert_new(session, _NEW_ROWS)
         _refresh_order(session, order)
         session.commit()
     return order
@@ -141,14 +166,23 @@ def _route_order(session: Session, ctx: DispatchContext, order: Order, design: D
                 _offer(session, ctx, job, order, design, design_file, chosen, results[design_file.id])
             return
         history.record(session, order.id, "split", "no single lab can make every part: parts go to different labs")
+    # Copies of one part are the same job spec against the same registry: match once per part.
+    memo: dict = {}
     for job, design_file in jobs:
-        _route(session, ctx, job, order, design, design_file)
+        _route(session, ctx, job, order, design, design_file, memo=memo)
 
 
 def _route(session: Session, ctx: DispatchContext, job: Job, order: Order, design: Design,
-           design_file: DesignFile) -> None:
-    """Offer the job to the best candidate not yet tried, or fail it with every lab's reason."""
-    result = match_job(ctx, job_spec(ctx, order, design, design_file), exclude=set(job.declined_by))
+           design_file: DesignFile, *, memo: dict | None = None) -> None:
+    """Offer the job to the best candidate not yet tried, or fail it with every lab's reason.
+
+    `memo` (one order's placement) keeps match results and offer parts that are the same for
+    every copy of a part."""
+    memo = {} if memo is None else memo
+    key = ("match", design_file.id, tuple(sorted(job.declined_by)))
+    result = memo.get(key)
+    if result is None:
+        result = memo[key] = match_job(ctx, job_spec(ctx, order, design, design_file), exclude=set(job.declined_by))
     if not result.ranked:
         t = now()
         why = result.explain() or "no labs registered"
@@ -168,11 +202,18 @@ def _route(session: Session, ctx: DispatchContext, job: Job, order: Order, desig
                            rejections=dict(list(result.rejection_reasons().items())[:50]))
         session.add(job)
         return
-    _offer(session, ctx, job, order, design, design_file, result.ranked[0], result)
+    _offer(session, ctx, job, order, design, design_file, result.ranked[0], result, memo=memo)
 
 
 def _offer(session: Session, ctx: DispatchContext, job: Job, order: Order, design: Design, design_file: DesignFile,
-           chosen: Candidate, result: MatchResult) -> None:
+           chosen: Candidate, result: MatchResult, *, memo: dict | None = None) -> None:
+    memo = {} if memo is None else memo
+    if ("attribution", design.id) not in memo:
+        memo["attribution", design.id] = offer_attribution(session, design)
+    if ("candidate", id(chosen)) not in memo:
+        memo["candidate", id(chosen)] = (chosen, chosen.as_dict(), chosen.score.as_dict(), chosen.price.as_dict(),
+                                         dict(list(result.rejection_reasons().items())[:50]))
+    _, chosen_dict, score, price, skipped = memo["candidate", id(chosen)]
     t = now()
     job.status = JobStatus.OFFERED
     job.node_id, job.machine_id, job.distance_km = chosen.node_id, chosen.machine_id, round(chosen.distance_km, 3)
@@ -181,7 +222,7 @@ def _offer(session: Session, ctx: DispatchContext, job: Job, order: Order, desig
     job.offered_at = job.updated_at = t
     job.offer_deadline = t + ctx.offer_timeout_s
     job.percent = None
-    job.match = chosen.as_dict()
+    job.match = dict(chosen_dict)
     job.price_total = chosen.price.total
     session.add(job)
     token, expires = sign_download(ctx.secret_key, design_file.sha256, ctx.token_ttl_s, at=t)
@@ -193,15 +234,14 @@ def _offer(session: Session, ctx: DispatchContext, job: Job, order: Order, desig
                      process=design.process,
                      bbox_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
                      machine_id=chosen.machine_id, deadline=job.offer_deadline,
-                     attribution=offer_attribution(session, design))
-    enqueue(session, ctx.topics.jobs(chosen.node_id), offer.to_bytes())
-    skipped = result.rejection_reasons()
+                     attribution=memo["attribution", design.id])
+    enqueue(session, ctx.topics.jobs(chosen.node_id), offer.to_bytes(), kind=OFFER, job_id=job.id,
+            expires_at=job.offer_deadline)
     history.record(session, order.id, "offered",
                    f"offered to {chosen.node_id} ({chosen.distance_km:.1f} km away), machine {chosen.machine_id}, "
                    f"{chosen.price.total:.2f} {chosen.price.currency}",
                    job_id=job.id, node_id=chosen.node_id, distance_km=round(chosen.distance_km, 3),
-                   score=chosen.score.as_dict(), price=chosen.price.as_dict(),
-                   skipped=dict(list(skipped.items())[:50]), evaluated_labs=result.evaluated_labs)
+                   score=score, price=price, skipped=skipped, evaluated_labs=result.evaluated_labs)
 
 
 def _reroute(session: Session, ctx: DispatchContext, job: Job) -> None:
@@ -212,37 +252,58 @@ def _reroute(session: Session, ctx: DispatchContext, job: Job) -> None:
 
 
 def _command(session: Session, ctx: DispatchContext, job: Job, command: str, reason: str | None = None) -> None:
-    enqueue(session, ctx.topics.jobs(job.node_id), JobCommand(job_id=job.id, command=command, reason=reason).to_bytes())
+    enqueue(session, ctx.topics.jobs(job.node_id), JobCommand(job_id=job.id, command=command, reason=reason).to_bytes(),
+            kind=COMMAND, job_id=job.id)
 
 
 def handle_event(session: Session, ctx: DispatchContext, topic_node: str, event: JobEvent) -> bool:
-    """Apply one node event if it is fresh; return whether it changed anything."""
-    if event.node_id != topic_node:
-        log.warning("event names another node than its topic; dropped",
-                    extra={"topic_node": topic_node, "event_node": event.node_id, "job_id": event.job_id})
-        return False
+    """Apply one node event if it is fresh, in its own transaction; return whether it changed anything."""
     with ctx.lock:
-        job = session.get(Job, event.job_id, with_for_update=True)
+        [changed] = apply_events(session, ctx, [(topic_node, event)])
+        if changed:
+            session.commit()
+        else:
+            session.rollback()
+        return changed
+
+
+def apply_events(session: Session, ctx: DispatchContext, events: Sequence[tuple[str, JobEvent]]) -> list[bool]:
+    """Apply node events, in order, in the caller's transaction (the caller commits and holds
+    `ctx.lock`); return per event whether it changed anything.
+
+    One transaction for many events is what lets the hub keep up with thousands of nodes:
+    the jobs are read and locked in one statement, each order is recomputed once.
+    """
+    wanted = sorted({event.job_id for node, event in events if event.node_id == node})
+    # `match` (the offer's explanation, the largest column) is not needed to apply an event.
+    jobs = {job.id: job for job in session.exec(
+        select(Job).options(defer(Job.match)).where(Job.id.in_(wanted)).order_by(Job.id).with_for_update())
+    } if wanted else {}
+    changed, touched = [], set()
+    for topic_node, event in events:
+        if event.node_id != topic_node:
+            log.warning("event names another node than its topic; dropped",
+                        extra={"topic_node": topic_node, "event_node": event.node_id, "job_id": event.job_id})
+            changed.append(False)
+            continue
+        job = jobs.get(event.job_id)
         if job is None:
             log.warning("event for unknown job dropped", extra={"job_id": event.job_id, "node_id": topic_node})
-            return False
+            changed.append(False)
+            continue
         if job.node_id != topic_node or event.seq <= job.last_seq or JobStatus(job.status).is_terminal:
             log.info("stale or duplicate event ignored",
                      extra={"job_id": job.id, "node_id": topic_node, "seq": event.seq, "last_seq": job.last_seq})
-            return False
+            changed.append(False)
+            continue
         job.last_seq = event.seq
         job.updated_at = now()
         _apply(session, ctx, job, event)
-        _refresh_order(session, session.get(Order, job.order_id))
-        session.commit()
-        return True
-
-
-def withdrawn_from(session: Session, job_id: str, node_id: str) -> bool:
-    """Whether a job is no longer `node_id`'s to make: unknown, given to another node, or cancelled."""
-    session.expire_all()
-    job = session.get(Job, job_id)
-    return job is None or job.node_id != node_id or job.status == JobStatus.CANCELLED
+        touched.add(job.order_id)
+        changed.append(True)
+    insert_new(session, _NEW_ROWS)
+    refresh_orders(session, touched)
+    return changed
 
 
 def _apply(session: Session, ctx: DispatchContext, job: Job, event: JobEvent) -> None:
@@ -308,7 +369,9 @@ def release_unaccepted_offers(session: Session, ctx: DispatchContext, *, node_id
             query = query.where(Job.node_id == node_id)
         if expired_at is not None:
             query = query.where(Job.offer_deadline < expired_at)
-        jobs = list(session.exec(query.with_for_update()))
+        # Another replica may be handling some of these jobs right now (an event, the same
+        # sweep): skip them rather than wait; whoever holds a job decides its fate.
+        jobs = list(session.exec(query.order_by(Job.id).with_for_update(skip_locked=True)))
         for job in jobs:
             previous = job.node_id
             history.record(session, job.order_id, "released", f"{previous}: {why}; offering elsewhere",
@@ -317,23 +380,35 @@ def release_unaccepted_offers(session: Session, ctx: DispatchContext, *, node_id
                 job.declined_by = [*job.declined_by, previous]
                 _command(session, ctx, job, "cancel", why)
             _reroute(session, ctx, job)
-            _refresh_order(session, session.get(Order, job.order_id))
+        refresh_orders(session, {job.order_id for job in jobs})
         session.commit()
         return len(jobs)
 
 
 def route_waiting_jobs(session: Session, ctx: DispatchContext, *, limit: int = 500) -> int:
     """Try again the jobs no lab could take a moment ago; returns how many got an offer."""
-    offered = 0
     with ctx.lock:
         jobs = list(session.exec(select(Job).where(Job.status == JobStatus.WAITING.value)
-                                 .order_by(Job.created_at).limit(limit).with_for_update(skip_locked=True)))
+                                 .order_by(Job.id).limit(limit).with_for_update(skip_locked=True)))
         for job in jobs:
             _reroute(session, ctx, job)
-            offered += job.status == JobStatus.OFFERED
-            _refresh_order(session, session.get(Order, job.order_id))
+        refresh_orders(session, {job.order_id for job in jobs})
         session.commit()
-    return offered
+    return sum(job.status == JobStatus.OFFERED for job in jobs)
+
+
+def withdrawn_jobs(session: Session, events: Sequence[tuple[str, JobEvent]]) -> set[tuple[str, str]]:
+    """The (node, job) pairs among `events` whose job is no longer that node's to make:
+    unknown, given to another node, or cancelled. Read after the events' transaction."""
+    ids = sorted({event.job_id for _, event in events})
+    owners = {job_id: (node_id, status) for job_id, node_id, status in session.exec(
+        select(Job.id, Job.node_id, Job.status).where(Job.id.in_(ids)))} if ids else {}
+    withdrawn = set()
+    for node, event in events:
+        owner = owners.get(event.job_id)
+        if owner is None or owner[0] != node or owner[1] == JobStatus.CANCELLED:
+            withdrawn.add((node, event.job_id))
+    return withdrawn
 
 
 def lab_decision(session: Session, ctx: DispatchContext, lab: Principal, job_id: str, *, accept: bool,
@@ -356,7 +431,7 @@ def lab_decision(session: Session, ctx: DispatchContext, lab: Principal, job_id:
             history.record(session, job.order_id, "declined", f"declined by {job.node_id}: {why}",
                            job_id=job.id, node_id=job.node_id)
             _reroute(session, ctx, job)
-        _refresh_order(session, session.get(Order, job.order_id))
+        refresh_orders(session, [job.order_id])
         session.commit()
         return job
 
@@ -384,13 +459,36 @@ def cancel_order(session: Session, ctx: DispatchContext, maker: Principal, order
                            node_id=job.node_id)
         if not cancelled and kept:
             raise NotAllowed("every remaining job is already running on a machine and cannot be cancelled")
-        _refresh_order(session, order)
+        refresh_orders(session, [order_id])
         session.commit()
         return cancelled, kept
 
 
+def refresh_orders(session: Session, order_ids: Iterable[str]) -> None:
+    """Recompute orders' status from their jobs: the order rows locked first (in id order),
+    then their jobs' statuses counted, one statement each for all of them."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return
+    # FOR NO KEY UPDATE: this transaction's history lines already hold a key-share lock on
+    # their order (the foreign key), as may another replica's; a plain FOR UPDATE would then
+    # deadlock with it, this lock waits for it instead.
+    orders = list(session.exec(select(Order).where(Order.id.in_(ids)).order_by(Order.id)
+                               .with_for_update(key_share=True).execution_options(populate_existing=True)))
+    statuses: dict[str, list[JobStatus]] = {order_id: [] for order_id in ids}
+    for order_id, status, _ in session.exec(select(Job.order_id, Job.status, func.count())
+                                            .where(Job.order_id.in_(ids)).group_by(Job.order_id, Job.status)):
+        statuses[order_id].append(JobStatus(status))
+    for order in orders:
+        _set_order_status(session, order, statuses[order.id])
+
+
 def _refresh_order(session: Session, order: Order) -> None:
-    statuses = [JobStatus(j.status) for j in session.exec(select(Job).where(Job.order_id == order.id))]
+    counts = session.exec(select(Job.status, func.count()).where(Job.order_id == order.id).group_by(Job.status))
+    _set_order_status(session, order, [JobStatus(status) for status, _ in counts])
+
+
+def _set_order_status(session: Session, order: Order, statuses: list[JobStatus]) -> None:
     if statuses and all(s is JobStatus.COMPLETED for s in statuses):
         status = OrderStatus.COMPLETED
     elif statuses and all(s.is_terminal for s in statuses):
