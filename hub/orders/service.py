@@ -529,8 +529,8 @@ def order_view(session: Session, order_id: str) -> OrderPublic | None:
     )
 
 
-def orders_of(session: Session, maker: Principal, *, limit: int = 100) -> list[str]:
-    query = select(Order.id).order_by(Order.created_at.desc()).limit(limit)
+def orders_of(session: Session, maker: Principal, *, limit: int = 100, offset: int = 0) -> list[str]:
+    query = select(Order.id).order_by(Order.created_at.desc(), Order.id).offset(offset).limit(limit)
     if maker.role is not Role.ADMIN:
         query = query.where(Order.maker_token_id == maker.token_id)
     return list(session.exec(query))

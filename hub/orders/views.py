@@ -53,8 +53,10 @@ def get_order(order_id: str, session: Annotated[Session, Depends(get_session)],
 @router.get("/orders", response_model=list[OrderPublic], summary="The caller's orders, newest first")
 def list_orders(session: Annotated[Session, Depends(get_session)],
                 caller: Annotated[Principal, Depends(require(Role.MAKER))],
-                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[OrderPublic]:
-    return [service.order_view(session, oid) for oid in service.orders_of(session, caller, limit=limit)]
+                limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                offset: Annotated[int, Query(ge=0)] = 0) -> list[OrderPublic]:
+    return [service.order_view(session, oid)
+            for oid in service.orders_of(session, caller, limit=limit, offset=offset)]
 
 
 class CancelResult(BaseModel):

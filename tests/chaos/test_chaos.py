@@ -84,6 +84,15 @@ def call(client: httpx.Client, method: str, url: str, **kwargs) -> httpx.Respons
     raise AssertionError(f"hub unreachable for {method} {url}")
 
 
+def all_orders(maker: httpx.Client) -> list[dict]:
+    orders, page = [], 200
+    while True:
+        batch = call(maker, "GET", "/api/v1/orders", params={"limit": page, "offset": len(orders)}).json()
+        orders += batch
+        if len(batch) < page:
+            return orders
+
+
 def unacked_events(network: LocalNetwork, node: str) -> int:
     db = sqlite3.connect(network.work_dir / f"node-{node}" / "journal.db")
     try:
@@ -125,8 +134,7 @@ def test_nothing_lost_and_nothing_made_twice_under_random_kills(tmp_path_factory
 
         deadline = time.monotonic() + 120 + JOBS * 6
         while True:
-            orders = call(maker, "GET", "/api/v1/orders", params={"limit": 200}).json()
-            jobs = [job for order in orders for job in order["jobs"]]
+            jobs = [job for order in all_orders(maker) for job in order["jobs"]]
             if all(job["status"] in TERMINAL for job in jobs) or time.monotonic() > deadline:
                 break
             time.sleep(1)
