@@ -27,6 +27,7 @@ import json
 import os
 import random
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -109,7 +110,8 @@ def sample_offer_payload(node_id: str, job_id: str) -> bytes:
 
 
 # -- raw round trips ----------------------------------------------------------------------------
-def raw_round_trips(supervisor: MosquittoSupervisor, labs: list[Lab], password: str, seconds: float) -> dict:
+def raw_round_trips(supervisor: MosquittoSupervisor, labs: list[Lab], password: str, seconds: float,
+                    sim_pid: int | None = None) -> dict:
     """One client with the hub's login; each node has one offer outstanding; runs `seconds`."""
     host, port = supervisor.settings.hub_endpoint
     topics = Topics(PREFIX)
@@ -152,14 +154,16 @@ def raw_round_trips(supervisor: MosquittoSupervisor, labs: list[Lab], password: 
     client.loop_start()
     if not connected.wait(10):
         raise RuntimeError("raw client could not subscribe")
+    cpu = CpuMeter(client=os.getpid(), nodes=sim_pid, broker=supervisor.pid).start()
     for lab in labs:
         send(lab.node_id)
     time.sleep(seconds)
     stop.set()
+    usage = cpu.per(len(done))
     time.sleep(1.0)  # let the last replies in
     client.disconnect()
     client.loop_stop()
-    return summarise(done)
+    return {**summarise(done), **usage}
 
 
 def summarise(done: list[tuple[float, float]]) -> dict:
@@ -266,7 +270,8 @@ def _box_stl() -> bytes:
 
 
 def hub_dispatch(work: Path, url: str, supervisor: MosquittoSupervisor, labs: list[Lab], hub_password: str, *,
-                 jobs: int, per_order: int, seed: int = 11) -> dict:
+                 jobs: int, per_order: int, seed: int = 11, sim_pid: int | None = None,
+                 profile: Path | None = None) -> dict:
     admin = "bench-admin-" + secrets.token_urlsafe(12)
     provision_labs(url, labs)
     hub = HubProcess(work, url, supervisor, hub_password, admin)
@@ -283,17 +288,27 @@ def hub_dispatch(work: Path, url: str, supervisor: MosquittoSupervisor, labs: li
             design.raise_for_status()
             design_id = design.json()["id"]
         started = time.monotonic()
+        cpu = CpuMeter(hub=hub.process.pid, nodes=sim_pid, broker=supervisor.pid, driver=os.getpid()).start()
+        spy = None
+        if profile is not None:  # py-spy samples the hub while the orders flow (raw, for flame graphs)
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(hub.process.pid),
+                                    "-o", str(profile), "-f", "raw", "--nonblocking", "-r", "200"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         placed = drive_orders(hub.url, tokens["maker"], design_id, labs, engine, jobs=jobs, per_order=per_order,
                               seed=seed)
         _wait(lambda: _scalar(engine, "SELECT count(*) FROM jobs WHERE started_at IS NOT NULL") >= placed,
               300, "every job acknowledged")
         elapsed = time.monotonic() - started
+        usage = cpu.per(placed)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT created_at, started_at FROM jobs WHERE started_at IS NOT NULL")).all()
             statuses = dict(conn.execute(text("SELECT status, count(*) FROM jobs GROUP BY status")).all())
             offers = _scalar(engine, "SELECT count(*) FROM order_events WHERE kind = 'offered'")
         result = summarise([(started_at, started_at - created_at) for created_at, started_at in rows])
-        result.update({"jobs": placed, "wall_s": round(elapsed, 1), "statuses": statuses, "offers": offers})
+        result.update({"jobs": placed, "wall_s": round(elapsed, 1), "statuses": statuses, "offers": offers, **usage})
         return result
     finally:
         engine.dispose()
@@ -339,6 +354,34 @@ def drive_orders(hub_url: str, maker: str, design_id: str, labs: list[Lab], engi
     return len(sites) * per_order
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU a process has used so far (/proc/<pid>/stat)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used by named processes between start() and stop(), per unit of work."""
+
+    def __init__(self, **pids: int | None) -> None:
+        self.pids = pids
+        self.before: dict[str, float] = {}
+
+    def start(self) -> "CpuMeter":
+        self.before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        return self
+
+    def per(self, count: int) -> dict[str, float]:
+        """Milliseconds of CPU per unit, each process."""
+        return {f"{name}_cpu_ms": round((cpu_seconds(pid) - self.before[name]) * 1000 / max(count, 1), 3)
+                for name, pid in self.pids.items()}
+
+
 def _scalar(engine, sql: str) -> int:
     with engine.connect() as conn:
         return conn.execute(text(sql)).scalar() or 0
@@ -375,6 +418,8 @@ def main() -> int:
         parser.add_argument("--raw-seconds", type=float, default=None, help="each raw run (default 10 s; quick 4 s)")
         parser.add_argument("--per-order", type=int, default=10, help="copies per order (jobs per HTTP request)")
         parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+        parser.add_argument("--profile", type=Path, default=None,
+                            help="sample the hub with py-spy while orders flow; raw stacks written here")
 
     args = parse_args(__doc__.splitlines()[0], add)
     jobs = args.jobs or (4000 if args.quick else 20000)
@@ -389,11 +434,13 @@ def main() -> int:
                                          "nodes": [{"id": lab.node_id, "password": lab.password} for lab in labs]})
             sim.start()
             try:
-                raw_before = raw_round_trips(supervisor, labs, hub_password, raw_seconds)
+                sim_pid = sim.process.pid
+                raw_before = raw_round_trips(supervisor, labs, hub_password, raw_seconds, sim_pid)
                 with database(args.database_url, work) as url:
-                    hub = hub_dispatch(work, url, supervisor, labs, hub_password, jobs=jobs, per_order=args.per_order)
+                    hub = hub_dispatch(work, url, supervisor, labs, hub_password, jobs=jobs, per_order=args.per_order,
+                                       sim_pid=sim_pid, profile=args.profile)
                 forget_session(supervisor, hub_password, f"{HUB_USER}-bench")
-                raw_after = raw_round_trips(supervisor, labs, hub_password, raw_seconds)
+                raw_after = raw_round_trips(supervisor, labs, hub_password, raw_seconds, sim_pid)
             finally:
                 nodes = sim.stop()
     finally:
@@ -406,7 +453,8 @@ def main() -> int:
     backend = "postgresql" if args.database_url else "sqlite"
     report("dispatch", values={"backend": backend, "jobs_per_s": hub["rate_per_s"], "p50_ms": hub["p50_ms"],
                                "p99_ms": hub["p99_ms"], "jobs": hub["jobs"], "wall_s": hub["wall_s"],
-                               "offers": hub["offers"], "statuses": hub["statuses"]},
+                               "offers": hub["offers"], "statuses": hub["statuses"],
+                               "cpu_ms_per_job": {k: v for k, v in hub.items() if k.endswith("_cpu_ms")}},
            baseline={"raw_round_trips_per_s": raw_rate, "raw_p99_ms": raw_p99, "before": raw_before,
                      "after": raw_after},
            ratio={"rate_vs_raw": round(hub["rate_per_s"] / raw_rate, 3) if raw_rate else None,
