@@ -87,8 +87,8 @@ def test_three_replicas_dispatch_every_job_once(postgres_url, tmp_path):
               "COFAB_OFFER_TIMEOUT_S": "900"}
     replicas = [Replica(1, tmp_path, {**common, "COFAB_MQTT_PORT": str(mqtt_port),
                                       "COFAB_BROKER_HUB_PORT": str(hub_mqtt_port)})]
-    replicas += [Replica(i, tmp_path, {**common, "COFAB_BROKER_MANAGED": "false", "COFAB_MQTT_PORT": str(hub_mqtt_port)})
-                 for i in range(2, REPLICAS + 1)]
+    others = {**common, "COFAB_BROKER_MANAGED": "false", "COFAB_MQTT_PORT": str(hub_mqtt_port)}
+    replicas += [Replica(i, tmp_path, others) for i in range(2, REPLICAS + 1)]
     sim: SimNodesProcess | None = None
     engine = create_engine(postgres_url)
     try:
