@@ -7,6 +7,11 @@ message is acknowledged to the broker only after its transaction committed, so a
 dies in between gets it again (QoS 1, persistent session); the per-job `seq` makes that
 repeat a no-op. When the database is unreachable the worker retries the same batch and
 acknowledges nothing: the events wait in the broker, none is dropped.
+
+With several replicas the broker hands a node's consecutive events to different replicas, so
+event 2 of a job may reach one before another has applied event 1. Such an event is held
+(unacknowledged) and tried again shortly; after `hold_s` without its predecessor it is
+applied anyway, superseding the missing one (which is then ignored as stale if it comes).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ log = logging.getLogger(__name__)
 
 # SQLSTATEs worth retrying as they are: deadlock, serialization failure, lock timeout.
 _RETRY_SQLSTATES = {"40P01", "40001", "55P03"}
+_HELD_RETRY_S = 0.05
 
 
 class _Stopping(Exception):
@@ -43,13 +49,14 @@ class _Item:
     message: mqtt.MQTTMessage | None
     topic: str
     payload: bytes
+    held_since: float | None = None
 
 
 class InboundHandler:
     def __init__(self, engine: Engine, topics: Topics, ctx: orders.DispatchContext,
                  after_commit: Callable[[], None], *, ack: Callable[[mqtt.MQTTMessage], None] | None = None,
                  registry_lock: AbstractContextManager | None = None, batch: int = 500,
-                 on_node_online: Callable[[str], None] | None = None,
+                 on_node_online: Callable[[str], None] | None = None, hold_s: float = 10.0,
                  confirm: Callable[[str, JobEvent, bool], None] | None = None) -> None:
         self._engine = engine
         self._topics = topics
@@ -60,6 +67,8 @@ class InboundHandler:
         self._batch = batch
         self._on_node_online = on_node_online
         self._confirm = confirm
+        self._hold_s = hold_s
+        self._held: list[tuple[_Item, str, JobEvent]] = []
         self._queue: deque[_Item] = deque()
         self._ready = threading.Condition()
         self._stop = threading.Event()
@@ -101,12 +110,12 @@ class InboundHandler:
     def _run(self) -> None:
         while not self._stop.is_set():
             with self._ready:
-                while not self._queue and not self._stop.is_set():
-                    self._ready.wait(0.5)
+                if not self._queue and not self._stop.is_set():
+                    self._ready.wait(_HELD_RETRY_S if self._held else 0.5)
                 items = [self._queue.popleft() for _ in range(min(self._batch, len(self._queue)))]
-                self._busy = bool(items)
+                self._busy = bool(items) or bool(self._held)
             try:
-                if items:
+                if items or self._held:
                     self._handle(items)
             finally:
                 self._busy = False
@@ -118,8 +127,9 @@ class InboundHandler:
             log.warning("stopping with messages not handled; the broker delivers them again")
 
     def _handle_in_order(self, items: list[_Item]) -> None:
-        """Statuses one by one, runs of consecutive events as one batch, in arrival order."""
-        run: list[tuple[_Item, str, JobEvent]] = []
+        """Statuses one by one, runs of consecutive events as one batch, in arrival order;
+        events held back earlier go first."""
+        run, self._held = self._held, []
         changed = False
         for item in items:
             try:
@@ -150,8 +160,12 @@ class InboundHandler:
     def _flush(self, run: list[tuple[_Item, str, JobEvent]]) -> bool:
         if not run:
             return False
+        # A job's events in their own order (a held one and its late predecessor meet here).
+        run.sort(key=lambda entry: (entry[2].job_id, entry[2].seq))
+        at = time.monotonic()
+        overdue = [entry[0].held_since is not None and at - entry[0].held_since > self._hold_s for entry in run]
         try:
-            self._retry(lambda: self._apply_events([(node, event) for _, node, event in run]))
+            outcome = self._retry(lambda: self._apply_events([(node, event) for _, node, event in run], overdue))
         except _Stopping:
             raise
         except Exception:
@@ -160,30 +174,56 @@ class InboundHandler:
             log.exception("event batch failed; applying its events one by one")
             for _, node, event in run:
                 try:
-                    self._retry(lambda: self._apply_events([(node, event)]))
+                    self._retry(lambda: self._apply_events([(node, event)], [True]))
                 except _Stopping:
                     raise
                 except Exception:
                     self.counts["failed"] += 1
                     log.exception("event could not be applied; dropped",
                                   extra={"job_id": event.job_id, "node_id": node})
-        self.counts["events"] += len(run)
-        for item, _, _ in run:
+            outcome = [False] * len(run)
+        for entry, result in zip(run, outcome):
+            item = entry[0]
+            if result is None:  # its predecessor has not been applied yet
+                if item.held_since is None:
+                    item.held_since = at
+                    self.counts["held"] += 1
+                self._held.append(entry)
+                continue
+            if item.held_since is not None and result and at - item.held_since > self._hold_s:
+                log.warning("event applied without its predecessor, which never came",
+                            extra={"job_id": entry[2].job_id, "seq": entry[2].seq})
+            self.counts["events"] += 1
             self._acknowledge(item)
         return True
 
-    def _apply_events(self, events: list[tuple[str, JobEvent]]) -> None:
+    def _apply_events(self, events: list[tuple[str, JobEvent]], force: list[bool]) -> list[bool | None]:
+        """Apply in one transaction; events marked in `force` are applied even over a gap."""
         with Session(self._engine, expire_on_commit=False) as session, self._ctx.lock:
-            changed = orders.apply_events(session, self._ctx, events)
+            if all(force):
+                changed = orders.apply_events(session, self._ctx, events)
+            elif not any(force):
+                changed = orders.apply_events(session, self._ctx, events, hold_gaps=True)
+            else:
+                changed = orders.apply_events(session, self._ctx, events, hold_gaps=True)
+                # Overdue ones go again without holding, in the same transaction.
+                again = [i for i, (result, forced) in enumerate(zip(changed, force)) if result is None and forced]
+                if again:
+                    retried = orders.apply_events(session, self._ctx, [events[i] for i in again])
+                    for i, result in zip(again, retried):
+                        changed[i] = result
             session.commit()
-            withdrawn = orders.withdrawn_jobs(session, events) if self._confirm is not None else set()
-        self.counts["applied"] += sum(changed)
-        # Committed (or recognised as a duplicate): tell each node, which keeps re-sending an
-        # event until then, and whether the job is still its own before it starts a machine.
+            decided = [(node, event) for (node, event), result in zip(events, changed) if result is not None]
+            withdrawn = orders.withdrawn_jobs(session, decided) if self._confirm is not None else set()
+        self.counts["applied"] += sum(1 for c in changed if c)
+        # Committed (or recognised as a duplicate; held events wait): tell each node, which
+        # keeps re-sending an event until then, and whether the job is still its own before it
+        # starts a machine.
         if self._confirm is not None:
-            for node, event in events:
+            for node, event in decided:
                 if event.node_id == node:
                     self._confirm(node, event, (node, event.job_id) in withdrawn)
+        return changed
 
     def _on_status(self, node_id: str, payload: bytes) -> None:
         status = parse_status(payload)
@@ -196,14 +236,13 @@ class InboundHandler:
         if status.online and self._on_node_online is not None:
             self._on_node_online(node_id)
 
-    def _retry(self, work: Callable[[], None]) -> None:
+    def _retry(self, work: Callable[[], object]) -> object:
         """Run `work`; while the database is unreachable or a lock conflict aborts it, wait and
         run it again (nothing is acknowledged meanwhile). Other errors propagate."""
         delay = 0.05
         while True:
             try:
-                work()
-                return
+                return work()
             except (WireError, ValueError):
                 raise
             except DBAPIError as exc:

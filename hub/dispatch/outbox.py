@@ -98,6 +98,18 @@ def release(session: Session, ids: list[int], owner: str) -> None:
     session.commit()
 
 
+def release_predecessors(session: Session, replica: str, owner: str) -> int:
+    """Free the claims an earlier process of this replica left when it died: replica ids are
+    unique among running replicas, so they cannot belong to anyone alive. Saves the lease."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.sent_at.is_(None), OutboxMessage.claimed_by.startswith(f"{replica}/", autoescape=True),
+               OutboxMessage.claimed_by != owner)
+        .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False))
+    session.commit()
+    return result.rowcount or 0
+
+
 def requeue_after_broker_loss(session: Session, *, sent_before: float, commands_since: float,
                               at: float | None = None, topic: str | None = None) -> int:
     """Send again what a broker that lost its state may never have delivered; return how many rows.

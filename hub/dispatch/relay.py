@@ -51,7 +51,8 @@ class OutboxRelay:
         self._write_lock = write_lock or nullcontext()
         self._mqtt = mqtt
         # Unique per process: a restarted replica must not take the dead one's claims for its own.
-        self.owner = f"{owner or 'hub'}/{uuid.uuid4().hex[:8]}"
+        self.replica = owner or "hub"
+        self.owner = f"{self.replica}/{uuid.uuid4().hex[:8]}"
         self._batch = batch
         self._window = window
         self._lease_s = lease_s
@@ -67,6 +68,13 @@ class OutboxRelay:
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
 
     def start(self) -> None:
+        try:
+            with self._write_lock, Session(self._engine) as session:
+                freed = outbox.release_predecessors(session, self.replica, self.owner)
+            if freed:
+                log.info("took back %d outbox claims of this replica's previous process", freed)
+        except Exception:
+            log.exception("could not free the previous process's claims; they lapse with their lease")
         self._thread.start()
 
     def stop(self, wait_acks_s: float = 2.0) -> None:

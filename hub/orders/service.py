@@ -267,12 +267,19 @@ def handle_event(session: Session, ctx: DispatchContext, topic_node: str, event:
         return changed
 
 
-def apply_events(session: Session, ctx: DispatchContext, events: Sequence[tuple[str, JobEvent]]) -> list[bool]:
+def apply_events(session: Session, ctx: DispatchContext, events: Sequence[tuple[str, JobEvent]], *,
+                 hold_gaps: bool = False) -> list[bool | None]:
     """Apply node events, in order, in the caller's transaction (the caller commits and holds
     `ctx.lock`); return per event whether it changed anything.
 
     One transaction for many events is what lets the hub keep up with thousands of nodes:
     the jobs are read and locked in one statement, each order is recomputed once.
+
+    A node numbers a job's events 1, 2, 3... With `hold_gaps`, an event whose predecessor has
+    not been applied yet is left alone (None): with several replicas the broker hands a node's
+    consecutive events to different replicas, and `accepted` must not be overtaken (and then
+    dropped as stale) by `completed`. The caller tries it again, and applies it anyway when the
+    missing one never comes.
     """
     wanted = sorted({event.job_id for node, event in events if event.node_id == node})
     # `match` (the offer's explanation, the largest column) is not needed to apply an event.
@@ -295,6 +302,9 @@ def apply_events(session: Session, ctx: DispatchContext, events: Sequence[tuple[
             log.info("stale or duplicate event ignored",
                      extra={"job_id": job.id, "node_id": topic_node, "seq": event.seq, "last_seq": job.last_seq})
             changed.append(False)
+            continue
+        if hold_gaps and event.seq > job.last_seq + 1:
+            changed.append(None)
             continue
         job.last_seq = event.seq
         job.updated_at = now()

@@ -119,3 +119,34 @@ def test_statuses_and_events_are_applied_in_the_order_they_came(hub, place, work
     wait_until(lambda: len(worker.acked) == 3, what="every message acknowledged")
     assert (job(hub, first).status, job(hub, first).node_id) == ("accepted", "lab-a")
     assert job(hub, second).status == "offered" and job(hub, second).node_id != "lab-a"
+
+
+def test_an_event_that_overtook_its_predecessor_waits_for_it(hub, place, worker):
+    """With several replicas, `completed` (2) may reach one before another applied `accepted`
+    (1): it is held, unacknowledged, until 1 is in; then both count."""
+    job_id = place(1)["jobs"][0]["id"]
+    completed = event(job_id, "lab-a", 2, EventType.COMPLETED)
+    worker.submit(completed)
+    wait_until(lambda: worker.counts["held"] == 1, what="the completion held")
+    assert worker.acked == [] and job(hub, job_id).status == "offered"
+    worker.submit(event(job_id, "lab-a", 1, EventType.ACCEPTED, machine_id="p1"))
+    wait_until(lambda: len(worker.acked) == 2, what="both acknowledged")
+    assert job(hub, job_id).status == "completed" and job(hub, job_id).started_at is not None
+    with Session(hub.engine) as session:
+        history = [e.kind for e in session.exec(select(OrderEvent).where(OrderEvent.job_id == job_id)
+                                                .order_by(OrderEvent.id))]
+    assert history == ["offered", "accepted", "completed"]
+
+
+def test_an_event_whose_predecessor_never_comes_is_applied_after_the_hold(hub, place):
+    job_id = place(1)["jobs"][0]["id"]
+    acked = []
+    handler = InboundHandler(hub.engine, hub.dispatch.topics, hub.dispatch, after_commit=lambda: None,
+                             ack=acked.append, hold_s=0.3)
+    handler.start()
+    try:
+        handler.submit(event(job_id, "lab-a", 2, EventType.COMPLETED))
+        wait_until(lambda: len(acked) == 1, what="the completion applied after the hold")
+    finally:
+        handler.stop()
+    assert job(hub, job_id).status == "completed" and handler.counts["held"] == 1

@@ -145,3 +145,12 @@ def test_concurrent_relays_never_share_a_row(request, place):
         all_rows = list(session.execute(select(OutboxMessage.id)).scalars())
     assert sorted(every) == sorted(all_rows)  # each row claimed exactly once
 
+
+
+def test_a_restarted_replica_takes_back_its_dead_predecessors_claims_at_once(hub, place):
+    place(2)
+    held = claim(hub, "hub-1/dead0001")
+    assert claim(hub, "hub-2/alive001") == []
+    with Session(hub.engine) as session:
+        assert outbox.release_predecessors(session, "hub-1", "hub-1/new00001") == len(held)
+    assert [r.id for r in claim(hub, "hub-1/new00001")] == [r.id for r in held]
