@@ -126,6 +126,9 @@ class SimNodes:
         if body.get("kind") == "command":
             self.counts["commands"] += 1
             return
+        if body.get("kind") == "ack":  # the hub recorded one of our events
+            self.counts["event_acks"] += 1
+            return
         job_id = body["job_id"]
         self.offers[job_id] += 1
         self.counts["offers"] += 1
