@@ -416,7 +416,7 @@ def main() -> int:
         parser.add_argument("--nodes", type=int, default=1000)
         parser.add_argument("--jobs", type=int, default=None, help="jobs through the hub (default 20,000; quick 4,000)")
         parser.add_argument("--raw-seconds", type=float, default=None, help="each raw run (default 10 s; quick 4 s)")
-        parser.add_argument("--per-order", type=int, default=10, help="copies per order (jobs per HTTP request)")
+        parser.add_argument("--per-order", type=int, default=50, help="copies per order (jobs per HTTP request)")
         parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
         parser.add_argument("--profile", type=Path, default=None,
                             help="sample the hub with py-spy while orders flow; raw stacks written here")
