@@ -160,6 +160,7 @@ def test_three_replicas_dispatch_every_job_once(postgres_url, tmp_path):
         lost = events_sent - len(history["accepted"]) - len(history["completed"])
         figures = {"jobs": JOBS, "replicas": REPLICAS, "nodes": NODES, "completed": statuses.get("completed", 0),
                    "offered_twice": len(offered_twice), "events_sent": events_sent, "events_lost": lost,
+                   "event_acks_at_nodes": stats["counts"].get("event_acks", 0),
                    "placing_s": round(placed_s, 1), "duration_s": round(duration, 1),
                    "jobs_per_s": round(JOBS / duration, 1)}
         print("\nmulti-replica:", json.dumps(figures))
