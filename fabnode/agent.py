@@ -37,6 +37,8 @@ class NodeAgent:
         self.config = config
         self.topics = Topics(config.broker.prefix)
         self._awaiting: dict[str, AcceptedJob] = {}
+        self._in_intake: set[str] = set()
+        self._intake_lock = threading.Lock()
         self._stopping = threading.Event()
         self.journal = Journal(config.work_dir / "journal.db")
         self._intake = ThreadPoolExecutor(max_workers=2, thread_name_prefix="intake")
@@ -75,6 +77,8 @@ class NodeAgent:
                     offer, entry.remote_name or f"{entry.job_id}.gcode", was_running=entry.state is JobState.RUNNING))
             else:
                 # Held or accepted but not yet on a machine: check the file again and carry on.
+                with self._intake_lock:
+                    self._in_intake.add(entry.job_id)
                 self._intake.submit(self._take_offer, offer, resumed=entry.state)
 
     def stop(self) -> None:
@@ -133,9 +137,16 @@ class NodeAgent:
         if isinstance(parsed, JobCommand):
             self._on_command(parsed)
             return
-        if not self.journal.remember_offer(parsed.job_id, parsed.model_dump_json()):
-            log.info("repeated offer ignored", extra={"job_id": parsed.job_id})
-            return
+        with self._intake_lock:
+            if parsed.job_id in self._in_intake:
+                log.info("repeated offer ignored (being checked)", extra={"job_id": parsed.job_id})
+                return
+            offer_json = parsed.model_dump_json()
+            if not (self.journal.remember_offer(parsed.job_id, offer_json)
+                    or self.journal.claim_repeated_offer(parsed.job_id, offer_json)):
+                log.info("repeated offer ignored", extra={"job_id": parsed.job_id})
+                return
+            self._in_intake.add(parsed.job_id)
         self._intake.submit(self._take_offer, parsed)
 
     def _on_command(self, command: JobCommand) -> None:
@@ -175,6 +186,13 @@ class NodeAgent:
 
     # intake --------------------------------------------------------------------------------
     def _take_offer(self, offer: JobOffer, resumed: JobState | None = None) -> None:
+        try:
+            self._check_offer(offer, resumed)
+        finally:
+            with self._intake_lock:
+                self._in_intake.discard(offer.job_id)
+
+    def _check_offer(self, offer: JobOffer, resumed: JobState | None) -> None:
         job_id = offer.job_id
         try:
             self.emitter.progress(job_id, "fetching")

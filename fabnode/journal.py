@@ -86,6 +86,21 @@ class Journal:
                 (job_id, offer_json, JobState.RECEIVED.value, time.time()))
             return cursor.rowcount == 1
 
+    def claim_repeated_offer(self, job_id: str, offer_json: str) -> bool:
+        """An offer for a job seen before: take it again only if that earlier attempt never
+        reached a machine and is over (`received` left by a crash mid-intake, or `done`
+        before any machine took it, e.g. withdrawn). The hub offers a job to this node again
+        after it had released it (the node went offline), and must not wait for the deadline.
+        Returns whether the caller should process the offer; the job restarts as `received`.
+        """
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE jobs SET offer = ?, state = ?, accept_seq = NULL, updated_at = ? "
+                "WHERE job_id = ? AND state IN (?, ?) AND remote_name IS NULL",
+                (offer_json, JobState.RECEIVED.value, time.time(), job_id, JobState.RECEIVED.value,
+                 JobState.DONE.value))
+            return cursor.rowcount == 1
+
     def set_state(self, job_id: str, state: JobState, *, machine_id: str | None = None,
                   remote_name: str | None = None, accept_seq: int | None = None) -> None:
         with self._lock:

@@ -73,3 +73,22 @@ def test_a_failed_write_allocates_no_sequence_number(tmp_path):
         pass
     _, payload = journal.append_event("j1", lambda seq: str(seq).encode())
     assert payload == b"1"
+
+
+def test_a_repeated_offer_is_taken_again_only_if_it_never_reached_a_machine(tmp_path):
+    journal = Journal(tmp_path / "j.db")
+    for job in ("crashed-in-intake", "withdrawn", "held", "accepted", "printed", "declined"):
+        assert journal.remember_offer(job, '{"v": 1}')
+    journal.set_state("withdrawn", JobState.DONE)
+    journal.set_state("held", JobState.AWAITING, machine_id="m1")
+    journal.set_state("accepted", JobState.ACCEPTED, machine_id="m1", accept_seq=3)
+    journal.set_state("printed", JobState.RUNNING, machine_id="m1", remote_name="printed.gcode")
+    journal.set_state("printed", JobState.DONE)
+    journal.set_state("declined", JobState.DECLINED)
+    again = {job: journal.claim_repeated_offer(job, '{"v": 2}')
+             for job in ("crashed-in-intake", "withdrawn", "held", "accepted", "printed", "declined")}
+    assert again == {"crashed-in-intake": True, "withdrawn": True, "held": False, "accepted": False,
+                     "printed": False, "declined": False}
+    assert journal.job("withdrawn").state is JobState.RECEIVED
+    assert journal.job("withdrawn").offer == {"v": 2}
+    assert journal.job("printed").state is JobState.DONE
