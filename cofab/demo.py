@@ -101,7 +101,7 @@ def _announce_pages(network: LocalNetwork, placed, say) -> None:
     say(f"  maker ({placed[0][0].name}):  {maker_token}")
     say(f"  designer:                  {network.issue_token('designer', 'Demo Visitor')}")
     for lab in LABS:
-        say(f"  lab {lab.node_id:<22} {network._labs[lab.node_id].api_token}")
+        say(f"  lab {lab.node_id:<22} {network.lab_token(lab.node_id)}")
     say(f"  city:                      {network.issue_token('city', 'City of Barcelona')}")
     say(f"  admin:                     {network.admin_token}")
     say("press Ctrl-C to stop")

@@ -210,15 +210,15 @@ class MachineWorker:
 
     def _confirmed(self, job_id: str) -> bool:
         """Wait until the hub has recorded this node's acceptance, or the job is withdrawn."""
-        waited = 0.0
+        started = next_note = time.monotonic()
         while not self._journal.acceptance_confirmed(job_id):
             if job_id in self._cancelled:
                 return False
-            if waited and waited % 30 < self._poll_s:
+            if time.monotonic() >= next_note + 30:
+                next_note = time.monotonic()
                 log.info("waiting for the hub to confirm the acceptance before starting",
-                         extra={"job_id": job_id, "waited_s": round(waited)})
+                         extra={"job_id": job_id, "waited_s": round(next_note - started)})
             time.sleep(self._poll_s)
-            waited += self._poll_s
         return job_id not in self._cancelled
 
     def _start_on_machine(self, job_id: str, gcode: Path, *, slice_seconds: float) -> None:

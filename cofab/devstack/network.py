@@ -226,9 +226,21 @@ class LocalNetwork:
         raise NetworkError(f"nodes {node_ids} not {'online' if online else 'offline'} within {timeout_s} s: "
                            f"{self.node_states()}\n{logs}")
 
+    def lab_token(self, node_id: str) -> str:
+        """The lab's own node token (role lab), issued at registration."""
+        return self._labs[node_id].api_token
+
     def lab_client(self, node_id: str) -> httpx.Client:
-        """The hub API as the lab's own node token (role lab), as a person at the lab uses it."""
-        return self.client(self._labs[node_id].api_token)
+        """The hub API as the lab's own node token, as a person at the lab uses it."""
+        return self.client(self.lab_token(node_id))
+
+    def ensure_running(self) -> None:
+        """Start again whatever a test or a crash left stopped (hub, node agents)."""
+        if self._hub is None or self._hub.poll() is not None:
+            self._start_hub()
+        for node_id, lab in self._labs.items():
+            if lab.process is None or lab.process.poll() is not None:
+                self.start_node(node_id)
 
     def octoprint(self, node_id: str) -> VirtualOctoPrint:
         return self._labs[node_id].octoprint

@@ -125,11 +125,7 @@ def test_nothing_lost_and_nothing_made_twice_under_random_kills(tmp_path_factory
             chaos.stop.set()
             chaos.join(timeout=30)
         assert chaos.error is None, chaos.error
-        if network._hub is None:
-            network.start_hub()
-        for spec in specs:
-            if network._labs[spec.node_id].process is None:
-                network.start_node(spec.node_id)
+        network.ensure_running()
         network.wait_nodes_online([s.node_id for s in specs], timeout_s=60)
 
         deadline = time.monotonic() + 120 + JOBS * 6
