@@ -3,14 +3,16 @@
 Why: analysing a 1.3-million-face STL through `trimesh.load` took 9.6x admesh's time and
 8.6x its memory (../shared/TARGETS.md): trimesh imports for a second, keeps several float64
 copies of every corner and builds hash tables and caches it does not need for a check. This
-path reads the 50-byte records in chunks, keeps the corners as float32 (the file's own
-precision), merges equal vertices with one 64-bit sort, and hands plain arrays to
-`designs.meshstats`.
+path reads the 50-byte records in chunks into one reused buffer, keeps only two 64-bit
+hashes per corner, merges equal vertices with one 64-bit sort, reads the merged vertices'
+coordinates back from the file, and hands plain arrays to `designs.meshstats`. Memory is
+time here: on the VMs cofab runs on, first-touching a fresh page costs more than the
+arithmetic done on it, so big buffers are reused rather than allocated per step.
 
 Same answer as trimesh: vertices are merged exactly as `trimesh.grouping.merge_vertices`
 does, by rounding each coordinate to 1e-8 (`MERGE_DIGITS` decimal digits) and comparing the
 integers; so -0.0 meets 0.0 and CAD noise such as 1e-17 meets 0. The three rounded
-integers of a vertex are hashed into one uint64 and argsorted (one sort instead of a
+integers of a vertex are hashed into one uint64 and sorted (one sort instead of a
 three-column lexsort); a second, independent hash guards against collisions (see `_merge`).
 """
 
@@ -19,14 +21,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from designs.errors import EmptyMeshError, NotAMeshError, TruncatedMeshError
-from designs.meshstats import PARALLEL_MIN_FACES
 
 __all__ = ["MERGE_DIGITS", "IndexedMesh", "read_binary_stl"]
 
@@ -60,25 +61,26 @@ _WEIGHTS = (np.uint64(0x243F6A8885A308D3), np.uint64(0xB7E151628AED2A6B), np.uin
 class IndexedMesh:
     """A merged triangle mesh as plain arrays.
 
-    vertices: (n, 3) float64, the file's coordinates (first occurrence of each merged vertex).
-    faces: (m, 3) int32 or int64, indices into vertices, in the file's face order.
+    vertices: (n, 3) float64, the file's coordinates (first occurrence of each merged vertex),
+      in the order the vertices first appear in the file.
+    faces: (m, 3) int32 (int64 beyond 2**31 corners), indices into vertices, in the file's
+      face order.
     """
 
     vertices: np.ndarray
     faces: np.ndarray
 
 
-def _rounded(corners: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
-    """(k, 3) float -> (k, 3) int64: coordinates rounded to MERGE_DIGITS decimals.
+def _rounded(corners: np.ndarray, work: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """(..., 3) float -> (..., 3) int64: coordinates rounded to MERGE_DIGITS decimals.
 
-    scratch: an optional (>= k, 3) float64 buffer reused between chunks (fresh temporaries
-    of this size cost more in page faults than the arithmetic)."""
-    k = len(corners)
-    work = np.empty((k, 3)) if scratch is None else scratch[:k]
+    work, out: optional float64 and int64 buffers of the same shape, reused between chunks
+    (fresh temporaries of this size cost more in page faults than the arithmetic)."""
+    work = np.empty(corners.shape) if work is None else work
+    out = np.empty(corners.shape, dtype=np.int64) if out is None else out
     with np.errstate(invalid="ignore", over="ignore"):  # absurd coordinates: garbage in, no crash
         np.multiply(corners, 10.0**MERGE_DIGITS, out=work, dtype=np.float64)
-        np.rint(work, out=work)
-        return work.astype(np.int64)
+        return np.rint(work, out=out, casting="unsafe")
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -139,57 +141,95 @@ def _open_checked(f) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class _Corners:
-    """Every triangle corner, (k, 3) float32, with two hashes of its rounded position
-    ((k,) uint64 each, see `_row_hash` and `_check_hash`)."""
+class _Hashes:
+    """Two hashes of every triangle corner's rounded position, (k,) uint64 each (see
+    `_row_hash` and `_check_hash`), in file order: corner i is corner i % 3 of face i // 3."""
 
-    coordinates: np.ndarray
     primary: np.ndarray
     check: np.ndarray
 
 
-def _read_corners(path: Path, on_triangles: TriangleSink | None = None) -> _Corners:
-    """Read all triangle corners of the binary STL at `path` and hash them, in one pass.
+class _RecordReader:
+    """Reads a checked binary STL's records in blocks into one reused buffer.
 
-    on_triangles: called with each block of (k, 3, 3) float32 triangles, in file order. On
-    a large file it runs on a second thread, overlapping with the hashing (both are numpy
-    loops that release the GIL). Raises like `_open_checked`, and NotAMeshError for NaN or
-    infinite coordinates.
+    Why one buffer: each fresh multi-MB array costs page faults, which on this kind of
+    virtual machine cost more than reading the bytes; a reused block stays mapped and warm.
+    A block is valid only until the next read."""
+
+    def __init__(self, f, declared: int) -> None:
+        self._f = f
+        self.declared = declared
+        self._buffer = np.empty(min(_CHUNK_FACES, declared), dtype=_RECORD)
+        self._bytes = memoryview(self._buffer).cast("B")
+
+    def blocks(self, first_face: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (first face index, (k, 3, 3) float32 corners view) from `first_face` on."""
+        self._f.seek(_HEADER_BYTES + _RECORD.itemsize * first_face)
+        for start in range(first_face, self.declared, _CHUNK_FACES):
+            n = min(_CHUNK_FACES, self.declared - start)
+            wanted = n * _RECORD.itemsize
+            if self._f.readinto(self._bytes[:wanted]) != wanted:  # the file shrank as we read
+                raise TruncatedMeshError("the binary STL ended before its declared triangles")
+            yield start, self._buffer["corners"][:n]
+
+
+def _refuse_non_finite(block: np.ndarray) -> None:
+    if not np.isfinite(block).all():
+        raise NotAMeshError("the binary STL file has vertices with invalid coordinates (NaN or infinity)")
+
+
+def _hash_corners(reader: _RecordReader, on_triangles: TriangleSink | None = None) -> _Hashes:
+    """Hash all triangle corners of a binary STL, in one pass over its records.
+
+    on_triangles: called with each block of (k, 3, 3) float32 triangles, in file order; the
+    block is only valid during the call (its buffer is reused). Raises like `_open_checked`,
+    and NotAMeshError for NaN or infinite coordinates.
     """
-    with Path(path).open("rb") as f:
-        declared = _open_checked(f)
-        count = declared * 3
-        corners = np.empty((count, 3), dtype=np.float32)
-        primary = np.empty(count, dtype=np.uint64)
-        check = np.empty(count, dtype=np.uint64)
-        scratch = np.empty((min(_CHUNK_FACES * 3, count), 3))
-        parallel = on_triangles is not None and declared >= PARALLEL_MIN_FACES
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cofab-stl") as pool:
-            pending: list[Future] = []
-            for start in range(0, declared, _CHUNK_FACES):
-                n = min(_CHUNK_FACES, declared - start)
-                records = np.fromfile(f, dtype=_RECORD, count=n)
-                if len(records) != n:  # the file shrank while we read it
-                    raise TruncatedMeshError("the binary STL ended before its declared triangles")
-                rows = slice(start * 3, (start + n) * 3)
-                block = corners[rows]
-                block[...] = records["corners"].reshape(-1, 3)
-                if not np.isfinite(block).all():
-                    raise NotAMeshError(
-                        "the binary STL file has vertices with invalid coordinates (NaN or infinity)"
-                    )
-                if on_triangles is not None:
-                    triangles = block.reshape(-1, 3, 3)
-                    if parallel:
-                        pending.append(pool.submit(on_triangles, triangles))
-                    else:
-                        on_triangles(triangles)
-                keys = _rounded(block, scratch)
-                primary[rows] = _row_hash(keys)
-                check[rows] = _check_hash(keys)
-            for future in pending:
-                future.result()  # re-raise anything the sink raised
-    return _Corners(corners, primary, check)
+    count = reader.declared * 3
+    primary = np.empty(count, dtype=np.uint64)
+    check = np.empty(count, dtype=np.uint64)
+    block_faces = min(_CHUNK_FACES, reader.declared)
+    work = np.empty((block_faces, 3, 3))
+    keys = np.empty((block_faces, 3, 3), dtype=np.int64)
+    for start, triangles in reader.blocks():
+        n = len(triangles)
+        _refuse_non_finite(triangles)
+        if on_triangles is not None:
+            on_triangles(triangles)
+        rounded = _rounded(triangles, work[:n], keys[:n]).reshape(-1, 3)
+        rows = slice(start * 3, (start + n) * 3)
+        primary[rows] = _row_hash(rounded)
+        check[rows] = _check_hash(rounded)
+    return _Hashes(primary, check)
+
+
+def _gather_corners(reader: _RecordReader, corners: np.ndarray) -> np.ndarray:
+    """The coordinates of the given corners, read again from the file: (n, 3) float64.
+
+    corners: (n,) int, sorted, corner indices (3 * face + corner). Reading the few MB again
+    costs less than keeping every corner's coordinates in memory through the merge."""
+    out = np.empty((len(corners), 3))
+    if len(corners) == 0:
+        return out
+    faces = corners // 3
+    bounds = np.searchsorted(faces, np.arange(0, reader.declared + _CHUNK_FACES, _CHUNK_FACES))
+    first_block = int(faces[0]) // _CHUNK_FACES * _CHUNK_FACES
+    for start, triangles in reader.blocks(first_block):
+        lo, hi = bounds[start // _CHUNK_FACES], bounds[start // _CHUNK_FACES + 1]
+        if lo == hi:
+            continue
+        out[lo:hi] = triangles[faces[lo:hi] - start, corners[lo:hi] - 3 * faces[lo:hi]]
+    _refuse_non_finite(out)  # the file changed between the two reads
+    return out
+
+
+def _read_all_corners(reader: _RecordReader) -> np.ndarray:
+    """Every corner's coordinates, (k, 3) float32: for the rare exact merge only."""
+    corners = np.empty((reader.declared, 3, 3), dtype=np.float32)
+    for start, triangles in reader.blocks():
+        corners[start : start + len(triangles)] = triangles
+    _refuse_non_finite(corners)
+    return corners.reshape(-1, 3)
 
 
 def _distinct_sorted(values: np.ndarray) -> np.ndarray:
@@ -200,9 +240,23 @@ def _distinct_sorted(values: np.ndarray) -> np.ndarray:
     return starts
 
 
-def _merge(corners: _Corners) -> tuple[np.ndarray, np.ndarray]:
-    """Merge equal corners. Returns (representative corner index per
-    vertex (n,) int64, vertex index per corner (k,) int32, or int64 beyond 2**31 corners).
+def _distinct_sorted_high(values: np.ndarray, low_bits: int) -> np.ndarray:
+    """(k,) sorted uint64 -> (k,) bool, True where the value without its `low_bits` lowest
+    bits changes; block by block, so no (k,) uint64 temporary is built."""
+    starts = np.empty(len(values), dtype=bool)
+    starts[:1] = True
+    limit = np.uint64(1 << low_bits)
+    step = _CHUNK_FACES * 3
+    for start in range(1, len(values), step):
+        stop = min(start + step, len(values))
+        np.greater_equal(values[start:stop] ^ values[start - 1 : stop - 1], limit, out=starts[start:stop])
+    return starts
+
+
+def _merge(hashes: _Hashes, reader: _RecordReader) -> tuple[np.ndarray, np.ndarray]:
+    """Merge equal corners (`reader` is for the rare exact merge). Returns (the first corner of each vertex (n,) int64, sorted, so
+    vertex i is the i-th vertex to appear in the file; the vertex index of each corner (k,)
+    int32, or int64 beyond 2**31 corners).
 
     Equal vertices are grouped by sorting a 64-bit hash of their rounded coordinates. A
     collision (two different vertices, one hash) would make the hash count fewer distinct
@@ -210,31 +264,55 @@ def _merge(corners: _Corners) -> tuple[np.ndarray, np.ndarray]:
     counts must agree, so a wrong merge needs both to collide in one file. Counting by a
     plain sort is used because gathering the second hash into the first one's order costs
     more on large meshes.
+
+    Why first-appearance order (as trimesh's merge keeps too): neighbouring faces of a file
+    then get nearby vertex numbers, which lets `meshstats.body_count`'s union-find settle in
+    two or three rounds instead of eight, and keeps the later gathers cache-friendly.
     """
-    count = len(corners.primary)
-    check = corners.check
+    primary, check = hashes.primary, hashes.check
+    del hashes  # the caller passes its only reference: each buffer is freed once used
     check.sort()
     distinct = int(np.count_nonzero(_distinct_sorted(check)))
-    primary = corners.primary
     grouped = _group_packed(primary, distinct, out=check)  # reuse: fresh pages cost faults
     del check
     if grouped is None:
         grouped = _group_argsort(primary, distinct)
     if grouped is None:
         log.warning("vertex hash collision; merging by exact row sort instead")
-        return _merge_exact(corners.coordinates)
-    order, new_group = grouped
+        return _merge_exact(_read_all_corners(reader))
     del primary
-    # int32 indices where they fit: half the memory of the largest arrays here
+    return _first_appearance_labels(*grouped)
+
+
+def _first_appearance_labels(order: np.ndarray, new_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Number groups by where they first appear. order: (k,) int, the corners sorted so that
+    equal vertices are adjacent and each group lists its corners in ascending index order;
+    new_group: (k,) bool, True where a group starts in that order. Returns like `_merge`.
+
+    The groups are put in first-appearance order by one small sort (n, not k, values) of
+    each group's first corner packed with the group's number; every corner then gets its
+    group's new number, written block by block so the temporaries stay small."""
+    count = len(order)
     index_type = np.int32 if count < np.iinfo(np.int32).max else np.int64
-    group = np.cumsum(new_group, dtype=index_type)
-    group -= 1
+    starts = np.flatnonzero(new_group)  # (n,) where each group begins in sorted order
+    groups = len(starts)
+    group_bits = max(1, (groups - 1).bit_length())
+    # (first corner << group_bits) | group: < 2**62 while count < 2**31
+    packed = order[starts].astype(np.uint64)
+    packed <<= np.uint64(group_bits)
+    packed |= np.arange(groups, dtype=np.uint64)
+    packed.sort()
+    label = np.empty(groups, dtype=index_type)
+    label[(packed & np.uint64((1 << group_bits) - 1)).astype(np.intp)] = np.arange(groups, dtype=index_type)
+    packed >>= np.uint64(group_bits)
+    first = packed.view(np.int64)  # sorted: vertex i's first corner
+    sizes = np.diff(starts, append=count)
     inverse = np.empty(count, dtype=index_type)
-    inverse[order] = group
-    del group
-    # the first occurrence represents each vertex, as in trimesh (keep_order)
-    representative = np.minimum.reduceat(order, np.flatnonzero(new_group))
-    return representative, inverse
+    step = _CHUNK_FACES  # groups per block: a few hundred thousand corners
+    for g in range(0, groups, step):
+        rows = slice(starts[g], starts[g + step] if g + step < groups else count)
+        inverse[order[rows]] = np.repeat(label[g : g + step], sizes[g : g + step])
+    return first, inverse
 
 
 def _group_packed(
@@ -242,10 +320,11 @@ def _group_packed(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Group equal hashes with one plain sort: the top bits of each hash and the corner's
     index share one uint64, so sorting it yields the permutation too (numpy's vectorised
-    sort is ~5x faster than its argsort here). Returns (order (k,) int64, group starts (k,)
-    bool in sorted order), or None when the truncated hash merged vertices the check hash
-    tells apart, or when the index leaves too few hash bits for it to be worth trying.
-    out: an optional (k,) uint64 buffer to build the packed keys in."""
+    sort is ~5x faster than its argsort here), with each group's corners in index order.
+    Returns (order (k,) int64, group starts (k,) bool in sorted order), or None when the
+    truncated hash merged vertices the check hash tells apart, or when the index leaves too
+    few hash bits for it to be worth trying. out: an optional (k,) uint64 buffer to build
+    the packed keys in."""
     count = len(hashes)
     index_bits = max(1, (count - 1).bit_length())
     hash_bits = 64 - index_bits
@@ -254,9 +333,11 @@ def _group_packed(
         return None
     packed = np.right_shift(hashes, np.uint64(index_bits), out=out)
     packed <<= np.uint64(index_bits)
-    packed |= np.arange(count, dtype=np.uint64)
+    step = _CHUNK_FACES * 3
+    for start in range(0, count, step):  # the indices block by block: no (k,) temporary
+        packed[start : start + step] |= np.arange(start, min(start + step, count), dtype=np.uint64)
     packed.sort()
-    new_group = _distinct_sorted(packed >> np.uint64(index_bits))
+    new_group = _distinct_sorted_high(packed, index_bits)
     if int(np.count_nonzero(new_group)) != distinct:
         log.debug("truncated vertex hash collided; grouping by the full hash")
         return None
@@ -265,8 +346,9 @@ def _group_packed(
 
 
 def _group_argsort(hashes: np.ndarray, distinct: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Group by the full 64-bit hash with an argsort; None if it still collides."""
-    order = np.argsort(hashes)
+    """Group by the full 64-bit hash with a stable argsort (each group's corners stay in
+    index order); None if it still collides."""
+    order = np.argsort(hashes, kind="stable")
     new_group = _distinct_sorted(np.sort(hashes))  # sorting again beats gathering
     if int(np.count_nonzero(new_group)) != distinct:
         return None
@@ -274,24 +356,24 @@ def _group_argsort(hashes: np.ndarray, distinct: int) -> tuple[np.ndarray, np.nd
 
 
 def _merge_exact(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The slow, collision-free merge: unique rows of the rounded coordinates."""
-    _rows, first, inverse = np.unique(
-        _rounded(corners), axis=0, return_index=True, return_inverse=True
-    )
-    return first.astype(np.int64), inverse.reshape(-1).astype(np.int64)
+    """The slow, collision-free merge: unique rows of the rounded coordinates.
+    corners: (k, 3) float. Returns like `_merge`."""
+    _rows, inverse = np.unique(_rounded(corners), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    return _first_appearance_labels(order, _distinct_sorted(inverse[order]))
 
 
 def read_binary_stl(path: Path, on_triangles: TriangleSink | None = None) -> IndexedMesh:
     """Read and merge the binary STL at `path` (the caller has sniffed it as binary STL).
 
     on_triangles: called with each block of (k, 3, 3) float32 triangles, in file order,
-    while it is still in cache (e.g. `meshstats.SurfaceAccumulator.add`).
-    Raises the DesignFileError subclasses of `_read_corners`.
+    while it is still in cache (e.g. `meshstats.SurfaceAccumulator.add`); the block is only
+    valid during the call. Raises the DesignFileError subclasses of `_open_checked` and
+    `_hash_corners`.
     """
-    corners = _read_corners(path, on_triangles)
-    representative, inverse = _merge(corners)
-    vertices = corners.coordinates[representative].astype(np.float64)
-    del corners, representative
-    index_type = np.int32 if len(vertices) < np.iinfo(np.int32).max else np.int64
-    faces = inverse.astype(index_type).reshape(-1, 3)
-    return IndexedMesh(vertices=vertices, faces=faces)
+    with Path(path).open("rb") as f:
+        reader = _RecordReader(f, _open_checked(f))
+        first, inverse = _merge(_hash_corners(reader, on_triangles), reader)
+        vertices = _gather_corners(reader, first)
+    return IndexedMesh(vertices=vertices, faces=inverse.reshape(-1, 3))

@@ -220,3 +220,42 @@ def test_reader_refuses_bad_files(tmp_path: Path) -> None:
     bad.write_bytes(bytes(nan))
     with pytest.raises(NotAMeshError, match="NaN"):
         read_binary_stl(bad)
+
+
+def _force_argsort(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stl_binary, "_PACKED_COLLISION_RISK", -1.0)
+
+
+def _force_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stl_binary, "_row_hash", lambda keys: np.zeros(len(keys), dtype=np.uint64))
+
+
+@pytest.mark.parametrize("force", [None, _force_argsort, _force_exact], ids=["packed", "argsort", "exact"])
+def test_vertices_are_numbered_by_first_appearance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, force
+) -> None:
+    # every merge path numbers vertices in the order the file first uses them (what lets
+    # the union-find in meshstats.body_count settle in a few rounds)
+    if force is not None:
+        force(monkeypatch)
+    mesh = GENERATED["two_bodies"]()
+    indexed = read_binary_stl(write_stl(tmp_path, mesh))
+    flat = indexed.faces.reshape(-1)
+    _values, first_use = np.unique(flat, return_index=True)
+    assert np.array_equal(np.argsort(first_use), np.arange(len(indexed.vertices)))
+    np.testing.assert_allclose(indexed.vertices[indexed.faces], mesh.triangles, atol=1e-6)
+    assert len(indexed.vertices) == len(mesh.vertices)
+
+
+@pytest.mark.parametrize("name", ["two_bodies", "fin", "flipped_face", "open_box"])
+def test_small_blocks_give_the_same_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    # blocks of a few faces: every block boundary in the reader, the merge and the edge
+    # runs is crossed many times
+    from designs import meshstats
+
+    path = write_stl(tmp_path, GENERATED[name]())
+    expected = analyze_mesh(path)
+    monkeypatch.setattr(stl_binary, "_CHUNK_FACES", 5)
+    monkeypatch.setattr(meshstats, "_CHUNK_FACES", 3)
+    assert_same(analyze_mesh(path), expected)
+    assert read_binary_stl(path).vertices.shape == (expected.vertices, 3)

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 import trimesh
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from designs import meshstats
 from designs.meshstats import body_count, edge_topology, surface_stats
@@ -153,3 +155,40 @@ def test_union_find_fallback_gives_the_same_count(monkeypatch: pytest.MonkeyPatc
     faces = np.arange(len(soup.faces) * 3).reshape(-1, 3)  # every face its own body
     monkeypatch.setattr(meshstats, "_MAX_UNION_ROUNDS", 0)
     assert body_count(faces, faces.size) == len(soup.faces)
+
+
+def _reference_topology(faces: np.ndarray) -> meshstats.EdgeTopology:
+    """The definitions spelled out edge by edge, for comparison."""
+    uses: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for a, b, c in faces.tolist():
+        for u, v in ((a, b), (b, c), (c, a)):
+            uses.setdefault((min(u, v), max(u, v)), []).append((u, v))
+    counts = [len(found) for found in uses.values()]
+    consistent = all(
+        found[0] != found[1] or found[0][0] == found[0][1]
+        for found in uses.values()
+        if len(found) == 2
+    )
+    return meshstats.EdgeTopology(
+        boundary_edges=counts.count(1),
+        nonmanifold_edges=sum(1 for c in counts if c > 2),
+        watertight=bool(counts) and all(c == 2 for c in counts),
+        winding_consistent=consistent,
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    faces=st.lists(st.tuples(*[st.integers(0, 6)] * 3), min_size=1, max_size=40),
+    chunk=st.sampled_from([1, 2, 5, 1 << 16]),
+)
+def test_edge_topology_matches_the_definitions(faces: list[tuple[int, int, int]], chunk: int) -> None:
+    # few vertices: repeated, reversed, degenerate and shared edges are all common
+    array = np.array(faces, dtype=np.int32)
+    original = meshstats._CHUNK_FACES
+    meshstats._CHUNK_FACES = chunk
+    try:
+        found = edge_topology(array, 7)
+    finally:
+        meshstats._CHUNK_FACES = original
+    assert found == _reference_topology(array)
