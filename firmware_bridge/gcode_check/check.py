@@ -8,10 +8,12 @@ forbidden commands, malformed lines.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from pathlib import Path
 
+from firmware_bridge.gcode_check import fast as fast_path
 from firmware_bridge.gcode_check.fast import scan
 from firmware_bridge.gcode_check.interpreter import Interpreter
 from firmware_bridge.gcode_check.profile import MachineProfile
@@ -29,6 +31,7 @@ def check_file(path: Path | str, profile: MachineProfile, *, fast: bool = True) 
     against, and about 10x slower.
     """
     path = Path(path)
+    fast = _fast_available(fast)
     started = time.perf_counter()
     report = CheckReport(machine=profile.name, dialect=profile.dialect, fast_path=fast)
     interp = Interpreter(profile, report)
@@ -55,6 +58,7 @@ def check_text(text: str, profile: MachineProfile, *, fast: bool = True) -> Chec
     """Check a program given as a string (tests, small generated programs)."""
     import io
 
+    fast = _fast_available(fast)
     report = CheckReport(machine=profile.name, dialect=profile.dialect, fast_path=fast)
     interp = Interpreter(profile, report)
     stream = io.BytesIO(text.encode("utf-8"))
@@ -64,6 +68,16 @@ def check_text(text: str, profile: MachineProfile, *, fast: bool = True) -> Chec
         lines = text.split("\n")
         _set_texts(report, lambda n: lines[n - 1] if n <= len(lines) else "")
     return report
+
+
+def _fast_available(wanted: bool) -> bool:
+    """The fast path needs the compiled lexer; without it, every line is interpreted (the
+    same report, about 20x slower) rather than no check at all."""
+    if wanted and not fast_path.AVAILABLE:
+        logging.getLogger(__name__).warning(
+            "G-code lexer not built (pip install -e .); checking line by line")
+        return False
+    return wanted
 
 
 def _scan_slowly(stream, interp: Interpreter) -> tuple[int, int]:

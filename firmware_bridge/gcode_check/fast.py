@@ -1,67 +1,74 @@
-"""The fast path of the safety check: whole chunks of plain moves at numpy speed.
+"""The fast path of the safety check: a C lexer, then whole chunks of moves as numpy arrays.
 
-Sliced G-code is mostly `G1 X.. Y.. E..` lines. A Python loop over 3.8 million such lines
-costs more than the 4x-of-read-and-split budget, so this module works on 4 MB chunks:
+Sliced G-code is mostly `G1 X.. Y.. E..` lines, 3.8 million of them in 100 MB. The target
+(within 4x of merely reading and splitting the file in Python, about 0.8 s for 100 MB here)
+leaves no room for Python work per line, so per-line work is done outside the interpreter.
 
-1. Comments go with one `re.sub`, letters are upper-cased with `bytes.upper()`.
-2. numpy finds every letter; the letters are blanked out and `np.fromstring` parses all
-   numbers of the chunk in one C call. One number per letter or the chunk goes to the
-   exact line-by-line interpreter (that is also how malformed lines get their reason).
-3. A line is *plain* if it is G0/G1 with only X, Y, Z, E, F words (each once), *passive*
-   if it is an M code that changes nothing the check follows (fan, progress, acceleration).
-   Everything else (arcs, G92, temperatures, forbidden commands, Klipper macros, odd bytes)
-   is handed to `Interpreter.feed_line`, in order.
-4. Between two such lines, a run of plain moves changes the state only through its last
-   values, and its bounds are its minima and maxima, so one pass of `reduceat` summarises
-   all runs; then a short Python loop applies runs and hands over the other lines in order.
-   Run time is computed afterwards for all plain moves at once.
+How, and why this way rather than another:
 
-Moves in relative mode (G91) are rare (start and end code) and go line by line.
+* A library: PyPI has G-code parsers (pygcode, gcodeparser, gcode-lib...), all pure Python
+  and slower than our own interpreter; none in Rust or C with Python bindings. None to take.
+* numpy alone (the previous fast path): the regex comment strip, letter search, blanking and
+  `np.fromstring` make about 20 passes over the text and a sort of tokens into lines; it
+  topped out near 20-30 MB/s, 17x the read-and-split.
+* So the tokenizer is in C (`_lexer.c`, built by setup.py; only a compiler and Python's
+  headers needed). It reads each line once and sorts it into *plain* (G0-G3 with words the
+  caller allows: values written to arrays), *passive* (M codes that change nothing checked)
+  or *other*. It knows no rule: which G codes, letters and M codes count is passed in from
+  here (dialect, forbidden commands), and anything it is not sure to read exactly as
+  `lines.parse_line` does goes to the interpreter as an *other* line.
+
+Then, per chunk of `CHUNK_BYTES` (memory stays bounded: arrays for one chunk only):
+
+1. Other lines split the plain moves into runs. Between two other lines, a run changes the
+   state only through its last values, so a forward fill per column gives each run's end.
+2. A short Python loop walks the runs in order: it sets the interpreter's position, feed,
+   extruder and motion mode to the run's end and hands it the next other line
+   (`Interpreter.feed_line`, the reference reading). Runs in relative mode (G91) or with
+   arcs outside the XY plane go through the interpreter line by line.
+3. Afterwards, with each run's starting state known: bounds (minimum, maximum, violations
+   from `np.flatnonzero`), arc bulges, and run time and filament for every move at once.
+
+The interpreter is the reference: tests hold this path to the same report on generated
+programs, the shared corpus and every unsafe case.
 """
 
 from __future__ import annotations
 
-import re
-import warnings
 from typing import BinaryIO
 
 import numpy as np
 
 from firmware_bridge.gcode_check.interpreter import Interpreter
+from firmware_bridge.gcode_check.report import MAX_VIOLATIONS, Violation
 
-CHUNK_BYTES = 4 << 20
-_SEMICOLON = re.compile(rb";[^\n]*")
-_PAREN = re.compile(rb"\([^)\n]*\)")
-_ALLOWED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+- \t\r\n"
-_BLANK_LETTERS = bytes(32 if 65 <= c <= 90 else c for c in range(256))
-_NUMBER_CHARS = np.frombuffer(b".0123456789", np.uint8)
-_COLUMN = np.full(256, 7, dtype=np.intp)
-_COLUMN[np.frombuffer(b"XYZEFIJ", np.uint8)] = np.arange(7)
-_LETTER_BIT = np.zeros(256, dtype=np.int64)
-_LETTER_BIT[65:91] = 1 << np.arange(26, dtype=np.int64)
-_WEIRD = np.ones(256, dtype=bool)
-_WEIRD[np.frombuffer(_ALLOWED, np.uint8)] = False
+try:
+    from firmware_bridge.gcode_check import _lexer
+except ImportError:  # not built (a checkout without `pip install -e .`)
+    _lexer = None
 
-_BIT = {c: 1 << (ord(c) - 65) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
-_MOVE_WORDS = {
-    "marlin": _BIT["G"] | _BIT["X"] | _BIT["Y"] | _BIT["Z"] | _BIT["E"] | _BIT["F"],
-    "klipper": _BIT["G"] | _BIT["X"] | _BIT["Y"] | _BIT["Z"] | _BIT["E"] | _BIT["F"],
-    "grbl": _BIT["G"] | _BIT["X"] | _BIT["Y"] | _BIT["Z"] | _BIT["F"],
-}
-_FDM_PASSIVE = _BIT["M"] | _BIT["S"] | _BIT["P"] | _BIT["R"] | _BIT["T"] | _BIT["X"] | _BIT["Y"] | _BIT["Z"] | _BIT["E"]
-_CENTRE = _BIT["I"] | _BIT["J"]
-_PASSIVE_WORDS = {"marlin": _FDM_PASSIVE, "klipper": _FDM_PASSIVE, "grbl": _BIT["M"]}
+AVAILABLE = _lexer is not None
+"""False when the C lexer is not built; `check_file` then interprets every line."""
+
+CHUNK_BYTES = 1 << 20
+"""Small enough that a chunk's arrays (7 columns of about 37,000 moves) stay in cache."""
+_LINE_LIMIT = 1 << 20
+
+_COLUMNS = "XYZEFIJ"
+
+
+def _bits(letters: str) -> int:
+    return sum(1 << (ord(c) - 65) for c in set(letters))
+
+
+_MOVE_WORDS = {"marlin": "XYZEF", "klipper": "XYZEF", "grbl": "XYZF"}
+_PASSIVE_WORDS = {"marlin": "SPRTXYZE", "klipper": "SPRTXYZE", "grbl": ""}
 _PASSIVE_M = {
     "marlin": (73, 106, 107, 117, 201, 203, 204, 205, 220, 221, 400, 900),
     "klipper": (73, 106, 107, 117, 201, 203, 204, 205, 220, 221, 400, 900),
     "grbl": (5, 7, 8, 9),
 }
 """M codes that change nothing the check follows: fan, progress, accelerations, overrides."""
-_LINE_LIMIT = 1 << 20
-
-
-class _Fallback(Exception):
-    """The chunk has something the fast path does not read exactly; go line by line."""
 
 
 def scan(stream: BinaryIO, interp: Interpreter) -> tuple[int, int]:
@@ -78,7 +85,7 @@ def scan(stream: BinaryIO, interp: Interpreter) -> tuple[int, int]:
         cut = data.rfind(b"\n") + 1
         if cut == 0:
             if len(data) > _LINE_LIMIT:
-                scanner.long_line(data)
+                scanner.long_line()
                 data = b""
             rest = data
             continue
@@ -90,28 +97,44 @@ def scan(stream: BinaryIO, interp: Interpreter) -> tuple[int, int]:
 
 
 class _Scanner:
+    """Lexes chunks and applies them to the interpreter in order."""
+
     def __init__(self, interp: Interpreter) -> None:
+        if _lexer is None:
+            raise RuntimeError("the G-code lexer (_lexer.c) is not built: run pip install -e .")
         self.interp = interp
         self.lines = 0
         profile = interp.profile
         forbidden = profile.forbidden
-        self.plain_g = [g for g in (0.0, 1.0) if f"G{g:g}" not in forbidden]
-        self.passive_m = np.array(
-            [m for m in _PASSIVE_M[profile.dialect] if f"M{m}" not in forbidden], dtype=np.float64
-        )
-        self.move_words = _MOVE_WORDS[profile.dialect]
-        self.arc_g = [g for g in (2.0, 3.0) if f"G{g:g}" not in forbidden]
-        self.arc_words = self.move_words | _CENTRE if self.arc_g else 0
-        self.passive_words = _PASSIVE_WORDS[profile.dialect]
+        move = _bits(_MOVE_WORDS[profile.dialect])
+        self.g_words = [move if f"G{g}" not in forbidden else 0 for g in (0, 1)]
+        self.g_words += [move | _bits("IJ") if f"G{g}" not in forbidden else 0 for g in (2, 3)]
+        passive = np.zeros(1024, dtype=np.uint8)
+        passive[[m for m in _PASSIVE_M[profile.dialect] if f"M{m}" not in forbidden]] = 1
+        self.passive = passive.tobytes()
+        self.passive_words = _bits(_PASSIVE_WORDS[profile.dialect])
         self.skip_long = False
+        self._room = 0
 
-    def long_line(self, data: bytes) -> None:
+    def long_line(self) -> None:
         """A line over 1 MB is not G-code; report it once, skip to its end."""
         if not self.skip_long:
             self.interp.violation(self.lines + 1, "malformed", "line longer than 1 MB", "")
             self.skip_long = True
 
-    # --- one chunk --------------------------------------------------------------------
+    def _buffers(self, room: int) -> None:
+        if room > self._room:
+            self._room = room = max(room, 2 * self._room)
+            self._line = np.empty(room, np.int32)
+            self._g = np.empty(room, np.uint8)
+            self._offset = np.empty(room, np.int64)
+            self._values = np.empty((len(_COLUMNS), room))
+            self._other = np.empty((room, 4), np.int64)
+            self._arange = np.arange(room)
+
+    def _lex(self, chunk: bytes) -> tuple[int, int, int, int]:
+        return _lexer.lex(chunk, self._room, self.g_words, self.passive, self.passive_words,
+                          self._line, self._g, self._offset, self._values, self._other)
 
     def chunk(self, chunk: bytes) -> None:
         base = self.lines
@@ -124,309 +147,284 @@ class _Scanner:
             base += 1
             if not chunk:
                 return
-        nlines = chunk.count(b"\n")
+        # Room for a line per 4 bytes; a chunk of shorter lines is counted and lexed again.
+        self._buffers(len(chunk) // 4 + 16)
         try:
-            self._fast(chunk, base)
-        except _Fallback:
-            self._slow(chunk, base)
+            nlines, m, nother, room = self._lex(chunk)
+        except OverflowError:
+            self._buffers(chunk.count(b"\n") + 1)
+            nlines, m, nother, room = self._lex(chunk)
+        _Chunk(self.interp, chunk, base, self._line[:m], self._g[:m], self._offset[:m],
+               self._values[:, :m],
+               self._other[:nother], self._arange[:m]).apply()
         self.lines = base + nlines
 
-    def _slow(self, chunk: bytes, base: int) -> None:
-        feed = self.interp.feed_line
-        for i, raw in enumerate(chunk.split(b"\n")[:-1]):
-            feed(base + i + 1, raw.decode("latin-1"))
 
-    def _fast(self, chunk: bytes, base: int) -> None:
-        text = chunk
-        if b";" in text:
-            text = _SEMICOLON.sub(b"", text)
-        if b"(" in text:
-            text = _PAREN.sub(b"", text)
-        text = text.upper() + b"     "  # padding: digits are looked up past line ends
-        a = np.frombuffer(text, np.uint8)
-        # Letters and newlines in one pass: their order gives each letter its line.
-        events = np.flatnonzero(((a - np.uint8(65)) < 26) | (a == 10))
-        is_nl = a[events] == 10
-        nlpos = events[is_nl]
-        letter_pos = events[~is_nl]
-        token_line = np.cumsum(is_nl, dtype=np.int32)[~is_nl]
-        after = a[letter_pos + 1]
-        number_start = ((after - np.uint8(48)) < 10) | (after == 46) | (after == 45) | (after == 43)
-        odd_lines: np.ndarray | None = None
-        if not number_start.all():
-            odd_lines = token_line[~number_start]
-        if text.translate(None, _ALLOWED):
-            weird = np.searchsorted(nlpos, np.flatnonzero(_WEIRD[a]))
-            odd_lines = weird if odd_lines is None else np.concatenate((odd_lines, weird))
-        buf = np.frombuffer(text.translate(_BLANK_LETTERS), np.uint8).copy()
-        if odd_lines is not None:
-            odd_lines = np.unique(odd_lines)
-            starts = np.where(odd_lines > 0, nlpos[odd_lines - 1] + 1, 0)
-            for s, e in zip(starts.tolist(), nlpos[odd_lines].tolist(), strict=True):
-                buf[s:e] = 32
-            keep = np.ones(len(nlpos), dtype=bool)
-            keep[odd_lines] = False
-            mask = keep[token_line]
-            letter_pos, token_line = letter_pos[mask], token_line[mask]
-        letters = a[letter_pos]
-        # The command word (G1, M204...) of each line is read from its digits here and
-        # blanked, which spares np.fromstring a quarter of its numbers.
-        n = len(letters)
-        starts_tok = np.ones(n, dtype=bool)
-        starts_tok[1:] = token_line[1:] != token_line[:-1]
-        head = a[letter_pos + 1] - np.uint8(48)
-        by_digits = starts_tok & (head < 10) & (
-            (letters == 71) | (letters == 77) | (letters == 84))  # G M T
-        first_pos = letter_pos[by_digits] + 1
-        command = np.zeros(len(first_pos))
-        digits = np.zeros(len(first_pos), dtype=np.int64)
-        ended = np.zeros(len(first_pos), dtype=bool)
-        for k in range(4):
-            digit = a[first_pos + k] - np.uint8(48)
-            ended |= digit >= 10
-            command = np.where(ended, command, command * 10 + digit)
-            digits += ~ended
-        buf_digits = first_pos[:, None] + np.arange(4)
-        buf[buf_digits[np.arange(4) < digits[:, None]]] = 32
-        if np.isin(a[first_pos + digits], _NUMBER_CHARS).any():
-            raise _Fallback  # G38.2, G92.1 or a 5-digit code: the interpreter reads those
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                rest = np.fromstring(buf.tobytes(), sep=" ")  # type: ignore[call-overload]
-        except ValueError:
-            raise _Fallback from None
-        if len(rest) != n - len(first_pos):
-            raise _Fallback
-        values = np.empty(n)
-        values[by_digits] = command
-        values[~by_digits] = rest
-        self._classify(text, base, nlpos, odd_lines, letters, values, token_line, starts_tok)
+class _Chunk:
+    """One lexed chunk: plain moves as columns, other lines in between, applied in order."""
 
-    def _classify(self, text: bytes, base: int, nlpos: np.ndarray, odd_lines: np.ndarray | None,
-                  letters: np.ndarray, values: np.ndarray, token_line: np.ndarray,
-                  starts_tok: np.ndarray) -> None:
-        """Sort lines into plain moves, passive lines and lines for the interpreter."""
-        n = len(letters)
-        first = np.flatnonzero(starts_tok)
-        line_of = token_line[first]
-        bits = _LETTER_BIT[letters]
-        mask = np.bitwise_or.reduceat(bits, first) if n else np.zeros(0, np.int64)
-        unique = np.bitwise_count(mask) == np.diff(first, append=n)
-        cmd_letter = letters[first]
-        cmd_value = values[first]
-        is_g = (cmd_letter == 71) & unique
-        plain = is_g & np.isin(cmd_value, self.plain_g) & ((mask & ~self.move_words) == 0)
-        if self.arc_words:
-            plain |= (
-                is_g & np.isin(cmd_value, self.arc_g) & ((mask & ~self.arc_words) == 0)
-                & ((mask & _CENTRE) != 0)
-            )
-        passive = (
-            (cmd_letter == 77) & unique & np.isin(cmd_value, self.passive_m)
-            & ((mask & ~self.passive_words) == 0)
-        )
-        tok_li = np.cumsum(starts_tok, dtype=np.int32) - 1
-        f_bad = (letters == 70) & (values <= 0)
-        if f_bad.any():  # F must be positive: the interpreter says why not.
-            plain[tok_li[f_bad]] = False
-        complex_lines = line_of[~(plain | passive)]
-        if odd_lines is not None:
-            complex_lines = np.union1d(complex_lines, odd_lines)
-        plain_tok = plain[tok_li]
-        plain_rank = np.cumsum(plain) - 1
-        m = int(plain.sum())
-        letters_p = letters[plain_tok]
-        values_p = values[plain_tok]
-        rank_p = plain_rank[tok_li[plain_tok]]
-        table = np.full((8, m), np.nan)
-        table[_COLUMN[letters_p], rank_p] = values_p
-        dense = dict(zip("XYZEFIJ", table, strict=False))
-        self._apply(text, base, nlpos, complex_lines, line_of[plain], cmd_value[plain], dense)
+    def __init__(self, interp: Interpreter, text: bytes, base: int, line: np.ndarray,
+                 g: np.ndarray, offset: np.ndarray, values: np.ndarray, other: np.ndarray,
+                 arange: np.ndarray) -> None:
+        self.interp = interp
+        self.text = text
+        self.base = base
+        self.line = line
+        self.g = g
+        self.offset = offset
+        self.col = dict(zip(_COLUMNS, values, strict=True))
+        self.other = other
+        self.arange = arange
+        m = len(line)
+        bounds = np.empty(len(other) + 2, np.int64)
+        bounds[0] = 0
+        bounds[1:-1] = other[:, 3]
+        bounds[-1] = m
+        self.start = bounds[:-1]
+        self.end = bounds[1:]
+        self.nonempty = self.end > self.start
+        self.firsts = self.start[self.nonempty]
 
-    # --- runs of plain moves, in order with the other lines --------------------------
+    def line_text(self, offset: int) -> str:
+        end = self.text.find(b"\n", offset)
+        return self.text[offset:end].decode("latin-1")
 
-    def _apply(self, text: bytes, base: int, nlpos: np.ndarray, complex_lines: np.ndarray,
-               plain_lines: np.ndarray, plain_g: np.ndarray, dense: dict[str, np.ndarray]) -> None:
+    # --- 1. the end of each run -----------------------------------------------------
+
+    def _fill_index(self, column: np.ndarray) -> np.ndarray:
+        """For each move, the index of the last move at or before it in its run that names
+        this column, or the run's first move if none does."""
+        present = ~np.isnan(column)
+        present[self.firsts] = True
+        index = self.arange * present
+        np.maximum.accumulate(index, out=index)
+        return index
+
+    def apply(self) -> None:
         interp = self.interp
-        nruns = len(complex_lines) + 1
-        run_of_plain = np.searchsorted(complex_lines, plain_lines)
-        runs = np.arange(nruns)
-        plain_start = np.searchsorted(run_of_plain, runs, side="left")
-        plain_end = np.searchsorted(run_of_plain, runs, side="right")
-        nonempty = plain_end > plain_start
-        seg = plain_start[nonempty]
-        ends = plain_end[nonempty] - 1
-        last: list[list[float]] = []
+        m = len(self.line)
+        nruns = len(self.other) + 1
+        start, end, nonempty = self.start, self.end, self.nonempty
+        fill: dict[str, np.ndarray] = {}
+        last: dict[str, list[float]] = {}
+        ends = end[nonempty] - 1
         for letter in "XYZEF":
-            column = dense[letter]
-            filled_at = np.where(np.isnan(column), -1, np.arange(len(column)))
-            np.maximum.accumulate(filled_at, out=filled_at)
             values = np.full(nruns, np.nan)
-            if len(seg):
-                k = filled_at[ends]
-                ok = k >= seg
-                values[np.flatnonzero(nonempty)[ok]] = column[k[ok]]
-            last.append(values.tolist())
-        mins, maxs = [], []
-        for letter in "XYZ":
-            mn = np.full(nruns, np.nan)
-            mx = np.full(nruns, np.nan)
-            if len(seg):
-                mn[nonempty] = np.fmin.reduceat(dense[letter], seg)
-                mx[nonempty] = np.fmax.reduceat(dense[letter], seg)
-            mins.append(mn.tolist())
-            maxs.append(mx.tolist())
+            if m:
+                fill[letter] = index = self._fill_index(self.col[letter])
+                values[nonempty] = self.col[letter][index[ends]]
+            last[letter] = values.tolist()
         e_sum = np.zeros(nruns)
-        if len(seg):
-            e_sum[nonempty] = np.add.reduceat(np.nan_to_num(dense["E"]), seg)
-        e_sum_l = e_sum.tolist()
         has_arc = np.zeros(nruns, dtype=bool)
-        if len(seg):
-            has_arc[nonempty] = np.maximum.reduceat(plain_g, seg) >= 2
-        has_arc_l = has_arc.tolist()
+        last_g = np.zeros(nruns)
+        if m:
+            e_sum[nonempty] = np.add.reduceat(np.nan_to_num(self.col["E"]), self.firsts)
+            arcs = np.flatnonzero(self.g >= 2)
+            if len(arcs):
+                has_arc[np.searchsorted(end, arcs, side="right")] = True
+            last_g[nonempty] = self.g[ends]
+
+        # --- 2. runs and other lines, in order ------------------------------------------
+        other = self.other
+        other_line = (other[:, 0] + (self.base + 1)).tolist()
+        other_start = other[:, 1].tolist()
+        other_end = other[:, 2].tolist()
+        text = self.text
+        feed_line = interp.feed_line
+        kept = len(interp.report.violations)
+        state = np.full((nruns, 10), np.nan)  # each run's starting state, for step 3
+        slow = np.zeros(nruns, dtype=bool)
         has_plain = nonempty.tolist()
-        last_g = np.full(nruns, -1.0)
-        if len(seg):
-            last_g[nonempty] = plain_g[ends]
-        last_g_l = last_g.tolist()
-        cx = complex_lines.tolist()
-        line_start = np.concatenate(([0], nlpos[:-1] + 1))
-
-        def line_text(i: int) -> str:
-            return text[int(line_start[i]):int(nlpos[i])].decode("latin-1")
-
-        cx_text = [text[s:e].decode("latin-1") for s, e in zip(
-            line_start[complex_lines].tolist(), nlpos[complex_lines].tolist(), strict=True)]
-
-        # State at the start of each run, for the geometry pass afterwards.
-        run_state = np.full((nruns, 10), np.nan)  # filled row by row, read by column
-        slow_run = np.zeros(nruns, dtype=bool)
-        lo_b, hi_b = interp.lo, interp.hi
-        bmin, bmax = interp.bmin, interp.bmax
-        plain_lines_l: list[int] | None = None
+        has_arc_l, e_sum_l, last_g_l = has_arc.tolist(), e_sum.tolist(), last_g.tolist()
+        lx, ly, lz, le, lf = (last[c] for c in "XYZEF")
         for r in range(nruns):
             if has_plain[r]:
                 pos = interp.pos
-                run_state[r] = (*pos, interp.feed, interp.scale, *interp.offset,
-                                1.0 if interp.e_absolute else 0.0, interp.e)
+                scale, offset = interp.scale, interp.offset
+                state[r] = (*pos, interp.feed, scale, *offset,
+                            1.0 if interp.e_absolute else 0.0, interp.e)
                 if not interp.absolute or (has_arc_l[r] and interp.plane != 17):
-                    slow_run[r] = True
-                    if plain_lines_l is None:
-                        plain_lines_l = plain_lines.tolist()
-                    for i in plain_lines_l[plain_start[r]:plain_end[r]]:
-                        interp.feed_line(base + i + 1, line_text(i))
+                    slow[r] = True
+                    for k in range(int(start[r]), int(end[r])):
+                        feed_line(self.base + int(self.line[k]) + 1,
+                                  self.line_text(int(self.offset[k])))
                 else:
-                    scale, offset = interp.scale, interp.offset
-                    for ax in range(3):
-                        value = last[ax][r]
-                        if value == value:  # not NaN: the run moved this axis
-                            mn = mins[ax][r] * scale + offset[ax]
-                            mx = maxs[ax][r] * scale + offset[ax]
-                            if mn < bmin[ax]:
-                                bmin[ax] = mn
-                            if mx > bmax[ax]:
-                                bmax[ax] = mx
-                            if mn < lo_b[ax] or mx > hi_b[ax]:
-                                self._report_bounds(
-                                    base, plain_lines, dense["XYZ"[ax]], plain_start[r],
-                                    plain_end[r], ax, scale, offset[ax], line_text,
-                                )
-                            pos[ax] = value * scale + offset[ax]
-                    e_last = last[3][r]
-                    if e_last == e_last:
+                    value = lx[r]
+                    if value == value:  # not NaN: the run moved this axis
+                        pos[0] = value * scale + offset[0]
+                    value = ly[r]
+                    if value == value:
+                        pos[1] = value * scale + offset[1]
+                    value = lz[r]
+                    if value == value:
+                        pos[2] = value * scale + offset[2]
+                    value = le[r]
+                    if value == value:
                         if interp.e_absolute:
-                            interp.filament_mm += (e_last - interp.e) * scale
-                            interp.e = e_last
+                            interp.filament_mm += (value - interp.e) * scale
+                            interp.e = value
                         else:
                             interp.filament_mm += e_sum_l[r] * scale
                             interp.e += e_sum_l[r]
-                    f_last = last[4][r]
-                    if f_last == f_last:
-                        interp.feed = f_last * scale
+                    value = lf[r]
+                    if value == value:
+                        interp.feed = value * scale
                     interp.motion = int(last_g_l[r])
             if r < nruns - 1:
-                interp.feed_line(base + cx[r] + 1, cx_text[r])
-        self._geometry(base, run_of_plain, plain_lines, plain_g, dense, run_state, slow_run,
-                       line_text)
+                feed_line(other_line[r], text[other_start[r]:other_end[r]].decode("latin-1"))
+        if m and not slow[nonempty].all():
+            with np.errstate(over="ignore", invalid="ignore"):  # absurd numbers: inf, as in Python
+                found = _Geometry(self, state, slow, fill).run()
+            if found:
+                _merge(interp, kept, found)
 
-    def _report_bounds(self, base: int, plain_lines: np.ndarray, column: np.ndarray, start: int,
-                       end: int, ax: int, scale: float, offset: float, line_text) -> None:
-        machine = column[start:end] * scale + offset
-        bad = np.flatnonzero((machine < self.interp.lo[ax]) | (machine > self.interp.hi[ax]))
-        for k in bad.tolist():
-            line = int(plain_lines[start + k])
-            self.interp.out_of_bounds(base + line + 1, ax, float(machine[k]), line_text(line))
 
-    def _geometry(self, base: int, run_of_plain: np.ndarray, plain_lines: np.ndarray,
-                  plain_g: np.ndarray, dense: dict[str, np.ndarray], run_state: np.ndarray,
-                  slow_run: np.ndarray, line_text) -> None:
-        """Time of every plain move, and the bulge of every arc, now that each run's start
-        position is known."""
-        m = len(plain_lines)
-        if m == 0:
-            return
-        use = ~slow_run[run_of_plain]
-        if not use.any():
-            return
-        first_of_run = np.ones(m, dtype=bool)
-        first_of_run[1:] = run_of_plain[1:] != run_of_plain[:-1]
-        state = _Columns(run_state, run_of_plain)
-        scale = state[4]
+class _Geometry:
+    """Step 3: bounds, arcs, run time of the moves of the runs applied in bulk."""
+
+    def __init__(self, chunk: _Chunk, state: np.ndarray, slow: np.ndarray,
+                 fill: dict[str, np.ndarray]) -> None:
+        self.c = chunk
+        self.interp = chunk.interp
+        self.fill = fill
+        runs = np.flatnonzero(chunk.nonempty)
+        self.state = state[runs]  # the starting state of each run that has moves, in order
+        self.counts = (chunk.end - chunk.start)[runs]
+        self.slow_rows: np.ndarray | None = None
+        if slow.any():
+            self.slow_rows = np.repeat(slow[runs], self.counts)
+        self._run_of_row: np.ndarray | None = None
+        self.found: list[tuple[int, int, Violation]] = []
+
+    def per_row(self, k: int) -> float | np.ndarray:
+        """State column k (see `_Chunk.apply`) for every move: a scalar if all runs agree."""
+        column = self.state[:, k]
+        if (column == column[0]).all():
+            return float(column[0])
+        if self._run_of_row is None:
+            self._run_of_row = np.repeat(np.arange(len(self.state)), self.counts)
+        return column[self._run_of_row]
+
+    def filled(self, letter: str, target: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """Where each move leaves this axis: its own `target` or, if it names none, the
+        last in its run, or the run's starting value `start`."""
+        firsts = self.c.firsts
+        fixed = target.copy()
+        head = fixed[firsts]
+        fixed[firsts] = np.where(np.isnan(head), start, head)
+        return fixed[self.fill[letter]]
+
+    def previous(self, position: np.ndarray, start: np.ndarray) -> np.ndarray:
+        before = np.empty_like(position)
+        before[1:] = position[:-1]
+        before[self.c.firsts] = start
+        return before
+
+    def run(self) -> list[tuple[int, int, Violation]]:
+        c, interp = self.c, self.interp
+        m = len(c.line)
+        scale = self.per_row(4)
         squared = np.zeros(m)
-        prevs, curs = [], []
-        for ax in range(3):
-            cur = dense["XYZ"[ax]] * scale + state[5 + ax]
-            start = state[ax]
-            filled = _ffill(np.where(first_of_run & np.isnan(cur), start, cur))
-            prev = np.empty(m)
-            prev[1:] = filled[:-1]
-            prev = np.where(first_of_run, start, prev)
-            prevs.append(prev)
-            curs.append(filled)
-            delta = filled - prev
-            squared += np.where(np.isnan(delta), 0.0, delta * delta)
+        targets, before, after = [], [], []
+        for ax, letter in enumerate("XYZ"):
+            offset = self.per_row(5 + ax)
+            if isinstance(offset, float) and offset == 0.0:
+                target = c.col[letter] * scale
+            else:
+                target = c.col[letter] * scale + offset
+            if self.slow_rows is not None:
+                target[self.slow_rows] = np.nan  # the interpreter did those
+            position = self.filled(letter, target, self.state[:, ax])
+            prev = self.previous(position, self.state[:, ax])
+            targets.append(target)
+            before.append(prev)
+            after.append(position)
+            delta = position - prev
+            np.multiply(delta, delta, out=delta)
+            np.fmax(delta, 0.0, out=delta)  # NaN (position not known yet) counts 0
+            squared += delta
         distance = np.sqrt(squared)
-        arcs = (plain_g >= 2) & use
-        if arcs.any():
-            distance = self._arcs(base, arcs, plain_lines, plain_g, prevs, curs, dense, scale,
-                                  distance, line_text)
-        e_cur = dense["E"]
-        if not np.isnan(e_cur).all():
-            e_abs = state[8] == 1.0
-            start = state[9]
-            filled = _ffill(np.where(first_of_run & np.isnan(e_cur), start, e_cur))
-            prev = np.empty(m)
-            prev[1:] = filled[:-1]
-            prev = np.where(first_of_run, start, prev)
-            e_delta = np.where(e_abs, filled - prev, e_cur)
-            e_delta = np.where(np.isnan(e_delta), 0.0, np.abs(e_delta) * scale)
+        arcs = np.flatnonzero(c.g >= 2)
+        if self.slow_rows is not None and len(arcs):
+            arcs = arcs[~self.slow_rows[arcs]]
+        if len(arcs):
+            self.arcs(arcs, targets, before, after, distance)
+        for ax in range(3):
+            self.bounds(ax, targets[ax])
+        e = c.col["E"]
+        if not np.isnan(e).all():
+            e_abs = self.per_row(8)
+            if isinstance(e_abs, float) and e_abs == 0.0:
+                e_delta = np.abs(e)
+            else:
+                position = self.filled("E", e, self.state[:, 9])
+                prev = self.previous(position, self.state[:, 9])
+                e_delta = np.abs(np.where(e_abs == 1.0, position - prev, e))
+            e_delta *= scale
+            np.fmax(e_delta, 0.0, out=e_delta)
             distance = np.where(distance == 0.0, e_delta, distance)
-        feed = dense["F"] * scale
-        feed = _ffill(np.where(first_of_run & np.isnan(feed), state[3], feed))
-        profile = self.interp.profile
+        feed = self.filled("F", c.col["F"] * scale, self.state[:, 3])
+        profile = interp.profile
         if profile.rapid_feed_mm_min:
-            feed = np.where(plain_g == 0, profile.rapid_feed_mm_min, feed)
+            feed = np.where(c.g == 0, profile.rapid_feed_mm_min, feed)
         if profile.max_feed_mm_min:
             feed = np.minimum(feed, profile.max_feed_mm_min)
-        self.interp.time_s += float(np.sum((distance / feed)[use])) * 60.0
+        ratio = distance / feed
+        if self.slow_rows is not None:
+            ratio[self.slow_rows] = 0.0
+        interp.time_s += float(ratio.sum()) * 60.0
+        return self.found
 
-    def _arcs(self, base: int, arcs: np.ndarray, plain_lines: np.ndarray, plain_g: np.ndarray,
-              prevs: list[np.ndarray], curs: list[np.ndarray], dense: dict[str, np.ndarray],
-              scale: np.ndarray, distance: np.ndarray, line_text) -> np.ndarray:
-        """Bounds and lengths of G2/G3 arcs in the XY plane (I/J centres), vectorised."""
-        idx = np.flatnonzero(arcs)
-        x0, y0 = prevs[0][idx], prevs[1][idx]
-        x1, y1 = curs[0][idx], curs[1][idx]
+    # --- bounds -----------------------------------------------------------------------
+
+    def bounds(self, ax: int, target: np.ndarray) -> None:
+        """Extremes and out-of-bounds moves on one axis; arcs' X and Y are done in `arcs`."""
+        interp = self.interp
+        low, high = float(np.fmin.reduce(target)), float(np.fmax.reduce(target))
+        if low == low:
+            interp.bmin[ax] = min(interp.bmin[ax], low)
+            interp.bmax[ax] = max(interp.bmax[ax], high)
+        if low < interp.lo[ax] or high > interp.hi[ax]:
+            bad = np.flatnonzero((target < interp.lo[ax]) | (target > interp.hi[ax]))
+            g = self.c.g
+            for k in bad.tolist():
+                if g[k] < 2:
+                    self.report(k, ax, ax, float(target[k]))
+                elif ax == 2:  # an arc's Z comes after its X and Y extremes
+                    self.report(k, 4, ax, float(target[k]))
+
+    def report(self, k: int, order: int, ax: int, value: float) -> None:
+        c, interp = self.c, self.interp
+        lo, hi = interp.profile.min_mm[ax], interp.profile.max_mm[ax]
+        reason = f"{'XYZ'[ax]} {value:.3f} mm is outside the work volume ({lo:g} to {hi:g} mm)"
+        text = c.line_text(int(c.offset[k])).strip()[:200]
+        line = c.base + int(c.line[k]) + 1
+        self.found.append((line, order, Violation(line, "out_of_bounds", reason, text)))
+
+    # --- arcs -------------------------------------------------------------------------
+
+    def arcs(self, idx: np.ndarray, targets: list[np.ndarray], before: list[np.ndarray],
+             after: list[np.ndarray], distance: np.ndarray) -> None:
+        """Bounds and lengths of G2/G3 arcs in the XY plane (I/J centres), vectorised: the
+        geometry of `arcs.arc_bounds`, which the interpreter uses, on arrays."""
+        c, interp = self.c, self.interp
+        x0, y0 = before[0][idx], before[1][idx]
+        x1, y1 = after[0][idx], after[1][idx]
         known = ~(np.isnan(x0) | np.isnan(y0) | np.isnan(x1) | np.isnan(y1))
         if not known.all():
-            self.interp.warn_once("arc", f"line {base + int(plain_lines[idx[~known][0]]) + 1}: arc "
-                                  "from an unknown position; not checked")
+            unknown = idx[~known]
+            interp.warn_once("arc", f"line {c.base + int(c.line[unknown[0]]) + 1}: arc from an "
+                             "unknown position; not checked")
+            for target in targets:  # the interpreter checks nothing of such an arc
+                target[unknown] = np.nan
             idx, x0, y0, x1, y1 = idx[known], x0[known], y0[known], x1[known], y1[known]
-        s = scale[idx]
-        cx = x0 + np.nan_to_num(dense["I"][idx]) * s
-        cy = y0 + np.nan_to_num(dense["J"][idx]) * s
-        clockwise = plain_g[idx] == 2
+            if not len(idx):
+                return
+        scale = self.per_row(4)
+        s = scale[idx] if isinstance(scale, np.ndarray) else scale
+        cx = x0 + np.nan_to_num(c.col["I"][idx]) * s
+        cy = y0 + np.nan_to_num(c.col["J"][idx]) * s
+        clockwise = c.g[idx] == 2
         radius = np.hypot(x0 - cx, y0 - cy)
         a0 = np.arctan2(y0 - cy, x0 - cx)
         a1 = np.arctan2(y1 - cy, x1 - cx)
@@ -448,41 +446,25 @@ class _Scanner:
                     value = extreme + sign * radius
                     pick = np.maximum if sign > 0 else np.minimum
                     bounds[which] = np.where(hit, pick(bounds[which], value), bounds[which])
-        interp = self.interp
         for ax, (low, high) in enumerate(((bounds[0], bounds[2]), (bounds[1], bounds[3]))):
-            if len(low):
-                interp.bmin[ax] = min(interp.bmin[ax], float(low.min()))
-                interp.bmax[ax] = max(interp.bmax[ax], float(high.max()))
-            for which, values in ((0, low), (1, high)):
-                bad = np.flatnonzero(values < interp.lo[ax]) if which == 0 else \
-                    np.flatnonzero(values > interp.hi[ax])
-                for j in bad.tolist():
-                    line = int(plain_lines[idx[j]])
-                    interp.out_of_bounds(base + line + 1, ax, float(values[j]), line_text(line))
+            interp.bmin[ax] = min(interp.bmin[ax], float(low.min()))
+            interp.bmax[ax] = max(interp.bmax[ax], float(high.max()))
+            for order, values in ((2 * ax, low), (2 * ax + 1, high)):
+                outside = (values < interp.lo[ax]) | (values > interp.hi[ax])
+                for j in np.flatnonzero(outside).tolist():
+                    self.report(int(idx[j]), order, ax, float(values[j]))
         length = np.abs(sweep) * radius
-        dz = curs[2][idx] - prevs[2][idx]
-        length = np.hypot(length, np.where(np.isnan(dz), 0.0, dz))
-        distance = distance.copy()
-        distance[idx] = length
-        return distance
+        dz = after[2][idx] - before[2][idx]
+        distance[idx] = np.hypot(length, np.where(np.isnan(dz), 0.0, dz))
 
 
-class _Columns:
-    """Per-line view of per-run state: `cols[k]` gathers column k for each plain line."""
-
-    def __init__(self, table: np.ndarray, rows: np.ndarray) -> None:
-        self._table = np.ascontiguousarray(table.T)
-        self._rows = rows
-        self._cache: dict[int, np.ndarray] = {}
-
-    def __getitem__(self, k: int) -> np.ndarray:
-        if k not in self._cache:
-            self._cache[k] = self._table[k][self._rows]
-        return self._cache[k]
-
-
-def _ffill(values: np.ndarray) -> np.ndarray:
-    """Forward-fill NaNs with the last value before them (leading NaNs stay)."""
-    idx = np.where(np.isnan(values), 0, np.arange(len(values)))
-    np.maximum.accumulate(idx, out=idx)
-    return values[idx]
+def _merge(interp: Interpreter, kept: int, found: list[tuple[int, int, Violation]]) -> None:
+    """Add the bulk-checked violations as if every line had been read in order, so the
+    report lists the same first `MAX_VIOLATIONS` as the interpreter alone would. A line is
+    either read by the interpreter or checked in bulk, never both."""
+    report = interp.report
+    report.violation_count += len(found)
+    ordered = [(v.line, 0, i, v) for i, v in enumerate(report.violations[kept:])]
+    ordered += [(line, order, 0, v) for line, order, v in found]
+    ordered.sort(key=lambda t: t[:3])
+    report.violations[kept:] = [t[3] for t in ordered[: max(0, MAX_VIOLATIONS - kept)]]

@@ -23,6 +23,7 @@ from firmware_bridge.gcode_check.report import CheckReport, Violation
 AXES = "XYZ"
 _TOLERANCE_MM = 1e-3
 _INCH = 25.4
+_PARSED_KEPT = 4096
 
 GRBL_G = frozenset({0, 1, 2, 3, 4, 10, 17, 18, 19, 20, 21, 28, 28.1, 30, 30.1, 38.2, 38.3, 38.4,
                     38.5, 40, 43.1, 49, 53, 54, 55, 56, 57, 58, 59, 61, 80, 90, 91, 91.1, 92,
@@ -72,6 +73,8 @@ class Interpreter:
         self.temps: dict[str, float] = {}
         self.max_s: float | None = None
         self._warned: set[str] = set()
+        self._parsed: dict[str, Line] = {}
+        """Parsed lines by text: sliced files repeat the same few (`G92 E0`, `M73 P..`)."""
         self._limits = {
             "hotend": profile.hotend_max_c,
             "bed": profile.bed_max_c,
@@ -100,7 +103,12 @@ class Interpreter:
     def feed_line(self, number: int, raw: str) -> None:
         """Interpret line `number` (1-based) with text `raw` (no newline)."""
         try:
-            line = parse_line(raw, self.dialect)
+            line = self._parsed.get(raw)
+            if line is None:
+                line = parse_line(raw, self.dialect)
+                if len(self._parsed) >= _PARSED_KEPT:
+                    self._parsed.clear()
+                self._parsed[raw] = line
             if line.empty:
                 return
             if line.extended is not None:
@@ -344,7 +352,8 @@ class Interpreter:
         else:
             for a, b in zip(old, new, strict=True):
                 if not (math.isnan(a) or math.isnan(b)):
-                    distance += (b - a) ** 2
+                    step = b - a
+                    distance += step * step  # inf for absurd numbers; `**` would raise
             distance = math.sqrt(distance)
         e = params.get("E")
         if e is not None:
