@@ -241,7 +241,7 @@ def _analyze_binary_stl(path: Path) -> MeshAnalysis:
     from designs.stl_binary import read_binary_stl
 
     accumulator = meshstats.SurfaceAccumulator()
-    mesh = read_binary_stl(path, accumulator.add)
+    mesh = read_binary_stl(path, accumulator.add_corners)
     return analyze_indexed(
         mesh.vertices, mesh.faces, MeshFormat.STL_BINARY, surface=accumulator.result(mesh.faces)
     )

@@ -35,6 +35,9 @@ def describe(path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from designs.blas import single_threaded_blas
+
+    single_threaded_blas()  # before numpy is imported: its thread pool is never used here
     from designs.errors import DesignFileError
 
     args = sys.argv[1:] if argv is None else argv

@@ -190,11 +190,15 @@ class SurfaceAccumulator:
 
     def add(self, triangles: np.ndarray) -> None:
         """triangles: (k, 3, 3) float, corner coordinates in mm, Z up."""
-        if len(triangles) == 0:
-            return
         # (3 corners, 3 axes, k) contiguous float64: every operation below then runs on
         # contiguous (k,) rows, several times faster than on strided (k, 3) columns
-        c = np.ascontiguousarray(np.asarray(triangles).transpose(1, 2, 0), dtype=np.float64)
+        self.add_corners(np.ascontiguousarray(np.asarray(triangles).transpose(1, 2, 0), dtype=np.float64))
+
+    def add_corners(self, c: np.ndarray) -> None:
+        """c: (3 corners, 3 axes, k) float64, c[corner, axis] a contiguous (k,) row: the
+        layout `add` converts to, for a reader that has built it already."""
+        if c.shape[2] == 0:
+            return
         if self._origin is None:
             self._origin = c[0, :, 0].copy()
         (x0, y0, z0), (x1, y1, z1), (x2, y2, z2) = c

@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 #: value trimesh derives from its `tol.merge` (1e-8).
 MERGE_DIGITS = 8
 
-#: Receives each block of triangles while it is read: (k, 3, 3) float32.
-TriangleSink = Callable[[np.ndarray], None]
+#: Receives each block of triangles while it is read: (3 corners, 3 axes, k faces) float64,
+#: each [corner, axis] row contiguous (`meshstats.SurfaceAccumulator.add_corners`'s layout).
+CornerSink = Callable[[np.ndarray], None]
 
 _HEADER_BYTES = 84
 _RECORD = np.dtype([("normal", "<f4", (3,)), ("corners", "<f4", (3, 3)), ("attr", "<u2")])
@@ -178,28 +179,34 @@ def _refuse_non_finite(block: np.ndarray) -> None:
         raise NotAMeshError("the binary STL file has vertices with invalid coordinates (NaN or infinity)")
 
 
-def _hash_corners(reader: _RecordReader, on_triangles: TriangleSink | None = None) -> _Hashes:
+def _hash_corners(reader: _RecordReader, on_corners: CornerSink | None = None) -> _Hashes:
     """Hash all triangle corners of a binary STL, in one pass over its records.
 
-    on_triangles: called with each block of (k, 3, 3) float32 triangles, in file order; the
-    block is only valid during the call (its buffer is reused). Raises like `_open_checked`,
-    and NotAMeshError for NaN or infinite coordinates.
+    Each block is converted once into float64 arrays laid out axis by axis, (3 axes,
+    3 corners, k faces): the bounds check, `on_corners`, the rounding and both hashes then
+    all run on contiguous rows, and no other copy of the block is made.
+    on_corners: see `CornerSink`; the block is only valid during the call (its buffer is
+    reused). Raises like `_open_checked`, and NotAMeshError for NaN or infinite coordinates.
     """
     count = reader.declared * 3
     primary = np.empty(count, dtype=np.uint64)
     check = np.empty(count, dtype=np.uint64)
-    block_faces = min(_CHUNK_FACES, reader.declared)
-    work = np.empty((block_faces, 3, 3))
-    keys = np.empty((block_faces, 3, 3), dtype=np.int64)
+    size = min(_CHUNK_FACES, reader.declared) * 9
+    columns_buffer, scaled_buffer = np.empty(size), np.empty(size)
+    keys_buffer = np.empty(size, dtype=np.int64)
     for start, triangles in reader.blocks():
         n = len(triangles)
-        _refuse_non_finite(triangles)
-        if on_triangles is not None:
-            on_triangles(triangles)
-        rounded = _rounded(triangles, work[:n], keys[:n]).reshape(-1, 3)
-        rows = slice(start * 3, (start + n) * 3)
-        primary[rows] = _row_hash(rounded)
-        check[rows] = _check_hash(rounded)
+        columns = columns_buffer[: 9 * n].reshape(3, 3, n)  # contiguous for any n
+        np.copyto(columns, triangles.transpose(2, 1, 0))  # [axis, corner, face]
+        _refuse_non_finite(columns)
+        if on_corners is not None:
+            on_corners(columns.transpose(1, 0, 2))
+        keys = _rounded(columns, scaled_buffer[: 9 * n].reshape(3, 3, n), keys_buffer[: 9 * n].reshape(3, 3, n))
+        by_corner = keys.reshape(3, 3 * n).T  # (3n, 3) rows, in corner-then-face order
+        # hashes come out corner by corner; the file's order is face by face
+        in_file_order = slice(start * 3, (start + n) * 3)
+        primary[in_file_order].reshape(n, 3)[...] = _row_hash(by_corner).reshape(3, n).T
+        check[in_file_order].reshape(n, 3)[...] = _check_hash(by_corner).reshape(3, n).T
     return _Hashes(primary, check)
 
 
@@ -364,16 +371,16 @@ def _merge_exact(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _first_appearance_labels(order, _distinct_sorted(inverse[order]))
 
 
-def read_binary_stl(path: Path, on_triangles: TriangleSink | None = None) -> IndexedMesh:
+def read_binary_stl(path: Path, on_corners: CornerSink | None = None) -> IndexedMesh:
     """Read and merge the binary STL at `path` (the caller has sniffed it as binary STL).
 
-    on_triangles: called with each block of (k, 3, 3) float32 triangles, in file order,
-    while it is still in cache (e.g. `meshstats.SurfaceAccumulator.add`); the block is only
-    valid during the call. Raises the DesignFileError subclasses of `_open_checked` and
+    on_corners: called with each block of triangles (see `CornerSink`), in file order, while
+    it is still in cache (e.g. `meshstats.SurfaceAccumulator.add_corners`); the block is
+    only valid during the call. Raises the DesignFileError subclasses of `_open_checked` and
     `_hash_corners`.
     """
     with Path(path).open("rb") as f:
         reader = _RecordReader(f, _open_checked(f))
-        first, inverse = _merge(_hash_corners(reader, on_triangles), reader)
+        first, inverse = _merge(_hash_corners(reader, on_corners), reader)
         vertices = _gather_corners(reader, first)
     return IndexedMesh(vertices=vertices, faces=inverse.reshape(-1, 3))

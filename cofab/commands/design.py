@@ -60,6 +60,9 @@ def _quiet_libraries() -> None:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from designs.blas import single_threaded_blas
+
+    single_threaded_blas()  # before numpy is imported: the analysis never calls BLAS
     from designs.errors import DesignFileError
 
     _quiet_libraries()

@@ -130,3 +130,38 @@ def test_thumbnail_and_repair(tmp_path: Path, box_stl: Path) -> None:
     run = cofab("repair", box_stl, tmp_path / "unneeded.stl")
     assert run.returncode == 0 and "nothing to repair" in run.stdout
     assert not (tmp_path / "unneeded.stl").exists()
+
+
+def test_analyze_binary_stl_imports_only_what_it_needs(box_stl: Path) -> None:
+    # the command users run on large STLs: no trimesh/scipy/networkx (~1 s to import), no
+    # structlog until a line is logged, and numpy's BLAS kept to one thread (designs.blas)
+    probe = (
+        "import os, sys\n"
+        "from cofab.cli import main\n"
+        f"code = main(['design', 'analyze', {str(box_stl)!r}, '--json'])\n"
+        "heavy = sorted(m for m in ('trimesh', 'scipy', 'networkx', 'structlog') if m in sys.modules)\n"
+        "print(code, heavy, os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "0 [] 1"
+
+
+def test_logging_still_renders_key_values_once_a_line_is_written() -> None:
+    probe = (
+        "import io, logging, sys\n"
+        "from cofab import logs\n"
+        "out = io.StringIO()\n"
+        "logs.configure(stream=out, json=False)\n"
+        "print('structlog' in sys.modules)\n"
+        "logging.getLogger('cofab.test').warning('hello', extra={'lab': 'x1'})\n"
+        "print('structlog' in sys.modules)\n"
+        "print(out.getvalue().strip())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    before, after, line = run.stdout.strip().splitlines()
+    assert (before, after) == ("False", "True")
+    assert "level='warning'" in line and "logger='cofab.test'" in line and "event='hello'" in line
+    assert "lab='x1'" in line

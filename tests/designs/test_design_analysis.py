@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -106,3 +107,14 @@ def test_analysis_is_frozen(box20: trimesh.Trimesh) -> None:
     result = analyze_trimesh(box20, MeshFormat.STL_BINARY)
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.faces = 1  # type: ignore[misc]
+
+
+def test_single_threaded_blas_leaves_a_users_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    from designs.blas import BLAS_THREAD_VARIABLES, single_threaded_blas
+
+    for name in BLAS_THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    single_threaded_blas()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4"
+    assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ["MKL_NUM_THREADS"] == "1"
