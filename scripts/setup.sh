@@ -13,6 +13,10 @@ command -v admesh >/dev/null 2>&1 || need_apt+=(admesh)
 # the browser tests (pytest -m browser) drive Debian's Chromium with Playwright's Python package;
 # Playwright's own browser download cannot run here, so none is attempted
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# the G-code check's C lexer (setup.py) is compiled by pip: a C compiler and Python's headers
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
+"$PYTHON" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || need_apt+=(python3-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -25,7 +29,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.cofab-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
+   || [ firmware_bridge/gcode_check/_lexer.c -nt "$stamp" ]; then
   echo "setup: installing cofab and its dependencies into .venv"
   .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/pip install -q -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
