@@ -147,7 +147,8 @@ class Interpreter:
                 raise Malformed("no command (G, M or T) on this line")
         bare = [k for k, v in params.items() if v is None]
         if bare:
-            command = f"{'G' if gcodes else 'M'}{(gcodes or mcodes)[0]:g}"
+            codes = gcodes or mcodes  # none on a GRBL modal line (`X Y`)
+            command = f"{'G' if gcodes else 'M'}{codes[0]:g}" if codes else ""
             if command not in BARE_AXIS_COMMANDS or any(k not in "XYZEABC" for k in bare):
                 raise Malformed(f"{bare[0]} has no value")
         for code in mcodes:

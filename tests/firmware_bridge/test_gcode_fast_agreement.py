@@ -85,7 +85,7 @@ def _odd(rng: random.Random, grbl: bool) -> str:
         "$110=500", "$H", "G53 G0 Z0", "G54", "G38.2 Z-10 F50", "M0", "M30", "G10 L20 P1 X0",
         "SET_HEATER_TEMPERATURE HEATER=extruder TARGET=300", "PRINT_START EXTRUDER=240 BED=60",
         "G1 X10 Y10 E1 F1200 " + "0" * 3, "G1 X1." + "1" * 40, "G1 X1" + "0" * 200, "G0", "G1",
-        "G1 Y5 I3", "G3 X100 Y100 I5 J5 E.5 F900", "G2 X10 Y10 I-300 J0",
+        "G1 Y5 I3", "G3 X100 Y100 I5 J5 E.5 F900", "G2 X10 Y10 I-300 J0", "X Y", "G1 X1E5",
     ])
 
 
@@ -117,6 +117,23 @@ def test_generated_programs_agree(machine: str, chunk: int, seed: int,
     profile = load_profile(MACHINES / PROFILES[machine])
     text = _program(seed * 31 + len(machine), profile.dialect == "grbl")
     _agree(check_text(text, profile).to_dict(), check_text(text, profile, fast=False).to_dict())
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_characters_agree(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines of random G-code characters: whatever the lexer makes of them, the report is
+    the interpreter's (and neither raises)."""
+    rng = random.Random(seed)
+    alphabet = "GGGMXYZEFIJ0123456789.-+ \t\r;(gxST"
+    lines = ["G28", "G90"]
+    for _ in range(400):
+        head = rng.choice(["G1 ", "G0 ", "G2 ", "G3 ", "M73 ", "M106 ", ""])
+        lines.append(head + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14))))
+    text = "\n".join(lines)
+    monkeypatch.setattr(fast_path, "CHUNK_BYTES", rng.choice([100, fast_path.CHUNK_BYTES]))
+    for machine in sorted(PROFILES):
+        profile = load_profile(MACHINES / PROFILES[machine])
+        _agree(check_text(text, profile).to_dict(), check_text(text, profile, fast=False).to_dict())
 
 
 def test_more_violations_than_listed_agree() -> None:
