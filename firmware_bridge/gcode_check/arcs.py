@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 
 def arc_center_from_radius(
     x0: float, y0: float, x1: float, y1: float, r: float, clockwise: bool
@@ -30,45 +32,43 @@ def arc_center_from_radius(
     return mx - side * h * dy / chord, my + side * h * dx / chord
 
 
-def arc_sweep(
-    x0: float, y0: float, x1: float, y1: float, cx: float, cy: float, clockwise: bool
-) -> float:
-    """The signed angle swept from start to end around the centre (negative = clockwise).
+def arc_extents(
+    x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, cx: np.ndarray,
+    cy: np.ndarray, clockwise: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(min_x, min_y, max_x, max_y, length) of many arcs in their plane, one per element.
 
-    Equal start and end points mean a full circle, as in every firmware.
+    The one implementation: the fast path calls it on all arcs of a chunk, the interpreter
+    (through `arc_bounds`) on one. Equal start and end points mean a full circle, as in
+    every firmware; every multiple of 90 degrees the arc passes is an extreme on one axis.
     """
-    a0 = math.atan2(y0 - cy, x0 - cx)
-    a1 = math.atan2(y1 - cy, x1 - cx)
-    sweep = a1 - a0
-    if clockwise:
-        if sweep >= -1e-12:
-            sweep -= 2 * math.pi
-    elif sweep <= 1e-12:
-        sweep += 2 * math.pi
-    return sweep
+    radius = np.hypot(x0 - cx, y0 - cy)
+    a0 = np.arctan2(y0 - cy, x0 - cx)
+    a1 = np.arctan2(y1 - cy, x1 - cx)
+    sweep = a1 - a0  # signed, negative = clockwise
+    sweep = np.where(clockwise & (sweep >= -1e-12), sweep - 2 * np.pi, sweep)
+    sweep = np.where(~clockwise & (sweep <= 1e-12), sweep + 2 * np.pi, sweep)
+    lo = np.where(sweep < 0, a0 + sweep, a0)
+    hi = np.where(sweep < 0, a0, a0 + sweep)
+    bounds = [np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1)]
+    quarter = np.pi / 2
+    k = np.ceil(lo / quarter)
+    for step in range(5):  # a sweep below 2 pi passes at most 4 (+1 at the edge) quarters
+        inside = (k + step) * quarter <= hi
+        quadrant = np.mod(k + step, 4)
+        for q, (which, extreme, sign) in enumerate(((2, cx, 1), (3, cy, 1), (0, cx, -1), (1, cy, -1))):
+            hit = inside & (quadrant == q)
+            if hit.any():
+                value = extreme + sign * radius
+                pick = np.maximum if sign > 0 else np.minimum
+                bounds[which] = np.where(hit, pick(bounds[which], value), bounds[which])
+    return bounds[0], bounds[1], bounds[2], bounds[3], np.abs(sweep) * radius
 
 
 def arc_bounds(
     x0: float, y0: float, x1: float, y1: float, cx: float, cy: float, clockwise: bool
 ) -> tuple[float, float, float, float, float]:
-    """(min_x, min_y, max_x, max_y, length) of the arc in its plane."""
-    r = math.hypot(x0 - cx, y0 - cy)
-    sweep = arc_sweep(x0, y0, x1, y1, cx, cy, clockwise)
-    min_x, max_x = min(x0, x1), max(x0, x1)
-    min_y, max_y = min(y0, y1), max(y0, y1)
-    start = math.atan2(y0 - cy, x0 - cx)
-    # Every multiple of 90 degrees the arc passes is an extreme point on one axis.
-    lo, hi = (start + sweep, start) if sweep < 0 else (start, start + sweep)
-    k = math.ceil(lo / (math.pi / 2))
-    while k * (math.pi / 2) <= hi:
-        quadrant = k % 4
-        if quadrant == 0:
-            max_x = max(max_x, cx + r)
-        elif quadrant == 1:
-            max_y = max(max_y, cy + r)
-        elif quadrant == 2:
-            min_x = min(min_x, cx - r)
-        else:
-            min_y = min(min_y, cy - r)
-        k += 1
-    return min_x, min_y, max_x, max_y, abs(sweep) * r
+    """(min_x, min_y, max_x, max_y, length) of one arc: `arc_extents` on one element."""
+    one = [np.array([v], dtype=np.float64) for v in (x0, y0, x1, y1, cx, cy)]
+    result = arc_extents(*one, np.array([clockwise]))
+    return tuple(float(v[0]) for v in result)  # type: ignore[return-value]

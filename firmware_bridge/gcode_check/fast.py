@@ -46,6 +46,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from firmware_bridge.gcode_check.arcs import arc_extents
 from firmware_bridge.gcode_check.interpreter import Interpreter
 from firmware_bridge.gcode_check.report import MAX_VIOLATIONS, Violation
 
@@ -409,19 +410,17 @@ class _Geometry:
                     self.report(k, 4, ax, float(target[k]))
 
     def report(self, k: int, order: int, ax: int, value: float) -> None:
-        c, interp = self.c, self.interp
-        lo, hi = interp.profile.min_mm[ax], interp.profile.max_mm[ax]
-        reason = f"{'XYZ'[ax]} {value:.3f} mm is outside the work volume ({lo:g} to {hi:g} mm)"
-        text = c.line_text(int(c.offset[k])).strip()[:200]
+        c = self.c
         line = c.base + int(c.line[k]) + 1
-        self.found.append((line, order, Violation(line, "out_of_bounds", reason, text)))
+        text = c.line_text(int(c.offset[k]))
+        self.found.append((line, order, self.interp.bounds_violation(line, ax, value, text)))
 
     # --- arcs -------------------------------------------------------------------------
 
     def arcs(self, idx: np.ndarray, targets: list[np.ndarray], before: list[np.ndarray],
              after: list[np.ndarray], distance: np.ndarray) -> None:
-        """Bounds and lengths of G2/G3 arcs in the XY plane (I/J centres), vectorised: the
-        geometry of `arcs.arc_bounds`, which the interpreter uses, on arrays."""
+        """Bounds and lengths of G2/G3 arcs in the XY plane (I/J centres), all at once with
+        `arcs.arc_extents`, the geometry the interpreter uses too."""
         c, interp = self.c, self.interp
         x0, y0 = before[0][idx], before[1][idx]
         x1, y1 = after[0][idx], after[1][idx]
@@ -439,28 +438,8 @@ class _Geometry:
         s = scale[idx] if isinstance(scale, np.ndarray) else scale
         cx = x0 + np.nan_to_num(c.col["I"][idx]) * s
         cy = y0 + np.nan_to_num(c.col["J"][idx]) * s
-        clockwise = c.g[idx] == 2
-        radius = np.hypot(x0 - cx, y0 - cy)
-        a0 = np.arctan2(y0 - cy, x0 - cx)
-        a1 = np.arctan2(y1 - cy, x1 - cx)
-        sweep = a1 - a0
-        sweep = np.where(clockwise & (sweep >= -1e-12), sweep - 2 * np.pi, sweep)
-        sweep = np.where(~clockwise & (sweep <= 1e-12), sweep + 2 * np.pi, sweep)
-        lo = np.where(sweep < 0, a0 + sweep, a0)
-        hi = np.where(sweep < 0, a0, a0 + sweep)
-        bounds = [np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1)]
-        quarter = np.pi / 2
-        k = np.ceil(lo / quarter)
-        for step in range(5):  # a sweep below 2 pi passes at most 4 (+1 at the edge) quarters
-            angle = (k + step) * quarter
-            inside = angle <= hi
-            quadrant = np.mod(k + step, 4)
-            for q, (which, extreme, sign) in enumerate(((2, cx, 1), (3, cy, 1), (0, cx, -1), (1, cy, -1))):
-                hit = inside & (quadrant == q)
-                if hit.any():
-                    value = extreme + sign * radius
-                    pick = np.maximum if sign > 0 else np.minimum
-                    bounds[which] = np.where(hit, pick(bounds[which], value), bounds[which])
+        min_x, min_y, max_x, max_y, length = arc_extents(x0, y0, x1, y1, cx, cy, c.g[idx] == 2)
+        bounds = [min_x, min_y, max_x, max_y]
         for ax, (low, high) in enumerate(((bounds[0], bounds[2]), (bounds[1], bounds[3]))):
             interp.bmin[ax] = min(interp.bmin[ax], float(low.min()))
             interp.bmax[ax] = max(interp.bmax[ax], float(high.max()))
@@ -468,7 +447,6 @@ class _Geometry:
                 outside = (values < interp.lo[ax]) | (values > interp.hi[ax])
                 for j in np.flatnonzero(outside).tolist():
                     self.report(int(idx[j]), order, ax, float(values[j]))
-        length = np.abs(sweep) * radius
         dz = after[2][idx] - before[2][idx]
         distance[idx] = np.hypot(length, np.where(np.isnan(dz), 0.0, dz))
 

@@ -92,11 +92,14 @@ class Interpreter:
             self.report.warnings.append(message)
 
     def out_of_bounds(self, line: int, axis: int, value: float, text: str) -> None:
+        self.report.add(self.bounds_violation(line, axis, value, text))
+
+    def bounds_violation(self, line: int, axis: int, value: float, text: str) -> Violation:
+        """The violation of a move to `value` on `axis` (the fast path builds its own with
+        this too, then adds them in line order)."""
         lo, hi = self.profile.min_mm[axis], self.profile.max_mm[axis]
-        self.violation(
-            line, "out_of_bounds",
-            f"{AXES[axis]} {value:.3f} mm is outside the work volume ({lo:g} to {hi:g} mm)", text,
-        )
+        reason = f"{AXES[axis]} {value:.3f} mm is outside the work volume ({lo:g} to {hi:g} mm)"
+        return Violation(line, "out_of_bounds", reason, text.strip()[:200])
 
     # --- lines ------------------------------------------------------------------------
 
