@@ -24,8 +24,11 @@ def _run(args: argparse.Namespace) -> int:
 
     from hub.app import create_app
     from hub.config import Settings
+    from hub.gc_tuning import settle_after_startup
 
-    uvicorn.run(create_app(Settings()), host=args.host, port=args.port, log_config=None, access_log=False,
+    app = create_app(Settings())
+    settle_after_startup()  # everything imported and built by now lives as long as the process
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=5)
     return 0
 

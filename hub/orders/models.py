@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -92,6 +93,45 @@ class Job(SQLModel, table=True):
     created_at: float
     updated_at: float
     completed_at: float | None = None
+
+
+@dataclass(slots=True)
+class NewJob:
+    """A job being placed: the same columns as `Job`, as a plain object.
+
+    Placing an order creates one job per copy; routing sets its attributes as it would a
+    `Job`'s, then it is inserted as a plain row with the order's other new rows
+    (`hub.dispatch.bulk`). A SQLModel object costs its validation and instrumentation on
+    every attribute, which on this path cost more than routing the job.
+    `tests/dispatch/test_bulk.py` checks the fields match `Job`'s columns."""
+
+    id: str
+    order_id: str
+    design_file_id: int
+    created_at: float
+    updated_at: float
+    status: str = JobStatus.CREATED
+    node_id: str | None = None
+    machine_id: str | None = None
+    distance_km: float | None = None
+    last_seq: int = 0
+    attempts: int = 0
+    declined_by: list[str] = field(default_factory=list)
+    percent: float | None = None
+    reason: str | None = None
+    offered_at: float | None = None
+    offer_deadline: float | None = None
+    match: dict[str, Any] = field(default_factory=dict)
+    price_total: float | None = None
+    started_at: float | None = None
+    completed_at: float | None = None
+
+    def row(self) -> dict[str, Any]:
+        """The job as a row of the `jobs` table."""
+        return {name: getattr(self, name) for name in _NEW_JOB_FIELDS}
+
+
+_NEW_JOB_FIELDS = tuple(f.name for f in fields(NewJob))
 
 
 class OrderEvent(SQLModel, table=True):

@@ -17,6 +17,20 @@ class OrderCreate(BaseModel):
     paid: bool = Field(default=True, description="False: an unpaid, non-commercial job (nothing is charged).")
 
 
+class OrderPlaced(BaseModel):
+    """The answer to placing an order: what was created, not the full view.
+
+    The full view (every job's match, score and price, the history with each offer's
+    reasons) is tens of kilobytes for a large order, and building it cost more than placing
+    the order; a client that wants it follows the `Location` header (GET the order)."""
+
+    id: str
+    status: str = Field(description="The order's status once its jobs were routed: placed, failed...")
+    job_count: int = Field(description="Jobs created: one per copy of every part.")
+    job_ids: list[str]
+    price_total: float = Field(description="Sum of the offered labs' prices (0 for jobs not offered yet).")
+
+
 class JobPublic(BaseModel):
     id: str
     status: str

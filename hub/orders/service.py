@@ -22,7 +22,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from sqlalchemy import func
-from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from cofab_wire import Attribution, EventType, JobCommand, JobEvent, JobOffer, Topics
@@ -32,13 +31,13 @@ from hub.catalog.licences import UnknownLicence, licence_terms
 from hub.catalog.lineage import attribution_chain, authors_of
 from hub.catalog.models import Design, DesignFile
 from hub.catalog.service import current_parts
-from hub.dispatch.bulk import insert_new
-from hub.dispatch.models import OutboxMessage
+from hub.dispatch import bulk
 from hub.dispatch.outbox import COMMAND, OFFER, enqueue
 from hub.files.tokens import sign_download
 from hub.ids import new_id
 from hub.orders import history
-from hub.orders.models import Job, JobStatus, Order, OrderEvent, OrderStatus
+from hub.orders.jobrows import JobRow, LockedJobs
+from hub.orders.models import Job, JobStatus, NewJob, Order, OrderEvent, OrderStatus
 from hub.orders.schemas import JobPublic, OrderCreate, OrderEventPublic, OrderPublic
 from hub.routing.fairness import FairnessLedger
 from hub.routing.matcher import Candidate, MatchResult, Weights, match
@@ -53,8 +52,7 @@ _PROGRESS_STAGES = {JobStatus.FETCHING, JobStatus.CHECKING, JobStatus.AWAITING_A
 UNACCEPTED = frozenset({JobStatus.OFFERED, JobStatus.FETCHING, JobStatus.CHECKING, JobStatus.AWAITING_ACCEPTANCE})
 CANCELLABLE = UNACCEPTED | {JobStatus.CREATED, JobStatus.WAITING, JobStatus.ACCEPTED, JobStatus.SLICING,
                             JobStatus.QUEUED}
-# New rows of the hot paths, parents first, written in one statement per table (hub.dispatch.bulk).
-_NEW_ROWS = [Job, OrderEvent, OutboxMessage]
+_JOBS = Job.__table__
 
 
 class OrderRejected(ValueError):
@@ -111,7 +109,27 @@ def match_job(ctx: DispatchContext, spec: JobSpec, *, exclude: set[str] = frozen
     return match(ctx.registry, spec, weights=ctx.weights, fairness=ctx.fairness, top=top, exclude=exclude)
 
 
-def place_order(session: Session, ctx: DispatchContext, maker: Principal, body: OrderCreate) -> Order:
+@dataclass(frozen=True)
+class PlacedOrder:
+    """What placing an order wrote, as it was committed: enough to answer the request without
+    reading the order back (its full view is `order_view`)."""
+
+    id: str
+    status: str
+    jobs: list[NewJob]
+
+    @property
+    def price_total(self) -> float:
+        return round(sum(job.price_total or 0 for job in self.jobs), 2)
+
+
+def place_order(session: Session, ctx: DispatchContext, maker: Principal, body: OrderCreate) -> PlacedOrder:
+    """Create the order and one job per copy, route every job (its offer goes to the outbox),
+    in one transaction.
+
+    The jobs are plain `NewJob`s written as rows with the offers and history lines
+    (`hub.dispatch.bulk`), and the order's status comes from the jobs in hand: this is the
+    hub's busiest write (an order of 50 copies is 50 jobs, 50 offers and 51 history lines)."""
     design = session.get(Design, body.design_id)
     if design is None:
         raise OrderRejected(f"no design {body.design_id!r}")
@@ -127,31 +145,23 @@ def place_order(session: Session, ctx: DispatchContext, maker: Principal, body: 
                       lon=body.lon, lead_time_h=body.lead_time_h, paid=body.paid, status=OrderStatus.PLACED,
                       created_at=t, updated_at=t)
         session.add(order)
-        session.flush()
         history.record(session, order.id, "placed",
                        f"order placed: {body.quantity} x {design.title} in {body.material}"
                        + ("" if body.paid else " (unpaid, non-commercial)"))
-        jobs = []
-        for design_file in files:
-            for _ in range(body.quantity * design_file.quantity):
-                # declined_by and match given, not defaulted: pydantic inspects a default
-                # factory's signature on every call, which cost ~0.3 ms per job.
-                job = Job(id=new_id("j"), order_id=order.id, design_file_id=design_file.id, created_at=t,
-                          updated_at=t, declined_by=[], match={})
-                session.add(job)
-                jobs.append((job, design_file))
-        # Routing reads only designs and the registry: without autoflush each job is inserted
-        # once, already offered, instead of inserted and then updated.
-        with session.no_autoflush:
-            _route_order(session, ctx, order, design, jobs)
-        insert_new(session, _NEW_ROWS)
-        _refresh_order(session, order)
+        jobs = [(NewJob(id=new_id("j"), order_id=order.id, design_file_id=design_file.id, created_at=t, updated_at=t),
+                 design_file)
+                for design_file in files for _ in range(body.quantity * design_file.quantity)]
+        _route_order(session, ctx, order, design, jobs)
+        for job, _ in jobs:
+            bulk.stage(session, _JOBS, job.row())
+        _set_order_status(session, order, [JobStatus(job.status) for job, _ in jobs])
+        placed = PlacedOrder(id=order.id, status=order.status, jobs=[job for job, _ in jobs])
         session.commit()
-    return order
+    return placed
 
 
 def _route_order(session: Session, ctx: DispatchContext, order: Order, design: Design,
-                 jobs: list[tuple[Job, DesignFile]]) -> None:
+                 jobs: list[tuple[NewJob, DesignFile]]) -> None:
     """Keep an order at one lab when one lab can make every part; split it only when none can."""
     parts = {f.id: f for _, f in jobs}
     if len(parts) > 1:
@@ -172,7 +182,7 @@ def _route_order(session: Session, ctx: DispatchContext, order: Order, design: D
         _route(session, ctx, job, order, design, design_file, memo=memo)
 
 
-def _route(session: Session, ctx: DispatchContext, job: Job, order: Order, design: Design,
+def _route(session: Session, ctx: DispatchContext, job: Job | NewJob, order: Order, design: Design,
            design_file: DesignFile, *, memo: dict | None = None) -> None:
     """Offer the job to the best candidate not yet tried, or fail it with every lab's reason.
 
@@ -200,16 +210,17 @@ def _route(session: Session, ctx: DispatchContext, job: Job, order: Order, desig
             job.completed_at = t
             history.record(session, order.id, "unroutable", job.reason, job_id=job.id,
                            rejections=dict(list(result.rejection_reasons().items())[:50]))
-        session.add(job)
         return
     _offer(session, ctx, job, order, design, design_file, result.ranked[0], result, memo=memo)
 
 
-def _offer(session: Session, ctx: DispatchContext, job: Job, order: Order, design: Design, design_file: DesignFile,
+def _offer(session: Session, ctx: DispatchContext, job: Job | NewJob, order: Order, design: Design,
+           design_file: DesignFile,
            chosen: Candidate, result: MatchResult, *, memo: dict | None = None) -> None:
     memo = {} if memo is None else memo
     if ("attribution", design.id) not in memo:
-        memo["attribution", design.id] = offer_attribution(session, design)
+        memo["attribution", design.id] = (offer_attribution(session, design), authors_of(design))
+    attribution, authors = memo["attribution", design.id]
     if ("candidate", id(chosen)) not in memo:
         memo["candidate", id(chosen)] = (chosen, chosen.as_dict(), chosen.score.as_dict(), chosen.price.as_dict(),
                                          dict(list(result.rejection_reasons().items())[:50]))
@@ -224,17 +235,16 @@ def _offer(session: Session, ctx: DispatchContext, job: Job, order: Order, desig
     job.percent = None
     job.match = dict(chosen_dict)
     job.price_total = chosen.price.total
-    session.add(job)
     token, expires = sign_download(ctx.secret_key, design_file.sha256, ctx.token_ttl_s, at=t)
     offer = JobOffer(job_id=job.id, order_id=order.id, design_id=design.id, design_title=design.title,
-                     licence=design.licence, authors=authors_of(design), file_name=design_file.filename,
+                     licence=design.licence, authors=authors, file_name=design_file.filename,
                      file_sha256=design_file.sha256, file_size=design_file.size_bytes,
                      download_url=f"{ctx.public_url.rstrip('/')}/api/v1/files/{design_file.sha256}",
                      download_token=token, token_expires_at=expires, material=order.material, colour=order.colour,
                      process=design.process,
                      bbox_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
                      machine_id=chosen.machine_id, deadline=job.offer_deadline,
-                     attribution=memo["attribution", design.id])
+                     attribution=attribution)
     enqueue(session, ctx.topics.jobs(chosen.node_id), offer.to_bytes(), kind=OFFER, job_id=job.id,
             expires_at=job.offer_deadline)
     history.record(session, order.id, "offered",
@@ -282,10 +292,7 @@ def apply_events(session: Session, ctx: DispatchContext, events: Sequence[tuple[
     missing one never comes.
     """
     wanted = sorted({event.job_id for node, event in events if event.node_id == node})
-    # `match` (the offer's explanation, the largest column) is not needed to apply an event.
-    jobs = {job.id: job for job in session.exec(
-        select(Job).options(defer(Job.match)).where(Job.id.in_(wanted)).order_by(Job.id).with_for_update())
-    } if wanted else {}
+    jobs = LockedJobs(session, wanted)
     changed, touched = [], set()
     for topic_node, event in events:
         if event.node_id != topic_node:
@@ -299,8 +306,9 @@ def apply_events(session: Session, ctx: DispatchContext, events: Sequence[tuple[
             changed.append(False)
             continue
         if job.node_id != topic_node or event.seq <= job.last_seq or JobStatus(job.status).is_terminal:
-            log.info("stale or duplicate event ignored",
-                     extra={"job_id": job.id, "node_id": topic_node, "seq": event.seq, "last_seq": job.last_seq})
+            # Routine: a node re-sends every event until it is acknowledged.
+            log.debug("stale or duplicate event ignored",
+                      extra={"job_id": job.id, "node_id": topic_node, "seq": event.seq, "last_seq": job.last_seq})
             changed.append(False)
             continue
         if hold_gaps and event.seq > job.last_seq + 1:
@@ -308,22 +316,32 @@ def apply_events(session: Session, ctx: DispatchContext, events: Sequence[tuple[
             continue
         job.last_seq = event.seq
         job.updated_at = now()
-        _apply(session, ctx, job, event)
+        if event.type is EventType.DECLINED:
+            # Re-routing needs the whole job: it continues as an ORM object, flushed below.
+            whole = jobs.orm(job)
+            _decline(session, ctx, whole, event)
+            jobs.adopt(job, whole)
+        else:
+            _apply(session, ctx, job, event)
         touched.add(job.order_id)
         changed.append(True)
-    insert_new(session, _NEW_ROWS)
+    session.flush()  # re-routed jobs first, then what later events changed
+    jobs.write()
     refresh_orders(session, touched)
     return changed
 
 
-def _apply(session: Session, ctx: DispatchContext, job: Job, event: JobEvent) -> None:
+def _decline(session: Session, ctx: DispatchContext, job: Job, event: JobEvent) -> None:
     node = event.node_id
-    if event.type is EventType.DECLINED:
-        job.declined_by = [*job.declined_by, node]
-        history.record(session, job.order_id, "declined", f"declined by {node}: {event.reason or 'no reason given'}",
-                       job_id=job.id, node_id=node)
-        _reroute(session, ctx, job)
-        return
+    job.declined_by = [*job.declined_by, node]
+    history.record(session, job.order_id, "declined", f"declined by {node}: {event.reason or 'no reason given'}",
+                   job_id=job.id, node_id=node)
+    _reroute(session, ctx, job)
+
+
+def _apply(session: Session, ctx: DispatchContext, job: JobRow, event: JobEvent) -> None:
+    """Any event but a decline (`_decline`): the job's new state and a line of history."""
+    node = event.node_id
     if event.type is EventType.ACCEPTED:
         job.status = JobStatus.ACCEPTED
         job.started_at = job.updated_at
@@ -356,7 +374,6 @@ def _apply(session: Session, ctx: DispatchContext, job: Job, event: JobEvent) ->
         job.reason = event.reason or "the node reported a failure"
         job.completed_at = job.updated_at
         history.record(session, job.order_id, "failed", f"failed at {node}: {job.reason}", job_id=job.id, node_id=node)
-    session.add(job)
 
 
 def _stage(name: str | None) -> JobStatus | None:
@@ -491,11 +508,6 @@ def refresh_orders(session: Session, order_ids: Iterable[str]) -> None:
         statuses[order_id].append(JobStatus(status))
     for order in orders:
         _set_order_status(session, order, statuses[order.id])
-
-
-def _refresh_order(session: Session, order: Order) -> None:
-    counts = session.exec(select(Job.status, func.count()).where(Job.order_id == order.id).group_by(Job.status))
-    _set_order_status(session, order, [JobStatus(status) for status, _ in counts])
 
 
 def _set_order_status(session: Session, order: Order, statuses: list[JobStatus]) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response
 from pydantic import BaseModel
 from sqlmodel import Session
 
@@ -12,7 +12,7 @@ from hub.auth.service import Principal
 from hub.deps import get_services, get_session
 from hub.orders import quotes, service
 from hub.orders.models import Order
-from hub.orders.schemas import OrderCreate, OrderPublic
+from hub.orders.schemas import OrderCreate, OrderPlaced, OrderPublic
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
 
@@ -28,16 +28,21 @@ def quote(body: quotes.QuoteRequest, session: Annotated[Session, Depends(get_ses
         raise HTTPException(422, str(exc)) from None
 
 
-@router.post("/orders", status_code=201, response_model=OrderPublic,
-             summary="Place an order: it becomes jobs, each offered to the best capable lab")
+@router.post("/orders", status_code=201, response_model=OrderPlaced,
+             summary="Place an order: it becomes jobs, each offered to the best capable lab",
+             description="Answers with the order's id, status and jobs' ids; the `Location` header names "
+                         "`GET /api/v1/orders/{id}`, the full view (jobs' labs, prices, history).")
 def place(body: OrderCreate, session: Annotated[Session, Depends(get_session)],
-          maker: Annotated[Principal, Depends(require(Role.MAKER))], services=Depends(get_services)) -> OrderPublic:
+          maker: Annotated[Principal, Depends(require(Role.MAKER))], response: Response,
+          services=Depends(get_services)) -> OrderPlaced:
     try:
-        order = service.place_order(session, services.dispatch, maker, body)
+        placed = service.place_order(session, services.dispatch, maker, body)
     except service.OrderRejected as exc:
         raise HTTPException(422, str(exc)) from None
     services.notify_outbox()
-    return service.order_view(session, order.id)
+    response.headers["Location"] = f"/api/v1/orders/{placed.id}"
+    return OrderPlaced(id=placed.id, status=placed.status, job_count=len(placed.jobs),
+                       job_ids=[job.id for job in placed.jobs], price_total=placed.price_total)
 
 
 @router.get("/orders/{order_id}", response_model=OrderPublic,

@@ -48,7 +48,7 @@ def order(api, tokens, design_id, **fields):
     response = api.post("/api/v1/orders", headers=bearer(tokens["maker"]),
                         json={"design_id": design_id, "material": "PLA", **MAKER_AT, **fields})
     assert response.status_code == 201, response.text
-    return response.json()
+    return api.get(response.headers["Location"], headers=bearer(tokens["maker"])).json()
 
 
 def outbox(api) -> list[tuple[str, dict]]:

@@ -64,7 +64,8 @@ def order(api, tokens, design_id, where=SAGRADA, material="PLA") -> dict:
     response = api.post("/api/v1/orders", headers=bearer(tokens["maker"]), json={
         "design_id": design_id, "material": material, "quantity": 1, "lat": where[0], "lon": where[1]})
     assert response.status_code == 201, response.text
-    return response.json()
+    # The answer names the order; its full view (jobs, history) is at the Location.
+    return api.get(response.headers["Location"], headers=bearer(tokens["maker"])).json()
 
 
 def offers(services) -> list[tuple[str, dict]]:
@@ -91,6 +92,21 @@ def test_an_order_is_offered_to_the_nearest_capable_node(api, tokens, network):
     assert topic == "cofab/v1/nodes/lab-east/jobs"
     assert offer["job_id"] == job["id"] and offer["download_token"]
     assert offer["download_url"].endswith(offer["file_sha256"])
+
+
+def test_placing_answers_with_the_order_and_where_its_view_is(api, tokens, network):
+    response = api.post("/api/v1/orders", headers=bearer(tokens["maker"]), json={
+        "design_id": publish(api, tokens), "material": "PLA", "quantity": 3, "lat": SAGRADA[0], "lon": SAGRADA[1]})
+    assert response.status_code == 201, response.text
+    placed = response.json()
+    assert set(placed) == {"id", "status", "job_count", "job_ids", "price_total"}
+    assert response.headers["Location"] == f"/api/v1/orders/{placed['id']}"
+    full = api.get(response.headers["Location"], headers=bearer(tokens["maker"])).json()
+    assert (placed["status"], placed["job_count"]) == (full["status"], 3) == ("placed", 3)
+    assert sorted(placed["job_ids"]) == sorted(j["id"] for j in full["jobs"])
+    assert placed["price_total"] == full["price_total"] > 0
+    schema = api.get("/openapi.json").json()["paths"]["/api/v1/orders"]["post"]["responses"]["201"]
+    assert schema["content"]["application/json"]["schema"]["$ref"].endswith("/OrderPlaced")
 
 
 def test_events_move_the_job_to_completion_once(api, tokens, network):

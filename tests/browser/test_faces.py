@@ -143,8 +143,9 @@ def test_lab_accepts_an_offer_in_its_console(faces, network, tokens, cube):
     order = network.client(tokens["maker"]).post("/api/v1/orders", json={
         "design_id": cube["id"], "material": "PLA", "quantity": 1, "lat": NEAR_MANUAL[0], "lon": NEAR_MANUAL[1]})
     assert order.status_code == 201, order.text
-    job_id = order.json()["jobs"][0]["id"]
-    assert order.json()["jobs"][0]["node_id"] == "lab-manual"
+    [job_id] = order.json()["job_ids"]
+    view = network.client(tokens["maker"]).get(order.headers["Location"]).json()
+    assert view["jobs"][0]["node_id"] == "lab-manual"
     with faces.open(tokens["lab"]) as page:
         page.goto("/lab")
         # the offer appears once the node has fetched and checked the file (pushed, no reload)

@@ -79,12 +79,12 @@ def design_id(api, tokens) -> str:
 
 @pytest.fixture
 def place(api, tokens, hub, design_id) -> Callable[..., dict]:
-    """place(quantity=1, where=NEAR_A) -> the order as the API returns it."""
+    """place(quantity=1, where=NEAR_A) -> the order's full view (its POST answer's Location)."""
     def place(quantity: int = 1, where: tuple[float, float] = NEAR_A) -> dict:
         response = api.post("/api/v1/orders", headers=bearer(tokens["maker"]), json={
             "design_id": design_id, "material": "PLA", "quantity": quantity, "lat": where[0], "lon": where[1]})
         assert response.status_code == 201, response.text
-        return response.json()
+        return api.get(response.headers["Location"], headers=bearer(tokens["maker"])).json()
     return place
 
 

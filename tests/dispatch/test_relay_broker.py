@@ -131,7 +131,7 @@ def test_offers_a_killed_broker_lost_are_sent_again_and_a_repeat_is_ignored(live
         response = hub.api.post("/api/v1/orders", headers=bearer(hub.maker), json={
             "design_id": hub.design_id, "material": "PLA", "quantity": 1, "lat": where[0], "lon": where[1]})
         assert response.status_code == 201, response.text
-        return response.json()["jobs"][0]["id"]
+        return response.json()["job_ids"][0]
 
     job_a, job_b = place(NEAR_A), place(NEAR_B)
     wait_until(lambda: len(lab_a.messages) == 1 and unsent(hub.services) == 0, what="both offers acknowledged")

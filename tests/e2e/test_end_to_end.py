@@ -51,7 +51,7 @@ def place(maker, design: dict, where=NEAR_EAST) -> dict:
     response = maker.post("/api/v1/orders", json={"design_id": design["id"], "material": "PLA", "quantity": 1,
                                                   "lat": where[0], "lon": where[1]})
     assert response.status_code == 201, response.text
-    return response.json()
+    return maker.get(response.headers["Location"]).json()
 
 
 def wait_terminal(maker, order_id: str, timeout_s: float = 120, *, network=None) -> dict:
