@@ -76,21 +76,27 @@ def _edge_keys(faces: np.ndarray, n_vertices: int) -> np.ndarray:
     (f2, f0). Sorting these keys puts all uses of an undirected edge side by side (the key
     without its lowest bit), with the direction in that bit: one sort of one int64 per
     edge answers both watertightness and winding (several times faster than sorting (3m, 2)
-    rows, and half the work of sorting undirected and directed keys separately).
+    rows, and half the work of sorting undirected and directed keys separately). Only the
+    sorted order matters, so the keys are laid out edge slot by edge slot (all (f0, f1)
+    first), which keeps every step on contiguous columns.
     """
     n = np.int64(n_vertices)
-    keys = np.empty(faces.size, dtype=np.int64)
-    for start in range(0, len(faces), _CHUNK_FACES):
-        block = faces[start : start + _CHUNK_FACES].astype(np.int64)
-        tail = block[:, [1, 2, 0]]
-        backwards = block > tail
-        low = np.minimum(block, tail)
-        np.maximum(block, tail, out=tail)
-        low *= n
-        low += tail
-        low <<= 1
-        low += backwards
-        keys[start * 3 : (start + len(block)) * 3] = low.reshape(-1)
+    m = len(faces)
+    keys = np.empty(3 * m, dtype=np.int64)
+    for start in range(0, m, _CHUNK_FACES):
+        block = faces[start : start + _CHUNK_FACES]
+        k = len(block)
+        for slot in range(3):
+            first = block[:, slot].astype(np.int64)
+            second = block[:, (slot + 1) % 3].astype(np.int64)
+            backwards = first > second
+            low = np.minimum(first, second)
+            np.maximum(first, second, out=second)
+            low *= n
+            low += second
+            low <<= 1
+            low += backwards
+            keys[slot * m + start : slot * m + start + k] = low
     return keys
 
 
