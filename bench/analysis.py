@@ -12,6 +12,13 @@ Each child's wall time and exact peak RSS come from `bench.common.run_measured`.
 gives medians and the ratios cofab / admesh; the target is in ../shared/TARGETS.md (time
 within 2x, memory within 3x). The tools' answers (faces, volume, parts) are compared too, so
 a fast wrong answer shows.
+
+Measured (`.venv/bin/python -m bench.analysis`, 3 runs, 2 cores shared with other work at
+load average 4-6, so admesh itself took 0.95-1.34 s instead of ~0.55 s when idle):
+designs.analysis_cli 1.27-1.60 s, 130 MB peak: 1.20-1.37x admesh's time, 1.32x its memory
+(98 MB); `cofab design analyze --json` 1.17-1.77 s, 131 MB: 1.21-1.53x and 1.33x. Before
+the single-sort edges, first-appearance vertex numbers, no corner copy and lean start-up
+(see docs/architecture.md, "Mesh analysis"): 2.08x and 2.29x.
 """
 
 from __future__ import annotations
