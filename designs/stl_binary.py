@@ -57,6 +57,8 @@ _SHIFTS = (np.uint64(30), np.uint64(27), np.uint64(31))
 # costs one more sort (`_group_argsort`), not a wrong answer
 _PACKED_COLLISION_RISK = 0.25
 _SEED = np.uint64(0x9E3779B97F4A7C15)  # golden ratio digits
+# bits two numbers packed into one sort key may use together (uint64, kept below the sign)
+_WORD_BITS = 63
 # odd weights (pi, e and sqrt(2) digits) for the check hash
 _WEIGHTS = (np.uint64(0x243F6A8885A308D3), np.uint64(0xB7E151628AED2A6B), np.uint64(0x6A09E667F3BCC909))
 
@@ -305,17 +307,23 @@ def _first_appearance_labels(order: np.ndarray, new_group: np.ndarray) -> tuple[
     count = len(order)
     index_type = np.int32 if count < np.iinfo(np.int32).max else np.int64
     starts = np.flatnonzero(new_group)  # (n,) where each group begins in sorted order
+    first_corner = order[starts]  # (n,) in group order
     groups = len(starts)
     group_bits = max(1, (groups - 1).bit_length())
-    # (first corner << group_bits) | group: < 2**62 while count < 2**31
-    packed = order[starts].astype(np.uint64)
-    packed <<= np.uint64(group_bits)
-    packed |= np.arange(groups, dtype=np.uint64)
-    packed.sort()
+    if max(1, (count - 1).bit_length()) + group_bits <= _WORD_BITS:
+        # (first corner << group_bits) | group, sorted: a plain sort, no argsort
+        packed = first_corner.astype(np.uint64)
+        packed <<= np.uint64(group_bits)
+        packed |= np.arange(groups, dtype=np.uint64)
+        packed.sort()
+        by_appearance = (packed & np.uint64((1 << group_bits) - 1)).astype(np.intp)
+        packed >>= np.uint64(group_bits)
+        first = packed.view(np.int64)  # sorted: vertex i's first corner
+    else:  # beyond 2**31 corners the two do not share one word
+        by_appearance = np.argsort(first_corner)
+        first = first_corner[by_appearance].astype(np.int64)
     label = np.empty(groups, dtype=index_type)
-    label[(packed & np.uint64((1 << group_bits) - 1)).astype(np.intp)] = np.arange(groups, dtype=index_type)
-    packed >>= np.uint64(group_bits)
-    first = packed.view(np.int64)  # sorted: vertex i's first corner
+    label[by_appearance] = np.arange(groups, dtype=index_type)
     sizes = np.diff(starts, append=count)
     inverse = np.empty(count, dtype=index_type)
     step = _CHUNK_FACES  # groups per block: a few hundred thousand corners

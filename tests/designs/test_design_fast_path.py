@@ -259,3 +259,17 @@ def test_small_blocks_give_the_same_answer(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(meshstats, "_CHUNK_FACES", 3)
     assert_same(analyze_mesh(path), expected)
     assert read_binary_stl(path).vertices.shape == (expected.vertices, 3)
+
+
+def test_first_appearance_numbering_without_packing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the argsort branch (taken beyond 2**31 corners) numbers groups exactly as the packed sort
+    groups = np.random.default_rng(7).integers(0, 50, size=400)
+    order = np.argsort(groups, kind="stable")
+    new_group = stl_binary._distinct_sorted(groups[order])
+    packed = stl_binary._first_appearance_labels(order, new_group)
+    monkeypatch.setattr(stl_binary, "_WORD_BITS", 0)
+    unpacked = stl_binary._first_appearance_labels(order, new_group)
+    assert np.array_equal(packed[0], unpacked[0]) and np.array_equal(packed[1], unpacked[1])
+    _values, first_use = np.unique(packed[1], return_index=True)
+    assert np.array_equal(np.argsort(first_use), np.arange(len(first_use)))
+    assert np.array_equal(packed[0], np.sort(first_use))
