@@ -7,7 +7,8 @@
  *            letter at most once, each followed by a number in the interpreter's own
  *            syntax (`[-+]?(\d+\.?\d*|\.\d+)`), F positive, arcs with I or J: its chunk
  *            line index, G code, byte offset and the values of X Y Z E F I J (NaN where
- *            absent) are written out;
+ *            absent) are written out; with GRBL, also lines of axis words alone (`X1 Y2`,
+ *            the motion mode in force: code 255, resolved by the caller);
  *   passive  `M<c> <words>` with c in the caller's table of M codes that change nothing
  *            the check follows (fan, progress...), words as above: skipped;
  *   other    everything else (and anything this lexer is not sure of: lower case,
@@ -35,6 +36,8 @@ static const int COLUMN[26] = {
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, /* X */ 0, /* Y */ 1, /* Z */ 2};
 #define BIT(c) (1u << ((c) - 'A'))
 #define CENTRE (BIT('I') | BIT('J'))
+#define AXES (BIT('X') | BIT('Y') | BIT('Z'))
+#define MODAL 255 /* the G code of a line without one: the motion mode in force */
 
 static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
@@ -120,7 +123,8 @@ static inline int next_word(const unsigned char **pp)
 enum { EMPTY, PLAIN, PASSIVE, OTHER };
 
 typedef struct {
-    unsigned g_words[4];   /* letters allowed after G0..G3; 0 = not a plain code */
+    unsigned g_words[5];   /* letters allowed after G0..G3, 0 = not a plain code; [4]: the
+                              letters of a line with no G or M (GRBL's modal motion), or 0 */
     const unsigned char *passive; /* 1024 bytes: nonzero for a passive M code */
     unsigned passive_words;
 } Rules;
@@ -134,22 +138,29 @@ static int classify(const unsigned char *p, const Rules *rules, int *code, doubl
     *stop = p;
     if (more == 0) return EMPTY;
     if (more < 0) return OTHER;
-    unsigned char command = *p++;
-    if (command != 'G' && command != 'M') return OTHER;
+    unsigned char command = *p;
     int c = 0, n = 0;
-    while (is_digit(*p)) {
-        c = c * 10 + (*p++ - '0');
-        if (++n > 4) return OTHER;
-    }
-    if (!n) return OTHER;
-    unsigned allowed;
-    if (command == 'G') {
-        if (c > 3 || !(allowed = rules->g_words[c])) return OTHER;
+    unsigned allowed, seen = 0;
+    if (command == 'G' || command == 'M') {
+        p++;
+        while (is_digit(*p)) {
+            c = c * 10 + (*p++ - '0');
+            if (++n > 4) return OTHER;
+        }
+        if (!n) return OTHER;
+        if (command == 'G') {
+            if (c > 3 || !(allowed = rules->g_words[c])) return OTHER;
+        } else {
+            if (c >= 1024 || !rules->passive[c]) return OTHER;
+            allowed = rules->passive_words;
+        }
+        seen = BIT(command);
+    } else if (rules->g_words[4] & BIT(command)) {
+        c = MODAL; /* the words are read below, this one first */
+        allowed = rules->g_words[4];
     } else {
-        if (c >= 1024 || !rules->passive[c]) return OTHER;
-        allowed = rules->passive_words;
+        return OTHER;
     }
-    unsigned seen = BIT(command);
     double f = 1.0;
     for (int k = 0; k < NCOL; k++) values[k * stride] = NAN;
     for (;;) {
@@ -169,7 +180,8 @@ static int classify(const unsigned char *p, const Rules *rules, int *code, doubl
     *stop = p;
     if (command == 'M') return PASSIVE;
     if (!(f > 0)) return OTHER; /* F must be positive: the interpreter says so */
-    if (c >= 2 && !(seen & CENTRE)) return OTHER;
+    if (c == MODAL && !(seen & AXES)) return OTHER; /* F alone: the interpreter */
+    if ((c == 2 || c == 3) && !(seen & CENTRE)) return OTHER;
     *code = c;
     return PLAIN;
 }
@@ -190,8 +202,9 @@ PyDoc_STRVAR(lex_doc,
 "lex(chunk, room, g_words, passive_m, passive_words, plain_line, plain_g, plain_offset, values,\n"
 "    other) -> (lines, plain, others)\n\n"
 "Sort the lines of `chunk` (bytes ending with a newline) into empty, plain, passive and\n"
-"other lines. `g_words` is 4 letter masks (bit 0 = A) for G0..G3, 0 where that code is not\n"
-"plain; `passive_m` 1024 bytes, nonzero for passive M codes; `passive_words` their letters.\n"
+"other lines. `g_words` is 5 letter masks (bit 0 = A): for G0..G3, 0 where that code is not\n"
+"plain, then for lines without G or M (GRBL modal motion: G code 255), 0 for none;\n"
+"`passive_m` 1024 bytes, nonzero for passive M codes; `passive_words` their letters.\n"
 "Outputs, each with `room` entries, at least one per line of the chunk: plain_line int32, plain_g uint8,\n"
 "plain_offset int64, values float64 (7 rows X Y Z E F I J of that room, C order), other\n"
 "int64 (rows of 4: line, start, end, plain lines before it).");
@@ -206,12 +219,12 @@ static PyObject *lex(PyObject *self, PyObject *args)
     Rules rules;
     PyObject *seq = PySequence_Fast(o_g, "g_words must be a sequence");
     if (!seq) return NULL;
-    if (PySequence_Fast_GET_SIZE(seq) != 4) {
+    if (PySequence_Fast_GET_SIZE(seq) != 5) {
         Py_DECREF(seq);
-        PyErr_SetString(PyExc_ValueError, "g_words must have 4 masks");
+        PyErr_SetString(PyExc_ValueError, "g_words must have 5 masks");
         return NULL;
     }
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         rules.g_words[k] = (unsigned)PyLong_AsUnsignedLong(PySequence_Fast_GET_ITEM(seq, k));
     }
     Py_DECREF(seq);

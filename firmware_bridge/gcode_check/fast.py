@@ -14,8 +14,8 @@ How, and why this way rather than another:
   (step 1 below); the tokenizing is what numpy cannot do in one pass.
 * So the tokenizer is in C (`_lexer.c`, built by setup.py; only a compiler and Python's
   headers needed). It reads each line once and sorts it into *plain* (G0-G3 with words the
-  caller allows: values written to arrays), *passive* (M codes that change nothing checked)
-  or *other*. It knows no rule: which G codes, letters and M codes count is passed in from
+  caller allows, and GRBL's lines of axis words alone: values written to arrays), *passive*
+  (M codes that change nothing checked) or *other*. It knows no rule: which G codes, letters and M codes count is passed in from
   here (dialect, forbidden commands), and anything it is not sure to read exactly as
   `lines.parse_line` does goes to the interpreter as an *other* line.
 
@@ -26,7 +26,9 @@ Then, per chunk of `CHUNK_BYTES` (memory stays bounded: arrays for one chunk onl
 2. A short Python loop walks the runs in order: it sets the interpreter's position, feed,
    extruder and motion mode to the run's end and hands it the next other line
    (`Interpreter.feed_line`, the reference reading). Runs in relative mode (G91) or with
-   arcs outside the XY plane go through the interpreter line by line.
+   arcs outside the XY plane go through the interpreter line by line. GRBL's modal lines
+   (`X1 Y2`) take the last G0-G3 of their run, or the interpreter's mode where the run
+   starts.
 3. Afterwards, with each run's starting state known, `bulk.py` does bounds (minimum,
    maximum, violations from `np.flatnonzero`), arc bulges and run time for every move at once.
 
@@ -62,6 +64,8 @@ CHUNK_BYTES = 1 << 20
 _LINE_LIMIT = 1 << 20
 
 _COLUMNS = "XYZEFIJ"
+MODAL = 255
+"""The lexer's G code for a GRBL line of axis words alone: the motion mode in force."""
 
 
 def _bits(letters: str) -> int:
@@ -116,6 +120,8 @@ class _Scanner:
         move = _bits(_MOVE_WORDS[profile.dialect])
         self.g_words = [move if f"G{g}" not in forbidden else 0 for g in (0, 1)]
         self.g_words += [move | _bits("IJ") if f"G{g}" not in forbidden else 0 for g in (2, 3)]
+        # GRBL reads `X1 Y2` in the motion mode in force (code MODAL, resolved in the walk).
+        self.g_words.append(move | _bits("IJ") if profile.dialect == "grbl" else 0)
         passive = np.zeros(1024, dtype=np.uint8)
         passive[[m for m in _PASSIVE_M[profile.dialect] if f"M{m}" not in forbidden]] = 1
         self.passive = passive.tobytes()
@@ -162,8 +168,8 @@ class _Scanner:
             self._buffers(chunk.count(b"\n") + 1)
             nlines, m, nother, room = self._lex(chunk)
         Chunk(self.interp, chunk, base, self._line[:m], self._g[:m], self._offset[:m],
-               self._values[:, :m],
-               self._other[:nother], self._arange[:m]).apply()
+               self._values[:, :m], self._other[:nother], self._arange[:m],
+               self.g_words).apply()
         self.lines = base + nlines
 
 
@@ -172,7 +178,7 @@ class Chunk:
 
     def __init__(self, interp: Interpreter, text: bytes, base: int, line: np.ndarray,
                  g: np.ndarray, offset: np.ndarray, values: np.ndarray, other: np.ndarray,
-                 arange: np.ndarray) -> None:
+                 arange: np.ndarray, g_words: list[int]) -> None:
         self.interp = interp
         self.text = text
         self.base = base
@@ -182,6 +188,7 @@ class Chunk:
         self.col = dict(zip(_COLUMNS, values, strict=True))
         self.other = other
         self.arange = arange
+        self.g_words = g_words
         m = len(line)
         bounds = np.empty(len(other) + 2, np.int64)
         bounds[0] = 0
@@ -198,14 +205,48 @@ class Chunk:
 
     # --- 1. the end of each run -----------------------------------------------------
 
-    def fill_index(self, column: np.ndarray) -> np.ndarray:
+    def fill_index(self, column: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
         """For each move, the index of the last move at or before it in its run that names
-        this column, or the run's first move if none does."""
-        present = ~np.isnan(column)
+        this column (or is `present`), or the run's first move if none does."""
+        if present is None:
+            present = ~np.isnan(column)
         present[self.firsts] = True
         index = self.arange * present
         np.maximum.accumulate(index, out=index)
         return index
+
+    def _resolve_modal(self, slow: np.ndarray) -> np.ndarray:
+        """GRBL lines without a G code move in the mode in force: the last G0-G3 before them
+        in their run, or for those before any in their run, the interpreter's mode when the
+        run starts (`_modal_start`). Returns, per run with moves, how many lead its run.
+        Marks `slow` the runs with a modal arc lacking I and J (the interpreter says why)."""
+        modal = self.g == MODAL
+        if not modal.any():
+            return np.zeros(len(self.firsts), dtype=np.int64)
+        self.g = g = self.g[self.fill_index(self.g, ~modal)]
+        centreless = modal & (g >= 2) & (g != MODAL)
+        centreless &= np.isnan(self.col["I"]) & np.isnan(self.col["J"])
+        if centreless.any():
+            slow[np.searchsorted(self.end, np.flatnonzero(centreless), side="right")] = True
+        return np.add.reduceat((g == MODAL).astype(np.int64), self.firsts)
+
+    def _modal_start(self, r: int, count: int, has_arc: list[bool], last_g: list[float]) -> bool:
+        """Give the `count` modal moves that start run `r` the interpreter's motion mode;
+        False if the run must be read line by line instead (no mode yet, or an arc mode and
+        a move without I or J)."""
+        motion = self.interp.motion
+        if motion is None or not 0 <= motion <= 3 or not self.g_words[motion]:
+            return False
+        k0 = int(self.start[r])
+        if motion >= 2:
+            centred = ~(np.isnan(self.col["I"][k0:k0 + count]) & np.isnan(self.col["J"][k0:k0 + count]))
+            if not centred.all():
+                return False
+            has_arc[r] = True
+        self.g[k0:k0 + count] = motion
+        if k0 + count == int(self.end[r]):
+            last_g[r] = motion
+        return True
 
     def apply(self) -> None:
         interp = self.interp
@@ -228,9 +269,13 @@ class Chunk:
         e_sum = np.zeros(nruns)
         has_arc = np.zeros(nruns, dtype=bool)
         last_g = np.zeros(nruns)
+        leading = np.zeros(nruns, dtype=np.int64)
+        slow = np.zeros(nruns, dtype=bool)
         if m:
             e_sum[nonempty] = np.add.reduceat(np.nan_to_num(self.col["E"]), self.firsts)
-            arcs = np.flatnonzero(self.g >= 2)
+            if self.g_words[4]:
+                leading[nonempty] = self._resolve_modal(slow)
+            arcs = np.flatnonzero((self.g >= 2) & (self.g != MODAL))
             if len(arcs):
                 has_arc[np.searchsorted(end, arcs, side="right")] = True
             last_g[nonempty] = self.g[ends]
@@ -246,9 +291,9 @@ class Chunk:
         # Each run's starting state, for step 3: x y z (mm), feed (mm/min), scale (mm per
         # unit), G92 offsets x y z, extrusion absolute (1) or relative (0), e (program units).
         state = np.full((nruns, 10), np.nan)
-        slow = np.zeros(nruns, dtype=bool)
         has_plain = nonempty.tolist()
         has_arc_l, e_sum_l, last_g_l = has_arc.tolist(), e_sum.tolist(), last_g.tolist()
+        leading_l, slow_l = leading.tolist(), slow.tolist()
         lx, ly, lz, lf = (last[c] for c in "XYZF")
         le: list[float] | None = None  # E's last values: only absolute extrusion needs them
         for r in range(nruns):
@@ -257,7 +302,9 @@ class Chunk:
                 scale, offset = interp.scale, interp.offset
                 state[r] = (*pos, interp.feed, scale, *offset,
                             1.0 if interp.e_absolute else 0.0, interp.e)
-                if not interp.absolute or (has_arc_l[r] and interp.plane != 17):
+                if leading_l[r] and not slow_l[r]:
+                    slow_l[r] = not self._modal_start(r, leading_l[r], has_arc_l, last_g_l)
+                if slow_l[r] or not interp.absolute or (has_arc_l[r] and interp.plane != 17):
                     slow[r] = True
                     for k in range(int(start[r]), int(end[r])):
                         feed_line(self.base + int(self.line[k]) + 1,

@@ -65,8 +65,10 @@ def _move(rng: random.Random, grbl: bool) -> str:
         else:
             words.append(letter + _number(rng, -10, 320))
     code = rng.choice(["G1", "G1", "G1", "G0", "G01", "G00"])
+    if grbl and rng.random() < 0.4:
+        code = ""  # GRBL's modal motion: the mode in force
     sep = rng.choice([" ", " ", " ", "", "\t", "  "])
-    return sep.join([code, *words])
+    return sep.join([code, *words]) if code else sep.join(words)
 
 
 def _odd(rng: random.Random, grbl: bool) -> str:
@@ -86,6 +88,8 @@ def _odd(rng: random.Random, grbl: bool) -> str:
         "SET_HEATER_TEMPERATURE HEATER=extruder TARGET=300", "PRINT_START EXTRUDER=240 BED=60",
         "G1 X10 Y10 E1 F1200 " + "0" * 3, "G1 X1." + "1" * 40, "G1 X1" + "0" * 200, "G0", "G1",
         "G1 Y5 I3", "G3 X100 Y100 I5 J5 E.5 F900", "G2 X10 Y10 I-300 J0", "X Y", "G1 X1E5",
+        "G2 X50 Y50 I10 J0\nX60 Y40 I5 J5\nX70 Y30", "G3 X1 Y1 J3\nX2 Y2 I1", "X5 Y5 I1 J1",
+        "G0 X1\nX5 Y5", "F300", "X10 F0", "G80\nX1 Y1", "G18\nG2 X1 Z1 I1 K1\nX2 Z2 I1 K1\nG17",
     ])
 
 
