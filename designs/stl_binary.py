@@ -24,6 +24,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -158,11 +159,12 @@ class _Hashes:
 class _RecordReader:
     """Reads a checked binary STL's records in blocks into one reused buffer.
 
-    Why one buffer: each fresh multi-MB array costs page faults, which on this kind of
-    virtual machine cost more than reading the bytes; a reused block stays mapped and warm.
-    A block is valid only until the next read."""
+    Why one buffer: a fresh array per block costs an allocation and its page faults every
+    time; a reused one stays mapped and in cache. A block is valid only until the next read.
+    The file must not change while it is read (as for any reader): a shorter file raises
+    TruncatedMeshError, and `_gather_corners` re-checks the coordinates it reads back."""
 
-    def __init__(self, f, declared: int) -> None:
+    def __init__(self, f: BinaryIO, declared: int) -> None:
         self._f = f
         self.declared = declared
         self._buffer = np.empty(min(_CHUNK_FACES, declared), dtype=_RECORD)
@@ -206,7 +208,8 @@ def _hash_corners(reader: _RecordReader, on_corners: CornerSink | None = None) -
         _refuse_non_finite(columns)
         if on_corners is not None:
             on_corners(columns.transpose(1, 0, 2))
-        keys = _rounded(columns, scaled_buffer[: 9 * n].reshape(3, 3, n), keys_buffer[: 9 * n].reshape(3, 3, n))
+        scaled = scaled_buffer[: 9 * n].reshape(3, 3, n)
+        keys = _rounded(columns, scaled, keys_buffer[: 9 * n].reshape(3, 3, n))
         by_corner = keys.reshape(3, 3 * n).T  # (3n, 3) rows, in corner-then-face order
         # hashes come out corner by corner; the file's order is face by face
         in_file_order = slice(start * 3, (start + n) * 3)
@@ -266,9 +269,9 @@ def _distinct_sorted_high(values: np.ndarray, low_bits: int) -> np.ndarray:
 
 
 def _merge(hashes: _Hashes, reader: _RecordReader) -> tuple[np.ndarray, np.ndarray]:
-    """Merge equal corners (`reader` is for the rare exact merge). Returns (the first corner of each vertex (n,) int64, sorted, so
-    vertex i is the i-th vertex to appear in the file; the vertex index of each corner (k,)
-    int32, or int64 beyond 2**31 corners).
+    """Merge equal corners (`reader` is for the rare exact merge). Returns (the first
+    corner of each vertex (n,) int64, sorted, so vertex i is the i-th vertex to appear in
+    the file; the vertex index of each corner (k,) int32, or int64 beyond 2**31 corners).
 
     Equal vertices are grouped by sorting a 64-bit hash of their rounded coordinates. A
     collision (two different vertices, one hash) would make the hash count fewer distinct
