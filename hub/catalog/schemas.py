@@ -228,7 +228,18 @@ class DesignSummary(BaseModel):
 
 
 class DesignPage(BaseModel):
-    total: int = Field(description="Designs matching the query, over all pages.")
+    """One page of a search. Counting every match of a very common word costs time in
+    proportion to the catalogue, so the count stops past a cap (`hub.catalog.search.COUNT_CAP`)
+    and says so in `total_exact` rather than guessing."""
+
+    total: int = Field(description=(
+        "Designs matching the query, over all pages, when `total_exact` is true. When it is false, more "
+        "than this many match (the count stops there) and, with `q` or a filter, only the first 10,001 of "
+        "them can be paged to."))
+    total_exact: bool = Field(True, description=(
+        "False when more designs match than `total` says: `total` is then a lower bound (show it as "
+        "\"10,000+\"). With `q`, the best matches are then ranked among the 10,001 most recently published "
+        "or edited matches."))
     limit: int
     offset: int
     items: list[DesignSummary]

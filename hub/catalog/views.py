@@ -179,12 +179,18 @@ async def publish(
 
 @router.get(
     "", response_model=DesignPage,
-    summary="Search designs: full text and filters, paginated, with the total count",
+    summary="Search designs: full text and filters, paginated, with the total count (capped)",
     description=(
         "`q` matches title, description and tags (every word, as a prefix; best match first). Without `q`, "
         "newest first. Filters: `process`, `licence` (SPDX id), `commercial_use` (the licence allows paid "
         "jobs), `material`, `tag`, and `fits=XxYxZ` in mm: every part of the latest version fits that box in "
-        "some axis-aligned orientation. No parameters: every design, newest first."),
+        "some axis-aligned orientation. No parameters: every design, newest first.\n\n"
+        f"`total` is exact up to {search.COUNT_CAP:,} matches; past that the count stops, `total` is "
+        f"{search.COUNT_CAP:,} and `total_exact` is false (show \"{search.COUNT_CAP:,}+\"). With `q`, the best "
+        f"matches are then ranked among the {search.COUNT_CAP + 1:,} most recently published or edited "
+        f"matches. With `q` or a filter, the first {search.COUNT_CAP + 1:,} matches can be paged to and pages "
+        "past them are empty; with no parameter at all every design can. Ties in rank go to the most "
+        "recently published or edited design."),
 )
 def list_designs(
     session: DbSession, _: Reader,

@@ -173,9 +173,11 @@ def catalogue(request: Request, session: DbSession, principal: AnyRole,
     per_page = 24
     result = search.search_designs(session, search.SearchQuery(q=q or None, limit=per_page,
                                                                offset=(page - 1) * per_page))
+    # an inexact total (past the search's count cap) is a lower bound: a full page may have a next one
     return render(request, "catalogue.html", principal, q=q or "", page=page, result=result,
                   thumbs=queries.thumbnails(session, result.items),
-                  pages=max(1, -(-result.total // per_page)))
+                  pages=max(1, -(-result.total // per_page)),
+                  more=not result.total_exact and len(result.items) == per_page)
 
 
 @router.get("/designs/{design_id}", response_class=HTMLResponse)

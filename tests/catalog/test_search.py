@@ -6,6 +6,7 @@ import pytest
 import trimesh
 
 from cofab.devstack.samples import stl_bytes
+from hub.catalog import search
 from tests.catalog.conftest import publish, stage
 from tests.conftest import bearer
 
@@ -109,3 +110,51 @@ def test_renamed_designs_are_found_by_their_new_title(api, tokens, catalogue):
               headers=bearer(tokens["designer"]))
     assert _ids(_search(api, tokens, q="wheel gearbox")) == [catalogue["gear"]]
     assert _search(api, tokens, q="zahnrad")["total"] == 0
+
+
+# --- the capped count (COUNT_CAP lowered so four designs pass it) ------------------------------
+
+def test_total_is_exact_below_the_cap(api, tokens, catalogue):
+    page = _search(api, tokens, q="s")  # shelf, strong, spur: bracket, hook, gear
+    assert (page["total"], page["total_exact"]) == (3, True)
+    assert _search(api, tokens, offset=10) == {"total": 4, "total_exact": True, "limit": 50, "offset": 10,
+                                               "items": []}  # past the end the total still comes back
+    assert _search(api, tokens, q="submarine")["total_exact"] is True
+
+
+def test_past_the_cap_the_total_is_a_flagged_lower_bound(api, tokens, catalogue, monkeypatch):
+    monkeypatch.setattr(search, "COUNT_CAP", 2)
+    page = _search(api, tokens, q="s")
+    assert (page["total"], page["total_exact"]) == (2, False)
+    exactly = _search(api, tokens, q="furniture")  # two matches: at the cap, still exact
+    assert (exactly["total"], exactly["total_exact"]) == (2, True)
+    listing = _search(api, tokens, process="FDM")
+    assert (listing["total"], listing["total_exact"]) == (2, False)
+
+
+def test_past_the_cap_text_ranks_the_most_recently_indexed_matches(api, tokens, catalogue, monkeypatch):
+    monkeypatch.setattr(search, "COUNT_CAP", 1)  # a window of the 2 most recently indexed matches
+    assert set(_ids(_search(api, tokens, q="s"))) == {catalogue["hook"], catalogue["gear"]}
+    api.patch(f"/api/v1/designs/{catalogue['bracket']}", json={"title": "Shelf bracket, stronger"},
+              headers=bearer(tokens["designer"]))  # edited: indexed again, now the most recent
+    assert set(_ids(_search(api, tokens, q="s"))) == {catalogue["bracket"], catalogue["gear"]}
+    assert _ids(_search(api, tokens, q="s", offset=2)) == []  # nothing is paged to past the window
+
+
+def test_paging_past_the_cap(api, tokens, catalogue, monkeypatch):
+    monkeypatch.setattr(search, "COUNT_CAP", 1)  # a window of 2
+    page = _search(api, tokens, limit=1, offset=3)  # no parameter: every design can be paged to
+    assert (page["total"], page["total_exact"]) == (1, False)
+    assert _ids(page) == [catalogue["bracket"]]  # the oldest, fourth newest
+    fdm = _search(api, tokens, process="FDM", limit=1, offset=1)  # a filter: the 2 newest of 3 FDM
+    assert (fdm["total"], fdm["total_exact"], _ids(fdm)) == (1, False, [catalogue["hook"]])
+    assert _ids(_search(api, tokens, process="FDM", offset=2)) == []
+    assert _ids(_search(api, tokens, process="FDM", offset=1)) == [catalogue["hook"]]  # a page cut at the window
+
+
+def test_the_api_documents_the_cap(api):
+    schema = api.get("/openapi.json").json()
+    page = schema["components"]["schemas"]["DesignPage"]["properties"]
+    assert "total_exact" in page and "lower bound" in page["total_exact"]["description"]
+    description = schema["paths"]["/api/v1/designs"]["get"]["description"]
+    assert f"{search.COUNT_CAP:,}+" in description and "total_exact" in description
