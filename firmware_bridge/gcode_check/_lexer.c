@@ -6,7 +6,7 @@
  *   plain    `G<c> <words>` where the caller allows code c and every word's letter, each
  *            letter at most once, each followed by a number in the interpreter's own
  *            syntax (`[-+]?(\d+\.?\d*|\.\d+)`), F positive, arcs with I or J: its chunk
- *            line index, G code, byte offset and the values of X Y Z E F I J (NaN where
+ *            line index, G code, byte offset and the values of X Y Z E F I J S (NaN where
  *            absent) are written out; with GRBL, also lines of axis words alone (`X1 Y2`,
  *            the motion mode in force: code 255, resolved by the caller);
  *   passive  `M<c> <words>` with c in the caller's table of M codes that change nothing
@@ -30,10 +30,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#define NCOL 7 /* X Y Z E F I J */
+#define NCOL 8 /* X Y Z E F I J S */
 static const int COLUMN[26] = {
     /* A */ -1, -1, -1, -1, /* E */ 3, /* F */ 4, -1, -1, /* I */ 5, /* J */ 6,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, /* X */ 0, /* Y */ 1, /* Z */ 2};
+    -1, -1, -1, -1, -1, -1, -1, -1, /* S */ 7, -1, -1, -1, -1, /* X */ 0, /* Y */ 1, /* Z */ 2};
 #define BIT(c) (1u << ((c) - 'A'))
 #define CENTRE (BIT('I') | BIT('J'))
 #define AXES (BIT('X') | BIT('Y') | BIT('Z'))
@@ -206,7 +206,7 @@ PyDoc_STRVAR(lex_doc,
 "plain, then for lines without G or M (GRBL modal motion: G code 255), 0 for none;\n"
 "`passive_m` 1024 bytes, nonzero for passive M codes; `passive_words` their letters.\n"
 "Outputs, each with `room` entries, at least one per line of the chunk: plain_line int32, plain_g uint8,\n"
-"plain_offset int64, values float64 (7 rows X Y Z E F I J of that room, C order), other\n"
+"plain_offset int64, values float64 (8 rows X Y Z E F I J S of that room, C order), other\n"
 "int64 (rows of 4: line, start, end, plain lines before it).");
 
 static PyObject *lex(PyObject *self, PyObject *args)

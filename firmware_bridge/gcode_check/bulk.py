@@ -3,9 +3,9 @@
 The fast path (`fast.py`) walks a chunk's runs of plain moves and other lines in order,
 setting the interpreter's state at each run's end; the per-move work that needs only each
 run's starting state is done here for all moves at once, with numpy. The rules mirror the
-interpreter's (`_motion`, `_visit`, `_account`); the arc geometry and the violation text
-are the interpreter's own (`arcs.arc_extents`, `Interpreter.bounds_violation`), and the
-agreement tests hold the rest to it.
+interpreter's (`_motion`, `_visit`, `_account`, `_spindle`); the arc geometry and the
+violations are the interpreter's own (`arcs.arc_extents`, `Interpreter.bounds_violation`,
+`Interpreter.power_violation`), and the agreement tests hold the rest to it.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ class BulkMoves:
             self.arcs(arcs, targets, before, after, distance)
         for ax in range(3):
             self.bounds(ax, targets[ax])
+        self.power()
         e = c.col["E"]
         if not np.isnan(e).all():
             e_abs = self.per_row(8)
@@ -137,6 +138,26 @@ class BulkMoves:
                     self.report(k, ax, ax, float(target[k]))
                 elif ax == 2:  # an arc's Z comes after its X and Y extremes
                     self.report(k, 4, ax, float(target[k]))
+
+    def power(self) -> None:
+        """GRBL's S on moves: the highest, and those above the machine's maximum (the
+        interpreter checks S before the move: order -1)."""
+        s = self.c.col["S"]
+        if self.slow_rows is not None:
+            s = np.where(self.slow_rows, np.nan, s)
+        top = float(np.fmax.reduce(s)) if len(s) else float("nan")
+        if top != top:  # no S at all
+            return
+        interp = self.interp
+        if interp.max_s is None or top > interp.max_s:
+            interp.max_s = top
+        limit = interp.profile.max_s
+        if limit is not None and top > limit:
+            c = self.c
+            for k in np.flatnonzero(s > limit).tolist():
+                line = c.base + int(c.line[k]) + 1
+                violation = interp.power_violation(line, float(s[k]), c.line_text(int(c.offset[k])))
+                self.found.append((line, -1, violation))
 
     def report(self, k: int, order: int, ax: int, value: float) -> None:
         c = self.c

@@ -60,10 +60,10 @@ AVAILABLE = _lexer is not None
 """False when the C lexer is not built; `check_file` then interprets every line."""
 
 CHUNK_BYTES = 1 << 20
-"""Small enough that a chunk's arrays (7 columns of about 37,000 moves) stay in cache."""
+"""Small enough that a chunk's arrays (8 columns of about 37,000 moves) stay in cache."""
 _LINE_LIMIT = 1 << 20
 
-_COLUMNS = "XYZEFIJ"
+_COLUMNS = "XYZEFIJS"
 MODAL = 255
 """The lexer's G code for a GRBL line of axis words alone: the motion mode in force."""
 
@@ -72,7 +72,7 @@ def _bits(letters: str) -> int:
     return sum(1 << (ord(c) - 65) for c in set(letters))
 
 
-_MOVE_WORDS = {"marlin": "XYZEF", "klipper": "XYZEF", "grbl": "XYZF"}
+_MOVE_WORDS = {"marlin": "XYZEF", "klipper": "XYZEF", "grbl": "XYZFS"}  # GRBL: S is laser power
 _PASSIVE_WORDS = {"marlin": "SPRTXYZE", "klipper": "SPRTXYZE", "grbl": ""}
 _PASSIVE_M = {
     "marlin": (73, 106, 107, 117, 201, 203, 204, 205, 220, 221, 400, 900),

@@ -256,7 +256,12 @@ class Interpreter:
             self.max_s = value
         limit = self.profile.max_s
         if limit is not None and value > limit:
-            self.violation(n, "power", f"S{value:g} is above the machine's maximum S{limit:g}", raw)
+            self.report.add(self.power_violation(n, value, raw))
+
+    def power_violation(self, line: int, value: float, text: str) -> Violation:
+        """The violation of an S word above the machine's maximum (laser power, spindle)."""
+        reason = f"S{value:g} is above the machine's maximum S{self.profile.max_s:g}"
+        return Violation(line, "power", reason, text.strip()[:200])
 
     def _extended(self, n: int, line: Line, raw: str) -> None:
         name = line.extended or ""

@@ -52,12 +52,14 @@ def _number(rng: random.Random, low: float, high: float) -> str:
 
 
 def _move(rng: random.Random, grbl: bool) -> str:
-    letters = ["X", "Y", "Z", "F"] if grbl else ["X", "Y", "Z", "E", "F"]
+    letters = ["X", "Y", "Z", "F", "S"] if grbl else ["X", "Y", "Z", "E", "F"]
     rng.shuffle(letters)
     words = []
     for letter in letters[: rng.randint(0, len(letters))]:
         if letter == "F":
             words.append("F" + _number(rng, 100, 20000))
+        elif letter == "S":
+            words.append("S" + _number(rng, 0, 30000))
         elif letter == "E":
             words.append("E" + _number(rng, -1, 2))
         elif letter == "Z":
