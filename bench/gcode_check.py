@@ -10,12 +10,12 @@ acceleration changes, one arc in 40 moves, G92 E0 and a Z hop per layer.
 
     .venv/bin/python -m bench.gcode_check [--quick] [--size-mb N]
 
-Measured 2026-12-02 on this 2-core machine (load average 2.4-3.5 from other work), three
-runs of `.venv/bin/python -m bench.gcode_check` (104.9 MB, 3,651,161 lines, best of 3 each):
-check 0.536 / 0.537 / 0.576 s = 195.6 / 195.1 / 182.0 MB/s; text read-and-split 0.269 /
-0.260 / 0.342 s; ratio 1.99 / 2.06 / 1.68 (target: within 4x, at least 25 MB/s: met).
-Against the binary read-and-split (0.17-0.20 s): 2.6-3.2x. Peak allocations of the check
-(tracemalloc) 22.2 MB, the same for a 20 MB file: memory is bounded by the 1 MB chunks.
+Measured 2026-12-02 11:03 UTC on this 2-core machine, busy with other work (load average
+4.2-5.4), three runs of `.venv/bin/python -m bench.gcode_check` (104.9 MB, 3,651,161
+lines, best of 3 each): check 0.969 / 0.436 / 0.884 s = 108.3 / 240.8 / 118.6 MB/s; text
+read-and-split 0.420 / 0.216 / 0.444 s; ratio 2.31 / 2.02 / 1.99 (target: within 4x and at
+least 25 MB/s: met). Against the binary read-and-split: 2.6-3.3x. Peak allocations of the
+check (tracemalloc) 23.2 MB, the same for a 20 MB file: the 1 MB chunks bound memory.
 Before the C lexer (numpy tokenizer): 31.7 MB/s, 17x the read-and-split.
 """
 

@@ -1,6 +1,6 @@
 """The fast path of the safety check: a C lexer, then whole chunks of moves as numpy arrays.
 
-Sliced G-code is mostly `G1 X.. Y.. E..` lines, 3.8 million of them in 100 MB. The target
+Sliced G-code is mostly `G1 X.. Y.. E..` lines, 3.7 million of them in 100 MB. The target
 (within 4x of merely reading and splitting the file in Python, about 0.8 s for 100 MB here)
 leaves no room for Python work per line, so per-line work is done outside the interpreter.
 
@@ -15,9 +15,11 @@ How, and why this way rather than another:
 * So the tokenizer is in C (`_lexer.c`, built by setup.py; only a compiler and Python's
   headers needed). It reads each line once and sorts it into *plain* (G0-G3 with words the
   caller allows, and GRBL's lines of axis words alone: values written to arrays), *passive*
-  (M codes that change nothing checked) or *other*. It knows no rule: which G codes, letters and M codes count is passed in from
-  here (dialect, forbidden commands), and anything it is not sure to read exactly as
-  `lines.parse_line` does goes to the interpreter as an *other* line.
+  (M codes that change nothing checked) or *other*. It knows no rule: which G codes,
+  letters and M codes count is passed in from here (dialect, forbidden commands), and
+  anything it is not sure to read exactly as `lines.parse_line` does goes to the
+  interpreter as an *other* line. The rules stay in Python, so there is no second copy of
+  them in C to keep in step.
 
 Then, per chunk of `CHUNK_BYTES` (memory stays bounded: arrays for one chunk only):
 
@@ -37,9 +39,10 @@ programs, the shared corpus and every unsafe case. The rules of plain moves (bou
 extremes, time and filament) exist here as array operations beside the interpreter's
 per-line ones; they are few, and the agreement tests are what keeps the two the same.
 
-Measured (`.venv/bin/python -m bench.gcode_check`, 100 MB): 182-196 MB/s, 1.7-2.1x the
-time of `for line in open(path)`, with about 35 % in the lexer, 10 % reading, 10 % the
-interpreter's other lines (one `G92 E0` per layer) and the rest numpy.
+Measured (`.venv/bin/python -m bench.gcode_check`, 100 MB, 3 runs on 2 busy cores):
+108-241 MB/s, 2.0-2.3x the time of `for line in open(path)`, with about 25-35 % in the
+lexer, 5-10 % reading, 10-15 % the interpreter's other lines (one `G92 E0` per layer) and
+the rest numpy.
 """
 
 from __future__ import annotations
