@@ -25,6 +25,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from cofab_mqtt import speedups
+
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +36,7 @@ SESSION_TAKEN_OVER = 142
 
 def new_client(client_id: str, username: str | None, password: str | None, *,
                manual_ack: bool = False) -> mqtt.Client:
+    speedups.install()  # paho decodes packets without rebuilding its tables each time
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
                          manual_ack=manual_ack)
     if username is not None and password is not None:
