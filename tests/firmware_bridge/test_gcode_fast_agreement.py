@@ -175,3 +175,15 @@ def test_every_corpus_file_agrees() -> None:
     for path in files:
         profile = load_profile(MACHINES / PROFILES["marlin"])
         _agree(check_file(path, profile).to_dict(), check_file(path, profile, fast=False).to_dict())
+
+
+def test_without_the_lexer_every_line_is_interpreted(monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """An install without a C compiler still checks, line by line, and says so in the log."""
+    monkeypatch.setattr(fast_path, "AVAILABLE", False)
+    profile = load_profile(MACHINES / PROFILES["marlin"])
+    with caplog.at_level("WARNING"):
+        report = check_text("G28\nG1 X500 F600\n", profile)
+    assert not report.fast_path
+    assert [(v.line, v.kind) for v in report.violations] == [(2, "out_of_bounds")]
+    assert "not built" in caplog.text
