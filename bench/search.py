@@ -138,7 +138,7 @@ def main() -> None:
                     cursor.execute(sql)
                     rows = cursor.fetchall()
                     cursor.close()
-                    return rows[0][0], [design_id for _, design_id in rows if design_id is not None]
+                    return rows[0][0], [row[1] for row in rows if row[1] is not None]
 
                 total, ids = bare()
                 page = via_service()
@@ -165,9 +165,9 @@ def main() -> None:
            baseline={"bare_sql_p50_ms": round(b50, 2), "bare_sql_p95_ms": round(b95, 2)},
            ratio={"p50": round(p50 / b50, 2), "p95": round(p95 / b95, 2)},
            notes={"per_query": per_query,
-                  "what": "service = search_designs in a new session (the capped count and the page in one "
-                          "statement + ORM rows + page model); bare = the same compiled statement on the "
-                          "DB-API cursor"},
+                  "what": "service = search_designs in a new session (one statement: the capped count, the page "
+                          "and its designs' columns; then the page model); bare = the same compiled statement "
+                          "on the DB-API cursor"},
            target="p95 < 50 ms; within 3x of bare SQL")
 
 
