@@ -12,7 +12,7 @@ designs imports none of hub, fabnode, firmware_bridge, cofab_wire):
 - `outlines`: 2D SVG/DXF cut outlines for lasers and CNC routers;
 - `fit`: whether a part fits a build volume;
 - `errors`: the `DesignFileError` family, one sentence each for people;
-- `blas`: one BLAS thread for one-shot analysis processes (`analysis_cli`).
+- `oneshot`: process settings for one-shot analysis processes (`analysis_cli`).
 
 Names are imported on first use (PEP 562): `import designs` stays cheap, and a process that
 only analyses binary STLs (`designs.stl_binary`) never pays for importing trimesh.

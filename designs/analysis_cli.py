@@ -35,9 +35,9 @@ def describe(path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from designs.blas import single_threaded_blas
+    from designs.oneshot import prepare_one_shot_process
 
-    single_threaded_blas()  # before numpy is imported: its thread pool is never used here
+    prepare_one_shot_process()  # before numpy is imported (see designs.oneshot)
     from designs.errors import DesignFileError
 
     args = sys.argv[1:] if argv is None else argv

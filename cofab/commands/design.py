@@ -60,9 +60,9 @@ def _quiet_libraries() -> None:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from designs.blas import single_threaded_blas
+    from designs.oneshot import prepare_one_shot_process
 
-    single_threaded_blas()  # before numpy is imported: the analysis never calls BLAS
+    prepare_one_shot_process()  # before numpy is imported (see designs.oneshot)
     from designs.errors import DesignFileError
 
     _quiet_libraries()

@@ -134,7 +134,7 @@ def test_thumbnail_and_repair(tmp_path: Path, box_stl: Path) -> None:
 
 def test_analyze_binary_stl_imports_only_what_it_needs(box_stl: Path) -> None:
     # the command users run on large STLs: no trimesh/scipy/networkx (~1 s to import), no
-    # structlog until a line is logged, and numpy's BLAS kept to one thread (designs.blas)
+    # structlog until a line is logged, and numpy's BLAS kept to one thread (designs.oneshot)
     probe = (
         "import os, sys\n"
         "from cofab.cli import main\n"

@@ -110,7 +110,7 @@ def test_analysis_is_frozen(box20: trimesh.Trimesh) -> None:
 
 
 def test_single_threaded_blas_leaves_a_users_choice(monkeypatch: pytest.MonkeyPatch) -> None:
-    from designs.blas import BLAS_THREAD_VARIABLES, single_threaded_blas
+    from designs.oneshot import BLAS_THREAD_VARIABLES, single_threaded_blas
 
     for name in BLAS_THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
@@ -118,3 +118,26 @@ def test_single_threaded_blas_leaves_a_users_choice(monkeypatch: pytest.MonkeyPa
     single_threaded_blas()
     assert os.environ["OPENBLAS_NUM_THREADS"] == "4"
     assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ["MKL_NUM_THREADS"] == "1"
+
+
+def test_keeping_freed_memory_changes_no_answer(tmp_path) -> None:
+    # the allocator setting of one-shot processes, applied in a child: same analysis
+    import subprocess
+    import sys
+
+    path = tmp_path / "sphere.stl"
+    path.write_bytes(trimesh.exchange.stl.export_stl(trimesh.creation.icosphere(subdivisions=3)))
+    probe = (
+        "import json, sys\n"
+        "from designs.oneshot import keep_freed_memory\n"
+        "applied = keep_freed_memory()\n"
+        "from designs.analysis_cli import describe\n"
+        f"print(applied, json.dumps(describe(__import__('pathlib').Path({str(path)!r}))))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    applied, data = run.stdout.strip().split(" ", 1)
+    assert applied in ("True", "False")  # False off glibc: only slower
+    from designs.analysis_cli import describe
+
+    assert json.loads(data) == describe(path)
