@@ -14,9 +14,11 @@ within 2x, memory within 3x). The tools' answers (faces, volume, parts) are comp
 a fast wrong answer shows.
 
 Measured (`.venv/bin/python -m bench.analysis`, 3 runs, 2 cores shared with other work at
-load average 4-6, so admesh itself took 0.95-1.34 s instead of ~0.55 s when idle):
-designs.analysis_cli 1.27-1.60 s, 130 MB peak: 1.20-1.37x admesh's time, 1.32x its memory
-(98 MB); `cofab design analyze --json` 1.17-1.77 s, 131 MB: 1.21-1.53x and 1.33x. Before
+load average 6-7, so admesh itself took 0.64-1.04 s instead of ~0.5 s when idle):
+designs.analysis_cli 0.87-1.10 s, 129 MB peak: 1.05-1.36x admesh's time, 1.32x its memory
+(98 MB); `cofab design analyze --json` 0.77-1.21 s, 130 MB: 1.15-1.21x and 1.33x. The
+ratio moves with the load: 6 runs just before `designs.oneshot` kept freed memory, at
+load 4-6, gave 1.17-1.56x (CLI 1.36-1.70x). Before
 the single-sort edges, first-appearance vertex numbers, no corner copy and lean start-up
 (see docs/architecture.md, "Mesh analysis"): 2.08x and 2.29x.
 """
