@@ -364,7 +364,7 @@ def drive_orders(hub_url: str, maker: str, design_id: str, labs: list[Lab], engi
                     + len(pending) * per_order
                 if in_flight + per_order <= WINDOW and len(pending) < senders:
                     break
-                time.sleep(0.005)
+                time.sleep(0.02)  # ~40 jobs acknowledged meanwhile: polling faster only costs CPU
             pending.append(pool.submit(place, lab))
         for future in pending:
             future.result()
