@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     routing_patience_s: float = Field(3600.0, description="A job no lab can take right now (offline, busy, "
                                       "closed) waits and is retried this long before it fails.")
     maintenance_interval_s: float = Field(2.0, description="How often expired offers are swept.")
+    outbox_retention_s: float = Field(
+        86400.0, ge=0, description="Outbox messages the broker acknowledged are deleted this long after (by "
+        "the relay, every minute); never sooner than a broker restart could send them again. 0 keeps them.")
 
     # The cooperative's settings: shares of every paid order, membership rule, ranking weights.
     designer_share: float = Field(0.10, ge=0, le=1, description="Designer's share, of the lab's price.")

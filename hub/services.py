@@ -161,7 +161,8 @@ def _start_messaging(services: HubServices) -> None:
                    topics=services.dispatch.topics, on_message=inbound.submit, client_id=services.mqtt_client_id,
                    on_published=lambda _mid: services.notify_outbox())
     relay = OutboxRelay(services.engine, mqtt, owner=settings.replica_id, write_lock=services.dispatch.lock,
-                        restart_window_s=max(60.0, settings.offer_timeout_s))
+                        restart_window_s=max(60.0, settings.offer_timeout_s),
+                        retention_s=settings.outbox_retention_s)
     sweeper = OfferSweeper(services.engine, services.dispatch, interval_s=settings.maintenance_interval_s,
                            after_change=services.notify_outbox)
     services.inbound, services.mqtt, services.relay = inbound, mqtt, relay

@@ -11,14 +11,15 @@ SQLite (one hub process) and on PostgreSQL (several replicas):
 - Per-topic order holds across replicas: a relay takes whole topics (see `claim`). Why it
   matters: a node must see an offer before the cancel that withdraws it.
 - `mark_sent` after the broker's PUBACK; `requeue_after_broker_loss` when the broker may have
-  lost what it had acknowledged (a SIGKILLed Mosquitto loses everything since its last save).
+  lost what it had acknowledged (a SIGKILLed Mosquitto loses everything since its last save);
+  `prune_sent` deletes acknowledged rows once nothing can need them again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -141,6 +142,21 @@ def requeue_after_broker_loss(session: Session, *, sent_before: float, commands_
                    and_(OutboxMessage.kind == COMMAND, OutboxMessage.sent_at >= commands_since)))
         .values(sent_at=None, claimed_by=None, claimed_until=None)
         .execution_options(synchronize_session=False))
+    session.commit()
+    return result.rowcount or 0
+
+
+def prune_sent(session: Session, *, sent_before: float, at: float | None = None, limit: int = 5000) -> int:
+    """Delete up to `limit` rows the broker acknowledged before `sent_before`, oldest first, and
+    commit; returns how many. The caller keeps `sent_before` behind what a broker restart may
+    send again (`requeue_after_broker_loss`: recent commands). An offer whose deadline has not
+    passed is kept whatever its age: it is still the offer a restart would send again."""
+    at = now() if at is None else at
+    row = OutboxMessage.__table__
+    doomed = (select(row.c.id)
+              .where(row.c.sent_at < sent_before, or_(row.c.expires_at.is_(None), row.c.expires_at <= at))
+              .order_by(row.c.id).limit(limit))
+    result = session.execute(delete(row).where(row.c.id.in_(doomed.scalar_subquery())))
     session.commit()
     return result.rowcount or 0
 

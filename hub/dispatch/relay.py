@@ -7,6 +7,12 @@ lease (`hub.dispatch.outbox.claim`), so each row has one publisher at a time and
 that dies hands its rows to the others when the lease runs out. The relay is pipelined:
 it claims and publishes the next rows while earlier ones wait for their PUBACK, up to
 `window` rows in flight, and marks acknowledged rows sent in one statement per pass.
+
+Acknowledged rows are kept `retention_s` (`COFAB_OUTBOX_RETENTION_S`) and then deleted by
+the relay, every `prune_interval_s`, in batches: the table grew by a row per offer and
+command forever. The relay prunes rather than the maintenance threads because it alone
+knows how long a sent row may still be needed: never less than a broker restart may send
+it again (the restart window plus `BROKER_LOSS_WINDOW_S`).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ log = logging.getLogger(__name__)
 # How long before a send counts as lost to a broker crash: Mosquitto's autosave interval
 # (10 s, hub.broker.config) plus the time the watchdog needs to notice, with margin.
 BROKER_LOSS_WINDOW_S = 30.0
+PRUNE_BATCH = 5000  # rows deleted per transaction: a long backlog never holds the write lock long
 
 
 @dataclass(slots=True)
@@ -44,7 +51,8 @@ class _InFlight:
 class OutboxRelay:
     def __init__(self, engine: Engine, mqtt: HubMqtt, *, owner: str | None = None, batch: int = 500,
                  window: int = 2000, lease_s: float = 30.0, idle_poll_s: float = 1.0,
-                 write_lock: AbstractContextManager | None = None, restart_window_s: float = 300.0) -> None:
+                 write_lock: AbstractContextManager | None = None, restart_window_s: float = 300.0,
+                 retention_s: float = 0.0, prune_interval_s: float = 60.0) -> None:
         self._engine = engine
         # SQLite: the process's writers take turns on this lock (DispatchContext.lock) rather
         # than in SQLite's busy handler, which sleeps up to 100 ms between tries.
@@ -65,6 +73,10 @@ class OutboxRelay:
         # How long after a broker restart a node coming back gets its offers again: after an
         # offer's deadline the sweeper offers the job elsewhere anyway.
         self.restart_window_s = restart_window_s
+        # 0 keeps acknowledged rows; otherwise never less than a broker restart may re-send.
+        self.retention_s = 0.0 if retention_s <= 0 else max(retention_s, restart_window_s + BROKER_LOSS_WINDOW_S)
+        self._prune_interval_s = prune_interval_s
+        self._next_prune = time.monotonic() + prune_interval_s
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
 
     def start(self) -> None:
@@ -150,6 +162,12 @@ class OutboxRelay:
             except Exception:
                 log.exception("outbox relay pass failed; retrying")
                 time.sleep(0.5)
+            if self.retention_s > 0 and time.monotonic() >= self._next_prune:
+                self._next_prune = time.monotonic() + self._prune_interval_s
+                try:
+                    self.prune()
+                except Exception:
+                    log.exception("pruning sent outbox rows failed; trying again in %.0f s", self._prune_interval_s)
 
     def _pass(self) -> bool:
         """Mark what was acknowledged, claim and publish what fits the window; True if anything moved."""
@@ -201,6 +219,23 @@ class OutboxRelay:
                 outbox.mark_sent(session, expired)
             self.counts["expired"] += len(expired)
         return len(rows)
+
+    def prune(self, *, at: float | None = None) -> int:
+        """Delete the rows acknowledged more than `retention_s` ago; returns how many."""
+        if self.retention_s <= 0:
+            return 0
+        at = now() if at is None else at
+        total = 0
+        while True:
+            with self._write_lock, Session(self._engine) as session:
+                deleted = outbox.prune_sent(session, sent_before=at - self.retention_s, at=at, limit=PRUNE_BATCH)
+            total += deleted
+            if deleted < PRUNE_BATCH:
+                break
+        self.counts["pruned"] += total
+        if total:
+            log.info("pruned %d acknowledged outbox rows", total)
+        return total
 
     def flush_once(self, timeout_s: float = 10.0) -> int:
         """Publish what is publishable now and wait for the acknowledgements; for tests and tools
