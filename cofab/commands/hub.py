@@ -25,11 +25,12 @@ def _run(args: argparse.Namespace) -> int:
     from hub.app import create_app
     from hub.config import Settings
     from hub.gc_tuning import settle_after_startup
+    from hub.serving import uvicorn_options
 
     app = create_app(Settings())
     settle_after_startup()  # everything imported and built by now lives as long as the process
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, **uvicorn_options())
     return 0
 
 

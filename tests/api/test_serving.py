@@ -1,0 +1,69 @@
+"""The hub behind a real uvicorn server with its own HTTP protocol (`hub.serving`): request
+bodies reach the app whole and in order however the client splits them, and the connection
+stays usable for the next request."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import trimesh
+import uvicorn
+
+from cofab.devstack.ports import free_port
+from cofab.devstack.samples import stl_bytes
+from hub.app import create_app
+from hub.serving import StreamingHttpToolsProtocol, uvicorn_options
+from tests.conftest import ADMIN, bearer
+
+
+@pytest.fixture
+def served(hub_settings) -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(create_app(hub_settings), host="127.0.0.1", port=port, log_config=None,
+                            access_log=False, **uvicorn_options())
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60  # a bound for a server that never starts, not a timing claim
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "the hub did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_hub_is_served_with_the_streaming_protocol():
+    assert uvicorn_options()["http"] is StreamingHttpToolsProtocol
+
+
+@pytest.mark.parametrize("piece", [1, 7_919, 65_536, 300_000])
+def test_streamed_upload_arrives_whole_and_the_connection_is_reused(served, piece):
+    data = stl_bytes(trimesh.creation.icosphere(subdivisions=5))  # ~1 MB: past the 64 KiB flow-control mark
+    pieces = [data[i:i + piece] for i in range(0, len(data), piece)] if piece > 1 else [data[:1], data[1:]]
+    with httpx.Client(base_url=served, timeout=120) as client:
+        designer = client.post("/api/v1/tokens", json={"role": "designer", "name": "d"},
+                               headers=bearer(ADMIN)).json()["token"]
+        response = client.post("/api/v1/uploads", params={"filename": "ball.stl"}, content=iter(pieces),
+                               headers={**bearer(designer), "Content-Type": "application/octet-stream",
+                                        "Content-Length": str(len(data))})
+        assert response.status_code == 201, response.text
+        assert response.json()["sha256"] == hashlib.sha256(data).hexdigest()
+        assert response.json()["size_bytes"] == len(data)
+        assert client.get("/healthz").json()["ok"] is True  # same keep-alive connection
+
+
+def test_json_bodies_and_empty_bodies_still_parse(served):
+    with httpx.Client(base_url=served, timeout=60) as client:
+        created = client.post("/api/v1/tokens", json={"role": "maker", "name": "m" * 50}, headers=bearer(ADMIN))
+        assert created.status_code == 201 and created.json()["name"] == "m" * 50
+        empty = client.post("/api/v1/uploads", params={"filename": "e.stl"}, content=b"",
+                            headers={**bearer(created.json()["token"]), "Content-Type": "application/octet-stream"})
+        assert empty.status_code == 403  # a maker may not stage; the empty body did not hang the request
