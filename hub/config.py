@@ -58,6 +58,15 @@ class Settings(BaseSettings):
         "(labs registered or approved through another replica); 0 turns it off.")
 
     upload_max_bytes: int = Field(2 * 1024**3, description="Uploads larger than this are refused (413).")
+    upload_purge_interval_s: float = Field(
+        3600.0, ge=0, description="How often staged uploads past their expiry are forgotten and their bytes "
+        "deleted (also once at start-up and on every new upload); 0 turns the periodic purge off.")
+    analysis_max_memory_mb: int = Field(
+        4096, ge=16, description="Address-space cap (RLIMIT_AS) of the child process that analyses one uploaded "
+        "file; it includes ~400 MB of numpy/scipy/trimesh mappings. Over it, the upload is refused (422).")
+    analysis_timeout_s: float = Field(
+        120.0, gt=0, description="An uploaded file's analysis (with repair, thumbnail, viewer mesh) is killed "
+        "after this and the upload refused (422).")
     download_token_ttl_s: int = Field(900, description="Lifetime of a node's file download token.")
     offer_timeout_s: float = Field(120.0, description="An offer not answered in this time goes to the next node.")
     routing_patience_s: float = Field(3600.0, description="A job no lab can take right now (offline, busy, "

@@ -5,6 +5,10 @@
 - `RegistryRefresher`: reloads the lab registry and the fairness ledger from the database,
   so labs registered, approved or suspended through another replica, and jobs accepted
   there, count here too. Live statuses reach every replica over MQTT in between.
+- `UploadPurger`: staged uploads past their expiry are forgotten and their bytes deleted when
+  nothing else refers to them. Run once at start-up and then periodically, so a hub that
+  receives no new uploads (which also purge) still gives the disk back. Replicas may purge
+  the same rows; deleting what another replica already deleted is harmless.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from contextlib import AbstractContextManager, nullcontext
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from hub.catalog.service import purge_expired_uploads
+from hub.files.store import FileStore
 from hub.orders.service import DispatchContext, release_unaccepted_offers, route_waiting_jobs
 from hub.routing.sync import load_fairness, load_registry
 from hub.timeutil import now
@@ -97,3 +103,20 @@ class RegistryRefresher(_Periodic):
         return len(self._ctx.registry)
 
     run_once = refresh
+
+
+class UploadPurger(_Periodic):
+    name = "upload-purge"
+
+    def __init__(self, engine: Engine, store: FileStore, *, interval_s: float) -> None:
+        super().__init__(interval_s)
+        self._engine, self._store = engine, store
+
+    def purge(self) -> int:
+        with Session(self._engine) as session:
+            purged = purge_expired_uploads(session, self._store)
+        if purged:
+            log.info("expired uploads purged", extra={"uploads": purged})
+        return purged
+
+    run_once = purge

@@ -29,7 +29,7 @@ from hub.dispatch.handlers import InboundHandler
 from hub.dispatch.mqtt import HubMqtt
 from hub.dispatch.relay import OutboxRelay
 from hub.files.store import FileStore
-from hub.maintenance import OfferSweeper, RegistryRefresher
+from hub.maintenance import OfferSweeper, RegistryRefresher, UploadPurger
 from hub.nodes.service import BrokerAccounts
 from hub.orders.service import DispatchContext
 from hub.routing.fairness import FairnessLedger
@@ -121,12 +121,27 @@ def start_services(settings: Settings) -> HubServices:
         load_registry(session, registry)
         load_fairness(session, fairness)
     try:
+        _start_upload_purge(services)
         if settings.mqtt_enabled:
             _start_messaging(services)
     except BaseException:
         services.stop()
         raise
     return services
+
+
+def _start_upload_purge(services: HubServices) -> None:
+    """Purge expired uploads now (a hub that was down for a day comes back with a clean
+    staging area) and then every `upload_purge_interval_s`; a failed start-up purge is logged
+    and left to the next run rather than keeping the hub down."""
+    purger = UploadPurger(services.engine, services.files, interval_s=services.settings.upload_purge_interval_s)
+    try:
+        purger.purge()
+    except Exception:
+        log.exception("start-up purge of expired uploads failed; the periodic purge will try again")
+    if services.settings.upload_purge_interval_s > 0:
+        purger.start()
+        services._stoppers.append(purger.stop)
 
 
 def _start_messaging(services: HubServices) -> None:

@@ -3,14 +3,21 @@ budget, analyse it, make its derived files, and only then commit it to the conte
 
 Every refusal happens before the commit and discards the staged bytes, so a corrupt or
 hostile file leaves nothing behind (no object, no row). The heavy steps (mesh loading,
-repair, thumbnail, viewer GLB) run in a worker thread; they are the `designs` package's, the
-hub only decides what to keep. A derived file that cannot be made (a renderer missing, a mesh
-too broken to repair) is logged and skipped: it never costs the designer the upload.
+repair, thumbnail, viewer GLB) run in a child process under a memory cap and a time limit
+(`hub.catalog.sandbox`), which writes the derived files into a work folder of the staging
+area; they are the `designs` package's, the hub only decides what to keep. A derived file
+that cannot be made (a renderer missing, a mesh too broken to repair) is logged and skipped:
+it never costs the designer the upload.
+
+`Ingested.new_objects` names the objects this upload added to the store, so the caller can
+take them back out if its database transaction fails (`hub.catalog.service.forget_new_objects`).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,7 +29,8 @@ from starlette.concurrency import run_in_threadpool
 import designs
 from designs.formats import SNIFF_BYTES
 from hub.catalog.config import CatalogSettings
-from hub.files.store import FileStore, StagedFile
+from hub.catalog.sandbox import AnalysisLimits, AnalysisOverLimit, AnalysisRejected, run_limited
+from hub.files.store import FileStore, StagedFile, stage_bytes_in
 
 __all__ = ["DerivedFile", "IngestRejected", "IngestTooLarge", "Ingested", "ingest"]
 
@@ -60,12 +68,14 @@ class Ingested:
     format: str
     analysis: dict[str, Any]
     derived: list[DerivedFile]
+    new_objects: tuple[str, ...] = ()  # hashes this upload added to the store (not there before)
 
 
 async def ingest(store: FileStore, body: AsyncIterator[bytes], *, filename: str, max_bytes: int,
-                 limits: CatalogSettings, derived_for=None) -> Ingested:
+                 limits: CatalogSettings, analysis: AnalysisLimits, derived_for=None) -> Ingested:
     """Stream `body` into the store as `filename`, or raise IngestRejected / UploadTooLarge.
 
+    analysis: the memory cap and time limit of the analysing child process.
     derived_for: optional callable sha256 -> kinds of derived files already stored for that
     content, so a file uploaded again is not re-rendered.
     """
@@ -75,29 +85,36 @@ async def ingest(store: FileStore, body: AsyncIterator[bytes], *, filename: str,
         raise IngestRejected(str(exc)) from None
     staged = await store.stage(body, max_bytes=max_bytes, head_bytes=SNIFF_BYTES)
     made: list[StagedFile] = []
+    workdir = Path(tempfile.mkdtemp(dir=store.staging_dir, prefix="analysis-"))
     try:
         try:
             fmt = designs.sniff_any(staged.head, staged.size, safe_name)
             _check_budget(staged, fmt, limits)
             existing = frozenset(derived_for(staged.sha256)) if derived_for else frozenset()
-            kind, analysis, outputs = await run_in_threadpool(_analyse, staged.path, fmt, existing)
+            kind, result, outputs = await run_in_threadpool(
+                run_limited, _analyse, staged.path, fmt, existing, workdir, limits=analysis,
+                rejected=designs.DesignFileError)
         except designs.DesignFileError as exc:
             raise IngestRejected(str(exc)) from None
+        except (AnalysisRejected, AnalysisOverLimit) as exc:
+            raise IngestRejected(str(exc)) from None
         derived = []
-        for out_kind, media_type, data, detail in outputs:
-            piece = store.stage_bytes(data)
+        for out_kind, media_type, piece, detail in outputs:
             made.append(piece)
             derived.append(DerivedFile(out_kind, piece.sha256, piece.size, media_type, detail))
-        store.commit(staged)
+        new_objects = [staged.sha256] if store.commit(staged) else []
         for piece in made:
-            store.commit(piece)
+            if store.commit(piece):
+                new_objects.append(piece.sha256)
     except BaseException:
         store.discard(staged)
         for piece in made:
             store.discard(piece)
         raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     return Ingested(filename=safe_name, sha256=staged.sha256, size_bytes=staged.size, kind=kind, format=str(fmt),
-                    analysis=analysis, derived=derived)
+                    analysis=result, derived=derived, new_objects=tuple(new_objects))
 
 
 def _check_budget(staged: StagedFile, fmt, limits: CatalogSettings) -> None:
@@ -124,28 +141,30 @@ def _check_budget(staged: StagedFile, fmt, limits: CatalogSettings) -> None:
                                  f"{limits.max_text_mesh_bytes:,}")
 
 
-def _analyse(path: Path, fmt, existing: frozenset[str]) -> tuple[str, dict, list[tuple[str, str, bytes, dict]]]:
-    """Worker thread: analysis and derived files. Returns (kind, analysis, [(kind, media type,
-    bytes, detail)]). DesignFileError propagates (the file is refused); anything else failing
-    in a derived file is logged and skipped."""
+def _analyse(path: Path, fmt, existing: frozenset[str], workdir: Path
+             ) -> tuple[str, dict, list[tuple[str, str, StagedFile, dict]]]:
+    """In the analysis child: analysis and derived files, the latter written into `workdir`
+    (so a child stopped half-way leaves its files where the hub removes them). Returns (kind,
+    analysis, [(kind, media type, staged file, detail)]). DesignFileError propagates (the file
+    is refused); anything else failing in a derived file is logged and skipped."""
     if not isinstance(fmt, designs.MeshFormat):
         outline = designs.load_outline(path, fmt)
         return "outline", outline.to_dict(), []
     analysis = designs.analyze_mesh(path, fmt)
-    outputs: list[tuple[str, str, bytes, dict]] = []
+    outputs: list[tuple[str, str, StagedFile, dict]] = []
     if "repaired" not in existing:
         repaired = _optional("repair", designs.repair_mesh, path, fmt)
         if repaired is not None:
-            outputs.append(("repaired", "model/stl", repaired.stl,
+            outputs.append(("repaired", "model/stl", stage_bytes_in(workdir, repaired.stl),
                             {"actions": list(repaired.actions), "analysis": repaired.analysis.to_dict()}))
     if "thumbnail" not in existing:
         png = _optional("thumbnail", designs.render_thumbnail, path)
         if png:
-            outputs.append(("thumbnail", "image/png", png, {"size_px": 256}))
+            outputs.append(("thumbnail", "image/png", stage_bytes_in(workdir, png), {"size_px": 256}))
     if "viewer" not in existing:
         glb = _optional("viewer mesh", designs.viewer_mesh, path, fmt)
         if glb:
-            outputs.append(("viewer", "model/gltf-binary", glb, {}))
+            outputs.append(("viewer", "model/gltf-binary", stage_bytes_in(workdir, glb), {}))
     return "mesh", analysis.to_dict(), outputs
 
 

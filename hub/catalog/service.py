@@ -131,6 +131,38 @@ def uploads_by_name(session: Session, caller: Principal, upload_ids: Sequence[st
     return by_name
 
 
+def forget_new_objects(session: Session, store: FileStore, item: Ingested) -> list[str]:
+    """After the transaction recording `item` failed (and was rolled back): delete the objects
+    its upload added to the store, unless a row now refers to one (a concurrent upload of the
+    same bytes that committed). Returns the hashes removed. If the references cannot be read
+    (the database is down), nothing is removed: a stray object wastes disk, a missing one would
+    break a design."""
+    removed = []
+    try:
+        for sha in item.new_objects:
+            if _referenced(session, sha):
+                continue
+            store.remove(sha)
+            removed.append(sha)
+    except Exception:
+        log.exception("could not check the references of a failed upload's files; they stay in the store",
+                      extra={"sha256": item.sha256, "objects": list(item.new_objects)})
+    if removed:
+        log.warning("database commit failed; removed the upload's new files", extra={"sha256": item.sha256,
+                                                                                     "objects": removed})
+    return removed
+
+
+def _referenced(session: Session, sha256: str) -> bool:
+    """Whether any row refers to this content: a part, a staged upload, or a derived file
+    (as its source or as the file itself)."""
+    queries = (select(DesignFile.id).where(DesignFile.sha256 == sha256),
+               select(Upload.id).where(Upload.sha256 == sha256),
+               select(FileDerivative.kind).where(FileDerivative.sha256 == sha256),
+               select(FileDerivative.kind).where(FileDerivative.source_sha256 == sha256))
+    return any(session.exec(q.limit(1)).first() is not None for q in queries)
+
+
 def purge_expired_uploads(session: Session, store: FileStore) -> int:
     """Forget expired uploads, and delete their bytes (and derived files) when nothing else
     refers to that content. Returns how many uploads were forgotten."""

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -16,8 +17,9 @@ from hub.auth.roles import Role
 from hub.auth.service import Principal
 from hub.catalog import okh, search, service
 from hub.catalog.config import CatalogSettings
-from hub.catalog.ingest import IngestRejected, IngestTooLarge, ingest
+from hub.catalog.ingest import Ingested, IngestRejected, IngestTooLarge, ingest
 from hub.catalog.licences import UnknownLicence, known_licence_ids, licence_terms
+from hub.catalog.sandbox import AnalysisLimits
 from hub.catalog.schemas import (DesignCreate, DesignMeta, DesignPage, DesignPublic, DesignSummary, DesignUpdate,
                                  LicencePublic, UploadPublic, VersionCreate, VersionPublic)
 from hub.deps import get_services, get_session
@@ -65,15 +67,29 @@ async def _ingest(request: Request, filename: str, services, limits: CatalogSett
     limit = services.settings.upload_max_bytes
     if declared and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"upload of {int(declared):,} bytes exceeds the limit of {limit:,} bytes")
+    analysis = AnalysisLimits(memory_mb=services.settings.analysis_max_memory_mb,
+                              timeout_s=services.settings.analysis_timeout_s)
     try:
         return await ingest(services.files, request.stream(), filename=filename, max_bytes=limit, limits=limits,
-                            derived_for=lambda sha: service.derived_kinds(session, sha))
+                            analysis=analysis, derived_for=lambda sha: service.derived_kinds(session, sha))
     except UploadTooLarge as exc:
         raise HTTPException(413, str(exc)) from None
     except IngestTooLarge as exc:
         raise HTTPException(413, str(exc)) from None
     except IngestRejected as exc:
         raise HTTPException(422, str(exc)) from None
+
+
+@contextmanager
+def _recorded_or_removed(session: Session, services, item: Ingested) -> Iterator[None]:
+    """The rows for an ingested file are committed, or its new objects leave the store: a
+    failed transaction (or any error before the commit) must not orphan the bytes."""
+    try:
+        yield
+    except BaseException:
+        session.rollback()
+        service.forget_new_objects(session, services.files, item)
+        raise
 
 
 async def _read_limited(stream: AsyncIterator[bytes], limit: int, what: str) -> bytes:
@@ -117,7 +133,8 @@ async def stage_upload(
 ) -> UploadPublic:
     service.purge_expired_uploads(session, services.files)
     item = await _ingest(request, filename, services, limits, session)
-    return service.record_upload(session, principal, item, ttl_s=limits.upload_ttl_s)
+    with _recorded_or_removed(session, services, item):
+        return service.record_upload(session, principal, item, ttl_s=limits.upload_ttl_s)
 
 
 @router.post(
@@ -171,9 +188,13 @@ async def publish(
     # lineage is checked before the file is received, so a refused remix stores nothing
     _call(service.check_lineage, session, meta)
     item = await _ingest(request, filename, services, limits, session)
-    service.record_derived(session, item)
-    design = _call(service.create_design, session, meta=meta, parts=[service.PartSpec.from_ingested(item)],
-                   owner=principal)
+    with _recorded_or_removed(session, services, item):
+        # The design first, then the derived links in the same transaction: their savepoints
+        # need an open transaction (on SQLite a savepoint opened first would commit on release).
+        design = _call(service.create_design, session, meta=meta, parts=[service.PartSpec.from_ingested(item)],
+                       owner=principal, commit=False)
+        service.record_derived(session, item)
+        session.commit()
     return service.design_public(session, design.id)
 
 

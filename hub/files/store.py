@@ -53,7 +53,20 @@ class FileStore:
         return self.path_for(sha256).is_file()
 
     async def stage(self, chunks: AsyncIterator[bytes], *, max_bytes: int, head_bytes: int = 4096) -> StagedFile:
-        """Write a stream to a staging file, hashing as it goes; refuse past `max_bytes`."""
+        """Write a stream to a staging file, hashing as it goes; refuse past `max_bytes`.
+
+        Hashing and writing stay on the event loop, piece by piece as the server hands the
+        body over. Worker threads were tried and measured side by side in bench.upload (2 GB,
+        alternating pairs on this shared 2-core machine): a thread hashing and writing ~0.5-1
+        MiB batches reached 210-280 MB/s against 340-400 MB/s inline (load 4-5); a thread
+        only hashing, after `hub.serving` made receiving cheap, 450-590 MB/s and 4.1 s of hub
+        CPU against 510-640 MB/s and 3.3 s inline (load ~2). hashlib and writes release the
+        GIL, but every call has to win it back from the busy receiving thread, and with both
+        cores taken (the client, other jobs) the overlap bought less than the hand-overs
+        cost; the threads also added 1.5-5 MB to a peak RSS whose target is 150 MB (the idle
+        hub is ~145). What is left is this loop's own work: sha256 is ~60 % of the hub's
+        CPU for an upload, the page-cache write ~25 %, the socket reads ~20 %.
+        """
         digest = hashlib.sha256()
         size = 0
         head = bytearray()
@@ -78,29 +91,28 @@ class FileStore:
 
     def stage_bytes(self, data: bytes) -> StagedFile:
         """Stage bytes made by the hub itself (a thumbnail, a repaired mesh), like an upload."""
-        fd, name = tempfile.mkstemp(dir=self._staging, prefix="derived-")
-        path = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        return StagedFile(path=path, sha256=hashlib.sha256(data).hexdigest(), size=len(data), head=data[:4096])
+        return stage_bytes_in(self._staging, data)
+
+    @property
+    def staging_dir(self) -> Path:
+        """Where uploads are staged; work folders made here are on the store's filesystem, so
+        committing a file from them is an atomic rename too."""
+        return self._staging
 
     def remove(self, sha256: str) -> None:
         """Delete a stored object (expired, unreferenced uploads); missing is fine."""
         self.path_for(sha256).unlink(missing_ok=True)
 
-    def commit(self, staged: StagedFile) -> Path:
-        """Move a staged file to its content address (a no-op if the content is already stored)."""
+    def commit(self, staged: StagedFile) -> bool:
+        """Move a staged file to its content address. Returns True if this added the object,
+        False if the content was already stored (the staged copy is then dropped)."""
         target = self.path_for(staged.sha256)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             staged.path.unlink(missing_ok=True)
-        else:
-            os.replace(staged.path, target)
-        return target
+            return False
+        os.replace(staged.path, target)
+        return True
 
     def discard(self, staged: StagedFile) -> None:
         staged.path.unlink(missing_ok=True)
@@ -110,4 +122,18 @@ class FileStore:
         return sum(1 for p in self._objects.rglob("*") if p.is_file())
 
     def staging_count(self) -> int:
-        return sum(1 for p in self._staging.iterdir() if p.is_file())
+        """Files left in the staging area, work folders included."""
+        return sum(1 for p in self._staging.rglob("*") if p.is_file())
+
+
+def stage_bytes_in(folder: Path, data: bytes, *, prefix: str = "derived-") -> StagedFile:
+    """Write bytes to a new file in `folder` (a staging area) and describe it for `commit`."""
+    fd, name = tempfile.mkstemp(dir=folder, prefix=prefix)
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return StagedFile(path=path, sha256=hashlib.sha256(data).hexdigest(), size=len(data), head=data[:4096])
