@@ -16,7 +16,8 @@ and two measurements on them, raw before and after the hub so drift shows:
   HTTP API (quantity `--per-order`, at random labs' locations, up to `--senders` requests
   open) by a driver that keeps as many jobs in flight as the raw loop has (1,000). A job's
   latency is the hub's own record: `jobs.created_at` (the order is being accepted) to
-  `jobs.started_at` (the node's accepted event applied). The rate is over the middle 80 % of acknowledgements of each run.
+  `jobs.started_at` (the node's accepted event applied). The rate is over the middle 80 % of
+  acknowledgements of each run.
 
 SQLite by default; `--database-url` names a PostgreSQL server (any database on it): the
 bench creates a fresh database there and drops it afterwards.

@@ -22,7 +22,7 @@ def count(session: Session, model, *where) -> int:
 
 
 def test_a_new_job_has_every_column_of_a_job():
-    assert [f.name for f in fields(NewJob)] != [] and {f.name for f in fields(NewJob)} == set(Job.__table__.columns.keys())
+    assert {f.name for f in fields(NewJob)} == set(Job.__table__.columns.keys())
 
 
 def test_staged_rows_are_written_at_commit_and_dropped_by_a_rollback(hub, place):
