@@ -22,11 +22,12 @@ parsing, hashing, writing) that every upload takes. The bench sets the budget to
 triangles so that the 200 MB --quick file (4 million) takes the same path; the memory of
 analysing an accepted mesh is bench.analysis's subject.
 
-Measured here, 2 GB (2 cores shared with four other engineers' jobs, load 2-3): 514-641 MB/s
-(3.4-4.2 s; hub CPU 3.2-3.4 s, client CPU 0.45-0.56 s) against cat at 1,418-2,086 MB/s: ratio
-0.28-0.45, most runs ~0.3. Hub peak RSS 146.3-146.5 MB (idle 145.0). The target (0.5) is not
-met. Before this round, in the same bench: 277-599 MB/s, hub CPU 3.6-4.0 s, ratio 0.16-0.28.
-What limits it: sha256 alone takes 1.26 s for 2 GiB here (1.7 GB/s), longer than cat's whole
+Measured here, 2 GB (2 cores shared with four other engineers' jobs): the hub is steady at
+514-652 MB/s (3.3-4.2 s; hub CPU 3.2-3.4 s, client CPU 0.35-0.56 s); cat is not: 1,418-2,086
+MB/s in runs at load 2-3 (ratio 0.28-0.45, most ~0.3) and 924-955 MB/s in three runs at load
+~1 (cat before and after agreeing, ratio 0.68-0.70). So the target (0.5) is met only when cat
+writes below ~1.3 GB/s. Hub peak RSS 146.2-146.5 MB (idle 145.0). Before this round, in the
+same bench: 277-599 MB/s, hub CPU 3.6-4.0 s, ratio 0.16-0.28. What limits the hub: sha256 alone takes 1.26 s for 2 GiB here (1.7 GB/s), longer than cat's whole
 write (1.0-1.1 s warm), and the hub also reads the socket and writes the page cache on the
 same thread; threads to overlap them measured worse (see `FileStore.stage`). Reaching 0.5
 needs the hash off the critical path without the GIL hand-overs (or a parallel hash, which
