@@ -32,7 +32,9 @@ def _structlog_formatter(json: bool) -> logging.Formatter:
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.processors.TimeStamper(fmt="iso", utc=True), structlog.stdlib.add_log_level,
                            structlog.stdlib.add_logger_name, _extras],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer])
+        # format_exc_info: a record's exc_info becomes the traceback text, not a tuple's repr
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, renderer])
 
 
 class _DeferredFormatter(logging.Formatter):

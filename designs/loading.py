@@ -100,10 +100,10 @@ def load_mesh(path: Path, fmt: MeshFormat | None = None) -> trimesh.Trimesh:
         if exc.errno != errno.EINVAL:  # a real I/O failure, not the file's fault
             raise
         # a seek to a negative offset: a damaged ZIP directory points outside the file
-        log.info("trimesh could not load %s as %s", path, fmt, exc_info=True)
+        log.debug("trimesh could not load %s as %s", path, fmt, exc_info=True)
         raise _explain_failure(path, fmt, exc) from exc
     except Exception as exc:  # trimesh raises ValueError, KeyError, IndexError, lxml errors...
-        log.info("trimesh could not load %s as %s", path, fmt, exc_info=True)
+        log.debug("trimesh could not load %s as %s", path, fmt, exc_info=True)
         raise _explain_failure(path, fmt, exc) from exc
 
     if len(mesh.faces) == 0:

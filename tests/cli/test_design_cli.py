@@ -165,3 +165,22 @@ def test_logging_still_renders_key_values_once_a_line_is_written() -> None:
     assert (before, after) == ("False", "True")
     assert "level='warning'" in line and "logger='cofab.test'" in line and "event='hello'" in line
     assert "lab='x1'" in line
+
+
+def test_a_logged_exception_shows_its_traceback_not_a_tuple() -> None:
+    probe = (
+        "import io, logging\n"
+        "from cofab import logs\n"
+        "out = io.StringIO()\n"
+        "logs.configure(stream=out, json=False)\n"
+        "try:\n"
+        "    raise KeyError('world')\n"
+        "except KeyError:\n"
+        "    logging.getLogger('cofab.test').warning('load failed', exc_info=True)\n"
+        "print(out.getvalue())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    # key=value lines stay one line per record: the traceback is the escaped `exception` value
+    assert "exception='Traceback (most recent call last):\\n" in run.stdout and "KeyError: " in run.stdout
+    assert "<traceback object" not in run.stdout and "exc_info" not in run.stdout
