@@ -4,7 +4,6 @@ show that it left nothing behind."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,8 @@ from cofab.devstack.samples import box, stl_bytes
 from hub.catalog.models import (Design, DesignFile, DesignMaterial, DesignRemix, DesignTag, DesignVersion,
                                 FileDerivative, Upload)
 from tests.conftest import bearer
+from tests.corpus import CORPUS
 
-CORPUS = Path(os.environ.get("COFAB_CORPUS", "/work/shared/corpus"))  # as tests/designs finds it
 _TABLES = (Design, DesignVersion, DesignFile, FileDerivative, Upload, DesignRemix, DesignTag, DesignMaterial)
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import trimesh
+from tests.corpus import CORPUS
 
-CORPUS = Path(os.environ.get("COFAB_CORPUS", "/work/shared/corpus"))
 MESH_KEYS = {"format", "faces", "vertices", "bbox_extents", "volume", "watertight", "winding_consistent",
              "bodies", "degenerate_faces", "nonmanifold_edges", "verdict", "reasons"}
 

@@ -74,9 +74,8 @@ def generated_seeds() -> dict[str, bytes]:
     return seeds
 
 
-def corpus_seeds() -> dict[str, bytes]:
-    corpus = Path(os.environ.get("COFAB_CORPUS", "/work/shared/corpus"))
-    if not corpus.is_dir():
+def corpus_seeds(corpus: Path | None) -> dict[str, bytes]:
+    if corpus is None or not corpus.is_dir():
         return {}
     return {
         path.name: path.read_bytes()
@@ -198,6 +197,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--inputs", type=int, default=300)
     parser.add_argument("--out", type=Path, required=True, help="where failing inputs are written")
+    parser.add_argument("--corpus", type=Path, help="the shared corpus, whose files become seeds too")
     args = parser.parse_args()
 
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_BYTES, ADDRESS_SPACE_BYTES))
@@ -206,7 +206,7 @@ def main() -> int:
     logging.disable(logging.CRITICAL)  # parsers' chatter about bad input is expected here
     from designs import DesignFileError
 
-    seeds = {**generated_seeds(), **corpus_seeds()}
+    seeds = {**generated_seeds(), **corpus_seeds(args.corpus)}
     checks = loaders()
     rng = random.Random(args.seed)
     signal.signal(signal.SIGALRM, _alarm)

@@ -7,14 +7,13 @@ legitimately differs, `EXPECTED_DIFFERENCES` says what we expect instead and why
 `broken/` and every non-mesh file must give a DesignFileError or an analysis that shows the
 defect, never another exception.
 
-The corpus lives outside the repository: /work/shared/corpus, or $COFAB_CORPUS.
+The corpus lives outside the repository: ../shared/corpus beside the checkout, or $COFAB_CORPUS (tests/corpus.py).
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +29,8 @@ from designs import (
     UnsupportedFormatError,
     analyze_mesh,
 )
+from tests.corpus import CORPUS
 
-CORPUS = Path(os.environ.get("COFAB_CORPUS", "/work/shared/corpus"))
 MESH_SUFFIXES = {".stl", ".3mf", ".obj"}
 
 

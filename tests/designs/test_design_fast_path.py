@@ -4,7 +4,6 @@ corpus's binary STLs."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,8 @@ from designs import MeshAnalysis, MeshFormat, analyze_mesh, analyze_trimesh, loa
 from designs import stl_binary
 from designs.errors import EmptyMeshError, NotAMeshError, TruncatedMeshError
 from designs.stl_binary import read_binary_stl
+from tests.corpus import CORPUS
 
-CORPUS = Path(os.environ.get("COFAB_CORPUS", "/work/shared/corpus"))
 EXACT = ("faces", "vertices", "watertight", "winding_consistent", "bodies", "degenerate_faces",
          "boundary_edges", "nonmanifold_edges", "verdict")
 

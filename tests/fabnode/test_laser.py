@@ -9,10 +9,10 @@ import pytest
 
 from fabnode.laser import LaserJobError, write_laser_gcode
 from firmware_bridge.gcode_check import check_file, load_profile
+from tests.corpus import CORPUS
 
 ROOT = Path(__file__).resolve().parents[2]
 LASER = load_profile(ROOT / "examples" / "machines" / "grbl-laser.toml")
-CORPUS = ROOT.parent / "shared" / "corpus"
 
 SQUARE_WITH_HOLE = """<svg xmlns="http://www.w3.org/2000/svg" width="60mm" height="60mm" viewBox="0 0 60 60">
   <rect x="0" y="0" width="60" height="60" fill="none" stroke="black"/>

@@ -14,6 +14,15 @@ from firmware_bridge import JobProgress, MachineDriver, MachineListener, Machine
 
 T = TypeVar("T")
 
+#: The example machine profiles the G-code check tests run against, by short name.
+MACHINES = Path(__file__).resolve().parents[2] / "examples" / "machines"
+PROFILES = {
+    "marlin": "marlin-fdm.toml",
+    "klipper": "klipper-fdm.toml",
+    "laser": "grbl-laser.toml",
+    "cnc": "grbl-cnc.toml",
+}
+
 # The demo's setting: the virtual printer moves 100x faster (notes/octoprint.md).
 FAST = ["M220 S10000"]
 

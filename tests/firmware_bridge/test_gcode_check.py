@@ -21,17 +21,11 @@ from firmware_bridge.gcode_check import (
     load_profile,
     profile_from_dict,
 )
+from tests.corpus import CORPUS as SHARED_CORPUS
+from tests.firmware_bridge.support import MACHINES, PROFILES
 
-ROOT = Path(__file__).resolve().parents[2]
-MACHINES = ROOT / "examples" / "machines"
 CASES = Path(__file__).parent / "unsafe_gcode"
-CORPUS = ROOT.parent / "shared" / "corpus" / "gcode"
-PROFILES = {
-    "marlin": "marlin-fdm.toml",
-    "klipper": "klipper-fdm.toml",
-    "laser": "grbl-laser.toml",
-    "cnc": "grbl-cnc.toml",
-}
+CORPUS = SHARED_CORPUS / "gcode"
 
 
 def profile(name: str):

@@ -15,16 +15,10 @@ import pytest
 
 from firmware_bridge.gcode_check import check_file, check_text, load_profile
 from firmware_bridge.gcode_check import fast as fast_path
+from tests.corpus import CORPUS as SHARED_CORPUS
+from tests.firmware_bridge.support import MACHINES, PROFILES
 
-ROOT = Path(__file__).resolve().parents[2]
-MACHINES = ROOT / "examples" / "machines"
-CORPUS = ROOT.parent / "shared" / "corpus" / "gcode"
-PROFILES = {
-    "marlin": "marlin-fdm.toml",
-    "klipper": "klipper-fdm.toml",
-    "laser": "grbl-laser.toml",
-    "cnc": "grbl-cnc.toml",
-}
+CORPUS = SHARED_CORPUS / "gcode"
 
 
 
