@@ -163,7 +163,9 @@ def _start_messaging(services: HubServices) -> None:
     topics = services.dispatch.topics
 
     def confirm(node_id: str, event: JobEvent, withdrawn: bool) -> None:
-        """QoS 0: a lost EventAck only makes the node send the event again, and it is acked again."""
+        """QoS 0: a lost EventAck only makes the node send the event again, and it is acked again.
+        paho never refuses a QoS 0 publish for its queue's size; while disconnected it drops it
+        (MQTT_ERR_NO_CONN), and the node re-sends after it reconnects."""
         ack = EventAck(job_id=event.job_id, seq=event.seq, withdrawn=withdrawn)
         mqtt.publish(topics.jobs(node_id), ack.to_bytes(), qos=0)
 

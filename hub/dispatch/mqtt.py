@@ -42,3 +42,6 @@ class HubMqtt(SessionClient):
                          on_published=on_published, on_ready=on_ready, manual_ack=True,
                          receive_maximum=RECEIVE_MAXIMUM)
         self.client.max_inflight_messages_set(PUBLISH_WINDOW)
+        # No cap on paho's in-memory queue: the outbox is the durable queue and the relay bounds
+        # what it hands paho (its window), so a burst must never be refused for size.
+        self.client.max_queued_messages_set(0)

@@ -26,6 +26,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from paho.mqtt.client import MQTTMessageInfo
+from paho.mqtt.client import error_string as mqtt_error_string
+from paho.mqtt.enums import MQTTErrorCode
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -204,7 +206,7 @@ class OutboxRelay:
             return 0
         at, deadline = now(), time.monotonic() + self._lease_s
         expired = []
-        for row in rows:
+        for index, row in enumerate(rows):
             expiry_s = None
             if row.expires_at is not None:
                 expiry_s = row.expires_at - at
@@ -213,12 +215,29 @@ class OutboxRelay:
                     continue
             info = self._mqtt.publish(row.topic, row.payload, qos=row.qos,
                                       expiry_s=None if expiry_s is None else int(expiry_s + 0.999))
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._give_back(rows[index:], info.rc)
+                rows = rows[:index]
+                break
             self._inflight.append(_InFlight(row.id, info, deadline))
         if expired:
             with self._write_lock, Session(self._engine) as session:
                 outbox.mark_sent(session, expired)
             self.counts["expired"] += len(expired)
         return len(rows)
+
+    def _give_back(self, rows: list[outbox.Claimed], rc: int) -> None:
+        """paho refused a publish: its queue is full (`MQTT_ERR_QUEUE_SIZE`, also its answer when
+        the 16-bit message id is still in use) or the connection dropped after the relay looked
+        (`MQTT_ERR_NO_CONN`; paho keeps that one and sends it on reconnect, so it may arrive twice,
+        which a node takes as the same offer). Such a message is not tracked (its `is_published`
+        raises for ever) and its row and every later one of the batch are released unsent: the
+        outbox, not paho's memory, is the queue, and the next pass claims them again in order."""
+        self.counts["refused"] += len(rows)
+        log.warning("the MQTT session refused a publish; its rows stay unsent for the next pass",
+                    extra={"rc": int(rc), "reason": mqtt_error_string(rc), "rows": len(rows)})
+        with self._write_lock, Session(self._engine) as session:
+            outbox.release(session, [row.id for row in rows], self.owner)
 
     def prune(self, *, at: float | None = None) -> int:
         """Delete the rows acknowledged more than `retention_s` ago; returns how many."""
