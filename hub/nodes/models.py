@@ -39,6 +39,8 @@ class Node(SQLModel, table=True):
     labour_per_job: float = 3.0
     online: bool = Field(default=False, index=True)
     last_status_at: float | None = None
+    # `sent_at` (the node's clock) of the status applied last: an older one is stale.
+    status_sent_at: float | None = None
     created_at: float
 
 

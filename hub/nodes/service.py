@@ -106,14 +106,26 @@ def set_membership(session: Session, node_id: str, membership: Membership, regis
 
 
 def apply_status(session: Session, node_id: str, status: NodeStatus, registry: LabRegistry | None = None) -> bool:
-    """Update the live registry from a node's retained status. Returns whether the node went offline."""
-    node = session.get(Node, node_id)
+    """Update the live registry from a node's retained status. Returns whether the node went offline.
+
+    Every replica applies every status, so one that lags may hold a status older than the
+    stored one: it is ignored (`is_stale`), and this replica's registry takes the stored state
+    instead. The node's row is locked (PostgreSQL) so the check and the write are one step
+    against another replica applying a status at the same moment."""
+    node = session.get(Node, node_id, with_for_update=True)
     if node is None:
         log.warning("status from unregistered node ignored", extra={"node_id": node_id})
+        return False
+    if is_stale(node, status):
+        log.info("status older than the stored one ignored",
+                 extra={"node_id": node_id, "sent_at": status.sent_at, "stored_sent_at": node.status_sent_at})
+        session.rollback()
+        _sync(session, registry, node_id)
         return False
     was_online = node.online
     node.online = status.online
     node.last_status_at = now()
+    node.status_sent_at = max(status.sent_at, node.status_sent_at or status.sent_at)
     session.add(node)
     if status.online:
         existing = {m.machine_id: m for m in machines_of(session, node_id)}
@@ -137,6 +149,17 @@ def apply_status(session: Session, node_id: str, status: NodeStatus, registry: L
     session.commit()
     _sync(session, registry, node_id)
     return was_online and not status.online
+
+
+def is_stale(node: Node, status: NodeStatus) -> bool:
+    """Whether an online status was sent before the newest one applied (both times are the
+    node's clock; an equal time is a repeat, applied again harmlessly).
+
+    An offline status is never stale: the Last Will carries the `sent_at` of when the node
+    built it, before every status it published since, so its time says nothing about its
+    order. It leaves the stored time as it was (the newest), so an online status a lagging
+    replica still holds from before it stays stale."""
+    return status.online and node.status_sent_at is not None and status.sent_at < node.status_sent_at
 
 
 def _sync(session: Session, registry: LabRegistry | None, node_id: str) -> None:

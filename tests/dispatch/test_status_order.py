@@ -1,0 +1,58 @@
+"""Node statuses in the order they were sent: every replica applies every status, and one
+that lags must not write an older one over a newer one another replica stored. The Last
+Will (offline) carries the time the node built it, so offline is always applied."""
+
+from __future__ import annotations
+
+import time
+
+from sqlmodel import Session
+
+from cofab_wire import MachineStatus, NodeStatus
+from hub.nodes.models import Node
+from hub.nodes.service import apply_status, machines_of
+
+NODE = "lab-a"
+
+
+def status(online: bool, sent_at: float, state: str = "idle", queue: int = 0) -> NodeStatus:
+    machines = [MachineStatus(machine_id="p1", process="FDM", build_volume_mm=(200, 200, 200), materials=["PLA"],
+                              state=state, queue_length=queue)] if online else []
+    return NodeStatus(node_id=NODE, online=online, machines=machines, sent_at=sent_at)
+
+
+def apply(hub, message: NodeStatus) -> bool:
+    with Session(hub.engine) as session:
+        return apply_status(session, NODE, message, hub.registry)
+
+
+def stored(hub) -> tuple[bool, str, int]:
+    """(online, machine state, queue length) in the database; the registry must agree."""
+    with Session(hub.engine) as session:
+        node = session.get(Node, NODE)
+        machine = machines_of(session, NODE)[0]
+        in_db = (node.online, machine.state, machine.queue_length)
+    lab = hub.registry.get(NODE)
+    assert (lab.online, lab.machines[0].state, lab.machines[0].queue_length) == in_db
+    return in_db
+
+
+def test_an_older_status_never_replaces_a_newer_one(hub):
+    # The node built its Last Will when it started; the hub fixture's status came before these.
+    will_built, t = time.time() + 100, time.time() + 200
+    apply(hub, status(True, t + 2, "printing", 2))
+    assert stored(hub) == (True, "printing", 2)
+
+    assert apply(hub, status(True, t + 1, "idle", 0)) is False  # a lagging replica's older status
+    assert stored(hub) == (True, "printing", 2)
+
+    assert apply(hub, status(False, will_built)) is True  # the Last Will: older time, still applied
+    assert stored(hub)[0] is False
+
+    apply(hub, status(True, t + 1, "idle", 0))  # still older than the newest applied
+    assert stored(hub) == (False, "printing", 2)
+
+    apply(hub, status(True, t + 3, "idle", 1))  # the node back, with a newer status
+    assert stored(hub) == (True, "idle", 1)
+    apply(hub, status(True, t + 3, "idle", 1))  # the same status again (retained, redelivered)
+    assert stored(hub) == (True, "idle", 1)
