@@ -20,6 +20,11 @@ from hub.timeutil import now
 
 log = logging.getLogger(__name__)
 
+#: A lagging replica applies a status seconds after another applied a newer one; a status
+#: this much older than the stored one means the node's clock stepped back (NTP, a dead
+#: RTC battery), and ignoring it would freeze the node's state until the clock caught up.
+CLOCK_STEP_BACK_S = 300.0
+
 
 class NodeAlreadyExists(ValueError):
     pass
@@ -125,7 +130,8 @@ def apply_status(session: Session, node_id: str, status: NodeStatus, registry: L
     was_online = node.online
     node.online = status.online
     node.last_status_at = now()
-    node.status_sent_at = max(status.sent_at, node.status_sent_at or status.sent_at)
+    if status.online:
+        node.status_sent_at = status.sent_at  # not stale: newer, a repeat, or after a clock step back
     session.add(node)
     if status.online:
         existing = {m.machine_id: m for m in machines_of(session, node_id)}
@@ -158,8 +164,11 @@ def is_stale(node: Node, status: NodeStatus) -> bool:
     An offline status is never stale: the Last Will carries the `sent_at` of when the node
     built it, before every status it published since, so its time says nothing about its
     order. It leaves the stored time as it was (the newest), so an online status a lagging
-    replica still holds from before it stays stale."""
-    return status.online and node.status_sent_at is not None and status.sent_at < node.status_sent_at
+    replica still holds from before it stays stale. A status more than CLOCK_STEP_BACK_S
+    older is the node's clock having stepped back, not a replica lagging: it applies."""
+    if not status.online or node.status_sent_at is None:
+        return False
+    return 0 < node.status_sent_at - status.sent_at <= CLOCK_STEP_BACK_S
 
 
 def _sync(session: Session, registry: LabRegistry | None, node_id: str) -> None:

@@ -56,3 +56,17 @@ def test_an_older_status_never_replaces_a_newer_one(hub):
     assert stored(hub) == (True, "idle", 1)
     apply(hub, status(True, t + 3, "idle", 1))  # the same status again (retained, redelivered)
     assert stored(hub) == (True, "idle", 1)
+
+
+def test_a_node_whose_clock_stepped_back_is_still_heard(hub):
+    t = time.time() + 10_000  # the node's clock ran far ahead, then NTP set it right
+    apply(hub, status(True, t, "printing", 1))
+    assert stored(hub) == (True, "printing", 1)
+
+    apply(hub, status(True, t - 3_600, "idle", 0))  # an hour "older": the clock, not a replica
+    assert stored(hub) == (True, "idle", 0)
+
+    apply(hub, status(True, t - 3_600 - 5, "printing", 3))  # now seconds older than that: stale
+    assert stored(hub) == (True, "idle", 0)
+    apply(hub, status(True, t - 3_590, "printing", 2))
+    assert stored(hub) == (True, "printing", 2)
