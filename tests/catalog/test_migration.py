@@ -24,13 +24,20 @@ def database_url(request, tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'hub.db'}"
 
 
-def test_0002_matches_the_models_backfills_and_downgrades(database_url):
+def _at_0001_with_a_token(database_url: str):
+    """A database migrated to 0001 holding one designer token (id 1) for designs to name."""
     config = alembic_config(database_url)
     command.upgrade(config, "0001")
     engine = create_engine(database_url)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO api_tokens (name, role, token_hash, created_at, revoked) "
                           "VALUES ('old', 'designer', 'h', 0, false)"))
+    return config, engine
+
+
+def test_0002_matches_the_models_backfills_and_downgrades(database_url):
+    config, engine = _at_0001_with_a_token(database_url)
+    with engine.begin() as conn:
         conn.execute(text("INSERT INTO designs (id, title, description, licence, author, process, materials, "
                           "owner_token_id, created_at) VALUES ('d_old', 'Old shelf bracket', 'from 0001', "
                           "'CERN-OHL-S-2.0', 'old', 'FDM', '[\"PLA\"]', 1, 1.0)"))
@@ -58,12 +65,8 @@ def test_0002_matches_the_models_backfills_and_downgrades(database_url):
 def test_0005_orders_the_index_by_recency_and_downgrades(database_url, monkeypatch):
     """0005 keys the SQLite index (design_search_keys) and numbers PostgreSQL's (seq), both
     from the entries 0002 made; a search past the cap then ranks the last indexed first."""
-    config = alembic_config(database_url)
-    command.upgrade(config, "0001")
-    engine = create_engine(database_url)
+    config, engine = _at_0001_with_a_token(database_url)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO api_tokens (name, role, token_hash, created_at, revoked) "
-                          "VALUES ('old', 'designer', 'h', 0, false)"))
         for n, design_id in enumerate(("d_a", "d_b")):
             conn.execute(text("INSERT INTO designs (id, title, description, licence, author, process, materials, "
                               "owner_token_id, created_at) VALUES (:id, 'Shelf bracket', '', 'MIT', 'old', "

@@ -148,6 +148,13 @@ def test_analyze_binary_stl_imports_only_what_it_needs(box_stl: Path) -> None:
     assert run.stdout.strip().splitlines()[-1] == "0 [] 1"
 
 
+def _run_logging_probe(probe: str) -> str:
+    """Run `probe` in a fresh interpreter (logging is configured once per process); its stdout."""
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
 def test_logging_still_renders_key_values_once_a_line_is_written() -> None:
     probe = (
         "import io, logging, sys\n"
@@ -159,9 +166,7 @@ def test_logging_still_renders_key_values_once_a_line_is_written() -> None:
         "print('structlog' in sys.modules)\n"
         "print(out.getvalue().strip())\n"
     )
-    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    before, after, line = run.stdout.strip().splitlines()
+    before, after, line = _run_logging_probe(probe).strip().splitlines()
     assert (before, after) == ("False", "True")
     assert "level='warning'" in line and "logger='cofab.test'" in line and "event='hello'" in line
     assert "lab='x1'" in line
@@ -179,8 +184,7 @@ def test_a_logged_exception_shows_its_traceback_not_a_tuple() -> None:
         "    logging.getLogger('cofab.test').warning('load failed', exc_info=True)\n"
         "print(out.getvalue())\n"
     )
-    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
+    output = _run_logging_probe(probe)
     # key=value lines stay one line per record: the traceback is the escaped `exception` value
-    assert "exception='Traceback (most recent call last):\\n" in run.stdout and "KeyError: " in run.stdout
-    assert "<traceback object" not in run.stdout and "exc_info" not in run.stdout
+    assert "exception='Traceback (most recent call last):\\n" in output and "KeyError: " in output
+    assert "<traceback object" not in output and "exc_info" not in output
