@@ -49,7 +49,7 @@ static inline int is_upper(unsigned char c) { return (unsigned)(c - 'A') < 26u; 
 /* Parse a number at *pp; on success store it, advance *pp and return 1. */
 static int parse_number(const unsigned char **pp, double *out)
 {
-    const unsigned char *p = *pp, *start = p;
+    const unsigned char *p = *pp;
     int neg = 0;
     if (*p == '-' || *p == '+') {
         neg = *p == '-';
@@ -83,16 +83,10 @@ static int parse_number(const unsigned char **pp, double *out)
         value = (double)m / POW10[decimals];
         if (neg) value = -value;
     } else {
-        char buffer[128];
-        size_t n = (size_t)(p - start);
-        if (n >= sizeof buffer) return 0; /* absurd: the interpreter says what it is */
-        memcpy(buffer, start, n);
-        buffer[n] = 0;
-        value = PyOS_string_to_double(buffer, NULL, NULL);
-        if (value == -1.0 && PyErr_Occurred()) {
-            PyErr_Clear();
-            return 0;
-        }
+        /* More digits than a double's exact path: the interpreter reads the line. Not
+         * PyOS_string_to_double: the lexer runs without the GIL, and CPython's dtoa pool
+         * and error state need it; not strtod: it follows the C locale's decimal point. */
+        return 0;
     }
     *out = value;
     *pp = p;

@@ -9,6 +9,8 @@ and on every file of the shared corpus.
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -187,3 +189,20 @@ def test_without_the_lexer_every_line_is_interpreted(monkeypatch: pytest.MonkeyP
     assert not report.fast_path
     assert [(v.line, v.kind) for v in report.violations] == [(2, "out_of_bounds")]
     assert "not built" in caplog.text
+
+
+def test_long_numbers_go_to_the_interpreter_without_crashing() -> None:
+    """Numbers past the lexer's exact path (over 15 significant digits or 22 decimals) are
+    the interpreter's to read; the lexer runs without the GIL, where calling into CPython's
+    float parser crashed the process on -1.0. Run in a child so a crash fails this test only."""
+    probe = (
+        "from firmware_bridge.gcode_check import check_text, load_profile\n"
+        f"profile = load_profile({str(MACHINES / PROFILES['marlin'])!r})\n"
+        "text = 'G28\\nG1 X-1.0000000000000000 Y5\\nG1 X10.00000000000000000000001 Y-1.00000000000000000\\n' * 50\n"
+        "fast, slow = check_text(text, profile).to_dict(), check_text(text, profile, fast=False).to_dict()\n"
+        "fast.pop('check_seconds'); slow.pop('check_seconds')\n"
+        "print(fast == slow, fast['violation_count'])\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, f"exit {run.returncode}: {run.stderr[-500:]}"
+    assert run.stdout.split() == ["True", "100"]  # X-1 and Y-1: out of bounds, once per copy
