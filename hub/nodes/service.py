@@ -165,10 +165,15 @@ def is_stale(node: Node, status: NodeStatus) -> bool:
     built it, before every status it published since, so its time says nothing about its
     order. It leaves the stored time as it was (the newest), so an online status a lagging
     replica still holds from before it stays stale. A status more than CLOCK_STEP_BACK_S
-    older is the node's clock having stepped back, not a replica lagging: it applies."""
+    older is the node's clock having stepped back, not a replica lagging: it applies.
+    Once the node is offline a repeat of the newest online status is stale too: the Last
+    Will replaced it on the broker, so only a lagging replica still holds it."""
     if not status.online or node.status_sent_at is None:
         return False
-    return 0 < node.status_sent_at - status.sent_at <= CLOCK_STEP_BACK_S
+    behind = node.status_sent_at - status.sent_at
+    if behind == 0:
+        return not node.online
+    return 0 < behind <= CLOCK_STEP_BACK_S
 
 
 def _sync(session: Session, registry: LabRegistry | None, node_id: str) -> None:

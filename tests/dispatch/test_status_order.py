@@ -49,6 +49,9 @@ def test_an_older_status_never_replaces_a_newer_one(hub):
     assert apply(hub, status(False, will_built)) is True  # the Last Will: older time, still applied
     assert stored(hub)[0] is False
 
+    apply(hub, status(True, t + 2, "printing", 2))  # the newest status again, from a lagging replica
+    assert stored(hub)[0] is False
+
     apply(hub, status(True, t + 1, "idle", 0))  # still older than the newest applied
     assert stored(hub) == (False, "printing", 2)
 
