@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(2 * 1024**3, description="Uploads larger than this are refused (413).")
     upload_purge_interval_s: float = Field(
         3600.0, ge=0, description="How often staged uploads past their expiry are forgotten and their bytes "
-        "deleted (also once at start-up and on every new upload); 0 turns the periodic purge off.")
+        "deleted (also once at start-up); 0 turns the periodic purge off.")
     analysis_max_memory_mb: int = Field(
         4096, ge=16, description="Address-space cap (RLIMIT_AS) of the child process that analyses one uploaded "
         "file; it includes ~400 MB of numpy/scipy/trimesh mappings. Over it, the upload is refused (422).")

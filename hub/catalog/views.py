@@ -131,7 +131,6 @@ async def stage_upload(
     principal: Designer, session: DbSession, services=Depends(get_services),
     limits: CatalogSettings = Depends(catalog_settings),
 ) -> UploadPublic:
-    service.purge_expired_uploads(session, services.files)
     item = await _ingest(request, filename, services, limits, session)
     with _recorded_or_removed(session, services, item):
         return service.record_upload(session, principal, item, ttl_s=limits.upload_ttl_s)

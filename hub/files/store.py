@@ -89,10 +89,6 @@ class FileStore:
             raise
         return StagedFile(path=path, sha256=digest.hexdigest(), size=size, head=bytes(head))
 
-    def stage_bytes(self, data: bytes) -> StagedFile:
-        """Stage bytes made by the hub itself (a thumbnail, a repaired mesh), like an upload."""
-        return stage_bytes_in(self._staging, data)
-
     @property
     def staging_dir(self) -> Path:
         """Where uploads are staged; work folders made here are on the store's filesystem, so
