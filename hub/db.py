@@ -28,7 +28,9 @@ def _json_default(value: object) -> object:
 
 def json_dumps(value: object) -> str:
     """JSON for a JSON column, for whatever the standard library's `json.dumps` took (non-string
-    keys, numpy scalars and float subclasses included); compact, UTF-8 rather than \\u escapes."""
+    keys, numpy scalars and float subclasses included); compact, UTF-8 rather than \\u escapes.
+    One difference: NaN and infinities become null (orjson writes only standard JSON, which
+    PostgreSQL's json type also insists on), where the standard library wrote `NaN`."""
     return orjson.dumps(value, default=_json_default, option=_JSON_OPTIONS).decode()
 
 
