@@ -70,6 +70,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,16 +260,17 @@ def provision_labs(url: str, labs: list[Lab]) -> None:
 
 class HubProcess:
     def __init__(self, work: Path, url: str, supervisor: MosquittoSupervisor, hub_password: str,
-                 admin_token: str) -> None:
+                 admin_token: str, replica: str = "bench") -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         host, mqtt_port = supervisor.settings.hub_endpoint
         self.env = {**os.environ, "COFAB_DATA_DIR": str(work / "hub"), "COFAB_DATABASE_URL": url,
                     "COFAB_BROKER_MANAGED": "false", "COFAB_MQTT_HOST": host, "COFAB_MQTT_PORT": str(mqtt_port),
                     "COFAB_MQTT_USERNAME": HUB_USER, "COFAB_MQTT_PASSWORD": hub_password,
-                    "COFAB_ADMIN_TOKEN": admin_token, "COFAB_PUBLIC_URL": self.url, "COFAB_REPLICA_ID": "bench",
+                    "COFAB_ADMIN_TOKEN": admin_token, "COFAB_PUBLIC_URL": self.url, "COFAB_REPLICA_ID": replica,
                     "COFAB_OFFER_TIMEOUT_S": "3600", "COFAB_LOG_LEVEL": "WARNING"}
-        self.log_path = work / "hub.log"
+        self.replica = replica
+        self.log_path = work / f"hub-{replica}.log"
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 120) -> None:
@@ -305,30 +307,37 @@ def _box_stl() -> bytes:
 
 def hub_dispatch(work: Path, url: str, supervisor: MosquittoSupervisor, labs: list[Lab], hub_password: str, *,
                  jobs: int, per_order: int, senders: int, seed: int = 11, sim_pid: int | None = None,
-                 profile: Path | None = None) -> dict:
+                 profile: Path | None = None, replicas: int = 1) -> dict:
     admin = "bench-admin-" + secrets.token_urlsafe(12)
     provision_labs(url, labs)
-    hub = HubProcess(work, url, supervisor, hub_password, admin)
-    hub.start()
+    hubs = [HubProcess(work, url, supervisor, hub_password, admin, replica=replica_id(i, replicas))
+            for i in range(replicas)]
     engine = create_engine(url)
     try:
+        for hub in hubs:
+            hub.start()
         _wait(lambda: _scalar(engine, "SELECT count(*) FROM nodes WHERE online") >= len(labs), 120,
               "every lab online at the hub")
-        with httpx.Client(base_url=hub.url, headers={"Authorization": f"Bearer {admin}"}, timeout=120) as client:
+        with httpx.Client(base_url=hubs[0].url, headers={"Authorization": f"Bearer {admin}"}, timeout=120) as client:
             tokens = {role: client.post("/api/v1/tokens", json={"role": role, "name": f"bench {role}"}).json()["token"]
                       for role in ("designer", "maker")}
             design = client.post("/api/v1/designs", content=_box_stl(), params={"filename": "part.stl",
                                  "title": "Bench part"}, headers={"Authorization": f"Bearer {tokens['designer']}"})
             design.raise_for_status()
             design_id = design.json()["id"]
+        for hub in hubs:  # each replica's own registry hears the statuses: wait until it routes
+            _wait(lambda h=hub: _routes(h.url, tokens["maker"], design_id, labs[-1]), 60,
+                  f"replica {hub.replica} routing")
         started = time.monotonic()
-        cpu = CpuMeter(hub=hub.process.pid, nodes=sim_pid, broker=supervisor.pid, driver=os.getpid()).start()
+        cpu = CpuMeter(hub=[h.process.pid for h in hubs], nodes=sim_pid, broker=supervisor.pid,
+                       driver=os.getpid(), **({} if url.startswith("sqlite") else {"postgres": postgres_pids})
+                       ).start()
         spy = None
-        if profile is not None:  # py-spy samples the hub while the orders flow (raw, for flame graphs)
-            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(hub.process.pid),
-                                    "-o", str(profile), "-f", "raw", "--nonblocking", "--gil", "-r", "200"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        placed, request_s = drive_orders(hub.url, tokens["maker"], design_id, labs, engine, jobs=jobs,
+        if profile is not None:  # py-spy samples the (first) hub while the orders flow (raw, for flame graphs)
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p",
+                                    str(hubs[0].process.pid), "-o", str(profile), "-f", "raw", "--nonblocking",
+                                    "--gil", "-r", "200"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        placed, request_s = drive_orders([h.url for h in hubs], tokens["maker"], design_id, labs, engine, jobs=jobs,
                                          per_order=per_order, seed=seed, senders=senders)
         _wait(lambda: _scalar(engine, "SELECT count(*) FROM jobs WHERE started_at IS NOT NULL") >= placed,
               300, "every job acknowledged")
@@ -348,10 +357,40 @@ def hub_dispatch(work: Path, url: str, supervisor: MosquittoSupervisor, labs: li
         return result
     finally:
         engine.dispose()
-        hub.stop()
+        for hub in hubs:
+            hub.stop()
 
 
-def drive_orders(hub_url: str, maker: str, design_id: str, labs: list[Lab], engine, *, jobs: int, per_order: int,
+def replica_id(index: int, replicas: int) -> str:
+    return "bench" if replicas == 1 else f"bench-{index + 1}"
+
+
+def _routes(hub_url: str, maker: str, design_id: str, lab: Lab) -> bool:
+    """Whether this hub's registry has the labs online (a quote finds candidates)."""
+    try:
+        response = httpx.post(f"{hub_url}/api/v1/quotes", headers={"Authorization": f"Bearer {maker}"}, timeout=10,
+                              json={"design_id": design_id, "material": "PLA", "quantity": 1, "lat": lab.lat,
+                                    "lon": lab.lon})
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200 and bool(response.json()["parts"][0]["candidates"])
+
+
+def postgres_pids() -> list[int]:
+    """The PostgreSQL server's processes (its backends do the hub's queries: their CPU is the
+    database's share of a job)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def drive_orders(hub_urls: list[str], maker: str, design_id: str, labs: list[Lab], engine, *, jobs: int, per_order: int,
                  seed: int, senders: int) -> tuple[int, list[float]]:
     """Place orders of `per_order` copies at random labs' doorsteps through the API, keeping
     about WINDOW jobs placed and not yet acknowledged, with up to `senders` requests at once;
@@ -365,11 +404,14 @@ def drive_orders(hub_url: str, maker: str, design_id: str, labs: list[Lab], engi
     sites = [rng.choice(labs) for _ in range(jobs // per_order)]
     local = threading.local()
 
-    def place(lab: Lab) -> None:
-        client = getattr(local, "client", None)
+    def place(lab: Lab, hub_url: str) -> None:
+        clients = getattr(local, "clients", None)
+        if clients is None:
+            clients = local.clients = {}
+        client = clients.get(hub_url)
         if client is None:
-            client = local.client = httpx.Client(base_url=hub_url, headers={"Authorization": f"Bearer {maker}"},
-                                                 timeout=120)
+            client = clients[hub_url] = httpx.Client(base_url=hub_url, timeout=120,
+                                                     headers={"Authorization": f"Bearer {maker}"})
         started = time.perf_counter()
         response = client.post("/api/v1/orders", json={"design_id": design_id, "material": "PLA",
                                                        "quantity": per_order, "lat": lab.lat + 0.001,
@@ -379,7 +421,7 @@ def drive_orders(hub_url: str, maker: str, design_id: str, labs: list[Lab], engi
 
     with ThreadPoolExecutor(max_workers=senders) as pool:
         pending: list = []
-        for lab in sites:
+        for index, lab in enumerate(sites):
             while True:
                 for future in [f for f in pending if f.done()]:
                     future.result()
@@ -389,7 +431,7 @@ def drive_orders(hub_url: str, maker: str, design_id: str, labs: list[Lab], engi
                 if in_flight + per_order <= WINDOW and len(pending) < senders:
                     break
                 time.sleep(0.02)  # ~40 jobs acknowledged meanwhile: polling faster only costs CPU
-            pending.append(pool.submit(place, lab))
+            pending.append(pool.submit(place, lab, hub_urls[index % len(hub_urls)]))
         for future in pending:
             future.result()
     return len(sites) * per_order, request_s
@@ -406,21 +448,35 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class CpuMeter:
-    """CPU used by named processes between start() and stop(), per unit of work."""
+Pids = int | list[int] | Callable[[], list[int]] | None
 
-    def __init__(self, **pids: int | None) -> None:
+
+class CpuMeter:
+    """CPU used by named processes between start() and per(), per unit of work. A name may
+    stand for several processes (hub replicas) or for a function listing them (a database
+    server's backends, some started meanwhile: those count from zero)."""
+
+    def __init__(self, **pids: Pids) -> None:
         self.pids = pids
-        self.before: dict[str, float] = {}
+        self.before: dict[str, dict[int, float]] = {}
+
+    @staticmethod
+    def _usage(pids: Pids) -> dict[int, float]:
+        listed = pids() if callable(pids) else [pids] if isinstance(pids, int) else pids or []
+        return {pid: cpu_seconds(pid) for pid in listed}
 
     def start(self) -> "CpuMeter":
-        self.before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.before = {name: self._usage(pids) for name, pids in self.pids.items()}
         return self
 
     def per(self, count: int) -> dict[str, float]:
-        """Milliseconds of CPU per unit, each process."""
-        return {f"{name}_cpu_ms": round((cpu_seconds(pid) - self.before[name]) * 1000 / max(count, 1), 3)
-                for name, pid in self.pids.items()}
+        """Milliseconds of CPU per unit, each name."""
+        used = {}
+        for name, pids in self.pids.items():
+            now_usage, before = self._usage(pids), self.before[name]
+            seconds = sum(value - before.get(pid, 0.0) for pid, value in now_usage.items())
+            used[f"{name}_cpu_ms"] = round(seconds * 1000 / max(count, 1), 3)
+        return used
 
 
 def _scalar(engine, sql: str) -> int:
@@ -459,11 +515,15 @@ def main() -> int:
         parser.add_argument("--raw-seconds", type=float, default=None, help="each raw run (default 10 s; quick 4 s)")
         parser.add_argument("--per-order", type=int, default=50, help="copies per order (jobs per HTTP request)")
         parser.add_argument("--senders", type=int, default=8, help="order requests the driver has open at once")
+        parser.add_argument("--replicas", type=int, default=1,
+                            help="hub processes sharing the work (PostgreSQL only: the scale path)")
         parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
         parser.add_argument("--profile", type=Path, default=None,
                             help="sample the hub with py-spy while orders flow; raw stacks written here")
 
     args = parse_args(__doc__.splitlines()[0], add)
+    if args.replicas > 1 and not args.database_url:
+        raise SystemExit("--replicas needs --database-url: several hub processes share PostgreSQL, not SQLite")
     jobs = args.jobs or (4000 if args.quick else 20000)
     raw_seconds = args.raw_seconds or (4.0 if args.quick else 10.0)
     labs = make_labs(args.nodes)
@@ -480,8 +540,10 @@ def main() -> int:
                 raw_before = raw_round_trips(supervisor, labs, hub_password, raw_seconds, sim_pid)
                 with database(args.database_url, work) as url:
                     hub = hub_dispatch(work, url, supervisor, labs, hub_password, jobs=jobs, per_order=args.per_order,
-                                       senders=args.senders, sim_pid=sim_pid, profile=args.profile)
-                forget_session(supervisor, hub_password, f"{HUB_USER}-bench")
+                                       senders=args.senders, sim_pid=sim_pid, profile=args.profile,
+                                       replicas=args.replicas)
+                for index in range(args.replicas):
+                    forget_session(supervisor, hub_password, f"{HUB_USER}-{replica_id(index, args.replicas)}")
                 raw_after = raw_round_trips(supervisor, labs, hub_password, raw_seconds, sim_pid)
             finally:
                 nodes = sim.stop()
@@ -493,7 +555,7 @@ def main() -> int:
     raw_rate = (raw_before["rate_per_s"] + raw_after["rate_per_s"]) / 2
     raw_p99 = (raw_before["p99_ms"] + raw_after["p99_ms"]) / 2
     backend = "postgresql" if args.database_url else "sqlite"
-    report("dispatch", values={"backend": backend, "jobs_per_s": hub["rate_per_s"], "p50_ms": hub["p50_ms"],
+    report("dispatch", values={"backend": backend, "replicas": args.replicas, "jobs_per_s": hub["rate_per_s"], "p50_ms": hub["p50_ms"],
                                "p99_ms": hub["p99_ms"], "jobs": hub["jobs"], "wall_s": hub["wall_s"],
                                "offers": hub["offers"], "statuses": hub["statuses"],
                                "order_request_p50_ms": hub["order_request_p50_ms"],
