@@ -5,7 +5,10 @@
 - TCP_NODELAY on the socket after every connect: paho never sets it, and request/reply
   traffic collapses to tens of messages per second without it (notes/mqtt.md);
 - subscriptions renewed on every connect, since a broker that lost its state (a SIGKILL
-  before autosave) no longer has them.
+  before autosave) no longer has them;
+- a Last Will renewed before every connection with a later `connection_epoch` (when the
+  caller gives one): a will is built before its connection, so its own time cannot order it
+  against what the client publishes on a later connection; the epoch does.
 
 Options the hub uses and a node does not need: `manual_ack` (the caller acknowledges a message
 only once it has acted on it, so a crash in between means the broker delivers it again) and
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import paho.mqtt.client as mqtt
@@ -62,7 +66,9 @@ class SessionClient:
                  subscriptions: Sequence[tuple[str, int]], on_message: Callable[[mqtt.MQTTMessage], None],
                  session_expiry_s: int, who: str, on_ready: Callable[[], None] | None = None,
                  on_published: Callable[[int], None] | None = None, manual_ack: bool = False,
-                 receive_maximum: int | None = None) -> None:
+                 receive_maximum: int | None = None,
+                 will: Callable[[float], tuple[str, bytes]] | None = None) -> None:
+        """`will(epoch)` builds the Last Will (topic, payload) for a connection of that epoch."""
         self.client = new_client(client_id, username, password, manual_ack=manual_ack)
         self.client_id = client_id
         self._receive_maximum = receive_maximum
@@ -74,6 +80,8 @@ class SessionClient:
         self._session_expiry_s = session_expiry_s
         self._who = who
         self._connected = threading.Event()
+        self._will = will
+        self.connection_epoch: float | None = None
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -85,6 +93,7 @@ class SessionClient:
         return self._connected.is_set()
 
     def start(self, wait_s: float = 10.0, *, keepalive_s: int = 30) -> bool:
+        self._renew_will()
         connect_persistent(self.client, self._host, self._port, session_expiry_s=self._session_expiry_s,
                            keepalive_s=keepalive_s, receive_maximum=self._receive_maximum)
         if not self._connected.wait(wait_s):
@@ -130,8 +139,19 @@ class SessionClient:
         if self._on_ready is not None:
             self._on_ready()
 
+    def _renew_will(self) -> None:
+        """A new epoch and its will, for the next connection (paho sends the will with CONNECT).
+        Strictly increasing within the process, even if the clock stands still or steps back."""
+        if self._will is None:
+            return
+        previous = self.connection_epoch or 0.0
+        self.connection_epoch = max(time.time(), previous + 0.001)
+        topic, payload = self._will(self.connection_epoch)
+        self.client.will_set(topic, payload, qos=1, retain=True)
+
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
         self._connected.clear()
+        self._renew_will()  # paho reconnects from this thread after this returns
         if reason_code == SESSION_TAKEN_OVER:
             log.error("another client connected with this client id and took the session over: two processes "
                       "share one id", extra={"who": self._who, "client_id": self.client_id})

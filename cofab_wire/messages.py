@@ -71,6 +71,10 @@ class NodeStatus(_Message):
     node_id: str
     online: bool
     machines: list[MachineStatus] = Field(default_factory=list)
+    connection_epoch: float | None = Field(
+        None, description="Which of the node's MQTT connections this status belongs to (Unix s, node clock): the "
+        "node renews its Last Will with a later epoch before each connection, and its statuses on that connection "
+        "carry the same. Orders a will against statuses of a later connection, which `sent_at` cannot.")
 
 
 class JobOffer(_Message):

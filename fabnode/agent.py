@@ -46,9 +46,9 @@ class NodeAgent:
             client_id=config.mqtt_username, username=config.mqtt_username, password=config.broker.password,
             host=config.broker.host, port=config.broker.port, subscriptions=[(self.topics.jobs(config.node_id), 1)],
             on_message=self._on_message, session_expiry_s=config.broker.session_expiry_s,
-            who=f"node {config.node_id}", on_ready=self._on_ready)
-        self.session.client.will_set(self.topics.status(config.node_id),
-                                     node_status(config, online=False).to_bytes(), qos=1, retain=True)
+            who=f"node {config.node_id}", on_ready=self._on_ready,
+            will=lambda epoch: (self.topics.status(config.node_id),
+                                node_status(config, online=False, connection_epoch=epoch).to_bytes()))
         self.emitter = EventEmitter(config.node_id, self.journal, self._publish_event)
         self.workers: dict[str, MachineWorker] = {
             m.id: MachineWorker(m, driver_factory(dict(m.driver)), self.emitter, self.journal, work_dir=config.work_dir,
@@ -86,7 +86,9 @@ class NodeAgent:
         self._stopping.set()
         if self.session.connected:
             self.session.publish(self.topics.status(self.config.node_id),
-                                 node_status(self.config, online=False).to_bytes(), retain=True).wait_for_publish(5)
+                                 node_status(self.config, online=False,
+                                             connection_epoch=self.session.connection_epoch).to_bytes(),
+                                 retain=True).wait_for_publish(5)
         self.session.stop()
         self._intake.shutdown(wait=False, cancel_futures=True)
         for worker in self.workers.values():
@@ -104,7 +106,8 @@ class NodeAgent:
         status = node_status(self.config, online=True,
                              states={k: w.state for k, w in self.workers.items()},
                              queues={k: w.queue_length for k, w in self.workers.items()},
-                             etas={k: w.eta_free_s for k, w in self.workers.items()})
+                             etas={k: w.eta_free_s for k, w in self.workers.items()},
+                             connection_epoch=self.session.connection_epoch)
         self.session.publish(self.topics.status(self.config.node_id), status.to_bytes(), retain=True)
 
     def _publish_event(self, payload: bytes):

@@ -41,6 +41,8 @@ class Node(SQLModel, table=True):
     last_status_at: float | None = None
     # `sent_at` (the node's clock) of the status applied last: an older one is stale.
     status_sent_at: float | None = None
+    # `connection_epoch` of the status applied last: a status of an earlier connection is stale.
+    status_connection_epoch: float | None = None
     created_at: float
 
 

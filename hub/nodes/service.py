@@ -130,6 +130,8 @@ def apply_status(session: Session, node_id: str, status: NodeStatus, registry: L
     was_online = node.online
     node.online = status.online
     node.last_status_at = now()
+    if status.connection_epoch is not None:
+        node.status_connection_epoch = status.connection_epoch
     if status.online:
         node.status_sent_at = status.sent_at  # not stale: newer, a repeat, or after a clock step back
     session.add(node)
@@ -158,22 +160,33 @@ def apply_status(session: Session, node_id: str, status: NodeStatus, registry: L
 
 
 def is_stale(node: Node, status: NodeStatus) -> bool:
-    """Whether an online status was sent before the newest one applied (both times are the
-    node's clock; an equal time is a repeat, applied again harmlessly).
+    """Whether a status was superseded by one already applied (all times are the node's clock).
 
-    An offline status is never stale: the Last Will carries the `sent_at` of when the node
-    built it, before every status it published since, so its time says nothing about its
-    order. It leaves the stored time as it was (the newest), so an online status a lagging
-    replica still holds from before it stays stale. A status more than CLOCK_STEP_BACK_S
-    older is the node's clock having stepped back, not a replica lagging: it applies.
-    Once the node is offline a repeat of the newest online status is stale too: the Last
-    Will replaced it on the broker, so only a lagging replica still holds it."""
+    Statuses are ordered by connection first: the node renews its Last Will with a later
+    `connection_epoch` before each connection, and stamps its statuses on that connection
+    with the same, so a will (or any status) of an earlier connection than the stored one is
+    stale, however late a lagging replica delivers it. Within one connection (or from a node
+    that sends no epoch) the Last Will is never stale: its `sent_at` is when the node built
+    it, before every status of that connection, so that time says nothing of its order. An
+    offline status leaves the stored time as it was (the newest), so an online status a
+    lagging replica still holds from before stays stale; and once the node is offline, a
+    repeat of its newest online status is stale too (the will replaced it on the broker).
+    Otherwise online statuses go by `sent_at`, an equal time being a repeat, applied again
+    harmlessly. A time more than CLOCK_STEP_BACK_S behind is the node's clock having
+    stepped back, not a replica lagging: that status applies."""
+    if status.connection_epoch is not None and node.status_connection_epoch is not None \
+            and status.connection_epoch != node.status_connection_epoch:
+        return _behind(node.status_connection_epoch, status.connection_epoch)
     if not status.online or node.status_sent_at is None:
         return False
-    behind = node.status_sent_at - status.sent_at
-    if behind == 0:
+    if node.status_sent_at == status.sent_at:
         return not node.online
-    return 0 < behind <= CLOCK_STEP_BACK_S
+    return _behind(node.status_sent_at, status.sent_at)
+
+
+def _behind(stored: float, received: float) -> bool:
+    """Received before stored, and not so far before that the node's clock must have stepped back."""
+    return 0 < stored - received <= CLOCK_STEP_BACK_S
 
 
 def _sync(session: Session, registry: LabRegistry | None, node_id: str) -> None:

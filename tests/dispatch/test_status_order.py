@@ -73,3 +73,41 @@ def test_a_node_whose_clock_stepped_back_is_still_heard(hub):
     assert stored(hub) == (True, "idle", 0)
     apply(hub, status(True, t - 3_590, "printing", 2))
     assert stored(hub) == (True, "printing", 2)
+
+
+def with_epoch(message: NodeStatus, epoch: float) -> NodeStatus:
+    return message.model_copy(update={"connection_epoch": epoch})
+
+
+def test_a_last_will_of_an_earlier_connection_never_takes_a_node_offline(hub):
+    # Connection 1 (epoch e1), its will built with it; the node drops, comes back on connection 2.
+    e1 = time.time() + 100
+    e2, t = e1 + 50, e1 + 60
+    apply(hub, with_epoch(status(True, e1 + 1, "printing", 1), e1))
+    assert apply(hub, with_epoch(status(False, e1), e1)) is True  # its own connection's will: offline
+    assert stored(hub)[0] is False
+
+    apply(hub, with_epoch(status(True, t, "idle", 0), e2))  # back on a new connection
+    assert stored(hub) == (True, "idle", 0)
+
+    # A lagging replica delivers connection 1's will and last status only now: both stale.
+    assert apply(hub, with_epoch(status(False, e1), e1)) is False
+    assert stored(hub) == (True, "idle", 0)
+    apply(hub, with_epoch(status(True, e1 + 1, "printing", 1), e1))
+    assert stored(hub) == (True, "idle", 0)
+
+    # Connection 2's own will still applies; a node without epochs is ordered as before.
+    assert apply(hub, with_epoch(status(False, e2), e2)) is True
+    assert stored(hub)[0] is False
+    apply(hub, status(True, t + 1, "printing", 2))
+    assert stored(hub) == (True, "printing", 2)
+
+
+def test_a_lagging_will_after_the_node_came_back_unseen(hub):
+    """The replica that stored the node's return never applied the will in between."""
+    e1 = time.time() + 100
+    e2 = e1 + 30
+    apply(hub, with_epoch(status(True, e1 + 1, "idle", 0), e1))
+    apply(hub, with_epoch(status(True, e2 + 1, "printing", 1), e2))
+    assert apply(hub, with_epoch(status(False, e1), e1)) is False
+    assert stored(hub) == (True, "printing", 1)
