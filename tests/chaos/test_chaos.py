@@ -114,11 +114,13 @@ def test_nothing_lost_and_nothing_made_twice_under_random_kills(tmp_path_factory
         chaos.start()
         chaos_started = time.monotonic()
         orders_rng = random.Random(SEED + 1)  # placement stays the same whatever the kills do
+        answers: Counter[str] = Counter()  # "none": the hub died with the request open
         try:
             for _ in range(JOBS):
-                call(maker, "POST", "/api/v1/orders", json={
+                response = call(maker, "POST", "/api/v1/orders", json={
                     "design_id": design["id"], "material": "PLA", "quantity": 1,
                     "lat": orders_rng.uniform(41.37, 41.42), "lon": orders_rng.uniform(2.10, 2.20)})
+                answers["none" if response is None else str(response.status_code)] += 1
                 time.sleep(orders_rng.uniform(0.1, 0.6))
             time.sleep(max(0.0, CHAOS_MIN_S - (time.monotonic() - chaos_started)))
         finally:
@@ -150,11 +152,13 @@ def test_nothing_lost_and_nothing_made_twice_under_random_kills(tmp_path_factory
     completed_unprinted = [job["id"] for job in jobs if job["status"] == "completed" and prints[job["id"]] != 1]
     failures = Counter((job["reason"] or "")[:80] for job in jobs if job["status"] == "failed")
     print("chaos:", json.dumps({
-        "seed": SEED, "nodes": NODES, "orders_placed": JOBS, "jobs": len(jobs), "kills": dict(chaos.kills),
+        "seed": SEED, "nodes": NODES, "order_requests": JOBS, "answers": dict(answers),
+        "jobs": len(jobs), "kills": dict(chaos.kills),
         "statuses": dict(statuses), "lost": len(lost), "printed_twice": len(twice),
         "unacknowledged_events": unacked, "failure_reasons": dict(failures),
         "seconds": round(time.monotonic() - started, 1)}))
-    assert len(jobs) >= JOBS * 0.9, "orders went missing"
+    # Every order the hub accepted exists (one job each); an unanswered one may or may not.
+    assert len(jobs) >= answers["201"] >= JOBS * 0.8, f"orders went missing: {dict(answers)}, {len(jobs)} jobs"
     assert sum(chaos.kills.values()) >= 2, "the run was too short to kill anything"
     assert lost == [], f"jobs not in a terminal state: {lost}"
     assert twice == {}, f"jobs printed more than once: {twice}"
