@@ -16,7 +16,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import Connection, create_engine, pool, text
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
@@ -52,10 +52,24 @@ def migration_lock(url: str) -> Iterator[None]:
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             log.debug("waiting for the migration lock", extra={"key": MIGRATION_LOCK_KEY})
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            advisory_lock(connection, MIGRATION_LOCK_KEY)
             try:
                 yield
             finally:
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
     finally:
         engine.dispose()
+
+
+def advisory_lock(connection: Connection, key: int, *, shared: bool = False, transaction: bool = False,
+                  wait: bool = True) -> bool:
+    """Take PostgreSQL's advisory lock `key` on `connection`; True once held.
+
+    transaction: held until the connection's transaction ends (committed or rolled back)
+    rather than until unlocked, so it cannot outlive the work it guards. shared: excludes only
+    exclusive holders. Without `wait`, returns False at once if it is not free.
+    Other users: `hub.files.holds` (per stored object, across replicas)."""
+    function = (f"pg_{'' if wait else 'try_'}advisory_{'xact_' if transaction else ''}lock"
+                f"{'_shared' if shared else ''}")
+    granted = connection.execute(text(f"SELECT {function}(:key)"), {"key": key}).scalar()
+    return True if wait else bool(granted)

@@ -11,6 +11,10 @@ it never costs the designer the upload.
 
 `Ingested.new_objects` names the objects this upload added to the store, so the caller can
 take them back out if its database transaction fails (`hub.catalog.service.forget_new_objects`).
+Just before the first object goes into the store, `hold` is called with every hash the upload
+is about to store or find there: the caller holds them until its transaction ends
+(`hub.files.holds.hold_shared`), so another upload's clean-up cannot delete an object this one
+found already stored and is about to record.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import logging
 import shutil
 import tempfile
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,12 +76,15 @@ class Ingested:
 
 
 async def ingest(store: FileStore, body: AsyncIterator[bytes], *, filename: str, max_bytes: int,
-                 limits: CatalogSettings, analysis: AnalysisLimits, derived_for=None) -> Ingested:
+                 limits: CatalogSettings, analysis: AnalysisLimits, derived_for=None,
+                 hold: Callable[[Sequence[str]], None] | None = None) -> Ingested:
     """Stream `body` into the store as `filename`, or raise IngestRejected / UploadTooLarge.
 
     analysis: the memory cap and time limit of the analysing child process.
     derived_for: optional callable sha256 -> kinds of derived files already stored for that
     content, so a file uploaded again is not re-rendered.
+    hold: optional callable taking the hashes of the file and its derived files, called before
+    any of them is committed to the store (see the module's docstring).
     """
     try:
         safe_name = designs.check_filename(filename)
@@ -102,6 +109,8 @@ async def ingest(store: FileStore, body: AsyncIterator[bytes], *, filename: str,
         for out_kind, media_type, piece, detail in outputs:
             made.append(piece)
             derived.append(DerivedFile(out_kind, piece.sha256, piece.size, media_type, detail))
+        if hold is not None:
+            hold([staged.sha256, *(piece.sha256 for piece in made)])
         new_objects = [staged.sha256] if store.commit(staged) else []
         for piece in made:
             if store.commit(piece):

@@ -31,6 +31,7 @@ from hub.catalog.models import (Design, DesignFile, DesignMaterial, DesignRemix,
                                 FileDerivative, Upload)
 from hub.catalog.schemas import (AttributionPublic, DerivedPublic, DesignFilePublic, DesignMeta, DesignPublic,
                                  DesignUpdate, LicencePublic, PartRef, UploadPublic, VersionPublic, VersionSummary)
+from hub.files import holds
 from hub.files.store import FileStore
 from hub.ids import new_id
 from hub.timeutil import now
@@ -103,8 +104,13 @@ def record_upload(session: Session, owner: Principal, item: Ingested, *, ttl_s: 
 
 
 def parts_from_uploads(session: Session, caller: Principal, refs: Sequence[PartRef]) -> list[PartSpec]:
-    """Resolve part references to the caller's own, unexpired uploads."""
+    """Resolve part references to the caller's own, unexpired uploads.
+
+    Their content is held first (`hub.files.holds`) until the transaction ends: an expiry purge
+    either finished before the uploads are read here (they are gone: refused) or waits for the
+    parts made from them to be committed, which then keep the content."""
     ids = [r.upload_id for r in refs]
+    holds.hold_shared(session, session.exec(select(Upload.sha256).where(Upload.id.in_(ids))).all())
     uploads = {u.id: u for u in session.exec(select(Upload).where(Upload.id.in_(ids)))}
     t = now()
     parts = []
@@ -133,20 +139,31 @@ def uploads_by_name(session: Session, caller: Principal, upload_ids: Sequence[st
 
 def forget_new_objects(session: Session, store: FileStore, item: Ingested) -> list[str]:
     """After the transaction recording `item` failed (and was rolled back): delete the objects
-    its upload added to the store, unless a row now refers to one (a concurrent upload of the
-    same bytes that committed). Returns the hashes removed. If the references cannot be read
-    (the database is down), nothing is removed: a stray object wastes disk, a missing one would
-    break a design."""
+    its upload added to the store, unless a row refers to one (a concurrent upload of the
+    same bytes that committed). Returns the hashes removed.
+
+    The objects are held exclusively first (`hub.files.holds`): an upload of the same bytes
+    still in flight has found them in the store and will record rows for them, so this waits
+    for its transaction and then sees those rows. It blocks, so call it off the event loop.
+    If the references cannot be read (the database is down) or the wait is too long, nothing is
+    removed: a stray object wastes disk, a missing one would break a design."""
+    if not item.new_objects:
+        return []
     removed = []
     try:
-        for sha in item.new_objects:
-            if _referenced(session, sha):
-                continue
-            store.remove(sha)
-            removed.append(sha)
+        try:
+            holds.hold_exclusive(session, item.new_objects)
+            for sha in item.new_objects:
+                if _referenced(session, sha):
+                    continue
+                store.remove(sha)
+                removed.append(sha)
+        finally:
+            session.rollback()  # nothing was written: this only ends the transaction and its holds
     except Exception:
-        log.exception("could not check the references of a failed upload's files; they stay in the store",
-                      extra={"sha256": item.sha256, "objects": list(item.new_objects)})
+        log.exception("could not check the references of a failed upload's files (or other uploads held them "
+                      "too long); they stay in the store",
+                      extra={"sha256": item.sha256, "objects": [s for s in item.new_objects if s not in removed]})
     if removed:
         log.warning("database commit failed; removed the upload's new files", extra={"sha256": item.sha256,
                                                                                      "objects": removed})
@@ -154,35 +171,68 @@ def forget_new_objects(session: Session, store: FileStore, item: Ingested) -> li
 
 
 def _referenced(session: Session, sha256: str) -> bool:
-    """Whether any row refers to this content: a part, a staged upload, or a derived file
-    (as its source or as the file itself)."""
+    """Whether a row needs this content: a part, a staged upload, or a derived-file link naming
+    it as the derived file. The one check before any object leaves the store.
+
+    A content's own derived-file links (as their source) do not count: they are written in the
+    transaction that writes its part or upload, and are purged with the last of those."""
     queries = (select(DesignFile.id).where(DesignFile.sha256 == sha256),
                select(Upload.id).where(Upload.sha256 == sha256),
-               select(FileDerivative.kind).where(FileDerivative.sha256 == sha256),
-               select(FileDerivative.kind).where(FileDerivative.source_sha256 == sha256))
+               select(FileDerivative.kind).where(FileDerivative.sha256 == sha256))
     return any(session.exec(q.limit(1)).first() is not None for q in queries)
+
+
+# Expired uploads purged per transaction. On PostgreSQL a batch holds an advisory lock per
+# object (up to four per upload), in a lock table all connections share: by default 64 slots
+# per allowed connection, so a day's worth of uploads in one transaction could exhaust it.
+PURGE_BATCH = 50
 
 
 def purge_expired_uploads(session: Session, store: FileStore) -> int:
     """Forget expired uploads, and delete their bytes (and derived files) when nothing else
-    refers to that content. Returns how many uploads were forgotten."""
-    expired = list(session.exec(select(Upload).where(Upload.expires_at < now())))
-    if not expired:
-        return 0
-    for upload in expired:
-        session.delete(upload)
-    session.flush()
-    for sha in {u.sha256 for u in expired}:
-        in_use = session.exec(select(DesignFile.id).where(DesignFile.sha256 == sha).limit(1)).first() or \
-            session.exec(select(Upload.id).where(Upload.sha256 == sha).limit(1)).first()
-        if in_use:
+    refers to that content. Returns how many uploads were forgotten.
+
+    Works in batches, each its own transaction. Every object a batch may delete is held
+    exclusively first (`hub.files.holds`), before any row is touched, so the purge waits for
+    uploads of the same content in flight and then sees their rows. Replicas may purge at once:
+    the holds put them in turn, and the second finds the rows gone."""
+    cutoff = now()
+    forgotten = 0
+    while True:
+        batch = list(session.exec(select(Upload.id, Upload.sha256).where(Upload.expires_at < cutoff)
+                                  .order_by(Upload.id).limit(PURGE_BATCH)))
+        if not batch:
+            return forgotten
+        forgotten += _purge_batch(session, store, batch)
+
+
+def _purge_batch(session: Session, store: FileStore, expired: list[tuple[str, str]]) -> int:
+    sources = {sha for _, sha in expired}
+    derived = set(session.exec(select(FileDerivative.sha256).where(FileDerivative.source_sha256.in_(sources))))
+    held = sources | derived
+    holds.hold_exclusive(session, held)
+    forgotten = session.execute(delete(Upload).where(Upload.id.in_([upload_id for upload_id, _ in expired])),
+                                execution_options={"synchronize_session": False}).rowcount
+    removed = []
+    for sha in sorted(sources):
+        if _referenced(session, sha):
             continue
-        for derived in session.exec(select(FileDerivative).where(FileDerivative.source_sha256 == sha)):
-            store.remove(derived.sha256)
-            session.delete(derived)
+        links = list(session.exec(select(FileDerivative).where(FileDerivative.source_sha256 == sha)))
+        for link in links:
+            session.delete(link)
+        session.flush()
+        # a derived file may be another content's derived file too, or uploaded in its own right;
+        # one linked after the hold was taken is not held, and stays
+        for link in links:
+            if link.sha256 in held and not _referenced(session, link.sha256):
+                store.remove(link.sha256)
+                removed.append(link.sha256)
         store.remove(sha)
-    session.commit()
-    return len(expired)
+        removed.append(sha)
+    session.commit()  # the holds end only now, so no upload can have found these objects meanwhile
+    if removed:
+        log.info("expired uploads' files removed", extra={"uploads": forgotten, "objects": removed})
+    return forgotten
 
 
 def _may_use(caller: Principal, owner_token_id: int) -> bool:

@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from hub.auth.deps import current_principal, require
 from hub.auth.roles import Role
@@ -23,6 +24,7 @@ from hub.catalog.sandbox import AnalysisLimits
 from hub.catalog.schemas import (DesignCreate, DesignMeta, DesignPage, DesignPublic, DesignSummary, DesignUpdate,
                                  LicencePublic, UploadPublic, VersionCreate, VersionPublic)
 from hub.deps import get_services, get_session
+from hub.files import holds
 from hub.files.store import UploadTooLarge
 
 router = APIRouter(prefix="/api/v1/designs", tags=["designs"])
@@ -62,7 +64,8 @@ def _unprocessable(exc: ValidationError) -> HTTPException:
 
 
 async def _ingest(request: Request, filename: str, services, limits: CatalogSettings, session: Session):
-    """Stream the request body through `ingest`; map its refusals to 413/422."""
+    """Stream the request body through `ingest`; map its refusals to 413/422. The objects it
+    stores or finds are held until `session`'s transaction ends (`hub.files.holds`)."""
     declared = request.headers.get("content-length")
     limit = services.settings.upload_max_bytes
     if declared and declared.isdigit() and int(declared) > limit:
@@ -71,7 +74,8 @@ async def _ingest(request: Request, filename: str, services, limits: CatalogSett
                               timeout_s=services.settings.analysis_timeout_s)
     try:
         return await ingest(services.files, request.stream(), filename=filename, max_bytes=limit, limits=limits,
-                            analysis=analysis, derived_for=lambda sha: service.derived_kinds(session, sha))
+                            analysis=analysis, derived_for=lambda sha: service.derived_kinds(session, sha),
+                            hold=lambda hashes: holds.hold_shared(session, hashes))
     except UploadTooLarge as exc:
         raise HTTPException(413, str(exc)) from None
     except IngestTooLarge as exc:
@@ -80,15 +84,17 @@ async def _ingest(request: Request, filename: str, services, limits: CatalogSett
         raise HTTPException(422, str(exc)) from None
 
 
-@contextmanager
-def _recorded_or_removed(session: Session, services, item: Ingested) -> Iterator[None]:
+@asynccontextmanager
+async def _recorded_or_removed(session: Session, services, item: Ingested) -> AsyncIterator[None]:
     """The rows for an ingested file are committed, or its new objects leave the store: a
-    failed transaction (or any error before the commit) must not orphan the bytes."""
+    failed transaction (or any error before the commit) must not orphan the bytes. The
+    clean-up runs in a worker thread: it may wait for another upload of the same bytes, which
+    needs this event loop to finish."""
     try:
         yield
     except BaseException:
         session.rollback()
-        service.forget_new_objects(session, services.files, item)
+        await run_in_threadpool(service.forget_new_objects, session, services.files, item)
         raise
 
 
@@ -132,7 +138,7 @@ async def stage_upload(
     limits: CatalogSettings = Depends(catalog_settings),
 ) -> UploadPublic:
     item = await _ingest(request, filename, services, limits, session)
-    with _recorded_or_removed(session, services, item):
+    async with _recorded_or_removed(session, services, item):
         return service.record_upload(session, principal, item, ttl_s=limits.upload_ttl_s)
 
 
@@ -187,7 +193,7 @@ async def publish(
     # lineage is checked before the file is received, so a refused remix stores nothing
     _call(service.check_lineage, session, meta)
     item = await _ingest(request, filename, services, limits, session)
-    with _recorded_or_removed(session, services, item):
+    async with _recorded_or_removed(session, services, item):
         # The design first, then the derived links in the same transaction: their savepoints
         # need an open transaction (on SQLite a savepoint opened first would commit on release).
         design = _call(service.create_design, session, meta=meta, parts=[service.PartSpec.from_ingested(item)],

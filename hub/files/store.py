@@ -101,7 +101,8 @@ class FileStore:
 
     def commit(self, staged: StagedFile) -> bool:
         """Move a staged file to its content address. Returns True if this added the object,
-        False if the content was already stored (the staged copy is then dropped)."""
+        False if the content was already stored (the staged copy is then dropped). Uploads hold
+        the hash first (`hub.files.holds`), so clean-up cannot delete an object they found."""
         target = self.path_for(staged.sha256)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():

@@ -1,39 +1,56 @@
 """Uploads that fail leave nothing behind (issue 3's bad-input rule), past the file checks too:
 a failed database commit takes its new files back out of the store, expired staged uploads
 are purged at start-up and periodically, and an analysis past its memory cap or time limit is
-stopped with a clear 422 while the hub keeps serving."""
+stopped with a clear 422 while the hub keeps serving.
+
+Clean-up never deletes an object that an upload of the same bytes still in flight has found
+in the store (`hub.files.holds`): the race tests below run two uploads' steps in threads, in
+the one order that used to lose the object, and pause each side at the point that matters."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
 import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text, update
 from sqlmodel import Session
 
+from cofab.devstack.samples import open_box, stl_bytes
 from hub.app import create_app
+from hub.auth.service import authenticate
+from hub.catalog import service
+from hub.catalog.config import CatalogSettings
+from hub.catalog.ingest import Ingested, ingest
 from hub.catalog.models import Upload
 from hub.catalog.sandbox import AnalysisLimits, AnalysisOverLimit, run_limited
+from hub.catalog.schemas import DesignMeta, PartRef
+from hub.files import holds
+from hub.files.tokens import sign_download
 from tests.catalog.conftest import cube, publish, stage, stored
-
-
-def _sqlite_only(api) -> None:
-    if api.app.state.services.engine.dialect.name != "sqlite":
-        pytest.skip("the failing commit is made with a SQLite trigger")
+from tests.conftest import bearer
 
 
 def _fail_inserts_into(api, table: str) -> None:
     """A real failing commit: the database itself refuses the INSERT (as a full disk or a lost
     connection would), after the file was analysed and moved into the store."""
     with api.app.state.services.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.execute(text(f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+                              "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"))
+            return
+        conn.execute(text("CREATE OR REPLACE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql "
+                          "AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"))
         conn.execute(text(f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
-                          "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"))
+                          "FOR EACH ROW EXECUTE FUNCTION refuse_insert()"))
 
 
 @pytest.mark.parametrize("route", ["upload", "design"])
 def test_failed_commit_removes_the_files_it_stored(api, tokens, route):
-    _sqlite_only(api)
     _fail_inserts_into(api, "uploads" if route == "upload" else "designs")
     before = stored(api)
     with pytest.raises(Exception, match="refused by the test"):
@@ -45,7 +62,6 @@ def test_failed_commit_removes_the_files_it_stored(api, tokens, route):
 
 
 def test_failed_commit_keeps_files_that_other_rows_use(api, tokens):
-    _sqlite_only(api)
     kept = stage(api, tokens["designer"], cube(18)).json()
     _fail_inserts_into(api, "designs")
     with pytest.raises(Exception, match="refused by the test"):
@@ -69,6 +85,19 @@ def test_expired_uploads_are_purged_at_start_up(api, tokens, hub_settings):
         assert stored(restarted) == before
 
 
+def test_expired_uploads_are_purged_in_batches(api, tokens, monkeypatch):
+    """Each batch is a transaction; content that an upload in a later batch also has stays
+    until that batch."""
+    monkeypatch.setattr(service, "PURGE_BATCH", 1)
+    before = stored(api)
+    for data in (cube(24), cube(24), cube(25)):
+        stage(api, tokens["designer"], data)
+    _expire_all_uploads(api)
+    with Session(api.app.state.services.engine) as session:
+        assert service.purge_expired_uploads(session, api.app.state.services.files) == 3
+    assert stored(api) == before
+
+
 def test_expired_uploads_are_purged_periodically(api, tokens, hub_settings):
     hub_settings.upload_purge_interval_s = 0.05
     with TestClient(create_app(hub_settings)) as hub:
@@ -79,6 +108,247 @@ def test_expired_uploads_are_purged_periodically(api, tokens, hub_settings):
         while stored(hub) != before and time.monotonic() < deadline:
             time.sleep(0.05)
         assert stored(hub) == before
+
+
+# --- the race between clean-up and an upload of the same bytes in flight ------------------
+
+@pytest.fixture
+def waiting() -> Iterator[threading.Event]:
+    """Set when someone waits for objects another transaction holds (`hub.files.holds` logs
+    it), so a test can let the holder go on exactly then rather than after a guessed delay."""
+    seen = threading.Event()
+
+    class _Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("waiting for objects held"):
+                seen.set()
+
+    logger, handler = logging.getLogger(holds.__name__), _Seen()
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    yield seen
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+class _Steps:
+    """Threads running one side of a race each; their errors are kept for the test."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, BaseException] = {}
+        self._threads: list[threading.Thread] = []
+
+    def start(self, name: str, func: Callable[[], None], *, then: threading.Event | None = None) -> None:
+        def run() -> None:
+            try:
+                func()
+            except BaseException as exc:  # noqa: BLE001 - reported by the test
+                self.errors[name] = exc
+            finally:
+                if then is not None:
+                    then.set()
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=120)
+            assert not thread.is_alive(), f"{thread.name} is stuck"
+
+
+def _when_waiting(waiting: threading.Event, then: threading.Event) -> None:
+    """Set `then` as soon as someone waits for a hold (or leave it to whoever else sets it)."""
+    threading.Thread(target=lambda: waiting.wait(120) and then.set(), daemon=True).start()
+
+
+def _ingest_held(api, session: Session, data: bytes) -> Ingested:
+    """What the upload routes do before their rows: stream the file into the store, holding
+    what it stores or finds until `session`'s transaction ends."""
+    settings = api.app.state.services.settings
+
+    async def body():
+        yield data
+
+    return asyncio.run(ingest(
+        api.app.state.services.files, body(), filename="part.stl", max_bytes=settings.upload_max_bytes,
+        limits=CatalogSettings(), analysis=AnalysisLimits(memory_mb=settings.analysis_max_memory_mb,
+                                                          timeout_s=settings.analysis_timeout_s),
+        derived_for=lambda sha: service.derived_kinds(session, sha),
+        hold=lambda hashes: holds.hold_shared(session, hashes)))
+
+
+def _downloadable(api, sha256: str) -> bytes:
+    token, _ = sign_download(api.app.state.services.settings.secret_key, sha256, 60)
+    response = api.get(f"/api/v1/files/{sha256}", params={"token": token})
+    assert response.status_code == 200, f"{sha256} is gone from the store: {response.text}"
+    return response.content
+
+
+def test_failed_upload_keeps_an_object_another_upload_in_flight_found(api, tokens, waiting):
+    """Upload A stores X; upload B of the same bytes finds X stored (adds nothing) and has not
+    committed its rows yet; then A's database commit fails. A's clean-up sees no row for X:
+    without the hold it deleted X and B committed a design whose file was missing."""
+    services, data = api.app.state.services, cube(31)
+    _fail_inserts_into(api, "uploads")  # A stages an upload (refused); B publishes a design
+    a_stored, a_go, b_found, b_go, a_waits_or_done = (threading.Event() for _ in range(5))
+    seen: dict[str, object] = {}
+
+    def upload_a() -> None:
+        with Session(services.engine, expire_on_commit=False) as session:
+            owner = authenticate(session, tokens["designer"])
+            item = _ingest_held(api, session, data)
+            seen["a_new"] = item.new_objects
+            a_stored.set()
+            assert a_go.wait(60)
+            try:
+                service.record_upload(session, owner, item, ttl_s=3600)
+            except Exception as exc:  # what `_recorded_or_removed` does in the routes
+                seen["a_error"] = str(exc)
+                session.rollback()
+                seen["a_removed"] = service.forget_new_objects(session, services.files, item)
+
+    def publish_b() -> None:
+        with Session(services.engine, expire_on_commit=False) as session:
+            owner = authenticate(session, tokens["designer"])
+            item = _ingest_held(api, session, data)
+            seen["b_new"] = item.new_objects
+            b_found.set()
+            assert b_go.wait(60)
+            design = service.create_design(session, meta=DesignMeta(title="B"), owner=owner, commit=False,
+                                           parts=[service.PartSpec.from_ingested(item)])
+            service.record_derived(session, item)
+            session.commit()
+            seen["design"] = design.id
+
+    steps = _Steps()
+    waiting.clear()
+    steps.start("A", upload_a, then=a_waits_or_done)
+    assert a_stored.wait(60), steps.errors
+    steps.start("B", publish_b)
+    assert b_found.wait(60), steps.errors
+    sha = seen["a_new"][0]  # A added the file (its first new object)
+    assert sha not in seen["b_new"]  # B found it already stored
+    _when_waiting(waiting, a_waits_or_done)
+    a_go.set()  # A's commit fails now, while B holds X
+    assert a_waits_or_done.wait(60), steps.errors  # A cleaned up (the old code) or waits for B
+    b_go.set()
+    steps.join()
+    assert steps.errors == {}
+    assert "refused by the test" in seen["a_error"]
+    design = api.get(f"/api/v1/designs/{seen['design']}", headers=bearer(tokens["designer"])).json()
+    (part,) = design["files"]
+    assert part["sha256"] == sha
+    assert _downloadable(api, sha) == data  # B's design is whole: its file
+    assert sha not in seen["a_removed"]
+    for url in (part["thumbnail_url"], part["viewer_url"], part["repaired"] and part["repaired"]["sha256"]):
+        if url and url.startswith("/"):  # and its derived files, which A had stored first too
+            assert api.get(url, headers=bearer(tokens["designer"])).status_code == 200, url
+        elif url:
+            _downloadable(api, url)
+    assert not holds.LOCAL.held(sha)  # every hold ended with its transaction
+
+
+def test_purge_keeps_an_object_an_upload_in_flight_found(api, tokens, waiting):
+    """An expired upload's content is uploaded again; the new upload has found the object and
+    not committed yet when the purge runs. The purge waits for it, then sees its row."""
+    services, data = api.app.state.services, cube(32)
+    stage(api, tokens["designer"], data)
+    _expire_all_uploads(api)
+    b_found, b_go, purge_waits_or_done = (threading.Event() for _ in range(3))
+    seen: dict[str, object] = {}
+
+    def upload_b() -> None:
+        with Session(services.engine, expire_on_commit=False) as session:
+            owner = authenticate(session, tokens["designer"])
+            item = _ingest_held(api, session, data)
+            seen["b_new"], seen["sha"] = item.new_objects, item.sha256
+            b_found.set()
+            assert b_go.wait(60)
+            seen["upload"] = service.record_upload(session, owner, item, ttl_s=3600).id
+
+    def purge() -> None:
+        with Session(services.engine) as session:
+            seen["purged"] = service.purge_expired_uploads(session, services.files)
+
+    steps = _Steps()
+    steps.start("B", upload_b)
+    assert b_found.wait(60), steps.errors
+    assert seen["sha"] not in seen["b_new"]  # B found the expired upload's object
+    waiting.clear()
+    _when_waiting(waiting, purge_waits_or_done)
+    steps.start("purge", purge, then=purge_waits_or_done)
+    assert purge_waits_or_done.wait(60), steps.errors  # purged (the old code) or waits for B
+    b_go.set()
+    steps.join()
+    assert steps.errors == {}
+    assert seen["purged"] == 1  # the expired upload is forgotten, its content kept for B's
+    design = api.post("/api/v1/designs", headers=bearer(tokens["designer"]),
+                      json={"title": "From B's upload", "parts": [{"upload_id": seen["upload"]}]})
+    assert design.status_code == 201, design.text
+    assert _downloadable(api, seen["sha"]) == data
+    assert not holds.LOCAL.held(seen["sha"])
+
+
+def test_purge_keeps_an_object_a_design_in_flight_uses(api, tokens, waiting):
+    """A design is being published from an upload that expires before the design commits: the
+    purge waits for the design, then sees its part."""
+    services, data = api.app.state.services, cube(34)
+    upload = stage(api, tokens["designer"], data).json()
+    purge_waits_or_done = threading.Event()
+    seen: dict[str, object] = {}
+
+    def purge() -> None:
+        with Session(services.engine) as session:
+            seen["purged"] = service.purge_expired_uploads(session, services.files)
+
+    with Session(services.engine, expire_on_commit=False) as session:
+        owner = authenticate(session, tokens["designer"])
+        parts = service.parts_from_uploads(session, owner, [PartRef(upload_id=upload["id"])])
+        _expire_all_uploads(api)
+        waiting.clear()
+        _when_waiting(waiting, purge_waits_or_done)
+        steps = _Steps()
+        steps.start("purge", purge, then=purge_waits_or_done)
+        assert purge_waits_or_done.wait(60), steps.errors  # purged (the old code) or waits for the design
+        design = service.create_design(session, meta=DesignMeta(title="Just in time"), parts=parts, owner=owner)
+    steps.join()
+    assert steps.errors == {} and seen["purged"] == 1
+    published = api.get(f"/api/v1/designs/{design.id}", headers=bearer(tokens["designer"])).json()
+    assert published["files"][0]["sha256"] == upload["sha256"]
+    assert _downloadable(api, upload["sha256"]) == data
+
+
+def test_purge_keeps_content_that_is_another_files_derived_file(api, tokens):
+    """The purge asks the same question as a failed upload's clean-up: an expired upload of a
+    design's repaired copy (downloaded and uploaded again) leaves the copy in the store."""
+    design = publish(api, tokens["designer"], stl_bytes(open_box())).json()
+    repaired = design["files"][0]["repaired"]["sha256"]
+    copy = stage(api, tokens["designer"], _downloadable(api, repaired), "repaired.stl").json()
+    assert copy["sha256"] == repaired
+    _expire_all_uploads(api)
+    with Session(api.app.state.services.engine) as session:
+        assert service.purge_expired_uploads(session, api.app.state.services.files) == 1
+    assert _downloadable(api, repaired)
+
+
+def test_a_clean_up_waits_for_holders_only_so_long(api):
+    """An exclusive hold waits at most its timeout (the caller then keeps the object), and a
+    shared hold ends with its transaction, however that ends."""
+    engine, sha = api.app.state.services.engine, "ab" * 32
+    with Session(engine) as upload, Session(engine) as cleanup:
+        holds.hold_shared(upload, [sha])
+        with pytest.raises(holds.HoldTimeout):
+            holds.hold_exclusive(cleanup, [sha], timeout_s=0.2)
+        cleanup.rollback()
+        upload.commit()
+        holds.hold_exclusive(cleanup, [sha], timeout_s=0.2)
+        if engine.dialect.name == "postgresql":  # the wait's limit is gone once the hold is taken
+            assert cleanup.exec(text("SHOW lock_timeout")).one()[0] == "0"
+        cleanup.rollback()
+        holds.hold_shared(upload, [sha])
+    assert not holds.LOCAL.held(sha)  # closing the session ended the last one
 
 
 @pytest.mark.parametrize("route", ["upload", "design"])
