@@ -110,7 +110,9 @@ async def ingest(store: FileStore, body: AsyncIterator[bytes], *, filename: str,
             made.append(piece)
             derived.append(DerivedFile(out_kind, piece.sha256, piece.size, media_type, detail))
         if hold is not None:
-            hold([staged.sha256, *(piece.sha256 for piece in made)])
+            # Off the event loop: a hold may wait for a clean-up, which on PostgreSQL may itself
+            # wait for another upload that needs this loop to finish.
+            await run_in_threadpool(hold, [staged.sha256, *(piece.sha256 for piece in made)])
         new_objects = [staged.sha256] if store.commit(staged) else []
         for piece in made:
             if store.commit(piece):

@@ -107,8 +107,9 @@ LOCAL = ObjectHolds()
 
 def hold_shared(session: Session, hashes: Iterable[str]) -> None:
     """An upload's hold on the objects it is about to store or find, until `session`'s
-    transaction ends. Waits while a clean-up holds one of them (briefly: its checks and
-    deletes)."""
+    transaction ends. Waits while a clean-up holds one of them (its checks and deletes), and
+    on PostgreSQL also behind a clean-up queued for another upload's objects, so call it off
+    the event loop: that other upload may need the loop to finish."""
     _hold(session, hashes, exclusive=False, timeout_s=None)
 
 
