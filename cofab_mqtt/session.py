@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Sequence
 
 import paho.mqtt.client as mqtt
@@ -30,6 +29,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cofab_mqtt import speedups
+from cofab_wire import next_connection_epoch
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,11 @@ class SessionClient:
                  session_expiry_s: int, who: str, on_ready: Callable[[], None] | None = None,
                  on_published: Callable[[int], None] | None = None, manual_ack: bool = False,
                  receive_maximum: int | None = None,
-                 will: Callable[[float], tuple[str, bytes]] | None = None) -> None:
-        """`will(epoch)` builds the Last Will (topic, payload) for a connection of that epoch."""
+                 will: Callable[[float], tuple[str, bytes]] | None = None,
+                 epochs: Callable[[float | None], float] | None = None) -> None:
+        """`will(epoch)` builds the Last Will (topic, payload) for a connection of that epoch;
+        `epochs(previous)` gives the next epoch (a node keeps them in its journal so they
+        increase across restarts too; by default, `next_connection_epoch` in this process)."""
         self.client = new_client(client_id, username, password, manual_ack=manual_ack)
         self.client_id = client_id
         self._receive_maximum = receive_maximum
@@ -81,6 +84,7 @@ class SessionClient:
         self._who = who
         self._connected = threading.Event()
         self._will = will
+        self._epochs = epochs or (lambda previous: next_connection_epoch(previous))
         self.connection_epoch: float | None = None
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -141,13 +145,18 @@ class SessionClient:
 
     def _renew_will(self) -> None:
         """A new epoch and its will, for the next connection (paho sends the will with CONNECT).
-        Strictly increasing within the process, even if the clock stands still or steps back."""
+        Runs on paho's network thread, which must not die of it: on failure the previous will
+        and epoch stay (the hub then orders this connection's statuses by `sent_at` alone)."""
         if self._will is None:
             return
-        previous = self.connection_epoch or 0.0
-        self.connection_epoch = max(time.time(), previous + 0.001)
-        topic, payload = self._will(self.connection_epoch)
-        self.client.will_set(topic, payload, qos=1, retain=True)
+        try:
+            epoch = self._epochs(self.connection_epoch)
+            topic, payload = self._will(epoch)
+            self.client.will_set(topic, payload, qos=1, retain=True)
+        except Exception:
+            log.exception("could not renew the Last Will; the previous one stays", extra={"who": self._who})
+            return
+        self.connection_epoch = epoch
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
         self._connected.clear()

@@ -64,6 +64,17 @@ class Attribution(BaseModel):
     licence: str
 
 
+EPOCH_STEP_S = 0.001
+
+
+def next_connection_epoch(previous: float | None, *, now: float | None = None) -> float:
+    """The `connection_epoch` of a node's next MQTT connection: the time now, but always later
+    than the previous one, so a clock that stands still or steps back never makes a connection
+    look older than the one before (the hub takes a status of an earlier epoch as stale)."""
+    now = time.time() if now is None else now
+    return now if previous is None else max(now, previous + EPOCH_STEP_S)
+
+
 class NodeStatus(_Message):
     """Retained on `nodes/{node}/status`; the node's Last Will publishes `online=False`."""
 

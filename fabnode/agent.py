@@ -48,7 +48,8 @@ class NodeAgent:
             on_message=self._on_message, session_expiry_s=config.broker.session_expiry_s,
             who=f"node {config.node_id}", on_ready=self._on_ready,
             will=lambda epoch: (self.topics.status(config.node_id),
-                                node_status(config, online=False, connection_epoch=epoch).to_bytes()))
+                                node_status(config, online=False, connection_epoch=epoch).to_bytes()),
+            epochs=self.journal.next_connection_epoch)
         self.emitter = EventEmitter(config.node_id, self.journal, self._publish_event)
         self.workers: dict[str, MachineWorker] = {
             m.id: MachineWorker(m, driver_factory(dict(m.driver)), self.emitter, self.journal, work_dir=config.work_dir,

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from cofab_wire import next_connection_epoch
+
 
 class JobState(StrEnum):
     RECEIVED = "received"
@@ -52,6 +54,10 @@ CREATE TABLE IF NOT EXISTS events (
     acked INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_unacked ON events(acked) WHERE acked = 0;
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value REAL NOT NULL
+);
 """
 
 
@@ -76,6 +82,25 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    # connections -----------------------------------------------------------------------------
+    def next_connection_epoch(self, previous: float | None = None, *, now: float | None = None) -> float:
+        """The epoch of the node's next MQTT connection, kept here so it is later than every
+        one before, across restarts too: a node whose clock stepped back between two runs
+        would otherwise have its new connection's statuses taken as stale by the hub."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT value FROM settings WHERE key = 'connection_epoch'").fetchone()
+                known = [value for value in (previous, row[0] if row else None) if value is not None]
+                epoch = next_connection_epoch(max(known) if known else None, now=now)
+                self._db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('connection_epoch', ?)",
+                                 (epoch,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return epoch
 
     # jobs ------------------------------------------------------------------------------------
     def remember_offer(self, job_id: str, offer_json: str) -> bool:

@@ -123,7 +123,9 @@ def apply_status(session: Session, node_id: str, status: NodeStatus, registry: L
         return False
     if is_stale(node, status):
         log.info("status older than the stored one ignored",
-                 extra={"node_id": node_id, "sent_at": status.sent_at, "stored_sent_at": node.status_sent_at})
+                 extra={"node_id": node_id, "sent_at": status.sent_at, "stored_sent_at": node.status_sent_at,
+                        "connection_epoch": status.connection_epoch,
+                        "stored_connection_epoch": node.status_connection_epoch})
         session.rollback()
         _sync(session, registry, node_id)
         return False
@@ -163,30 +165,31 @@ def is_stale(node: Node, status: NodeStatus) -> bool:
     """Whether a status was superseded by one already applied (all times are the node's clock).
 
     Statuses are ordered by connection first: the node renews its Last Will with a later
-    `connection_epoch` before each connection, and stamps its statuses on that connection
-    with the same, so a will (or any status) of an earlier connection than the stored one is
-    stale, however late a lagging replica delivers it. Within one connection (or from a node
-    that sends no epoch) the Last Will is never stale: its `sent_at` is when the node built
-    it, before every status of that connection, so that time says nothing of its order. An
-    offline status leaves the stored time as it was (the newest), so an online status a
-    lagging replica still holds from before stays stale; and once the node is offline, a
-    repeat of its newest online status is stale too (the will replaced it on the broker).
-    Otherwise online statuses go by `sent_at`, an equal time being a repeat, applied again
-    harmlessly. A time more than CLOCK_STEP_BACK_S behind is the node's clock having
-    stepped back, not a replica lagging: that status applies."""
-    if status.connection_epoch is not None and node.status_connection_epoch is not None \
-            and status.connection_epoch != node.status_connection_epoch:
-        return _behind(node.status_connection_epoch, status.connection_epoch)
+    `connection_epoch` before each connection (kept in its journal, so later across restarts
+    too) and stamps its statuses on that connection with the same. A will or status of an
+    earlier connection than the stored one is stale, however late a lagging replica delivers
+    it and however long ago that connection began; unless the stored epoch lies more than
+    CLOCK_STEP_BACK_S ahead of the hub's clock: it came from a node clock that ran fast, and
+    trusting it would silence the node until that time. (A will of that fast connection
+    delivered late after the corrected one is then taken as newer: the node looks offline
+    until its next status. Rarer and milder than ignoring a node whose clock jumped ahead.)
+
+    Within one connection (or from a node that sends no epoch) the Last Will is never stale:
+    its `sent_at` is when the node built it, before every status of that connection, so that
+    time says nothing of its order. An offline status leaves the stored time as it was (the
+    newest), so an online status a lagging replica still holds from before stays stale; and
+    once the node is offline, a repeat of its newest online status is stale too (the will
+    replaced it on the broker). Otherwise online statuses go by `sent_at`, an equal time being
+    a repeat, applied again harmlessly; one more than CLOCK_STEP_BACK_S behind is the node's
+    clock having stepped back, not a replica lagging, and applies."""
+    stored_epoch = node.status_connection_epoch
+    if status.connection_epoch is not None and stored_epoch is not None and status.connection_epoch != stored_epoch:
+        return status.connection_epoch < stored_epoch <= now() + CLOCK_STEP_BACK_S
     if not status.online or node.status_sent_at is None:
         return False
     if node.status_sent_at == status.sent_at:
         return not node.online
-    return _behind(node.status_sent_at, status.sent_at)
-
-
-def _behind(stored: float, received: float) -> bool:
-    """Received before stored, and not so far before that the node's clock must have stepped back."""
-    return 0 < stored - received <= CLOCK_STEP_BACK_S
+    return 0 < node.status_sent_at - status.sent_at <= CLOCK_STEP_BACK_S
 
 
 def _sync(session: Session, registry: LabRegistry | None, node_id: str) -> None:

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from cofab_wire import MachineStatus, NodeStatus
 from hub.nodes.models import Node
-from hub.nodes.service import apply_status, machines_of
+from hub.nodes.service import CLOCK_STEP_BACK_S, apply_status, machines_of
 
 NODE = "lab-a"
 
@@ -80,9 +80,11 @@ def with_epoch(message: NodeStatus, epoch: float) -> NodeStatus:
 
 
 def test_a_last_will_of_an_earlier_connection_never_takes_a_node_offline(hub):
-    # Connection 1 (epoch e1), its will built with it; the node drops, comes back on connection 2.
-    e1 = time.time() + 100
-    e2, t = e1 + 50, e1 + 60
+    # Connection 1 (epoch e1, six hours ago: far more than CLOCK_STEP_BACK_S), its will built
+    # with it; the node drops and comes back on connection 2.
+    e1 = time.time() - 6 * 3600
+    e2 = t = time.time()
+    assert e2 - e1 > CLOCK_STEP_BACK_S
     apply(hub, with_epoch(status(True, e1 + 1, "printing", 1), e1))
     assert apply(hub, with_epoch(status(False, e1), e1)) is True  # its own connection's will: offline
     assert stored(hub)[0] is False
@@ -105,9 +107,22 @@ def test_a_last_will_of_an_earlier_connection_never_takes_a_node_offline(hub):
 
 def test_a_lagging_will_after_the_node_came_back_unseen(hub):
     """The replica that stored the node's return never applied the will in between."""
-    e1 = time.time() + 100
-    e2 = e1 + 30
+    e1 = time.time() - 3600
+    e2 = time.time()
     apply(hub, with_epoch(status(True, e1 + 1, "idle", 0), e1))
     apply(hub, with_epoch(status(True, e2 + 1, "printing", 1), e2))
     assert apply(hub, with_epoch(status(False, e1), e1)) is False
     assert stored(hub) == (True, "printing", 1)
+
+
+def test_an_epoch_from_a_clock_that_ran_fast_does_not_silence_the_node(hub):
+    """The node's clock ran an hour fast; corrected, its next connection's epoch is 'earlier'.
+    The stored epoch lies ahead of the hub's own clock, so it is not trusted."""
+    fast = time.time() + 3600
+    apply(hub, with_epoch(status(True, fast + 1, "printing", 1), fast))
+    corrected = time.time()
+    apply(hub, with_epoch(status(True, corrected + 1, "idle", 0), corrected))
+    assert stored(hub) == (True, "idle", 0)
+    # From then on the corrected connection orders as usual.
+    assert apply(hub, with_epoch(status(True, corrected - 10, "printing", 3), corrected - 10)) is False
+    assert stored(hub) == (True, "idle", 0)

@@ -92,3 +92,18 @@ def test_a_repeated_offer_is_taken_again_only_if_it_never_reached_a_machine(tmp_
     assert journal.job("withdrawn").state is JobState.RECEIVED
     assert journal.job("withdrawn").offer == {"v": 2}
     assert journal.job("printed").state is JobState.DONE
+
+
+def test_connection_epochs_increase_across_restarts_and_clock_steps(tmp_path):
+    path = tmp_path / "journal.db"
+    journal = Journal(path)
+    first = journal.next_connection_epoch(now=1_000_000.0)
+    second = journal.next_connection_epoch(first, now=1_000_000.0)  # the clock stood still
+    assert second > first
+    journal.close()
+
+    reopened = Journal(path)  # the agent restarted, and its clock was set back an hour
+    third = reopened.next_connection_epoch(now=1_000_000.0 - 3600)
+    assert third > second
+    assert reopened.next_connection_epoch(third, now=2_000_000.0) == 2_000_000.0  # time moved on
+    reopened.close()
