@@ -25,3 +25,11 @@ def test_the_meter_counts_a_process_list_found_when_reading():
     used = meter.per(2)
     assert used["nobody_cpu_ms"] == 0
     assert used["me_cpu_ms"] >= 50  # 0.2 s of CPU over 2 units, in ms (clock ticks are 10 ms)
+
+
+def test_a_process_found_only_at_the_end_counts_from_zero():
+    listed: list[int] = []
+    meter = CpuMeter(backends=lambda: list(listed)).start()
+    listed.append(os.getpid())  # a backend started meanwhile: all its CPU belongs to the run
+    used = meter.per(1)
+    assert used["backends_cpu_ms"] >= time.process_time() * 1000 - 20
