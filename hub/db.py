@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -68,3 +68,18 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def advisory_lock(connection: Connection, key: int, *, shared: bool = False, transaction: bool = False,
+                  wait: bool = True) -> bool:
+    """Take PostgreSQL's advisory lock `key` on `connection`; True once held.
+
+    transaction: held until the connection's transaction ends (committed or rolled back)
+    rather than until unlocked, so it cannot outlive the work it guards. shared: excludes only
+    exclusive holders. Without `wait`, returns False at once if it is not free.
+    Users: `hub.migrate` (one migration at a time) and `hub.files.holds` (per stored object,
+    across replicas)."""
+    function = (f"pg_{'' if wait else 'try_'}advisory_{'xact_' if transaction else ''}lock"
+                f"{'_shared' if shared else ''}")
+    granted = connection.execute(text(f"SELECT {function}(:key)"), {"key": key}).scalar()
+    return True if wait else bool(granted)

@@ -16,8 +16,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, create_engine, pool, text
+from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import make_url
+
+from hub.db import advisory_lock
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +61,3 @@ def migration_lock(url: str) -> Iterator[None]:
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
     finally:
         engine.dispose()
-
-
-def advisory_lock(connection: Connection, key: int, *, shared: bool = False, transaction: bool = False,
-                  wait: bool = True) -> bool:
-    """Take PostgreSQL's advisory lock `key` on `connection`; True once held.
-
-    transaction: held until the connection's transaction ends (committed or rolled back)
-    rather than until unlocked, so it cannot outlive the work it guards. shared: excludes only
-    exclusive holders. Without `wait`, returns False at once if it is not free.
-    Other users: `hub.files.holds` (per stored object, across replicas)."""
-    function = (f"pg_{'' if wait else 'try_'}advisory_{'xact_' if transaction else ''}lock"
-                f"{'_shared' if shared else ''}")
-    granted = connection.execute(text(f"SELECT {function}(:key)"), {"key": key}).scalar()
-    return True if wait else bool(granted)

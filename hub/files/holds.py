@@ -35,7 +35,7 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction
 
-from hub.migrate import advisory_lock
+from hub.db import advisory_lock
 
 __all__ = ["CLEANUP_WAIT_S", "LOCAL", "HoldTimeout", "ObjectHolds", "hold_exclusive", "hold_shared", "lock_key"]
 
