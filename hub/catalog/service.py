@@ -192,29 +192,49 @@ def purge_expired_uploads(session: Session, store: FileStore) -> int:
     """Forget expired uploads, and delete their bytes (and derived files) when nothing else
     refers to that content. Returns how many uploads were forgotten.
 
-    Works in batches, each its own transaction. Every object a batch may delete is held
-    exclusively first (`hub.files.holds`), before any row is touched, so the purge waits for
-    uploads of the same content in flight and then sees their rows. Replicas may purge at once:
-    the holds put them in turn, and the second finds the rows gone."""
+    Works in batches, each its own transaction, in upload id order. Every object a batch may
+    delete is held exclusively first (`hub.files.holds`), before any row is touched, so no
+    upload can find it while it goes. The purge never waits for a hold: content that another
+    transaction holds (an upload of the same bytes in flight, a design being made from the
+    upload, another replica's purge) is skipped, its uploads too, and purged on a later run,
+    when its rows say whether it is still needed. Replicas may purge at once."""
     cutoff = now()
     forgotten = 0
+    after = ""
     while True:
-        batch = list(session.exec(select(Upload.id, Upload.sha256).where(Upload.expires_at < cutoff)
+        batch = list(session.exec(select(Upload.id, Upload.sha256)
+                                  .where(Upload.expires_at < cutoff, Upload.id > after)
                                   .order_by(Upload.id).limit(PURGE_BATCH)))
         if not batch:
             return forgotten
+        after = batch[-1][0]  # skipped uploads stay behind: the next batch starts past them
         forgotten += _purge_batch(session, store, batch)
 
 
 def _purge_batch(session: Session, store: FileStore, expired: list[tuple[str, str]]) -> int:
-    sources = {sha for _, sha in expired}
-    derived = set(session.exec(select(FileDerivative.sha256).where(FileDerivative.source_sha256.in_(sources))))
-    held = sources | derived
-    holds.hold_exclusive(session, held)
-    forgotten = session.execute(delete(Upload).where(Upload.id.in_([upload_id for upload_id, _ in expired])),
-                                execution_options={"synchronize_session": False}).rowcount
+    uploads_of: dict[str, list[str]] = {}
+    for upload_id, sha in expired:
+        uploads_of.setdefault(sha, []).append(upload_id)
+    derived_of: dict[str, set[str]] = {}
+    for source, sha in session.exec(select(FileDerivative.source_sha256, FileDerivative.sha256)
+                                    .where(FileDerivative.source_sha256.in_(list(uploads_of)))):
+        derived_of.setdefault(source, set()).add(sha)
+    held: set[str] = set()
+    skipped: list[str] = []
+    for sha in sorted(uploads_of):
+        wanted = ({sha} | derived_of.get(sha, set())) - held
+        if holds.try_hold_exclusive(session, wanted):
+            held |= wanted
+        else:
+            skipped.append(sha)
+    sources = [sha for sha in sorted(uploads_of) if sha not in skipped]
+    forgotten = 0
+    if sources:
+        ids = [upload_id for sha in sources for upload_id in uploads_of[sha]]
+        forgotten = session.execute(delete(Upload).where(Upload.id.in_(ids)),
+                                    execution_options={"synchronize_session": False}).rowcount
     removed = []
-    for sha in sorted(sources):
+    for sha in sources:
         if _referenced(session, sha):
             continue
         links = list(session.exec(select(FileDerivative).where(FileDerivative.source_sha256 == sha)))
@@ -232,6 +252,9 @@ def _purge_batch(session: Session, store: FileStore, expired: list[tuple[str, st
     session.commit()  # the holds end only now, so no upload can have found these objects meanwhile
     if removed:
         log.info("expired uploads' files removed", extra={"uploads": forgotten, "objects": removed})
+    if skipped:
+        log.info("expired uploads' content held by another transaction; left for a later purge",
+                 extra={"uploads": sum(len(uploads_of[sha]) for sha in skipped), "objects": skipped})
     return forgotten
 
 

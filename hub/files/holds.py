@@ -18,10 +18,14 @@ On PostgreSQL several replicas may share one file store: the holds are transacti
 advisory locks keyed by the hash, shared or exclusive, which PostgreSQL also drops when a
 replica dies with its connection.
 
-Several hashes are always taken in one go, in sorted order, so two holders cannot each wait
-for what the other has. Exclusive holds wait at most `timeout_s`; past it `HoldTimeout` is
-raised and the caller keeps the objects (a stray object wastes disk, a missing one breaks a
-design).
+Deadlock-free because every hold that waits is taken in one call per transaction, its hashes
+in sorted order: an upload makes one `hold_shared` call, a failed upload's clean-up one
+`hold_exclusive` call. In-process a call takes all its hashes at once or none; on PostgreSQL
+it locks them one at a time in sorted order, so holders meet in one order and none waits for
+a key lower than one it has. The purge only tries (`try_hold_exclusive`, which never waits)
+and skips content held by others until a later run. Exclusive holds wait at most
+`timeout_s`; past it `HoldTimeout` is raised and the caller keeps the objects (a stray object
+wastes disk, a missing one breaks a design).
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from hub.db import advisory_lock
 
-__all__ = ["CLEANUP_WAIT_S", "LOCAL", "HoldTimeout", "ObjectHolds", "hold_exclusive", "hold_shared", "lock_key"]
+__all__ = ["CLEANUP_WAIT_S", "LOCAL", "HoldTimeout", "ObjectHolds", "hold_exclusive", "hold_shared", "lock_key",
+           "try_hold_exclusive"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +87,18 @@ class ObjectHolds:
             else:
                 self._shared.update(wanted)
 
+    def try_acquire(self, hashes: Iterable[str], *, exclusive: bool) -> bool:
+        """Hold `hashes` if none is held in a conflicting way; never waits. False: holding none."""
+        wanted = frozenset(hashes)
+        with self._changed:
+            if not self._free(wanted, exclusive):
+                return False
+            if exclusive:
+                self._exclusive.update(wanted)
+            else:
+                self._shared.update(wanted)
+            return True
+
     def release(self, hashes: Iterable[str], *, exclusive: bool) -> None:
         wanted = frozenset(hashes)
         with self._changed:
@@ -121,6 +138,25 @@ def hold_exclusive(session: Session, hashes: Iterable[str], *, timeout_s: float 
     _hold(session, hashes, exclusive=True, timeout_s=timeout_s)
 
 
+def try_hold_exclusive(session: Session, hashes: Iterable[str]) -> bool:
+    """Hold `hashes` exclusively until `session`'s transaction ends if no other transaction
+    holds any of them; never waits. False when one is held: in-process none is held then; on
+    PostgreSQL the ones before it (in sorted order) stay held until the transaction ends, so
+    the caller must treat them as not held. Leave out hashes this transaction already holds
+    exclusively: in-process its own holds would stop it. For the purge, which leaves such
+    content to a later run."""
+    wanted = sorted(set(hashes))
+    if not wanted:
+        return True
+    connection = session.connection()  # begins the transaction the holds belong to
+    if connection.dialect.name == "postgresql":
+        return all(advisory_lock(connection, lock_key(h), transaction=True, wait=False) for h in wanted)
+    if not LOCAL.try_acquire(wanted, exclusive=True):
+        return False
+    _release_at_end(session, wanted, exclusive=True)
+    return True
+
+
 def _hold(session: Session, hashes: Iterable[str], *, exclusive: bool, timeout_s: float | None) -> None:
     wanted = sorted(set(hashes))
     if not wanted:
@@ -130,11 +166,15 @@ def _hold(session: Session, hashes: Iterable[str], *, exclusive: bool, timeout_s
         _hold_advisory(connection, wanted, exclusive=exclusive, timeout_s=timeout_s)
         return
     LOCAL.acquire(wanted, exclusive=exclusive, timeout_s=timeout_s)
+    _release_at_end(session, wanted, exclusive=exclusive)
+
+
+def _release_at_end(session: Session, hashes: list[str], *, exclusive: bool) -> None:
     pending = session.info.get(_PENDING)
     if pending is None:
         pending = session.info[_PENDING] = []
         event.listen(session, "after_transaction_end", _release_pending)
-    pending.append((wanted, exclusive))
+    pending.append((hashes, exclusive))
 
 
 def _release_pending(session: Session, transaction: SessionTransaction) -> None:

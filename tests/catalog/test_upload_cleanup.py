@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,7 +23,7 @@ from sqlmodel import Session
 
 from cofab.devstack.samples import open_box, stl_bytes
 from hub.app import create_app
-from hub.auth.service import authenticate
+from hub.auth.service import Principal, authenticate
 from hub.catalog import service
 from hub.catalog.config import CatalogSettings
 from hub.catalog.ingest import Ingested, ingest
@@ -179,6 +180,20 @@ def _ingest_held(api, session: Session, data: bytes) -> Ingested:
         hold=lambda hashes: holds.hold_shared(session, hashes)))
 
 
+@contextmanager
+def _in_flight(api, token: str, data: bytes, *, found: threading.Event, go: threading.Event,
+               seen: dict[str, object], name: str) -> Iterator[tuple[Session, Principal, Ingested]]:
+    """One upload of `data` in a thread, up to the point a race turns on: it has streamed the
+    file into the store, holding what it stored or found (`seen[name]` is its `Ingested`),
+    sets `found`, and goes on to its rows once `go` is set."""
+    with Session(api.app.state.services.engine, expire_on_commit=False) as session:
+        owner = authenticate(session, token)
+        seen[name] = item = _ingest_held(api, session, data)
+        found.set()
+        assert go.wait(60)
+        yield session, owner, item
+
+
 def _downloadable(api, sha256: str) -> bytes:
     token, _ = sign_download(api.app.state.services.settings.secret_key, sha256, 60)
     response = api.get(f"/api/v1/files/{sha256}", params={"token": token})
@@ -196,12 +211,8 @@ def test_failed_upload_keeps_an_object_another_upload_in_flight_found(api, token
     seen: dict[str, object] = {}
 
     def upload_a() -> None:
-        with Session(services.engine, expire_on_commit=False) as session:
-            owner = authenticate(session, tokens["designer"])
-            item = _ingest_held(api, session, data)
-            seen["a_new"] = item.new_objects
-            a_stored.set()
-            assert a_go.wait(60)
+        with _in_flight(api, tokens["designer"], data, found=a_stored, go=a_go, seen=seen, name="a") as (
+                session, owner, item):
             try:
                 service.record_upload(session, owner, item, ttl_s=3600)
             except Exception as exc:  # what `_recorded_or_removed` does in the routes
@@ -210,12 +221,8 @@ def test_failed_upload_keeps_an_object_another_upload_in_flight_found(api, token
                 seen["a_removed"] = service.forget_new_objects(session, services.files, item)
 
     def publish_b() -> None:
-        with Session(services.engine, expire_on_commit=False) as session:
-            owner = authenticate(session, tokens["designer"])
-            item = _ingest_held(api, session, data)
-            seen["b_new"] = item.new_objects
-            b_found.set()
-            assert b_go.wait(60)
+        with _in_flight(api, tokens["designer"], data, found=b_found, go=b_go, seen=seen, name="b") as (
+                session, owner, item):
             design = service.create_design(session, meta=DesignMeta(title="B"), owner=owner, commit=False,
                                            parts=[service.PartSpec.from_ingested(item)])
             service.record_derived(session, item)
@@ -228,8 +235,8 @@ def test_failed_upload_keeps_an_object_another_upload_in_flight_found(api, token
     assert a_stored.wait(60), steps.errors
     steps.start("B", publish_b)
     assert b_found.wait(60), steps.errors
-    sha = seen["a_new"][0]  # A added the file (its first new object)
-    assert sha not in seen["b_new"]  # B found it already stored
+    sha = seen["a"].new_objects[0]  # A added the file (its first new object)
+    assert sha not in seen["b"].new_objects  # B found it already stored
     _when_waiting(waiting, a_waits_or_done)
     a_go.set()  # A's commit fails now, while B holds X
     assert a_waits_or_done.wait(60), steps.errors  # A cleaned up (the old code) or waits for B
@@ -250,74 +257,88 @@ def test_failed_upload_keeps_an_object_another_upload_in_flight_found(api, token
     assert not holds.LOCAL.held(sha)  # every hold ended with its transaction
 
 
+def _purge(api) -> int:
+    services = api.app.state.services
+    with Session(services.engine) as session:
+        return service.purge_expired_uploads(session, services.files)
+
+
 def test_purge_keeps_an_object_an_upload_in_flight_found(api, tokens, waiting):
     """An expired upload's content is uploaded again; the new upload has found the object and
-    not committed yet when the purge runs. The purge waits for it, then sees its row."""
-    services, data = api.app.state.services, cube(32)
+    not committed yet when the purge runs. The purge leaves that content (and the expired
+    upload) to a later run, which sees the new upload's row."""
+    data = cube(32)
     stage(api, tokens["designer"], data)
     _expire_all_uploads(api)
     b_found, b_go, purge_waits_or_done = (threading.Event() for _ in range(3))
     seen: dict[str, object] = {}
 
     def upload_b() -> None:
-        with Session(services.engine, expire_on_commit=False) as session:
-            owner = authenticate(session, tokens["designer"])
-            item = _ingest_held(api, session, data)
-            seen["b_new"], seen["sha"] = item.new_objects, item.sha256
-            b_found.set()
-            assert b_go.wait(60)
+        with _in_flight(api, tokens["designer"], data, found=b_found, go=b_go, seen=seen, name="b") as (
+                session, owner, item):
             seen["upload"] = service.record_upload(session, owner, item, ttl_s=3600).id
-
-    def purge() -> None:
-        with Session(services.engine) as session:
-            seen["purged"] = service.purge_expired_uploads(session, services.files)
 
     steps = _Steps()
     steps.start("B", upload_b)
     assert b_found.wait(60), steps.errors
-    assert seen["sha"] not in seen["b_new"]  # B found the expired upload's object
+    sha = seen["b"].sha256
+    assert sha not in seen["b"].new_objects  # B found the expired upload's object
     waiting.clear()
     _when_waiting(waiting, purge_waits_or_done)
-    steps.start("purge", purge, then=purge_waits_or_done)
-    assert purge_waits_or_done.wait(60), steps.errors  # purged (the old code) or waits for B
+    steps.start("purge", lambda: seen.setdefault("purged", _purge(api)), then=purge_waits_or_done)
+    assert purge_waits_or_done.wait(60), steps.errors  # skipped the content, or waits for B (the old code)
     b_go.set()
     steps.join()
     assert steps.errors == {}
-    assert seen["purged"] == 1  # the expired upload is forgotten, its content kept for B's
+    assert seen["purged"] == 0  # the content was held: the expired upload stays for a later run
+    assert _purge(api) == 1  # that run forgets it and keeps the content for B's upload
     design = api.post("/api/v1/designs", headers=bearer(tokens["designer"]),
                       json={"title": "From B's upload", "parts": [{"upload_id": seen["upload"]}]})
     assert design.status_code == 201, design.text
-    assert _downloadable(api, seen["sha"]) == data
-    assert not holds.LOCAL.held(seen["sha"])
+    assert _downloadable(api, sha) == data
+    assert not holds.LOCAL.held(sha)
 
 
-def test_purge_keeps_an_object_a_design_in_flight_uses(api, tokens, waiting):
+def test_purge_keeps_an_object_a_design_in_flight_uses(api, tokens):
     """A design is being published from an upload that expires before the design commits: the
-    purge waits for the design, then sees its part."""
+    purge leaves the upload's content alone, and a later run sees the design's part."""
     services, data = api.app.state.services, cube(34)
     upload = stage(api, tokens["designer"], data).json()
-    purge_waits_or_done = threading.Event()
     seen: dict[str, object] = {}
-
-    def purge() -> None:
-        with Session(services.engine) as session:
-            seen["purged"] = service.purge_expired_uploads(session, services.files)
-
     with Session(services.engine, expire_on_commit=False) as session:
         owner = authenticate(session, tokens["designer"])
         parts = service.parts_from_uploads(session, owner, [PartRef(upload_id=upload["id"])])
         _expire_all_uploads(api)
-        waiting.clear()
-        _when_waiting(waiting, purge_waits_or_done)
         steps = _Steps()
-        steps.start("purge", purge, then=purge_waits_or_done)
-        assert purge_waits_or_done.wait(60), steps.errors  # purged (the old code) or waits for the design
+        steps.start("purge", lambda: seen.setdefault("purged", _purge(api)))
+        steps.join()  # without waiting for the design (the old code waited, then timed out)
         design = service.create_design(session, meta=DesignMeta(title="Just in time"), parts=parts, owner=owner)
-    steps.join()
-    assert steps.errors == {} and seen["purged"] == 1
+    assert steps.errors == {} and seen["purged"] == 0
+    assert _purge(api) == 1
     published = api.get(f"/api/v1/designs/{design.id}", headers=bearer(tokens["designer"])).json()
     assert published["files"][0]["sha256"] == upload["sha256"]
     assert _downloadable(api, upload["sha256"]) == data
+
+
+def test_held_content_does_not_stop_the_purge(api, tokens, monkeypatch):
+    """Content another transaction holds is skipped, not waited for: the purge goes on with
+    the other expired uploads, batches after it included, and a later run purges it."""
+    monkeypatch.setattr(service, "PURGE_BATCH", 1)
+    services = api.app.state.services
+    before = stored(api)
+    staged = [stage(api, tokens["designer"], cube(size)).json() for size in (35, 36, 37)]
+    _expire_all_uploads(api)
+    first = min(staged, key=lambda u: u["id"])  # the first batch's
+    with Session(services.engine) as in_flight:
+        holds.hold_shared(in_flight, [first["sha256"]])  # e.g. an upload of the same bytes
+        started = time.monotonic()
+        assert _purge(api) == 2
+        assert time.monotonic() - started < holds.CLEANUP_WAIT_S  # it did not wait for the holder
+        assert stored(api)["uploads"] == before["uploads"] + 1
+        assert _downloadable(api, first["sha256"])
+        assert not any(services.files.exists(u["sha256"]) for u in staged if u is not first)
+    assert _purge(api) == 1  # released: purged now
+    assert stored(api) == before
 
 
 def test_purge_keeps_content_that_is_another_files_derived_file(api, tokens):
