@@ -119,6 +119,13 @@ def _call(func: Callable, *args, **kwargs) -> Any:
         raise HTTPException(422, str(exc)) from None
 
 
+async def _call_off_loop(func: Callable, *args, **kwargs) -> Any:
+    """`_call` in a worker thread, for service calls that take object holds
+    (`hub.files.holds`): a hold may wait for a clean-up, which on PostgreSQL may itself wait for
+    another request that needs this event loop to finish."""
+    return await run_in_threadpool(_call, func, *args, **kwargs)
+
+
 @uploads_router.post(
     "", status_code=201, response_model=UploadPublic,
     summary="Stage one design file (raw body, streamed) for a version or an OKH import",
@@ -177,7 +184,7 @@ async def publish(
             body = DesignCreate.model_validate_json(raw)
         except ValidationError as exc:
             raise _unprocessable(exc) from None
-        parts = _call(service.parts_from_uploads, session, principal, body.parts)
+        parts = await _call_off_loop(service.parts_from_uploads, session, principal, body.parts)
         design = _call(service.create_design, session, meta=body, parts=parts, owner=principal, label=body.label,
                        note=body.note)
         return service.design_public(session, design.id)
@@ -265,8 +272,8 @@ async def import_okh(
 ) -> DesignPublic:
     raw = await _read_limited(request.stream(), limits.max_manifest_bytes, "the manifest")
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    design = _call(okh.import_manifest, session, principal, raw, media_type=media, upload_ids=upload,
-                   licence=licence, process=process)
+    design = await _call_off_loop(okh.import_manifest, session, principal, raw, media_type=media, upload_ids=upload,
+                                  licence=licence, process=process)
     return service.design_public(session, design.id)
 
 

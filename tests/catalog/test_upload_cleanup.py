@@ -341,6 +341,43 @@ def test_held_content_does_not_stop_the_purge(api, tokens, monkeypatch):
     assert stored(api) == before
 
 
+@pytest.mark.parametrize("route", ["design", "okh"])
+def test_a_request_waiting_for_a_hold_does_not_stall_the_others(api, tokens, waiting, route):
+    """A design made from staged uploads (JSON, or an OKH import) holds their content; while a
+    clean-up holds it, that request waits in a worker thread, and the hub goes on answering
+    other requests. On the event loop, its wait stalled them all (on PostgreSQL for as long as
+    a clean-up waits, behind which its shared hold queues)."""
+    upload = stage(api, tokens["designer"], cube(38)).json()
+    headers = bearer(tokens["designer"])
+    if route == "design":
+        def publish_from_upload():
+            return api.post("/api/v1/designs", headers=headers,
+                            json={"title": "Waits", "parts": [{"upload_id": upload["id"]}]})
+    else:
+        manifest = 'okhv="1"\nname="Kit"\nlicense="MIT"\nlicensor="Ada"\n[[part]]\nname="A"\nexport=["part.stl"]\n'
+
+        def publish_from_upload():
+            return api.post("/api/v1/designs/import/okh", content=manifest.encode(), params={"upload": [upload["id"]]},
+                            headers={**headers, "Content-Type": "application/toml"})
+    seen: dict[str, object] = {}
+    steps, answered = _Steps(), threading.Event()
+    with Session(api.app.state.services.engine) as cleanup:
+        holds.hold_exclusive(cleanup, [upload["sha256"]])  # a clean-up checking that content
+        waiting.clear()
+        steps.start("publish", lambda: seen.setdefault("published", publish_from_upload()))
+        assert waiting.wait(60), steps.errors  # the request waits for the clean-up
+        steps.start("other", lambda: seen.setdefault("other", api.get("/api/v1/licences", headers=headers)),
+                    then=answered)
+        answered.wait(10)  # a bound for a stalled hub, not a timing claim
+        assert seen.get("other") is not None and seen["other"].status_code == 200, \
+            "another request was not answered while one waited for a hold"
+        assert "published" not in seen
+        cleanup.rollback()
+    steps.join()
+    assert steps.errors == {}
+    assert seen["published"].status_code == 201, seen["published"].text
+
+
 def test_purge_keeps_content_that_is_another_files_derived_file(api, tokens):
     """The purge asks the same question as a failed upload's clean-up: an expired upload of a
     design's repaired copy (downloaded and uploaded again) leaves the copy in the store."""
