@@ -10,19 +10,20 @@ an upload of the same bytes may have found the object and not committed yet.
 So an upload takes a *shared* hold on every object it stores or finds, just before committing
 them to the store, until its transaction commits or rolls back; clean-up takes an *exclusive*
 hold on an object before it looks for rows referring to it, and keeps it until its own
-transaction ends. Clean-up therefore waits for the uploads in flight and then sees their rows
-(or none, if they failed too), and an upload never finds an object that is being deleted.
+transaction ends. A failed upload's clean-up therefore waits for the uploads in flight and
+then sees their rows (or none, if they failed too); the purge does not wait but leaves held
+objects to a later run. Either way an upload never finds an object that is being deleted.
 
 SQLite is one hub process, so the holds are a table in this process (`ObjectHolds`).
 On PostgreSQL several replicas may share one file store: the holds are transaction-level
 advisory locks keyed by the hash, shared or exclusive, which PostgreSQL also drops when a
 replica dies with its connection.
 
-Deadlock-free because every hold that waits is taken in one call per transaction, its hashes
-in sorted order: an upload makes one `hold_shared` call, a failed upload's clean-up one
-`hold_exclusive` call. In-process a call takes all its hashes at once or none; on PostgreSQL
-it locks them one at a time in sorted order, so holders meet in one order and none waits for
-a key lower than one it has. The purge only tries (`try_hold_exclusive`, which never waits)
+Deadlock-free because the holds that wait are taken in one call per transaction: an upload
+makes one `hold_shared` call (ingest's, or `parts_from_uploads`), a failed upload's clean-up
+one `hold_exclusive` call. In-process a call takes all its hashes at once or none; on
+PostgreSQL it locks their keys one at a time in ascending order, so no holder waits for a key
+lower than one it has and no two can wait for each other. The purge only tries (`try_hold_exclusive`, which never waits)
 and skips content held by others until a later run. Exclusive holds wait at most
 `timeout_s`; past it `HoldTimeout` is raised and the caller keeps the objects (a stray object
 wastes disk, a missing one breaks a design).
