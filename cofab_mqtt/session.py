@@ -84,7 +84,7 @@ class SessionClient:
         self._who = who
         self._connected = threading.Event()
         self._will = will
-        self._epochs = epochs or (lambda previous: next_connection_epoch(previous))
+        self._epochs = epochs or next_connection_epoch
         self.connection_epoch: float | None = None
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

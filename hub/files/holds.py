@@ -23,8 +23,8 @@ Deadlock-free because the holds that wait are taken in one call per transaction:
 makes one `hold_shared` call (ingest's, or `parts_from_uploads`), a failed upload's clean-up
 one `hold_exclusive` call. In-process a call takes all its hashes at once or none; on
 PostgreSQL it locks their keys one at a time in ascending order, so no holder waits for a key
-lower than one it has and no two can wait for each other. The purge only tries (`try_hold_exclusive`, which never waits)
-and skips content held by others until a later run. Exclusive holds wait at most
+lower than one it has and no two can wait for each other. The purge only tries (`try_hold_exclusive`, which never
+waits) and skips content held by others until a later run. Exclusive holds wait at most
 `timeout_s`; past it `HoldTimeout` is raised and the caller keeps the objects (a stray object
 wastes disk, a missing one breaks a design).
 """
@@ -83,10 +83,7 @@ class ObjectHolds:
                          extra={"objects": sorted(wanted), "exclusive": exclusive})
                 if not self._changed.wait_for(lambda: self._free(wanted, exclusive), timeout_s):
                     raise HoldTimeout(f"objects still held after {timeout_s} s")
-            if exclusive:
-                self._exclusive.update(wanted)
-            else:
-                self._shared.update(wanted)
+            self._take(wanted, exclusive)
 
     def try_acquire(self, hashes: Iterable[str], *, exclusive: bool) -> bool:
         """Hold `hashes` if none is held in a conflicting way; never waits. False: holding none."""
@@ -94,11 +91,14 @@ class ObjectHolds:
         with self._changed:
             if not self._free(wanted, exclusive):
                 return False
-            if exclusive:
-                self._exclusive.update(wanted)
-            else:
-                self._shared.update(wanted)
+            self._take(wanted, exclusive)
             return True
+
+    def _take(self, wanted: frozenset[str], exclusive: bool) -> None:
+        if exclusive:
+            self._exclusive.update(wanted)
+        else:
+            self._shared.update(wanted)
 
     def release(self, hashes: Iterable[str], *, exclusive: bool) -> None:
         wanted = frozenset(hashes)
@@ -146,28 +146,28 @@ def try_hold_exclusive(session: Session, hashes: Iterable[str]) -> bool:
     the caller must treat them as not held. Leave out hashes this transaction already holds
     exclusively: in-process its own holds would stop it. For the purge, which leaves such
     content to a later run."""
+    return _hold(session, hashes, exclusive=True, timeout_s=None, wait=False)
+
+
+def _hold(session: Session, hashes: Iterable[str], *, exclusive: bool, timeout_s: float | None,
+          wait: bool = True) -> bool:
+    """Hold `hashes` until the transaction ends; without `wait`, False at once if one is held."""
     wanted = sorted(set(hashes))
     if not wanted:
         return True
     connection = session.connection()  # begins the transaction the holds belong to
     if connection.dialect.name == "postgresql":
-        return all(advisory_lock(connection, lock_key(h), transaction=True, wait=False) for h in wanted)
-    if not LOCAL.try_acquire(wanted, exclusive=True):
-        return False
-    _release_at_end(session, wanted, exclusive=True)
-    return True
-
-
-def _hold(session: Session, hashes: Iterable[str], *, exclusive: bool, timeout_s: float | None) -> None:
-    wanted = sorted(set(hashes))
-    if not wanted:
-        return
-    connection = session.connection()  # begins the transaction the holds belong to
-    if connection.dialect.name == "postgresql":
+        if not wait:
+            return all(advisory_lock(connection, lock_key(h), shared=not exclusive, transaction=True, wait=False)
+                       for h in wanted)
         _hold_advisory(connection, wanted, exclusive=exclusive, timeout_s=timeout_s)
-        return
-    LOCAL.acquire(wanted, exclusive=exclusive, timeout_s=timeout_s)
+        return True
+    if wait:
+        LOCAL.acquire(wanted, exclusive=exclusive, timeout_s=timeout_s)
+    elif not LOCAL.try_acquire(wanted, exclusive=exclusive):
+        return False
     _release_at_end(session, wanted, exclusive=exclusive)
+    return True
 
 
 def _release_at_end(session: Session, hashes: list[str], *, exclusive: bool) -> None:
