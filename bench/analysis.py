@@ -138,11 +138,13 @@ def main() -> None:
         "baseline": "admesh FILE (Debian admesh, child process)",
         "repeats": repeats,
         "answers_agree": agree,
-        "ours_answer": {k: analysis[k] for k in ("faces", "vertices", "bodies", "volume", "watertight",
-                                                 "winding_consistent", "verdict")},
+        "ours_answer": {
+            k: analysis[k]
+            for k in ("faces", "vertices", "bodies", "volume", "watertight", "winding_consistent", "verdict")
+        },
         "admesh_answer": admesh,
         "admesh_volume_note": "admesh sums in float32, cofab in float64 (and matches trimesh to 1e-6 in the tests): "
-                              "volumes differ by ~3e-4; answers_agree allows 1e-3",
+        "volumes differ by ~3e-4; answers_agree allows 1e-3",
     }
     report("analysis", values=values, baseline=baseline, ratio=ratio, notes=notes, target=TARGET)
 

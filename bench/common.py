@@ -32,8 +32,13 @@ def machine_notes() -> dict:
                 break
     except OSError:
         pass
-    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "platform": platform.platform(), "load_avg": [round(v, 2) for v in os.getloadavg()]}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_avg": [round(v, 2) for v in os.getloadavg()],
+    }
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,9 @@ class Measured:
     stderr: str
 
 
-def run_measured(cmd: Sequence[str], *, env: dict | None = None, cwd: Path | None = None,
-                 timeout_s: float = 3600) -> Measured:
+def run_measured(
+    cmd: Sequence[str], *, env: dict | None = None, cwd: Path | None = None, timeout_s: float = 3600
+) -> Measured:
     """Run a command as a child and return its wall time and its own peak RSS (wait4's rusage,
     so only that child counts, not this process or earlier children)."""
     started = time.perf_counter()
@@ -74,10 +80,18 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[index]
 
 
-def report(name: str, *, values: dict, baseline: dict, ratio: dict, notes: dict | None = None,
-           target: str | None = None) -> None:
+def report(
+    name: str, *, values: dict, baseline: dict, ratio: dict, notes: dict | None = None, target: str | None = None
+) -> None:
     """Print the benchmark's result as one JSON object on the last line of stdout."""
-    result = {"bench": name, "values": values, "baseline": baseline, "ratio": ratio, "target": target,
-              "machine": machine_notes(), "notes": notes or {}}
+    result = {
+        "bench": name,
+        "values": values,
+        "baseline": baseline,
+        "ratio": ratio,
+        "target": target,
+        "machine": machine_notes(),
+        "notes": notes or {},
+    }
     sys.stdout.flush()
     print(json.dumps(result), flush=True)

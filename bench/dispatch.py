@@ -115,16 +115,29 @@ class Lab:
 def make_labs(n: int, seed: int = 7) -> list[Lab]:
     """Labs scattered over a 10 x 20 degree box (Europe-sized), each its own broker login."""
     rng = random.Random(seed)
-    return [Lab(f"sim-{i:04d}", secrets.token_urlsafe(18), round(rng.uniform(40.0, 50.0), 5),
-                round(rng.uniform(-5.0, 15.0), 5)) for i in range(n)]
+    return [
+        Lab(
+            f"sim-{i:04d}",
+            secrets.token_urlsafe(18),
+            round(rng.uniform(40.0, 50.0), 5),
+            round(rng.uniform(-5.0, 15.0), 5),
+        )
+        for i in range(n)
+    ]
 
 
 # -- the broker -------------------------------------------------------------------------------
 @contextmanager
 def broker(work: Path, labs: list[Lab], hub_password: str):
     """The hub's Mosquitto configuration, every lab's login written in one go and one start."""
-    settings = BrokerSettings(data_dir=work / "broker", port=_free_port(), hub_port=_free_port(), prefix=PREFIX,
-                              hub_username=HUB_USER, hub_password=hub_password)
+    settings = BrokerSettings(
+        data_dir=work / "broker",
+        port=_free_port(),
+        hub_port=_free_port(),
+        prefix=PREFIX,
+        hub_username=HUB_USER,
+        hub_password=hub_password,
+    )
     supervisor = MosquittoSupervisor(settings)
     for lab in labs:
         supervisor.credentials.set_user(lab.node_id, lab.password)
@@ -137,19 +150,39 @@ def broker(work: Path, labs: list[Lab], hub_password: str):
 
 def sample_offer_payload(node_id: str, job_id: str) -> bytes:
     """An offer shaped like the hub's (same fields and size), for the raw round trips."""
-    return JobOffer(job_id=job_id, order_id="o_" + "0" * 16, design_id="d_" + "0" * 16, design_title="Bench part",
-                    licence="CERN-OHL-S-2.0", authors=["Bench Designer"], file_name="part.stl",
-                    file_sha256="a" * 64, file_size=684,
-                    download_url="http://127.0.0.1:8000/api/v1/files/" + "a" * 64,
-                    download_token="9" * 10 + "." + "f" * 64, token_expires_at=time.time() + 900, material="PLA",
-                    process="FDM", bbox_mm=(20, 20, 20), machine_id="p1", deadline=time.time() + 120,
-                    attribution=[{"design_id": "d_" + "0" * 16, "title": "Bench part", "authors": ["Bench Designer"],
-                                  "licence": "CERN-OHL-S-2.0"}]).to_bytes()
+    return JobOffer(
+        job_id=job_id,
+        order_id="o_" + "0" * 16,
+        design_id="d_" + "0" * 16,
+        design_title="Bench part",
+        licence="CERN-OHL-S-2.0",
+        authors=["Bench Designer"],
+        file_name="part.stl",
+        file_sha256="a" * 64,
+        file_size=684,
+        download_url="http://127.0.0.1:8000/api/v1/files/" + "a" * 64,
+        download_token="9" * 10 + "." + "f" * 64,
+        token_expires_at=time.time() + 900,
+        material="PLA",
+        process="FDM",
+        bbox_mm=(20, 20, 20),
+        machine_id="p1",
+        deadline=time.time() + 120,
+        attribution=[
+            {
+                "design_id": "d_" + "0" * 16,
+                "title": "Bench part",
+                "authors": ["Bench Designer"],
+                "licence": "CERN-OHL-S-2.0",
+            }
+        ],
+    ).to_bytes()
 
 
 # -- raw round trips ----------------------------------------------------------------------------
-def raw_round_trips(supervisor: MosquittoSupervisor, labs: list[Lab], password: str, seconds: float,
-                    sim_pid: int | None = None) -> dict:
+def raw_round_trips(
+    supervisor: MosquittoSupervisor, labs: list[Lab], password: str, seconds: float, sim_pid: int | None = None
+) -> dict:
     """One client with the hub's login; each node has one offer outstanding; runs `seconds`."""
     host, port = supervisor.settings.hub_endpoint
     topics = Topics(PREFIX)
@@ -213,8 +246,12 @@ def summarise(done: list[tuple[float, float]]) -> dict:
     middle = done[lo:hi]
     span = middle[-1][0] - middle[0][0]
     latencies = [lat * 1000 for _, lat in middle]
-    return {"count": len(done), "rate_per_s": round((len(middle) - 1) / span, 1),
-            "p50_ms": round(percentile(latencies, 50), 2), "p99_ms": round(percentile(latencies, 99), 2)}
+    return {
+        "count": len(done),
+        "rate_per_s": round((len(middle) - 1) / span, 1),
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
+    }
 
 
 # -- the hub --------------------------------------------------------------------------------------
@@ -250,36 +287,76 @@ def provision_labs(url: str, labs: list[Lab]) -> None:
     machine = DEFAULT_MACHINE
     with Session(engine) as session:
         for lab in labs:
-            session.add(Node(id=lab.node_id, name=lab.node_id, city="", lat=lab.lat, lon=lab.lon, online=False,
-                             membership=Membership.ACTIVE, created_at=time.time()))
+            session.add(
+                Node(
+                    id=lab.node_id,
+                    name=lab.node_id,
+                    city="",
+                    lat=lab.lat,
+                    lon=lab.lon,
+                    online=False,
+                    membership=Membership.ACTIVE,
+                    created_at=time.time(),
+                )
+            )
         session.flush()
         for lab in labs:
             x, y, z = machine["build_volume_mm"]
-            session.add(Machine(node_id=lab.node_id, machine_id=machine["machine_id"], process=machine["process"],
-                                build_x_mm=x, build_y_mm=y, build_z_mm=z, materials=list(machine["materials"])))
+            session.add(
+                Machine(
+                    node_id=lab.node_id,
+                    machine_id=machine["machine_id"],
+                    process=machine["process"],
+                    build_x_mm=x,
+                    build_y_mm=y,
+                    build_z_mm=z,
+                    materials=list(machine["materials"]),
+                )
+            )
         session.commit()
     engine.dispose()
 
 
 class HubProcess:
-    def __init__(self, work: Path, url: str, supervisor: MosquittoSupervisor, hub_password: str,
-                 admin_token: str, replica: str = "bench") -> None:
+    def __init__(
+        self,
+        work: Path,
+        url: str,
+        supervisor: MosquittoSupervisor,
+        hub_password: str,
+        admin_token: str,
+        replica: str = "bench",
+    ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         host, mqtt_port = supervisor.settings.hub_endpoint
-        self.env = {**os.environ, "COFAB_DATA_DIR": str(work / "hub"), "COFAB_DATABASE_URL": url,
-                    "COFAB_BROKER_MANAGED": "false", "COFAB_MQTT_HOST": host, "COFAB_MQTT_PORT": str(mqtt_port),
-                    "COFAB_MQTT_USERNAME": HUB_USER, "COFAB_MQTT_PASSWORD": hub_password,
-                    "COFAB_ADMIN_TOKEN": admin_token, "COFAB_PUBLIC_URL": self.url, "COFAB_REPLICA_ID": replica,
-                    "COFAB_OFFER_TIMEOUT_S": "3600", "COFAB_LOG_LEVEL": "WARNING"}
+        self.env = {
+            **os.environ,
+            "COFAB_DATA_DIR": str(work / "hub"),
+            "COFAB_DATABASE_URL": url,
+            "COFAB_BROKER_MANAGED": "false",
+            "COFAB_MQTT_HOST": host,
+            "COFAB_MQTT_PORT": str(mqtt_port),
+            "COFAB_MQTT_USERNAME": HUB_USER,
+            "COFAB_MQTT_PASSWORD": hub_password,
+            "COFAB_ADMIN_TOKEN": admin_token,
+            "COFAB_PUBLIC_URL": self.url,
+            "COFAB_REPLICA_ID": replica,
+            "COFAB_OFFER_TIMEOUT_S": "3600",
+            "COFAB_LOG_LEVEL": "WARNING",
+        }
         self.replica = replica
         self.log_path = work / f"hub-{replica}.log"
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 120) -> None:
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "cofab.cli", "hub", "run", "--port", str(self.port)],
-                                            env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cofab.cli", "hub", "run", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -308,42 +385,96 @@ def _box_stl() -> bytes:
     return stl_bytes(box((20, 20, 20)))
 
 
-def hub_dispatch(work: Path, url: str, supervisor: MosquittoSupervisor, labs: list[Lab], hub_password: str, *,
-                 jobs: int, per_order: int, senders: int, seed: int = 11, sim_pid: int | None = None,
-                 profile: Path | None = None, replicas: int = 1) -> dict:
+def hub_dispatch(
+    work: Path,
+    url: str,
+    supervisor: MosquittoSupervisor,
+    labs: list[Lab],
+    hub_password: str,
+    *,
+    jobs: int,
+    per_order: int,
+    senders: int,
+    seed: int = 11,
+    sim_pid: int | None = None,
+    profile: Path | None = None,
+    replicas: int = 1,
+) -> dict:
     admin = "bench-admin-" + secrets.token_urlsafe(12)
     provision_labs(url, labs)
-    hubs = [HubProcess(work, url, supervisor, hub_password, admin, replica=replica_id(i, replicas))
-            for i in range(replicas)]
+    hubs = [
+        HubProcess(work, url, supervisor, hub_password, admin, replica=replica_id(i, replicas)) for i in range(replicas)
+    ]
     engine = create_engine(url)
     try:
         for hub in hubs:
             hub.start()
-        _wait(lambda: _scalar(engine, "SELECT count(*) FROM nodes WHERE online") >= len(labs), 120,
-              "every lab online at the hub")
+        _wait(
+            lambda: _scalar(engine, "SELECT count(*) FROM nodes WHERE online") >= len(labs),
+            120,
+            "every lab online at the hub",
+        )
         with httpx.Client(base_url=hubs[0].url, headers={"Authorization": f"Bearer {admin}"}, timeout=120) as client:
-            tokens = {role: client.post("/api/v1/tokens", json={"role": role, "name": f"bench {role}"}).json()["token"]
-                      for role in ("designer", "maker")}
-            design = client.post("/api/v1/designs", content=_box_stl(), params={"filename": "part.stl",
-                                 "title": "Bench part"}, headers={"Authorization": f"Bearer {tokens['designer']}"})
+            tokens = {
+                role: client.post("/api/v1/tokens", json={"role": role, "name": f"bench {role}"}).json()["token"]
+                for role in ("designer", "maker")
+            }
+            design = client.post(
+                "/api/v1/designs",
+                content=_box_stl(),
+                params={"filename": "part.stl", "title": "Bench part"},
+                headers={"Authorization": f"Bearer {tokens['designer']}"},
+            )
             design.raise_for_status()
             design_id = design.json()["id"]
         for hub in hubs:  # each replica's own registry hears the statuses: wait until it routes
-            _wait(lambda h=hub: _routes(h.url, tokens["maker"], design_id, labs[-1]), 60,
-                  f"replica {hub.replica} routing")
+            _wait(
+                lambda h=hub: _routes(h.url, tokens["maker"], design_id, labs[-1]), 60, f"replica {hub.replica} routing"
+            )
         started = time.monotonic()
-        cpu = CpuMeter(hub=[h.process.pid for h in hubs], nodes=sim_pid, broker=supervisor.pid,
-                       driver=os.getpid(), **({} if url.startswith("sqlite") else {"postgres": postgres_pids})
-                       ).start()
+        cpu = CpuMeter(
+            hub=[h.process.pid for h in hubs],
+            nodes=sim_pid,
+            broker=supervisor.pid,
+            driver=os.getpid(),
+            **({} if url.startswith("sqlite") else {"postgres": postgres_pids}),
+        ).start()
         spy = None
         if profile is not None:  # py-spy samples the (first) hub while the orders flow (raw, for flame graphs)
-            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p",
-                                    str(hubs[0].process.pid), "-o", str(profile), "-f", "raw", "--nonblocking",
-                                    "--gil", "-r", "200"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        placed, request_s = drive_orders([h.url for h in hubs], tokens["maker"], design_id, labs, engine, jobs=jobs,
-                                         per_order=per_order, seed=seed, senders=senders)
-        _wait(lambda: _scalar(engine, "SELECT count(*) FROM jobs WHERE started_at IS NOT NULL") >= placed,
-              300, "every job acknowledged")
+            spy = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "-p",
+                    str(hubs[0].process.pid),
+                    "-o",
+                    str(profile),
+                    "-f",
+                    "raw",
+                    "--nonblocking",
+                    "--gil",
+                    "-r",
+                    "200",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        placed, request_s = drive_orders(
+            [h.url for h in hubs],
+            tokens["maker"],
+            design_id,
+            labs,
+            engine,
+            jobs=jobs,
+            per_order=per_order,
+            seed=seed,
+            senders=senders,
+        )
+        _wait(
+            lambda: _scalar(engine, "SELECT count(*) FROM jobs WHERE started_at IS NOT NULL") >= placed,
+            300,
+            "every job acknowledged",
+        )
         elapsed = time.monotonic() - started
         usage = cpu.per(placed)
         if spy is not None:
@@ -354,9 +485,17 @@ def hub_dispatch(work: Path, url: str, supervisor: MosquittoSupervisor, labs: li
             statuses = dict(conn.execute(text("SELECT status, count(*) FROM jobs GROUP BY status")).all())
             offers = _scalar(engine, "SELECT count(*) FROM order_events WHERE kind = 'offered'")
         result = summarise([(started_at, started_at - created_at) for created_at, started_at in rows])
-        result.update({"jobs": placed, "wall_s": round(elapsed, 1), "statuses": statuses, "offers": offers, **usage,
-                       "order_request_p50_ms": round(percentile(request_s, 50) * 1000, 1),
-                       "order_request_p99_ms": round(percentile(request_s, 99) * 1000, 1)})
+        result.update(
+            {
+                "jobs": placed,
+                "wall_s": round(elapsed, 1),
+                "statuses": statuses,
+                "offers": offers,
+                **usage,
+                "order_request_p50_ms": round(percentile(request_s, 50) * 1000, 1),
+                "order_request_p99_ms": round(percentile(request_s, 99) * 1000, 1),
+            }
+        )
         return result
     finally:
         engine.dispose()
@@ -371,9 +510,12 @@ def replica_id(index: int, replicas: int) -> str:
 def _routes(hub_url: str, maker: str, design_id: str, lab: Lab) -> bool:
     """Whether this hub's registry has the labs online (a quote finds candidates)."""
     try:
-        response = httpx.post(f"{hub_url}/api/v1/quotes", headers={"Authorization": f"Bearer {maker}"}, timeout=10,
-                              json={"design_id": design_id, "material": "PLA", "quantity": 1, "lat": lab.lat,
-                                    "lon": lab.lon})
+        response = httpx.post(
+            f"{hub_url}/api/v1/quotes",
+            headers={"Authorization": f"Bearer {maker}"},
+            timeout=10,
+            json={"design_id": design_id, "material": "PLA", "quantity": 1, "lat": lab.lat, "lon": lab.lon},
+        )
     except httpx.HTTPError:
         return False
     return response.status_code == 200 and bool(response.json()["parts"][0]["candidates"])
@@ -395,8 +537,18 @@ def postgres_pids() -> list[int]:
     return pids
 
 
-def drive_orders(hub_urls: list[str], maker: str, design_id: str, labs: list[Lab], engine, *, jobs: int, per_order: int,
-                 seed: int, senders: int) -> tuple[int, list[float]]:
+def drive_orders(
+    hub_urls: list[str],
+    maker: str,
+    design_id: str,
+    labs: list[Lab],
+    engine,
+    *,
+    jobs: int,
+    per_order: int,
+    seed: int,
+    senders: int,
+) -> tuple[int, list[float]]:
     """Place orders of `per_order` copies at random labs' doorsteps through the API, keeping
     about WINDOW jobs placed and not yet acknowledged, with up to `senders` requests at once;
     return how many jobs were placed and each request's seconds.
@@ -415,12 +567,20 @@ def drive_orders(hub_urls: list[str], maker: str, design_id: str, labs: list[Lab
             clients = local.clients = {}
         client = clients.get(hub_url)
         if client is None:
-            client = clients[hub_url] = httpx.Client(base_url=hub_url, timeout=120,
-                                                     headers={"Authorization": f"Bearer {maker}"})
+            client = clients[hub_url] = httpx.Client(
+                base_url=hub_url, timeout=120, headers={"Authorization": f"Bearer {maker}"}
+            )
         started = time.perf_counter()
-        response = client.post("/api/v1/orders", json={"design_id": design_id, "material": "PLA",
-                                                       "quantity": per_order, "lat": lab.lat + 0.001,
-                                                       "lon": lab.lon + 0.001})
+        response = client.post(
+            "/api/v1/orders",
+            json={
+                "design_id": design_id,
+                "material": "PLA",
+                "quantity": per_order,
+                "lat": lab.lat + 0.001,
+                "lon": lab.lon + 0.001,
+            },
+        )
         request_s.append(time.perf_counter() - started)
         response.raise_for_status()
 
@@ -431,8 +591,9 @@ def drive_orders(hub_urls: list[str], maker: str, design_id: str, labs: list[Lab
                 for future in [f for f in pending if f.done()]:
                     future.result()
                 pending = [f for f in pending if not f.done()]
-                in_flight = _scalar(engine, "SELECT count(*) FROM jobs WHERE status = 'offered'") \
-                    + len(pending) * per_order
+                in_flight = (
+                    _scalar(engine, "SELECT count(*) FROM jobs WHERE status = 'offered'") + len(pending) * per_order
+                )
                 if in_flight + per_order <= WINDOW and len(pending) < senders:
                     break
                 time.sleep(0.02)  # ~40 jobs acknowledged meanwhile: polling faster only costs CPU
@@ -518,24 +679,35 @@ def cpu_budget(hub: dict, raw_runs: list[dict]) -> dict:
     exceed the inverse ratio of their CPU costs, however the hub's work were spread."""
     hub_total = sum(v for k, v in hub.items() if k.endswith("_cpu_ms"))
     raw_total = sum(sum(v for k, v in run.items() if k.endswith("_cpu_ms")) for run in raw_runs) / len(raw_runs)
-    return {"hub_path_cpu_ms_per_job": round(hub_total, 3), "raw_cpu_ms_per_round_trip": round(raw_total, 3),
-            "rate_ratio_ceiling_at_equal_utilisation": round(raw_total / hub_total, 3) if hub_total else None}
+    return {
+        "hub_path_cpu_ms_per_job": round(hub_total, 3),
+        "raw_cpu_ms_per_round_trip": round(raw_total, 3),
+        "rate_ratio_ceiling_at_equal_utilisation": round(raw_total / hub_total, 3) if hub_total else None,
+    }
 
 
 def main() -> int:
     def add(parser) -> None:
-        parser.add_argument("--database-url", default=None,
-                            help="a PostgreSQL server URL (postgresql+psycopg://user@host:port/db); default SQLite")
+        parser.add_argument(
+            "--database-url",
+            default=None,
+            help="a PostgreSQL server URL (postgresql+psycopg://user@host:port/db); default SQLite",
+        )
         parser.add_argument("--nodes", type=int, default=1000)
         parser.add_argument("--jobs", type=int, default=None, help="jobs through the hub (default 20,000; quick 4,000)")
         parser.add_argument("--raw-seconds", type=float, default=None, help="each raw run (default 10 s; quick 4 s)")
         parser.add_argument("--per-order", type=int, default=50, help="copies per order (jobs per HTTP request)")
         parser.add_argument("--senders", type=int, default=8, help="order requests the driver has open at once")
-        parser.add_argument("--replicas", type=int, default=1,
-                            help="hub processes sharing the work (PostgreSQL only: the scale path)")
+        parser.add_argument(
+            "--replicas", type=int, default=1, help="hub processes sharing the work (PostgreSQL only: the scale path)"
+        )
         parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
-        parser.add_argument("--profile", type=Path, default=None,
-                            help="sample the hub with py-spy while orders flow; raw stacks written here")
+        parser.add_argument(
+            "--profile",
+            type=Path,
+            default=None,
+            help="sample the hub with py-spy while orders flow; raw stacks written here",
+        )
 
     args = parse_args(__doc__.splitlines()[0], add)
     if args.replicas < 1:
@@ -550,16 +722,34 @@ def main() -> int:
     try:
         with broker(work, labs, hub_password) as supervisor:
             host, port = supervisor.settings.node_endpoint
-            sim = SimNodesProcess(work, {"host": host, "port": port, "prefix": PREFIX, "reply": ["accepted"],
-                                         "nodes": [{"id": lab.node_id, "password": lab.password} for lab in labs]})
+            sim = SimNodesProcess(
+                work,
+                {
+                    "host": host,
+                    "port": port,
+                    "prefix": PREFIX,
+                    "reply": ["accepted"],
+                    "nodes": [{"id": lab.node_id, "password": lab.password} for lab in labs],
+                },
+            )
             sim.start()
             try:
                 sim_pid = sim.process.pid
                 raw_before = raw_round_trips(supervisor, labs, hub_password, raw_seconds, sim_pid)
                 with database(args.database_url, work) as url:
-                    hub = hub_dispatch(work, url, supervisor, labs, hub_password, jobs=jobs, per_order=args.per_order,
-                                       senders=args.senders, sim_pid=sim_pid, profile=args.profile,
-                                       replicas=args.replicas)
+                    hub = hub_dispatch(
+                        work,
+                        url,
+                        supervisor,
+                        labs,
+                        hub_password,
+                        jobs=jobs,
+                        per_order=args.per_order,
+                        senders=args.senders,
+                        sim_pid=sim_pid,
+                        profile=args.profile,
+                        replicas=args.replicas,
+                    )
                 for index in range(args.replicas):
                     forget_session(supervisor, hub_password, f"{HUB_USER}-{replica_id(index, args.replicas)}")
                 raw_after = raw_round_trips(supervisor, labs, hub_password, raw_seconds, sim_pid)
@@ -574,22 +764,39 @@ def main() -> int:
     raw_p99 = (raw_before["p99_ms"] + raw_after["p99_ms"]) / 2
     budget = cpu_budget(hub, [raw_before, raw_after])
     backend = "postgresql" if args.database_url else "sqlite"
-    report("dispatch", values={"backend": backend, "replicas": args.replicas, "jobs_per_s": hub["rate_per_s"],
-                               "p50_ms": hub["p50_ms"],
-                               "p99_ms": hub["p99_ms"], "jobs": hub["jobs"], "wall_s": hub["wall_s"],
-                               "offers": hub["offers"], "statuses": hub["statuses"],
-                               "order_request_p50_ms": hub["order_request_p50_ms"],
-                               "order_request_p99_ms": hub["order_request_p99_ms"],
-                               "cpu_ms_per_job": {k: v for k, v in hub.items() if k.endswith("_cpu_ms")}},
-           baseline={"raw_round_trips_per_s": raw_rate, "raw_p99_ms": raw_p99, "before": raw_before,
-                     "after": raw_after},
-           ratio={"rate_vs_raw": round(hub["rate_per_s"] / raw_rate, 3) if raw_rate else None,
-                  "p99_vs_raw": round(hub["p99_ms"] / raw_p99, 3) if raw_p99 else None},
-           notes={"cpu_budget": budget, "nodes": len(labs), "in_flight": WINDOW, "per_order": args.per_order,
-                  "senders": args.senders,
-                  "repeated_offers_at_nodes": nodes.get("counts", {}).get("repeated_offers", 0),
-                  "node_counts": nodes.get("counts", {}), "work_dir": str(work) if args.keep else None},
-           target=">= 40% of the raw rate, p99 within 2x of raw p99")
+    report(
+        "dispatch",
+        values={
+            "backend": backend,
+            "replicas": args.replicas,
+            "jobs_per_s": hub["rate_per_s"],
+            "p50_ms": hub["p50_ms"],
+            "p99_ms": hub["p99_ms"],
+            "jobs": hub["jobs"],
+            "wall_s": hub["wall_s"],
+            "offers": hub["offers"],
+            "statuses": hub["statuses"],
+            "order_request_p50_ms": hub["order_request_p50_ms"],
+            "order_request_p99_ms": hub["order_request_p99_ms"],
+            "cpu_ms_per_job": {k: v for k, v in hub.items() if k.endswith("_cpu_ms")},
+        },
+        baseline={"raw_round_trips_per_s": raw_rate, "raw_p99_ms": raw_p99, "before": raw_before, "after": raw_after},
+        ratio={
+            "rate_vs_raw": round(hub["rate_per_s"] / raw_rate, 3) if raw_rate else None,
+            "p99_vs_raw": round(hub["p99_ms"] / raw_p99, 3) if raw_p99 else None,
+        },
+        notes={
+            "cpu_budget": budget,
+            "nodes": len(labs),
+            "in_flight": WINDOW,
+            "per_order": args.per_order,
+            "senders": args.senders,
+            "repeated_offers_at_nodes": nodes.get("counts", {}).get("repeated_offers", 0),
+            "node_counts": nodes.get("counts", {}),
+            "work_dir": str(work) if args.keep else None,
+        },
+        target=">= 40% of the raw rate, p99 within 2x of raw p99",
+    )
     return 0
 
 

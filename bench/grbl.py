@@ -76,12 +76,20 @@ def main() -> None:
     report(
         "bench.grbl",
         values={"lines_per_s": round(rate), "lines": len(paced_lines), "baud": 115200},
-        baseline={"lines_per_s": round(base), "what": "one write() per line to a reading-only emulator, same pty and baud"},
+        baseline={
+            "lines_per_s": round(base),
+            "what": "one write() per line to a reading-only emulator, same pty and baud",
+        },
         ratio={"streamed_over_raw": round(rate / base, 3)},
-        notes={"unpaced_pty": {"streamed_lines_per_s": round(len(fast_lines) / free_stream),
-                               "raw_lines_per_s": round(len(fast_lines) / free_raw),
-                               "ratio": round(free_raw / free_stream, 3), "lines": len(fast_lines)},
-               "line_bytes": round(sum(len(x) + 1 for x in paced_lines) / len(paced_lines), 1)},
+        notes={
+            "unpaced_pty": {
+                "streamed_lines_per_s": round(len(fast_lines) / free_stream),
+                "raw_lines_per_s": round(len(fast_lines) / free_raw),
+                "ratio": round(free_raw / free_stream, 3),
+                "lines": len(fast_lines),
+            },
+            "line_bytes": round(sum(len(x) + 1 for x in paced_lines) / len(paced_lines), 1),
+        },
         target=">= 50 % of the raw line rate",
     )
 

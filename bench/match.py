@@ -32,15 +32,32 @@ def build_registry(rng: random.Random, labs: int, machines_per_lab: int) -> LabR
         machines = []
         for j in range(machines_per_lab):
             build = rng.choice(BUILDS)
-            machines.append(MachineView(
-                node_id=node, machine_id=f"m{j}", process=rng.choice(["FDM"] * 4 + ["laser"]),
-                build_sorted_mm=tuple(sorted(build)), build_mm=build,
-                materials=frozenset(m.casefold() for m in rng.sample(MATERIALS, rng.randint(1, 3))),
-                queue_length=rng.randint(0, 6), queue_limit=5, eta_free_s=rng.uniform(0, 8 * 3600)))
-        views.append(LabView(node_id=node, name=node, lat=rng.uniform(36.0, 60.0), lon=rng.uniform(-9.0, 25.0),
-                             membership="active" if rng.random() < 0.95 else "pending", online=rng.random() < 0.9,
-                             machines=tuple(machines), machine_rate_per_hour=rng.uniform(3, 12),
-                             labour_per_job=rng.uniform(1, 6)))
+            machines.append(
+                MachineView(
+                    node_id=node,
+                    machine_id=f"m{j}",
+                    process=rng.choice(["FDM"] * 4 + ["laser"]),
+                    build_sorted_mm=tuple(sorted(build)),
+                    build_mm=build,
+                    materials=frozenset(m.casefold() for m in rng.sample(MATERIALS, rng.randint(1, 3))),
+                    queue_length=rng.randint(0, 6),
+                    queue_limit=5,
+                    eta_free_s=rng.uniform(0, 8 * 3600),
+                )
+            )
+        views.append(
+            LabView(
+                node_id=node,
+                name=node,
+                lat=rng.uniform(36.0, 60.0),
+                lon=rng.uniform(-9.0, 25.0),
+                membership="active" if rng.random() < 0.95 else "pending",
+                online=rng.random() < 0.9,
+                machines=tuple(machines),
+                machine_rate_per_hour=rng.uniform(3, 12),
+                labour_per_job=rng.uniform(1, 6),
+            )
+        )
     registry = LabRegistry()
     registry.replace_all(views)
     registry.nearest(0.0, 0.0).__next__()  # build the index now, not inside the first timed query
@@ -48,10 +65,17 @@ def build_registry(rng: random.Random, labs: int, machines_per_lab: int) -> LabR
 
 
 def jobs(rng: random.Random, count: int) -> list[JobSpec]:
-    return [JobSpec(process="FDM", material=rng.choice(MATERIALS[:3]),
-                    size_mm=(rng.uniform(10, 200), rng.uniform(10, 150), rng.uniform(5, 150)),
-                    volume_mm3=rng.uniform(1_000, 200_000), lat=rng.uniform(36.0, 60.0), lon=rng.uniform(-9.0, 25.0))
-            for _ in range(count)]
+    return [
+        JobSpec(
+            process="FDM",
+            material=rng.choice(MATERIALS[:3]),
+            size_mm=(rng.uniform(10, 200), rng.uniform(10, 150), rng.uniform(5, 150)),
+            volume_mm3=rng.uniform(1_000, 200_000),
+            lat=rng.uniform(36.0, 60.0),
+            lon=rng.uniform(-9.0, 25.0),
+        )
+        for _ in range(count)
+    ]
 
 
 def timed(fn, registry, specs, **kwargs) -> tuple[list[float], list]:
@@ -84,23 +108,38 @@ def main() -> None:
     specs = jobs(rng, queries)
     timed(match, registry, specs[:50], weights=weights, fairness=ledger)  # warm caches
     fast_ms, fast_results = timed(match, registry, specs, weights=weights, fairness=ledger, top=5)
-    naive_ms, naive_results = timed(match_naive, registry, specs[:naive_queries], weights=weights,
-                                    fairness=ledger, top=5)
-    agree = sum([c.node_id for c in a.ranked] == [c.node_id for c in b.ranked]
-                for a, b in zip(fast_results, naive_results))
+    naive_ms, naive_results = timed(
+        match_naive, registry, specs[:naive_queries], weights=weights, fairness=ledger, top=5
+    )
+    agree = sum(
+        [c.node_id for c in a.ranked] == [c.node_id for c in b.ranked] for a, b in zip(fast_results, naive_results)
+    )
     p50, p99 = percentile(fast_ms, 50), percentile(fast_ms, 99)
     n50, n99 = percentile(naive_ms, 50), percentile(naive_ms, 99)
-    report("match",
-           values={"labs": labs, "machines": labs * per_lab, "queries": queries, "p50_ms": round(p50, 3),
-                   "p99_ms": round(p99, 3), "mean_labs_evaluated": round(
-                       sum(r.evaluated_labs for r in fast_results) / len(fast_results), 1),
-                   "registry_mb": round(registry_mb, 1)},
-           baseline={"what": "full scan (match_naive)", "queries": naive_queries, "p50_ms": round(n50, 3),
-                     "p99_ms": round(n99, 3)},
-           ratio={"speedup_p50": round(n50 / p50, 1), "speedup_p99": round(n99 / p99, 1)},
-           target="p99 < 2 ms; >= 20x faster than the scan",
-           notes={"results_identical": f"{agree}/{naive_queries}",
-                  "memory": "tracemalloc of registry snapshots and k-d tree"})
+    report(
+        "match",
+        values={
+            "labs": labs,
+            "machines": labs * per_lab,
+            "queries": queries,
+            "p50_ms": round(p50, 3),
+            "p99_ms": round(p99, 3),
+            "mean_labs_evaluated": round(sum(r.evaluated_labs for r in fast_results) / len(fast_results), 1),
+            "registry_mb": round(registry_mb, 1),
+        },
+        baseline={
+            "what": "full scan (match_naive)",
+            "queries": naive_queries,
+            "p50_ms": round(n50, 3),
+            "p99_ms": round(n99, 3),
+        },
+        ratio={"speedup_p50": round(n50 / p50, 1), "speedup_p99": round(n99 / p99, 1)},
+        target="p99 < 2 ms; >= 20x faster than the scan",
+        notes={
+            "results_identical": f"{agree}/{naive_queries}",
+            "memory": "tracemalloc of registry snapshots and k-d tree",
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -43,11 +43,15 @@ from hub.catalog.models import Design, DesignMaterial, DesignTag, DesignVersion
 from hub.catalog.search import COUNT_CAP, SearchQuery, build_statement, index_designs, search_designs
 from hub.db import make_engine
 
-WORDS = ("bracket shelf hook gear knob spacer clip holder mount stand case box lid hinge handle wheel pulley "
-         "adapter cover plate panel frame rail clamp fan duct nozzle spool tray drawer organizer cable bin "
-         "vase planter lamp shade button key ring badge coaster rack tool wrench tube pipe joint bearing").split()
-TAGS = ("furniture kitchen garden workshop printer electronics toys office bathroom outdoor repair "
-        "education music camera bike car medical lab storage decor").split()
+WORDS = (
+    "bracket shelf hook gear knob spacer clip holder mount stand case box lid hinge handle wheel pulley "
+    "adapter cover plate panel frame rail clamp fan duct nozzle spool tray drawer organizer cable bin "
+    "vase planter lamp shade button key ring badge coaster rack tool wrench tube pipe joint bearing"
+).split()
+TAGS = (
+    "furniture kitchen garden workshop printer electronics toys office bathroom outdoor repair "
+    "education music camera bike car medical lab storage decor"
+).split()
 MATERIALS = ["PLA", "PETG", "ABS", "TPU", "Nylon", "ASA", "resin", "plywood 3mm", "acrylic 3mm", "aluminium"]
 PROCESSES = ["FDM", "FDM", "FDM", "SLA", "laser", "CNC"]
 QUERIES = {
@@ -79,9 +83,13 @@ def populate(engine: sa.Engine, count: int, seed: int = 7) -> float:
     licences = sorted(LICENCES)
     started = time.perf_counter()
     with engine.begin() as conn:
-        owner = conn.execute(sa.text("INSERT INTO api_tokens (name, role, token_hash, created_at, revoked) "
-                                     "VALUES ('bench', 'designer', :h, 0, false) RETURNING id"),
-                             {"h": f"bench-{time.time()}"}).scalar_one()
+        owner = conn.execute(
+            sa.text(
+                "INSERT INTO api_tokens (name, role, token_hash, created_at, revoked) "
+                "VALUES ('bench', 'designer', :h, 0, false) RETURNING id"
+            ),
+            {"h": f"bench-{time.time()}"},
+        ).scalar_one()
         batch = 5000
         for start in range(0, count, batch):
             designs, versions, tags, materials = [], [], [], []
@@ -92,14 +100,36 @@ def populate(engine: sa.Engine, count: int, seed: int = 7) -> float:
                 chosen_tags = sorted(set(rng.sample(TAGS, rng.randint(1, 3))))
                 chosen_materials = sorted(set(rng.sample(MATERIALS, rng.randint(1, 3))))
                 fit = sorted(rng.uniform(2, 400) for _ in range(3))
-                designs.append({"id": design_id, "title": title[:200], "description": description,
-                                "licence": rng.choice(licences), "author": "bench", "co_authors": [],
-                                "process": rng.choice(PROCESSES), "materials": chosen_materials,
-                                "tags": chosen_tags, "owner_token_id": owner, "latest_version": 1,
-                                "fit_small_mm": fit[0], "fit_mid_mm": fit[1], "fit_large_mm": fit[2],
-                                "documentation_language": "en", "created_at": 1.7e9 + i})
-                versions.append({"design_id": design_id, "number": 1, "label": "1", "note": "",
-                                 "published_by_token_id": owner, "created_at": 1.7e9 + i})
+                designs.append(
+                    {
+                        "id": design_id,
+                        "title": title[:200],
+                        "description": description,
+                        "licence": rng.choice(licences),
+                        "author": "bench",
+                        "co_authors": [],
+                        "process": rng.choice(PROCESSES),
+                        "materials": chosen_materials,
+                        "tags": chosen_tags,
+                        "owner_token_id": owner,
+                        "latest_version": 1,
+                        "fit_small_mm": fit[0],
+                        "fit_mid_mm": fit[1],
+                        "fit_large_mm": fit[2],
+                        "documentation_language": "en",
+                        "created_at": 1.7e9 + i,
+                    }
+                )
+                versions.append(
+                    {
+                        "design_id": design_id,
+                        "number": 1,
+                        "label": "1",
+                        "note": "",
+                        "published_by_token_id": owner,
+                        "created_at": 1.7e9 + i,
+                    }
+                )
                 tags += [{"design_id": design_id, "tag": t} for t in chosen_tags]
                 materials += [{"design_id": design_id, "material": m.casefold()} for m in chosen_materials]
             conn.execute(sa.insert(Design.__table__), designs)
@@ -125,8 +155,12 @@ def _time(fn, repeats: int) -> list[float]:
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0], lambda p: p.add_argument(
-        "--database-url", help="an empty PostgreSQL database to fill (default: SQLite in a temp folder)"))
+    args = parse_args(
+        __doc__.splitlines()[0],
+        lambda p: p.add_argument(
+            "--database-url", help="an empty PostgreSQL database to fill (default: SQLite in a temp folder)"
+        ),
+    )
     count = 10_000 if args.quick else 100_000
     repeats = 20 if args.quick else 60
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
@@ -139,8 +173,9 @@ def main() -> None:
         queries = dict(QUERIES)
         queries["very common word"] = SearchQuery(q=_synthetic_words(random.Random(7), 1)[0])
         for name, query in queries.items():
-            sql = str(build_statement(query, dialect).compile(dialect=engine.dialect,
-                                                              compile_kwargs={"literal_binds": True}))
+            sql = str(
+                build_statement(query, dialect).compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+            )
 
             def via_service(query=query):
                 with Session(engine) as session:
@@ -148,6 +183,7 @@ def main() -> None:
 
             raw = engine.raw_connection()
             try:
+
                 def bare(sql=sql, raw=raw):
                     cursor = raw.cursor()
                     cursor.execute(sql)
@@ -165,25 +201,37 @@ def main() -> None:
                 raw.close()
             service_all += service_ms
             bare_all += bare_ms
-            per_query[name] = {"matches": f"{COUNT_CAP:,}+" if total > COUNT_CAP else total,
-                               "service_p50_ms": round(percentile(service_ms, 50), 2),
-                               "service_p95_ms": round(percentile(service_ms, 95), 2),
-                               "bare_p50_ms": round(percentile(bare_ms, 50), 2),
-                               "bare_p95_ms": round(percentile(bare_ms, 95), 2)}
+            per_query[name] = {
+                "matches": f"{COUNT_CAP:,}+" if total > COUNT_CAP else total,
+                "service_p50_ms": round(percentile(service_ms, 50), 2),
+                "service_p95_ms": round(percentile(service_ms, 95), 2),
+                "bare_p50_ms": round(percentile(bare_ms, 50), 2),
+                "bare_p95_ms": round(percentile(bare_ms, 95), 2),
+            }
         engine.dispose()
     p50, p95 = percentile(service_all, 50), percentile(service_all, 95)
     b50, b95 = percentile(bare_all, 50), percentile(bare_all, 95)
-    report("search",
-           values={"designs": count, "database": dialect, "service_p50_ms": round(p50, 2),
-                   "service_p95_ms": round(p95, 2), "queries": len(queries), "repeats": repeats,
-                   "bulk_load_s": round(load_s, 1)},
-           baseline={"bare_sql_p50_ms": round(b50, 2), "bare_sql_p95_ms": round(b95, 2)},
-           ratio={"p50": round(p50 / b50, 2), "p95": round(p95 / b95, 2)},
-           notes={"per_query": per_query,
-                  "what": "service = search_designs in a new session (one statement: the capped count, the page "
-                          "and its designs' columns; then the page model); bare = the same compiled statement "
-                          "on the DB-API cursor"},
-           target="p95 < 50 ms; within 3x of bare SQL")
+    report(
+        "search",
+        values={
+            "designs": count,
+            "database": dialect,
+            "service_p50_ms": round(p50, 2),
+            "service_p95_ms": round(p95, 2),
+            "queries": len(queries),
+            "repeats": repeats,
+            "bulk_load_s": round(load_s, 1),
+        },
+        baseline={"bare_sql_p50_ms": round(b50, 2), "bare_sql_p95_ms": round(b95, 2)},
+        ratio={"p50": round(p50 / b50, 2), "p95": round(p95 / b95, 2)},
+        notes={
+            "per_query": per_query,
+            "what": "service = search_designs in a new session (one statement: the capped count, the page "
+            "and its designs' columns; then the page model); bare = the same compiled statement "
+            "on the DB-API cursor",
+        },
+        target="p95 < 50 ms; within 3x of bare SQL",
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-DEFAULT_MACHINE = {"machine_id": "p1", "process": "FDM", "build_volume_mm": [250, 250, 250],
-                   "materials": ["PLA"], "state": "idle"}
+DEFAULT_MACHINE = {
+    "machine_id": "p1",
+    "process": "FDM",
+    "build_volume_mm": [250, 250, 250],
+    "materials": ["PLA"],
+    "state": "idle",
+}
 
 
 class SimNodes:
@@ -78,18 +83,35 @@ class SimNodes:
 
     # -- node behaviour -------------------------------------------------------------------------
     def _status(self, node_id: str, online: bool) -> bytes:
-        return json.dumps({"v": 1, "message_id": uuid.uuid4().hex, "sent_at": time.time(), "kind": "status",
-                           "node_id": node_id, "online": online,
-                           "machines": [self.machine] if online else []}).encode()
+        return json.dumps(
+            {
+                "v": 1,
+                "message_id": uuid.uuid4().hex,
+                "sent_at": time.time(),
+                "kind": "status",
+                "node_id": node_id,
+                "online": online,
+                "machines": [self.machine] if online else [],
+            }
+        ).encode()
 
     def _event(self, node_id: str, job_id: str, seq: int, kind: str) -> bytes:
-        return json.dumps({"v": 1, "message_id": uuid.uuid4().hex, "sent_at": time.time(), "kind": "event",
-                           "job_id": job_id, "node_id": node_id, "seq": seq, "type": kind,
-                           "machine_id": self.machine["machine_id"]}).encode()
+        return json.dumps(
+            {
+                "v": 1,
+                "message_id": uuid.uuid4().hex,
+                "sent_at": time.time(),
+                "kind": "event",
+                "job_id": job_id,
+                "node_id": node_id,
+                "seq": seq,
+                "type": kind,
+                "machine_id": self.machine["machine_id"],
+            }
+        ).encode()
 
     def add(self, node_id: str, password: str) -> None:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=node_id, protocol=mqtt.MQTTv5,
-                             userdata=node_id)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=node_id, protocol=mqtt.MQTTv5, userdata=node_id)
         client.username_pw_set(node_id, password)
         client.max_inflight_messages_set(100)
         client.will_set(f"{self.prefix}/nodes/{node_id}/status", self._status(node_id, False), qos=1, retain=True)
@@ -174,9 +196,13 @@ class SimNodes:
         self._stop = True
 
     def stats(self) -> dict:
-        return {"nodes": len(self.clients), "subscribed": len(self.subscribed), "counts": dict(self.counts),
-                "jobs_offered": len(self.offers),
-                "repeated": {job: n for job, n in self.offers.items() if n > 1}}
+        return {
+            "nodes": len(self.clients),
+            "subscribed": len(self.subscribed),
+            "counts": dict(self.counts),
+            "jobs_offered": len(self.offers),
+            "repeated": {job: n for job, n in self.offers.items() if n > 1},
+        }
 
 
 class SimNodesProcess:
@@ -193,9 +219,12 @@ class SimNodesProcess:
 
     def start(self, timeout_s: float = 120.0) -> int:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "bench.simnodes", "--spec", str(self.spec_path),
-                                         "--stats", str(self.stats_path)], stdout=subprocess.PIPE, stderr=log,
-                                        cwd=Path(__file__).resolve().parent.parent)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.simnodes", "--spec", str(self.spec_path), "--stats", str(self.stats_path)],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
         log.close()
         deadline = time.monotonic() + timeout_s
         ready = select.poll()

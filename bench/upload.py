@@ -130,28 +130,47 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-upload-") as tmp:
         folder = Path(tmp)
         port = free_port()
-        env = {**os.environ, "COFAB_DATA_DIR": str(folder / "hub"), "COFAB_MQTT_ENABLED": "false",
-               "COFAB_ADMIN_TOKEN": _ADMIN, "COFAB_LOG_LEVEL": "WARNING",
-               "COFAB_CATALOG_MAX_FACES": "1000000"}
+        env = {
+            **os.environ,
+            "COFAB_DATA_DIR": str(folder / "hub"),
+            "COFAB_MQTT_ENABLED": "false",
+            "COFAB_ADMIN_TOKEN": _ADMIN,
+            "COFAB_LOG_LEVEL": "WARNING",
+            "COFAB_CATALOG_MAX_FACES": "1000000",
+        }
         # The hub as it is deployed (`cofab hub run`: its uvicorn options, its GC settings).
-        hub = subprocess.Popen([sys.executable, "-m", "cofab.cli", "hub", "run", "--host", "127.0.0.1", "--port",
-                                str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        hub = subprocess.Popen(
+            [sys.executable, "-m", "cofab.cli", "hub", "run", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             if not wait_for_port("127.0.0.1", port, 60):
                 raise SystemExit(f"the hub did not start: {hub.stderr.read().decode()[-2000:]}")
             base = f"http://127.0.0.1:{port}"
             with httpx.Client(base_url=base, timeout=600) as client:
-                token = client.post("/api/v1/tokens", json={"name": "bench", "role": "designer"},
-                                    headers={"Authorization": f"Bearer {_ADMIN}"}).json()["token"]
+                token = client.post(
+                    "/api/v1/tokens",
+                    json={"name": "bench", "role": "designer"},
+                    headers={"Authorization": f"Bearer {_ADMIN}"},
+                ).json()["token"]
                 idle_rss = _vm_hwm_mb(hub.pid)
                 _disk_baseline(folder, total)  # warm-up, not measured (see _disk_baseline)
                 disk_before_s, written = _disk_baseline(folder, total)
                 size, chunks = stl_stream(total)
                 client_cpu, hub_cpu = _cpu_s(), _process_cpu_s(hub.pid)
                 started = time.perf_counter()
-                response = client.post("/api/v1/uploads", params={"filename": "big.stl"}, content=chunks,
-                                       headers={"Authorization": f"Bearer {token}", "Content-Length": str(size),
-                                                "Content-Type": "application/octet-stream"})
+                response = client.post(
+                    "/api/v1/uploads",
+                    params={"filename": "big.stl"},
+                    content=chunks,
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "Content-Length": str(size),
+                        "Content-Type": "application/octet-stream",
+                    },
+                )
                 seconds = time.perf_counter() - started
                 client_cpu, hub_cpu = _cpu_s() - client_cpu, _process_cpu_s(hub.pid) - hub_cpu
             disk_after_s, _ = _disk_baseline(folder, total)  # before the hub stops, right after its write
@@ -163,21 +182,38 @@ def main() -> None:
             hub.wait(timeout=30)
     disk_s = (disk_before_s + disk_after_s) / 2
     mb = size / 1e6
-    detail = response.json().get("detail") if response.headers.get("content-type", "").startswith(
-        "application/json") else None
-    report("upload",
-           values={"bytes": size, "seconds": round(seconds, 2), "throughput_mb_s": round(mb / seconds, 1),
-                   "hub_peak_rss_mb": round(peak_rss, 1), "hub_idle_rss_mb": round(idle_rss, 1),
-                   "status": response.status_code, "client_cpu_s": round(client_cpu, 2),
-                   "hub_cpu_s": round(hub_cpu, 2)},
-           baseline={"cat_seconds": round(disk_s, 2), "cat_throughput_mb_s": round(written / 1e6 / disk_s, 1),
-                     "cat_before_s": round(disk_before_s, 2), "cat_after_s": round(disk_after_s, 2)},
-           ratio={"throughput_vs_cat": round((mb / seconds) / (written / 1e6 / disk_s), 2)},
-           notes={"answer": detail if response.status_code >= 400 else "accepted and analysed",
-                  "files_left_in_store": left if response.status_code >= 400 else None,
-                  "what": "valid binary STL generated on the fly; the hub streams, hashes and sniffs it, then "
-                          "refuses meshes over the analysis budget (413) before loading them"},
-           target="hub peak RSS < 150 MB; throughput >= 50 % of cat")
+    detail = (
+        response.json().get("detail")
+        if response.headers.get("content-type", "").startswith("application/json")
+        else None
+    )
+    report(
+        "upload",
+        values={
+            "bytes": size,
+            "seconds": round(seconds, 2),
+            "throughput_mb_s": round(mb / seconds, 1),
+            "hub_peak_rss_mb": round(peak_rss, 1),
+            "hub_idle_rss_mb": round(idle_rss, 1),
+            "status": response.status_code,
+            "client_cpu_s": round(client_cpu, 2),
+            "hub_cpu_s": round(hub_cpu, 2),
+        },
+        baseline={
+            "cat_seconds": round(disk_s, 2),
+            "cat_throughput_mb_s": round(written / 1e6 / disk_s, 1),
+            "cat_before_s": round(disk_before_s, 2),
+            "cat_after_s": round(disk_after_s, 2),
+        },
+        ratio={"throughput_vs_cat": round((mb / seconds) / (written / 1e6 / disk_s), 2)},
+        notes={
+            "answer": detail if response.status_code >= 400 else "accepted and analysed",
+            "files_left_in_store": left if response.status_code >= 400 else None,
+            "what": "valid binary STL generated on the fly; the hub streams, hashes and sniffs it, then "
+            "refuses meshes over the analysis budget (413) before loading them",
+        },
+        target="hub peak RSS < 150 MB; throughput >= 50 % of cat",
+    )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,9 @@ MAKERS = [
 TIMEOUT_S = 170
 
 
-def run_demo(*, headless: bool, work_dir: Path | None = None, keep: bool = False,
-             serve: Callable[[], None] | None = None) -> dict:
+def run_demo(
+    *, headless: bool, work_dir: Path | None = None, keep: bool = False, serve: Callable[[], None] | None = None
+) -> dict:
     """Run the demo; with `serve`, keep the network up after the summary (the pages and the
     API stay live, labs stay online) until `serve` returns, e.g. on Ctrl-C."""
     started = time.monotonic()
@@ -60,9 +61,17 @@ def run_demo(*, headless: bool, work_dir: Path | None = None, keep: bool = False
         designer = network.client(network.issue_token("designer", "Demo Designer"))
         designs = []
         for sample in sample_designs():
-            response = designer.post("/api/v1/designs", content=sample.data, params={
-                "filename": sample.filename, "title": sample.title, "description": sample.description,
-                "licence": "CC-BY-SA-4.0", "materials": "PLA,PETG"})
+            response = designer.post(
+                "/api/v1/designs",
+                content=sample.data,
+                params={
+                    "filename": sample.filename,
+                    "title": sample.title,
+                    "description": sample.description,
+                    "licence": "CC-BY-SA-4.0",
+                    "materials": "PLA,PETG",
+                },
+            )
             response.raise_for_status()
             design = response.json()
             designs.append(design)
@@ -72,15 +81,25 @@ def run_demo(*, headless: bool, work_dir: Path | None = None, keep: bool = False
         for maker in MAKERS:
             client = network.client(network.issue_token("maker", maker.name))
             design = designs[maker.design_index]
-            response = client.post("/api/v1/orders", json={"design_id": design["id"], "material": maker.material,
-                                                           "quantity": 1, "lat": maker.lat, "lon": maker.lon})
+            response = client.post(
+                "/api/v1/orders",
+                json={
+                    "design_id": design["id"],
+                    "material": maker.material,
+                    "quantity": 1,
+                    "lat": maker.lat,
+                    "lon": maker.lon,
+                },
+            )
             response.raise_for_status()
             placed.append((maker, design, client, response.json(), time.monotonic()))
             say(f"order {response.json()['id']} from {maker.name}: {design['title']} in {maker.material}")
         results = _follow(placed, say, headless)
-        summary = {"orders": results, "total_seconds": round(time.monotonic() - started, 1),
-                   "labs": [{"node": lab.node_id, "name": lab.name, "lat": lab.lat, "lon": lab.lon}
-                            for lab in LABS]}
+        summary = {
+            "orders": results,
+            "total_seconds": round(time.monotonic() - started, 1),
+            "labs": [{"node": lab.node_id, "name": lab.name, "lat": lab.lat, "lon": lab.lon} for lab in LABS],
+        }
         _print_table(results, say)
         say(f"demo finished in {summary['total_seconds']} s")
         if serve is not None:
@@ -116,22 +135,38 @@ def _follow(placed, say, headless: bool) -> list[dict]:
             if order["id"] in finished:
                 continue
             current = client.get(f"/api/v1/orders/{order['id']}").json()
-            for event in current["events"][seen.get(order["id"], 0):]:
+            for event in current["events"][seen.get(order["id"], 0) :]:
                 say(f"  [{order['id']}] {event['message']}")
             seen[order["id"]] = len(current["events"])
             if current["status"] in {"completed", "failed", "cancelled"}:
                 job = current["jobs"][0]
                 finished[order["id"]] = {
-                    "id": order["id"], "status": current["status"], "node": job["node_id"],
-                    "distance_km": job["distance_km"], "seconds": round(time.monotonic() - t0, 1),
-                    "maker": maker.name, "design": design["title"], "material": maker.material,
-                    "reason": job["reason"]}
+                    "id": order["id"],
+                    "status": current["status"],
+                    "node": job["node_id"],
+                    "distance_km": job["distance_km"],
+                    "seconds": round(time.monotonic() - t0, 1),
+                    "maker": maker.name,
+                    "design": design["title"],
+                    "material": maker.material,
+                    "reason": job["reason"],
+                }
         time.sleep(0.5)
     for maker, design, _client, order, t0 in placed:
-        finished.setdefault(order["id"], {"id": order["id"], "status": "timed_out", "node": None,
-                                          "distance_km": None, "seconds": round(time.monotonic() - t0, 1),
-                                          "maker": maker.name, "design": design["title"],
-                                          "material": maker.material, "reason": f"not done in {TIMEOUT_S} s"})
+        finished.setdefault(
+            order["id"],
+            {
+                "id": order["id"],
+                "status": "timed_out",
+                "node": None,
+                "distance_km": None,
+                "seconds": round(time.monotonic() - t0, 1),
+                "maker": maker.name,
+                "design": design["title"],
+                "material": maker.material,
+                "reason": f"not done in {TIMEOUT_S} s",
+            },
+        )
     return [finished[order["id"]] for _m, _d, _c, order, _t in placed]
 
 
@@ -142,8 +177,10 @@ def _print_table(results: list[dict], say) -> None:
     say("-" * len(header))
     for r in results:
         km = f"{r['distance_km']:.1f}" if r["distance_km"] is not None else "-"
-        say(f"{r['id']:<20} {r['maker'][:16]:<16} {r['design'][:24]:<24} {r['status']:<10} "
-            f"{(r['node'] or '-'):<18} {km:>6} {r['seconds']:>6.1f}")
+        say(
+            f"{r['id']:<20} {r['maker'][:16]:<16} {r['design'][:24]:<24} {r['status']:<10} "
+            f"{(r['node'] or '-'):<18} {km:>6} {r['seconds']:>6.1f}"
+        )
 
 
 def _printer(headless: bool):

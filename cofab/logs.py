@@ -27,14 +27,27 @@ def _extras(_logger, _name, event_dict):
 def _structlog_formatter(json: bool) -> logging.Formatter:
     import structlog
 
-    renderer = structlog.processors.JSONRenderer() if json else structlog.processors.KeyValueRenderer(
-        key_order=["timestamp", "level", "logger", "event"], drop_missing=True)
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.processors.KeyValueRenderer(
+            key_order=["timestamp", "level", "logger", "event"], drop_missing=True
+        )
+    )
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.processors.TimeStamper(fmt="iso", utc=True), structlog.stdlib.add_log_level,
-                           structlog.stdlib.add_logger_name, _extras],
+        foreign_pre_chain=[
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            _extras,
+        ],
         # format_exc_info: a record's exc_info becomes the traceback text, not a tuple's repr
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, renderer])
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
 
 
 class _DeferredFormatter(logging.Formatter):

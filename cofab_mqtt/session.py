@@ -38,19 +38,24 @@ log = logging.getLogger(__name__)
 SESSION_TAKEN_OVER = 142
 
 
-def new_client(client_id: str, username: str | None, password: str | None, *,
-               manual_ack: bool = False) -> mqtt.Client:
+def new_client(client_id: str, username: str | None, password: str | None, *, manual_ack: bool = False) -> mqtt.Client:
     speedups.install()  # paho decodes packets without rebuilding its tables each time
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
-                         manual_ack=manual_ack)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack)
     if username is not None and password is not None:
         client.username_pw_set(username, password)
     client.reconnect_delay_set(min_delay=1, max_delay=15)
     return client
 
 
-def connect_persistent(client: mqtt.Client, host: str, port: int, *, session_expiry_s: int,
-                       keepalive_s: int = 30, receive_maximum: int | None = None) -> None:
+def connect_persistent(
+    client: mqtt.Client,
+    host: str,
+    port: int,
+    *,
+    session_expiry_s: int,
+    keepalive_s: int = 30,
+    receive_maximum: int | None = None,
+) -> None:
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = session_expiry_s
     if receive_maximum is not None:
@@ -62,13 +67,25 @@ def connect_persistent(client: mqtt.Client, host: str, port: int, *, session_exp
 class SessionClient:
     """A paho client with the session rules above; `on_ready` runs after each successful connect."""
 
-    def __init__(self, *, client_id: str, username: str | None, password: str | None, host: str, port: int,
-                 subscriptions: Sequence[tuple[str, int]], on_message: Callable[[mqtt.MQTTMessage], None],
-                 session_expiry_s: int, who: str, on_ready: Callable[[], None] | None = None,
-                 on_published: Callable[[int], None] | None = None, manual_ack: bool = False,
-                 receive_maximum: int | None = None,
-                 will: Callable[[float], tuple[str, bytes]] | None = None,
-                 epochs: Callable[[float | None], float] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        username: str | None,
+        password: str | None,
+        host: str,
+        port: int,
+        subscriptions: Sequence[tuple[str, int]],
+        on_message: Callable[[mqtt.MQTTMessage], None],
+        session_expiry_s: int,
+        who: str,
+        on_ready: Callable[[], None] | None = None,
+        on_published: Callable[[int], None] | None = None,
+        manual_ack: bool = False,
+        receive_maximum: int | None = None,
+        will: Callable[[float], tuple[str, bytes]] | None = None,
+        epochs: Callable[[float | None], float] | None = None,
+    ) -> None:
         """`will(epoch)` builds the Last Will (topic, payload) for a connection of that epoch;
         `epochs(previous)` gives the next epoch (a node keeps them in its journal so they
         increase across restarts too; by default, `next_connection_epoch` in this process)."""
@@ -98,11 +115,19 @@ class SessionClient:
 
     def start(self, wait_s: float = 10.0, *, keepalive_s: int = 30) -> bool:
         self._renew_will()
-        connect_persistent(self.client, self._host, self._port, session_expiry_s=self._session_expiry_s,
-                           keepalive_s=keepalive_s, receive_maximum=self._receive_maximum)
+        connect_persistent(
+            self.client,
+            self._host,
+            self._port,
+            session_expiry_s=self._session_expiry_s,
+            keepalive_s=keepalive_s,
+            receive_maximum=self._receive_maximum,
+        )
         if not self._connected.wait(wait_s):
-            log.warning("not connected to the broker yet; retrying in the background",
-                        extra={"who": self._who, "host": self._host, "port": self._port})
+            log.warning(
+                "not connected to the broker yet; retrying in the background",
+                extra={"who": self._who, "host": self._host, "port": self._port},
+            )
             return False
         return True
 
@@ -110,8 +135,9 @@ class SessionClient:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
-                expiry_s: int | None = None) -> mqtt.MQTTMessageInfo:
+    def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, expiry_s: int | None = None
+    ) -> mqtt.MQTTMessageInfo:
         """Publish; `expiry_s` sets the MQTT v5 message expiry (the broker drops it unsent after that)."""
         properties = None
         if expiry_s is not None:
@@ -162,8 +188,10 @@ class SessionClient:
         self._connected.clear()
         self._renew_will()  # paho reconnects from this thread after this returns
         if reason_code == SESSION_TAKEN_OVER:
-            log.error("another client connected with this client id and took the session over: two processes "
-                      "share one id", extra={"who": self._who, "client_id": self.client_id})
+            log.error(
+                "another client connected with this client id and took the session over: two processes share one id",
+                extra={"who": self._who, "client_id": self.client_id},
+            )
             return
         log.warning("disconnected from broker", extra={"who": self._who, "reason": str(reason_code)})
 

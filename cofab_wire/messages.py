@@ -83,9 +83,11 @@ class NodeStatus(_Message):
     online: bool
     machines: list[MachineStatus] = Field(default_factory=list)
     connection_epoch: float | None = Field(
-        None, description="Which of the node's MQTT connections this status belongs to (Unix s, node clock): the "
+        None,
+        description="Which of the node's MQTT connections this status belongs to (Unix s, node clock): the "
         "node renews its Last Will with a later epoch before each connection, and its statuses on that connection "
-        "carry the same. Orders a will against statuses of a later connection, which `sent_at` cannot.")
+        "carry the same. Orders a will against statuses of a later connection, which `sent_at` cannot.",
+    )
 
 
 class JobOffer(_Message):
@@ -135,8 +137,11 @@ class EventAck(_Message):
     kind: Literal["ack"] = "ack"
     job_id: str
     seq: int = Field(ge=1)
-    withdrawn: bool = Field(False, description="The job is no longer this node's (given to another node, "
-                            "cancelled, or unknown): stop, and never start it on a machine.")
+    withdrawn: bool = Field(
+        False,
+        description="The job is no longer this node's (given to another node, "
+        "cancelled, or unknown): stop, and never start it on a machine.",
+    )
 
 
 class EventType(StrEnum):

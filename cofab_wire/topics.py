@@ -55,7 +55,7 @@ class Topics:
         head = f"{self.prefix}/nodes/"
         if not topic.startswith(head):
             raise ValueError(f"topic {topic!r} is not under {head!r}")
-        parts = topic[len(head):].split("/")
+        parts = topic[len(head) :].split("/")
         if len(parts) != 2 or parts[1] not in {"status", "jobs", "events"}:
             raise ValueError(f"topic {topic!r} is not a node topic")
         return validate_id(parts[0], "node id"), parts[1]

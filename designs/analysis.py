@@ -244,9 +244,7 @@ def _analyze_binary_stl(path: Path) -> MeshAnalysis:
 
     accumulator = meshstats.SurfaceAccumulator()
     mesh = read_binary_stl(path, accumulator.add_corners)
-    return analyze_indexed(
-        mesh.vertices, mesh.faces, MeshFormat.STL_BINARY, surface=accumulator.result(mesh.faces)
-    )
+    return analyze_indexed(mesh.vertices, mesh.faces, MeshFormat.STL_BINARY, surface=accumulator.result(mesh.faces))
 
 
 def analyze_mesh(path: Path, fmt: MeshFormat | None = None) -> MeshAnalysis:

@@ -23,9 +23,7 @@ log = logging.getLogger(__name__)
 MAX_FILENAME_BYTES = 255
 
 # characters that reorder how text is displayed: "part\u202eltS.exe" shows as "partexe.Stl"
-_BIDI_CONTROLS = frozenset(
-    "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c"
-)
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c")
 
 
 def check_filename(name: str) -> str:
@@ -52,21 +50,16 @@ def check_filename(name: str) -> str:
     if ".." in name:
         raise UnsafeFilenameError(f"the file name {shown} contains '..', which is not allowed")
     if name.startswith("."):
-        raise UnsafeFilenameError(
-            f"the file name {shown} starts with a dot, which hides the file on many systems"
-        )
+        raise UnsafeFilenameError(f"the file name {shown} starts with a dot, which hides the file on many systems")
     for char in name:
         category = unicodedata.category(char)
         if category in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS:
             raise UnsafeFilenameError(
-                f"the file name {shown} contains an invisible control character "
-                f"(U+{ord(char):04X})"
+                f"the file name {shown} contains an invisible control character (U+{ord(char):04X})"
             )
     if name != name.strip():
         raise UnsafeFilenameError(f"the file name {shown} starts or ends with a space")
     size = len(name.encode("utf-8"))
     if size > MAX_FILENAME_BYTES:
-        raise UnsafeFilenameError(
-            f"the file name is {size} bytes long in UTF-8; the limit is {MAX_FILENAME_BYTES}"
-        )
+        raise UnsafeFilenameError(f"the file name is {size} bytes long in UTF-8; the limit is {MAX_FILENAME_BYTES}")
     return name

@@ -63,9 +63,7 @@ def _size(values: Vec3, fmt: str) -> str:
     return " x ".join(format(v, fmt) for v in values)
 
 
-def fit_in_build_volume(
-    extents_mm: Sequence[float], build_volume_mm: Sequence[float]
-) -> FitResult:
+def fit_in_build_volume(extents_mm: Sequence[float], build_volume_mm: Sequence[float]) -> FitResult:
     """Find an axis-aligned orientation in which a part fits a build volume.
 
     extents_mm: (3,) float, the part's bounding-box size (X, Y, Z) as designed, e.g.

@@ -281,10 +281,7 @@ def _raise_for_binary(head: bytes, total_size: int, ext: str) -> None:
                 f"the file has {_format_bytes(total_size)}, less than the 84-byte header "
                 "of a binary STL: it is truncated"
             )
-        raise NotAMeshError(
-            f"the file ({_format_bytes(total_size)}) is not a recognised 3D mesh "
-            "(STL, 3MF or OBJ)"
-        )
+        raise NotAMeshError(f"the file ({_format_bytes(total_size)}) is not a recognised 3D mesh (STL, 3MF or OBJ)")
     declared = _declared_stl_triangles(head)
     expected = _STL_HEADER_BYTES + _STL_RECORD_BYTES * declared
     records = head[_STL_HEADER_BYTES : _STL_HEADER_BYTES + 8 * _STL_RECORD_BYTES]
@@ -331,19 +328,15 @@ def check_3mf_container(path: Path) -> None:
         try:
             with zipfile.ZipFile(f) as archive:
                 infos = archive.infolist()
-        except (
-            zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError
-        ) as exc:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
             # OSError here is a seek to an offset the damaged directory points at;
             # NotImplementedError a ZIP "version needed" from the future (a damaged field)
             raise TruncatedMeshError(
-                "the 3MF file is a damaged or truncated ZIP archive (its table of contents "
-                "cannot be read)"
+                "the 3MF file is a damaged or truncated ZIP archive (its table of contents cannot be read)"
             ) from exc
     if len(infos) > MAX_3MF_MEMBERS:
         raise MeshTooLargeError(
-            f"the 3MF archive has {len(infos):,} parts, more than the {MAX_3MF_MEMBERS:,} "
-            "cofab accepts"
+            f"the 3MF archive has {len(infos):,} parts, more than the {MAX_3MF_MEMBERS:,} cofab accepts"
         )
     if not any(_MODEL_PART.match(info.filename) for info in infos):
         raise NotAMeshError("the file is a ZIP archive without a 3D/*.model part, not a 3MF mesh")
@@ -352,8 +345,7 @@ def check_3mf_container(path: Path) -> None:
     odd = sorted({info.compress_type for info in infos} - _3MF_COMPRESSIONS)
     if odd:
         raise NotAMeshError(
-            f"the 3MF archive uses ZIP compression method {odd[0]}; 3MF allows only stored "
-            "and deflated parts"
+            f"the 3MF archive uses ZIP compression method {odd[0]}; 3MF allows only stored and deflated parts"
         )
     for info in infos:
         if info.file_size >= _RATIO_CHECK_MIN_BYTES and (

@@ -122,9 +122,7 @@ _BAD_VERTEX = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 # checked on the text because trimesh processes each solid of a multi-solid file itself
-_NON_FINITE_VERTEX = re.compile(
-    rb"^[ \t]*vertex\b[^\n]*\b(?:nan|inf)", re.IGNORECASE | re.MULTILINE
-)
+_NON_FINITE_VERTEX = re.compile(rb"^[ \t]*vertex\b[^\n]*\b(?:nan|inf)", re.IGNORECASE | re.MULTILINE)
 
 
 def _checked_ascii_stl(data: bytes) -> bytes:
@@ -147,9 +145,7 @@ def _checked_ascii_stl(data: bytes) -> bytes:
     bad = _BAD_VERTEX.search(data)
     if bad is not None:
         line = data.count(b"\n", 0, bad.start()) + 1
-        raise NotAMeshError(
-            f"line {line:,} of the ASCII STL is a vertex without exactly 3 coordinates"
-        )
+        raise NotAMeshError(f"line {line:,} of the ASCII STL is a vertex without exactly 3 coordinates")
     if _NON_FINITE_VERTEX.search(data):
         raise _non_finite_error(MeshFormat.STL_ASCII)
     return data
@@ -171,9 +167,7 @@ def _refuse_non_finite(mesh: trimesh.Trimesh, fmt: MeshFormat) -> None:
 
 
 def _non_finite_error(fmt: MeshFormat) -> NotAMeshError:
-    return NotAMeshError(
-        f"the {_FORMAT_NAME[fmt]} file has vertices with invalid coordinates (NaN or infinity)"
-    )
+    return NotAMeshError(f"the {_FORMAT_NAME[fmt]} file has vertices with invalid coordinates (NaN or infinity)")
 
 
 def _to_millimetres(mesh: trimesh.Trimesh, units: str | None) -> None:
@@ -227,15 +221,11 @@ def _diagnose_3mf(path: Path) -> DesignFileError | None:
                 None,
             )
             if model_name is None:
-                return NotAMeshError(
-                    "the 3MF file has no 3D/3dmodel.model part, the model this reader expects"
-                )
+                return NotAMeshError("the 3MF file has no 3D/3dmodel.model part, the model this reader expects")
             triangles = beams = builds = 0
             with archive.open(model_name) as model:
                 # no entity resolution, no network: a hostile XML cannot reach out or expand
-                for _event, element in etree.iterparse(
-                    model, events=("end",), resolve_entities=False, no_network=True
-                ):
+                for _event, element in etree.iterparse(model, events=("end",), resolve_entities=False, no_network=True):
                     tag = etree.QName(element).localname if isinstance(element.tag, str) else ""
                     if tag == "triangle":
                         triangles += 1
@@ -246,18 +236,23 @@ def _diagnose_3mf(path: Path) -> DesignFileError | None:
                     element.clear(keep_tail=True)  # keep memory flat on big models
                     if triangles and builds:
                         break
-    except (zipfile.BadZipFile, etree.XMLSyntaxError, OSError, KeyError, zlib.error, EOFError, ValueError,
-            NotImplementedError) as exc:
+    except (
+        zipfile.BadZipFile,
+        etree.XMLSyntaxError,
+        OSError,
+        KeyError,
+        zlib.error,
+        EOFError,
+        ValueError,
+        NotImplementedError,
+    ) as exc:
         return NotAMeshError(f"the 3MF model could not be read: {_one_line(exc)}")
     if triangles == 0:
         if beams:
             return EmptyMeshError(
-                f"the 3MF file holds no triangles, only a beam lattice ({beams:,} beams), "
-                "which cofab cannot slice"
+                f"the 3MF file holds no triangles, only a beam lattice ({beams:,} beams), which cofab cannot slice"
             )
         return EmptyMeshError("the 3MF file holds no triangles")
     if builds == 0:
-        return NotAMeshError(
-            "the 3MF file has no <build> element, so it does not say which objects to make"
-        )
+        return NotAMeshError("the 3MF file has no <build> element, so it does not say which objects to make")
     return None

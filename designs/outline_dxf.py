@@ -103,17 +103,13 @@ def _unit(doc, extent_units: float, outline: RawOutline) -> float:
     code = int(doc.header.get("$INSUNITS", 0) or 0)
     if code not in _INSUNITS:
         outline.units = "unitless"
-        outline.warnings.append(
-            f"the DXF declares no usable unit ($INSUNITS={code}): read as mm"
-        )
+        outline.warnings.append(f"the DXF declares no usable unit ($INSUNITS={code}): read as mm")
         return 1.0
     name, factor = _INSUNITS[code]
     outline.units = name
     size = extent_units * factor
     plausible_as_mm = MIN_PLAUSIBLE_SHEET_MM <= extent_units <= MAX_PLAUSIBLE_SHEET_MM
-    if factor != 1.0 and plausible_as_mm and not (
-        MIN_PLAUSIBLE_SHEET_MM <= size <= MAX_PLAUSIBLE_SHEET_MM
-    ):
+    if factor != 1.0 and plausible_as_mm and not (MIN_PLAUSIBLE_SHEET_MM <= size <= MAX_PLAUSIBLE_SHEET_MM):
         outline.warnings.append(
             f"the DXF declares {name} ($INSUNITS={code}), which would make it "
             f"{size / 1000:.3g} m wide; read as mm instead ({extent_units:.4g} mm)"

@@ -194,7 +194,9 @@ def _without_unrendered(data: bytes) -> bytes:
         elif tag == "symbol" and etree.QName(parent).localname != "defs":
             # drawn only through <use>: inside <defs> svgelements still resolves the
             # reference but no longer draws the symbol where it stands
-            defs = etree.Element(etree.QName(element).namespace and f"{{{etree.QName(element).namespace}}}defs" or "defs")
+            defs = etree.Element(
+                etree.QName(element).namespace and f"{{{etree.QName(element).namespace}}}defs" or "defs"
+            )
             parent.replace(element, defs)
             defs.append(element)
     return etree.tostring(root)

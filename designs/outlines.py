@@ -162,9 +162,7 @@ def _finish(fmt: OutlineFormat, raw: RawOutline) -> Outline:
     warnings = list(raw.warnings)
     if closed < len(paths):
         opened = len(paths) - closed
-        warnings.append(
-            f"{opened} open path{'s' if opened > 1 else ''}: cut as lines, enclosing nothing"
-        )
+        warnings.append(f"{opened} open path{'s' if opened > 1 else ''}: cut as lines, enclosing nothing")
     bbox_min, bbox_extents = _bbox(paths)
     length = float(sum(p.length_mm for p in paths))
     if not all(math.isfinite(v) for v in (*bbox_min, *bbox_extents, length)):
@@ -197,8 +195,7 @@ def load_outline(path: Path, fmt: OutlineFormat | None = None) -> Outline:
         raise EmptyFileError("the file is empty (0 bytes)")
     if size > MAX_OUTLINE_FILE_BYTES:
         raise MeshTooLargeError(
-            f"the cut file has {size:,} bytes, more than the {MAX_OUTLINE_FILE_BYTES:,} "
-            "cofab reads"
+            f"the cut file has {size:,} bytes, more than the {MAX_OUTLINE_FILE_BYTES:,} cofab reads"
         )
     if fmt is None:
         with path.open("rb") as f:

@@ -90,8 +90,7 @@ def units_hint(extents_mm: Sequence[float]) -> str | None:
         return "the part has no size (all vertices coincide)"
     units = _TOO_SMALL_UNITS if largest < MIN_PLAUSIBLE_EXTENT_MM else _TOO_LARGE_UNITS
     guesses = [
-        f"{name} ({'x' if factor > 1 else '/'}{factor if factor > 1 else 1 / factor:g} = "
-        f"{_mm(largest * factor)})"
+        f"{name} ({'x' if factor > 1 else '/'}{factor if factor > 1 else 1 / factor:g} = {_mm(largest * factor)})"
         for name, factor in units
         if MIN_PLAUSIBLE_EXTENT_MM <= largest * factor <= MAX_PLAUSIBLE_EXTENT_MM
     ]
@@ -106,20 +105,15 @@ def judge(defects: Defects) -> tuple[Verdict, tuple[str, ...]]:
     blocking: list[str] = []
     warnings: list[str] = []
     if defects.boundary_edges:
-        blocking.append(
-            f"not watertight: {defects.boundary_edges:,} open edges (holes in the surface)"
-        )
+        blocking.append(f"not watertight: {defects.boundary_edges:,} open edges (holes in the surface)")
     if defects.nonmanifold_edges:
         blocking.append(
-            f"not watertight: {defects.nonmanifold_edges:,} non-manifold edges "
-            "(shared by more than two faces)"
+            f"not watertight: {defects.nonmanifold_edges:,} non-manifold edges (shared by more than two faces)"
         )
     if not defects.watertight and not blocking:
         blocking.append("not watertight")
     if not defects.winding_consistent:
-        blocking.append(
-            "inconsistent winding: neighbouring faces disagree about which side is outside"
-        )
+        blocking.append("inconsistent winding: neighbouring faces disagree about which side is outside")
     if defects.degenerate_faces:
         warnings.append(f"{defects.degenerate_faces:,} degenerate (zero-area) faces")
     if defects.watertight and defects.winding_consistent and defects.signed_volume < 0:

@@ -131,17 +131,13 @@ def _open_checked(f) -> int:
     size = os.fstat(f.fileno()).st_size
     if len(header) < _HEADER_BYTES:
         raise TruncatedMeshError(
-            f"the file has {size:,} bytes, less than the 84-byte header of a binary STL: "
-            "it is truncated"
+            f"the file has {size:,} bytes, less than the 84-byte header of a binary STL: it is truncated"
         )
     declared = int.from_bytes(header[80:84], "little")
     expected = _HEADER_BYTES + _RECORD.itemsize * declared
     if expected != size:
         error = TruncatedMeshError if expected > size else NotAMeshError
-        raise error(
-            f"binary STL declares {declared:,} triangles ({expected:,} bytes) but the file "
-            f"has {size:,} bytes"
-        )
+        raise error(f"binary STL declares {declared:,} triangles ({expected:,} bytes) but the file has {size:,} bytes")
     if declared == 0:
         raise EmptyMeshError("the binary STL file holds no triangles")
     return declared

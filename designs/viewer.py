@@ -27,9 +27,7 @@ log = logging.getLogger(__name__)
 GLTF_METRES_PER_MM = 0.001
 
 # Z up (cofab, slicers) -> Y up (glTF): rotate -90 degrees about X
-_Z_UP_TO_Y_UP = np.array(
-    [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
-)
+_Z_UP_TO_Y_UP = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
 
 
 def viewer_mesh(path: Path, fmt: MeshFormat | None = None) -> bytes:

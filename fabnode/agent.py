@@ -43,18 +43,35 @@ class NodeAgent:
         self.journal = Journal(config.work_dir / "journal.db")
         self._intake = ThreadPoolExecutor(max_workers=2, thread_name_prefix="intake")
         self.session = SessionClient(
-            client_id=config.mqtt_username, username=config.mqtt_username, password=config.broker.password,
-            host=config.broker.host, port=config.broker.port, subscriptions=[(self.topics.jobs(config.node_id), 1)],
-            on_message=self._on_message, session_expiry_s=config.broker.session_expiry_s,
-            who=f"node {config.node_id}", on_ready=self._on_ready,
-            will=lambda epoch: (self.topics.status(config.node_id),
-                                node_status(config, online=False, connection_epoch=epoch).to_bytes()),
-            epochs=self.journal.next_connection_epoch)
+            client_id=config.mqtt_username,
+            username=config.mqtt_username,
+            password=config.broker.password,
+            host=config.broker.host,
+            port=config.broker.port,
+            subscriptions=[(self.topics.jobs(config.node_id), 1)],
+            on_message=self._on_message,
+            session_expiry_s=config.broker.session_expiry_s,
+            who=f"node {config.node_id}",
+            on_ready=self._on_ready,
+            will=lambda epoch: (
+                self.topics.status(config.node_id),
+                node_status(config, online=False, connection_epoch=epoch).to_bytes(),
+            ),
+            epochs=self.journal.next_connection_epoch,
+        )
         self.emitter = EventEmitter(config.node_id, self.journal, self._publish_event)
         self.workers: dict[str, MachineWorker] = {
-            m.id: MachineWorker(m, driver_factory(dict(m.driver)), self.emitter, self.journal, work_dir=config.work_dir,
-                                profile=m.profile_path(config.config_dir), poll_s=config.status_poll_s,
-                                progress_step=config.progress_step_percent, on_change=self.publish_status)
+            m.id: MachineWorker(
+                m,
+                driver_factory(dict(m.driver)),
+                self.emitter,
+                self.journal,
+                work_dir=config.work_dir,
+                profile=m.profile_path(config.config_dir),
+                poll_s=config.status_poll_s,
+                progress_step=config.progress_step_percent,
+                on_change=self.publish_status,
+            )
             for m in config.machines
         }
 
@@ -74,8 +91,11 @@ class NodeAgent:
             offer = JobOffer.model_validate(entry.offer)
             log.info("recovering job", extra={"job_id": entry.job_id, "state": entry.state.value})
             if entry.state in (JobState.STARTING, JobState.RUNNING) and entry.machine_id in self.workers:
-                self.workers[entry.machine_id].recover(RecoveredRun(
-                    offer, entry.remote_name or f"{entry.job_id}.gcode", was_running=entry.state is JobState.RUNNING))
+                self.workers[entry.machine_id].recover(
+                    RecoveredRun(
+                        offer, entry.remote_name or f"{entry.job_id}.gcode", was_running=entry.state is JobState.RUNNING
+                    )
+                )
             else:
                 # Held or accepted but not yet on a machine: check the file again and carry on.
                 with self._intake_lock:
@@ -86,10 +106,11 @@ class NodeAgent:
         """A graceful stop: say offline (retained), then leave."""
         self._stopping.set()
         if self.session.connected:
-            self.session.publish(self.topics.status(self.config.node_id),
-                                 node_status(self.config, online=False,
-                                             connection_epoch=self.session.connection_epoch).to_bytes(),
-                                 retain=True).wait_for_publish(5)
+            self.session.publish(
+                self.topics.status(self.config.node_id),
+                node_status(self.config, online=False, connection_epoch=self.session.connection_epoch).to_bytes(),
+                retain=True,
+            ).wait_for_publish(5)
         self.session.stop()
         self._intake.shutdown(wait=False, cancel_futures=True)
         for worker in self.workers.values():
@@ -104,11 +125,14 @@ class NodeAgent:
     def publish_status(self) -> None:
         if not self.session.connected:
             return
-        status = node_status(self.config, online=True,
-                             states={k: w.state for k, w in self.workers.items()},
-                             queues={k: w.queue_length for k, w in self.workers.items()},
-                             etas={k: w.eta_free_s for k, w in self.workers.items()},
-                             connection_epoch=self.session.connection_epoch)
+        status = node_status(
+            self.config,
+            online=True,
+            states={k: w.state for k, w in self.workers.items()},
+            queues={k: w.queue_length for k, w in self.workers.items()},
+            etas={k: w.eta_free_s for k, w in self.workers.items()},
+            connection_epoch=self.session.connection_epoch,
+        )
         self.session.publish(self.topics.status(self.config.node_id), status.to_bytes(), retain=True)
 
     def _publish_event(self, payload: bytes):
@@ -146,8 +170,10 @@ class NodeAgent:
                 log.info("repeated offer ignored (being checked)", extra={"job_id": parsed.job_id})
                 return
             offer_json = parsed.model_dump_json()
-            if not (self.journal.remember_offer(parsed.job_id, offer_json)
-                    or self.journal.claim_repeated_offer(parsed.job_id, offer_json)):
+            if not (
+                self.journal.remember_offer(parsed.job_id, offer_json)
+                or self.journal.claim_repeated_offer(parsed.job_id, offer_json)
+            ):
                 log.info("repeated offer ignored", extra={"job_id": parsed.job_id})
                 return
             self._in_intake.add(parsed.job_id)

@@ -39,13 +39,17 @@ def _size_of(path: Path, process: str) -> tuple[tuple[float, ...] | None, design
     except designs.DesignFileError as exc:
         return None, None, f"file cannot be loaded: {exc}"
     if not analysis.watertight:
-        return None, analysis, ("mesh is not watertight (it has holes or open edges), so it cannot be sliced "
-                                "into a reliable solid")
+        return (
+            None,
+            analysis,
+            ("mesh is not watertight (it has holes or open edges), so it cannot be sliced into a reliable solid"),
+        )
     return tuple(analysis.bbox_extents), analysis, None
 
 
-def check_offer_file(path: Path, offer: JobOffer, machines: list[MachineConfig],
-                     queue_lengths: dict[str, int]) -> CheckOutcome:
+def check_offer_file(
+    path: Path, offer: JobOffer, machines: list[MachineConfig], queue_lengths: dict[str, int]
+) -> CheckOutcome:
     extents, analysis, problem = _size_of(path, offer.process)
     if problem is not None:
         return CheckOutcome(None, problem, analysis)

@@ -41,16 +41,19 @@ class MachineConfig(BaseModel):
     process: str = "FDM"
     build_volume_mm: tuple[float, float, float]
     materials: list[str] = Field(default_factory=lambda: ["PLA"])
-    slicer_profile: str = Field("builtin:generic_fdm_pla",
-                                description="A PrusaSlicer .ini path, or builtin:NAME from fabnode/profiles.")
+    slicer_profile: str = Field(
+        "builtin:generic_fdm_pla", description="A PrusaSlicer .ini path, or builtin:NAME from fabnode/profiles."
+    )
     bed_center_mm: tuple[float, float] | None = None
     material_loaded: str | None = Field(None, description="What is on the machine now; reported live.")
     colour_loaded: str | None = None
     nozzle_mm: float | None = Field(None, gt=0, le=5)
     driver: dict[str, Any] = Field(description="Passed to firmware_bridge.create_driver; needs `type`.")
     safety_profile: str | None = Field(
-        None, description="Machine profile TOML for the G-code safety check (see examples/machines/), "
-                          "relative to the config file; derived from this section when unset.")
+        None,
+        description="Machine profile TOML for the G-code safety check (see examples/machines/), "
+        "relative to the config file; derived from this section when unset.",
+    )
     _start_stagger_s: float = PrivateAttr(30.0)
 
     @field_validator("id")
@@ -72,13 +75,19 @@ class NodeConfig(BaseModel):
     location: Location
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     machines: list[MachineConfig] = Field(min_length=1)
-    auto_accept: bool = Field(True, description="Accept offers that pass the checks; false: a person accepts "
-                              "on the hub (POST /api/v1/jobs/{id}/accept) while the node holds the checked offer.")
+    auto_accept: bool = Field(
+        True,
+        description="Accept offers that pass the checks; false: a person accepts "
+        "on the hub (POST /api/v1/jobs/{id}/accept) while the node holds the checked offer.",
+    )
     progress_step_percent: float = Field(10.0, description="Report running progress every this many percent.")
     status_poll_s: float = Field(1.0, description="How often a running machine is polled.")
     config_dir: Path = Path(".")
-    start_stagger_s: float = Field(30.0, ge=0, description="Seconds between two machines starting jobs, so "
-                                   "a node never switches on all its heaters at once.")
+    start_stagger_s: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds between two machines starting jobs, so a node never switches on all its heaters at once.",
+    )
 
     @model_validator(mode="after")
     def _machine_settings(self) -> NodeConfig:

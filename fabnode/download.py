@@ -28,12 +28,12 @@ def download_offer_file(offer: JobOffer, dest_dir: Path, *, timeout_s: float = 6
     digest = hashlib.sha256()
     size = 0
     try:
-        with httpx.stream("GET", offer.download_url, params={"token": offer.download_token},
-                          timeout=timeout_s) as response:
+        with httpx.stream(
+            "GET", offer.download_url, params={"token": offer.download_token}, timeout=timeout_s
+        ) as response:
             if response.status_code != 200:
                 response.read()
-                raise DownloadError(f"hub refused the download ({response.status_code}): "
-                                    f"{_detail(response)}")
+                raise DownloadError(f"hub refused the download ({response.status_code}): {_detail(response)}")
             with partial.open("wb") as out:
                 for chunk in response.iter_bytes(1024 * 1024):
                     size += len(chunk)

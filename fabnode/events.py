@@ -35,9 +35,17 @@ class EventEmitter:
 
         _, payload = self._journal.append_event(job_id, build)
         self._publish(payload)
-        log.info("job event", extra={"job_id": job_id, "type": type.value, "seq": holder[0].seq,
-                                     "stage": fields.get("stage"), "percent": fields.get("percent"),
-                                     "reason": fields.get("reason")})
+        log.info(
+            "job event",
+            extra={
+                "job_id": job_id,
+                "type": type.value,
+                "seq": holder[0].seq,
+                "stage": fields.get("stage"),
+                "percent": fields.get("percent"),
+                "reason": fields.get("reason"),
+            },
+        )
         return holder[0]
 
     def progress(self, job_id: str, stage: str, percent: float | None = None, **fields) -> JobEvent:

@@ -94,8 +94,7 @@ class Journal:
                 row = self._db.execute("SELECT value FROM settings WHERE key = 'connection_epoch'").fetchone()
                 known = [value for value in (previous, row[0] if row else None) if value is not None]
                 epoch = next_connection_epoch(max(known) if known else None, now=now)
-                self._db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('connection_epoch', ?)",
-                                 (epoch,))
+                self._db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('connection_epoch', ?)", (epoch,))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -108,7 +107,8 @@ class Journal:
         with self._lock:
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO jobs(job_id, offer, state, updated_at) VALUES (?, ?, ?, ?)",
-                (job_id, offer_json, JobState.RECEIVED.value, time.time()))
+                (job_id, offer_json, JobState.RECEIVED.value, time.time()),
+            )
             return cursor.rowcount == 1
 
     def claim_repeated_offer(self, job_id: str, offer_json: str) -> bool:
@@ -122,37 +122,59 @@ class Journal:
             cursor = self._db.execute(
                 "UPDATE jobs SET offer = ?, state = ?, accept_seq = NULL, updated_at = ? "
                 "WHERE job_id = ? AND state IN (?, ?) AND remote_name IS NULL",
-                (offer_json, JobState.RECEIVED.value, time.time(), job_id, JobState.RECEIVED.value,
-                 JobState.DONE.value))
+                (
+                    offer_json,
+                    JobState.RECEIVED.value,
+                    time.time(),
+                    job_id,
+                    JobState.RECEIVED.value,
+                    JobState.DONE.value,
+                ),
+            )
             return cursor.rowcount == 1
 
-    def set_state(self, job_id: str, state: JobState, *, machine_id: str | None = None,
-                  remote_name: str | None = None, accept_seq: int | None = None) -> None:
+    def set_state(
+        self,
+        job_id: str,
+        state: JobState,
+        *,
+        machine_id: str | None = None,
+        remote_name: str | None = None,
+        accept_seq: int | None = None,
+    ) -> None:
         with self._lock:
             self._db.execute(
                 "UPDATE jobs SET state = ?, machine_id = COALESCE(?, machine_id), "
                 "remote_name = COALESCE(?, remote_name), accept_seq = COALESCE(?, accept_seq), updated_at = ? "
-                "WHERE job_id = ?", (state.value, machine_id, remote_name, accept_seq, time.time(), job_id))
+                "WHERE job_id = ?",
+                (state.value, machine_id, remote_name, accept_seq, time.time(), job_id),
+            )
 
     def acceptance_confirmed(self, job_id: str) -> bool:
         """Whether the hub recorded this node's acceptance (its `accepted` event is acknowledged)."""
         with self._lock:
             row = self._db.execute(
                 "SELECT 1 FROM jobs j JOIN events e ON e.job_id = j.job_id AND e.seq = j.accept_seq "
-                "WHERE j.job_id = ? AND e.acked = 1", (job_id,)).fetchone()
+                "WHERE j.job_id = ? AND e.acked = 1",
+                (job_id,),
+            ).fetchone()
         return row is not None
 
     def job(self, job_id: str) -> JournalJob | None:
         with self._lock:
-            row = self._db.execute("SELECT job_id, offer, state, machine_id, remote_name FROM jobs WHERE job_id = ?",
-                                   (job_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT job_id, offer, state, machine_id, remote_name FROM jobs WHERE job_id = ?", (job_id,)
+            ).fetchone()
         return _job(row) if row else None
 
     def unfinished(self) -> list[JournalJob]:
         marks = ",".join("?" for _ in UNFINISHED)
         with self._lock:
-            rows = self._db.execute(f"SELECT job_id, offer, state, machine_id, remote_name FROM jobs "
-                                    f"WHERE state IN ({marks}) ORDER BY updated_at", [s.value for s in UNFINISHED])
+            rows = self._db.execute(
+                f"SELECT job_id, offer, state, machine_id, remote_name FROM jobs "
+                f"WHERE state IN ({marks}) ORDER BY updated_at",
+                [s.value for s in UNFINISHED],
+            )
             return [_job(row) for row in rows.fetchall()]
 
     # events ----------------------------------------------------------------------------------
@@ -166,8 +188,10 @@ class Journal:
                 if row:
                     self._db.execute("UPDATE jobs SET last_seq = ? WHERE job_id = ?", (seq, job_id))
                 payload = build(seq)
-                cursor = self._db.execute("INSERT INTO events(job_id, seq, payload, sent_at) VALUES (?, ?, ?, ?)",
-                                          (job_id, seq, payload, time.time()))
+                cursor = self._db.execute(
+                    "INSERT INTO events(job_id, seq, payload, sent_at) VALUES (?, ?, ?, ?)",
+                    (job_id, seq, payload, time.time()),
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -181,16 +205,18 @@ class Journal:
     def ack(self, job_id: str, seq: int) -> int:
         """The hub recorded the job's events up to `seq`; returns how many were newly confirmed."""
         with self._lock:
-            return self._db.execute("UPDATE events SET acked = 1 WHERE job_id = ? AND seq <= ? AND acked = 0",
-                                    (job_id, seq)).rowcount
+            return self._db.execute(
+                "UPDATE events SET acked = 1 WHERE job_id = ? AND seq <= ? AND acked = 0", (job_id, seq)
+            ).rowcount
 
     def unacked(self, *, sent_before: float | None = None) -> list[tuple[int, bytes]]:
         """Events the hub has not confirmed, oldest first (only those last sent before a time)."""
         with self._lock:
             if sent_before is None:
                 return self._db.execute("SELECT id, payload FROM events WHERE acked = 0 ORDER BY id").fetchall()
-            return self._db.execute("SELECT id, payload FROM events WHERE acked = 0 AND sent_at < ? ORDER BY id",
-                                    (sent_before,)).fetchall()
+            return self._db.execute(
+                "SELECT id, payload FROM events WHERE acked = 0 AND sent_at < ? ORDER BY id", (sent_before,)
+            ).fetchall()
 
     def mark_sent(self, event_ids: list[int]) -> None:
         with self._lock:
@@ -199,5 +225,6 @@ class Journal:
 
 
 def _job(row) -> JournalJob:
-    return JournalJob(job_id=row[0], offer=json.loads(row[1]), state=JobState(row[2]), machine_id=row[3],
-                      remote_name=row[4])
+    return JournalJob(
+        job_id=row[0], offer=json.loads(row[1]), state=JobState(row[2]), machine_id=row[3], remote_name=row[4]
+    )

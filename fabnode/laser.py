@@ -78,10 +78,15 @@ def outline_gcode(
             f"the outline is {size[0]:.1f} x {size[1]:.1f} mm; {profile.name} cuts at most "
             f"{room[0]:.1f} x {room[1]:.1f} mm (work area less a {margin_mm:g} mm margin)"
         )
-    lines = [*header, f"; laser: {material.name}, S{power:g} ({material.power_percent:g} %), "
-             f"F{material.speed_mm_min:g}, {material.passes} pass(es), kerf {material.kerf_mm:g} mm",
-             *(["; drawing turned 90 degrees to fit the work area"] if rotated else []),
-             "G21", "G90", "M5"]
+    lines = [
+        *header,
+        f"; laser: {material.name}, S{power:g} ({material.power_percent:g} %), "
+        f"F{material.speed_mm_min:g}, {material.passes} pass(es), kerf {material.kerf_mm:g} mm",
+        *(["; drawing turned 90 degrees to fit the work area"] if rotated else []),
+        "G21",
+        "G90",
+        "M5",
+    ]
     cut = 0.0
     for points, closed in contours:
         pts = points + shift
@@ -99,8 +104,7 @@ def outline_gcode(
                 first = False
         lines.append("M5")
     lines += ["G0 X0 Y0", "M2"]
-    job = LaserJob(Path(), material.name, power, material.speed_mm_min, material.passes,
-                   len(contours), cut)
+    job = LaserJob(Path(), material.name, power, material.speed_mm_min, material.passes, len(contours), cut)
     return lines, job
 
 
@@ -116,8 +120,7 @@ def write_laser_gcode(
     outline = load_outline(source)
     lines, job = outline_gcode(outline, profile, material_name, header=header)
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return LaserJob(target, job.material, job.power_s, job.feed_mm_min, job.passes, job.contours,
-                    job.cut_length_mm)
+    return LaserJob(target, job.material, job.power_s, job.feed_mm_min, job.passes, job.contours, job.cut_length_mm)
 
 
 def _contours(outline: Outline, material: Material) -> list[tuple[np.ndarray, bool]]:

@@ -68,8 +68,12 @@ def safety_profile(config: MachineConfig, slicer_profile: Path | None = None) ->
             volume = [max(a, b) for a, b in zip(volume, profile_build_volume(slicer_profile), strict=True)]
         except (SlicerError, OSError):
             pass
-    raw = {"name": config.id, "dialect": _DIALECTS.get(str(config.driver.get("type")), "marlin"),
-           "process": config.process, "work_volume": {"max_mm": volume}}
+    raw = {
+        "name": config.id,
+        "dialect": _DIALECTS.get(str(config.driver.get("type")), "marlin"),
+        "process": config.process,
+        "work_volume": {"max_mm": volume},
+    }
     if config.process == "FDM":
         raw["temperatures"] = {"hotend_max_c": 300, "bed_max_c": 120}
     return profile_from_dict(raw)
@@ -98,9 +102,19 @@ class AcceptedJob:
 
 
 class MachineWorker:
-    def __init__(self, config: MachineConfig, driver: MachineDriver, emitter: EventEmitter, journal: Journal, *,
-                 work_dir: Path, profile: Path, poll_s: float, progress_step: float,
-                 on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        config: MachineConfig,
+        driver: MachineDriver,
+        emitter: EventEmitter,
+        journal: Journal,
+        *,
+        work_dir: Path,
+        profile: Path,
+        poll_s: float,
+        progress_step: float,
+        on_change: Callable[[], None],
+    ) -> None:
         self.config = config
         self.driver = driver
         self._emitter = emitter
@@ -173,6 +187,7 @@ class MachineWorker:
                 self._on_change()
             except MachineError as exc:
                 log.warning("machine not reachable yet", extra={"machine_id": self.config.id, "error": str(exc)})
+
         threading.Thread(target=attempt, name=f"connect-{self.config.id}", daemon=True).start()
 
     def _run(self) -> None:
@@ -216,8 +231,10 @@ class MachineWorker:
                 return False
             if time.monotonic() >= next_note + 30:
                 next_note = time.monotonic()
-                log.info("waiting for the hub to confirm the acceptance before starting",
-                         extra={"job_id": job_id, "waited_s": round(next_note - started)})
+                log.info(
+                    "waiting for the hub to confirm the acceptance before starting",
+                    extra={"job_id": job_id, "waited_s": round(next_note - started)},
+                )
             time.sleep(self._poll_s)
         return job_id not in self._cancelled
 
@@ -232,8 +249,10 @@ class MachineWorker:
             if self.config.process == "FDM":
                 waited = self._stagger.wait_turn(self.config.id)
                 if waited:
-                    log.info("staggered start", extra={"job_id": job_id, "machine_id": self.config.id,
-                                                       "waited_s": round(waited, 1)})
+                    log.info(
+                        "staggered start",
+                        extra={"job_id": job_id, "machine_id": self.config.id, "waited_s": round(waited, 1)},
+                    )
             stored_as = self.driver.run_file(gcode, remote_name)
         except MachineError as exc:
             self._finish(job_id, EventType.FAILED, reason=f"machine {self.config.id}: {exc}")
@@ -254,23 +273,35 @@ class MachineWorker:
         try:
             self._ensure_connected()
         except MachineError as exc:
-            log.warning("machine unreachable while recovering; will retry", extra={"job_id": job_id,
-                                                                                   "error": str(exc)})
+            log.warning("machine unreachable while recovering; will retry", extra={"job_id": job_id, "error": str(exc)})
             time.sleep(self._poll_s * 4)
             self._jobs.put(run)
             return
         status = self.driver.status()
         ours = status.file_name is not None and status.file_name.endswith(run.remote_name)
-        log.info("reconciling job after restart", extra={"job_id": job_id, "machine_state": status.state.value,
-                                                         "machine_file": status.file_name, "ours": ours})
-        if ours and (status.state in JOB_STATES or (status.completion or 0) >= 100 or status.state is MachineState.ERROR):
+        log.info(
+            "reconciling job after restart",
+            extra={
+                "job_id": job_id,
+                "machine_state": status.state.value,
+                "machine_file": status.file_name,
+                "ours": ours,
+            },
+        )
+        if ours and (
+            status.state in JOB_STATES or (status.completion or 0) >= 100 or status.state is MachineState.ERROR
+        ):
             self._journal.set_state(job_id, JobState.RUNNING)
             self._watch(job_id, run.remote_name, started=time.monotonic(), slice_seconds=0.0)
             return
         if run.was_running:
-            self._finish(job_id, EventType.FAILED, reason=f"interrupted: after the node restarted, machine "
-                         f"{self.config.id} no longer shows this job (it shows {status.file_name or 'no file'}, "
-                         f"{status.state.value}); not restarted, to avoid making it twice")
+            self._finish(
+                job_id,
+                EventType.FAILED,
+                reason=f"interrupted: after the node restarted, machine "
+                f"{self.config.id} no longer shows this job (it shows {status.file_name or 'no file'}, "
+                f"{status.state.value}); not restarted, to avoid making it twice",
+            )
             return
         gcode = self._work_dir / "jobs" / job_id / run.remote_name
         if not gcode.exists():
@@ -287,8 +318,9 @@ class MachineWorker:
         if self.config.process == "laser":
             self._emitter.progress(job_id, "slicing", machine_id=self.config.id)
             try:
-                write_laser_gcode(job.mesh_path, gcode, self._safety, job.offer.material,
-                                  header=header_lines(job.offer))
+                write_laser_gcode(
+                    job.mesh_path, gcode, self._safety, job.offer.material, header=header_lines(job.offer)
+                )
             except (LaserJobError, ProfileError, designs.DesignFileError) as exc:
                 self._finish(job_id, EventType.FAILED, reason=f"laser job failed: {exc}")
                 return None
@@ -299,8 +331,7 @@ class MachineWorker:
             return 0.0
         self._emitter.progress(job_id, "slicing", machine_id=self.config.id)
         try:
-            result = slice_mesh(job.mesh_path, gcode, profile=self._profile,
-                                bed_center_mm=self.config.bed_center_mm)
+            result = slice_mesh(job.mesh_path, gcode, profile=self._profile, bed_center_mm=self.config.bed_center_mm)
         except SlicerError as exc:
             self._finish(job_id, EventType.FAILED, reason=f"slicing failed: {exc}")
             return None
@@ -315,15 +346,26 @@ class MachineWorker:
             self._finish(job_id, EventType.FAILED, reason=f"G-code cannot be read: {exc}")
             return False
         if report.safe:
-            log.info("G-code passed the safety check", extra={
-                "job_id": job_id, "machine_id": self.config.id, "estimate_s": round(report.time_s),
-                "filament_g": round(report.filament_g, 1), "check_s": round(report.seconds, 3)})
+            log.info(
+                "G-code passed the safety check",
+                extra={
+                    "job_id": job_id,
+                    "machine_id": self.config.id,
+                    "estimate_s": round(report.time_s),
+                    "filament_g": round(report.filament_g, 1),
+                    "check_s": round(report.seconds, 3),
+                },
+            )
             return True
         first = report.violations[0]
         more = f" (and {report.violation_count - 1} more)" if report.violation_count > 1 else ""
-        self._finish(job_id, EventType.FAILED, reason=(
-            f"G-code refused by the safety check for {self.config.id}: line {first.line}: "
-            f"{first.reason}{more}"))
+        self._finish(
+            job_id,
+            EventType.FAILED,
+            reason=(
+                f"G-code refused by the safety check for {self.config.id}: line {first.line}: {first.reason}{more}"
+            ),
+        )
         return False
 
     def _watch(self, job_id: str, stored_as: str, *, started: float, slice_seconds: float) -> None:
@@ -342,8 +384,10 @@ class MachineWorker:
             status = self.driver.status()
             if status.state is MachineState.UNREACHABLE:
                 if not unreachable_logged:
-                    log.warning("machine unreachable during a job; waiting for it",
-                                extra={"job_id": job_id, "machine_id": self.config.id, "error": status.error})
+                    log.warning(
+                        "machine unreachable during a job; waiting for it",
+                        extra={"job_id": job_id, "machine_id": self.config.id, "error": status.error},
+                    )
                     unreachable_logged = True
                 grace_until = max(grace_until, time.monotonic() + 15)
                 continue
@@ -357,22 +401,36 @@ class MachineWorker:
                     self._emitter.progress(job_id, "running", percent=round(min(pct, 100.0), 1))
                 continue
             if status.state is MachineState.ERROR:
-                self._finish(job_id, EventType.FAILED,
-                             reason=f"machine {self.config.id}: {status.error or 'firmware error'}")
+                self._finish(
+                    job_id, EventType.FAILED, reason=f"machine {self.config.id}: {status.error or 'firmware error'}"
+                )
                 return
             ours = status.file_name is None or status.file_name.endswith(stored_as)
             done = ours and status.completion is not None and status.completion >= 100.0
             if done or (seen_active and status.state is MachineState.IDLE):
                 if done and job_id not in self._cancelled:
-                    self._finish(job_id, EventType.COMPLETED, machine_id=self.config.id,
-                                 detail={"print_seconds": round(time.monotonic() - started, 1),
-                                         "slice_seconds": round(slice_seconds, 2)})
+                    self._finish(
+                        job_id,
+                        EventType.COMPLETED,
+                        machine_id=self.config.id,
+                        detail={
+                            "print_seconds": round(time.monotonic() - started, 1),
+                            "slice_seconds": round(slice_seconds, 2),
+                        },
+                    )
                 else:
-                    self._finish(job_id, EventType.FAILED,
-                                 reason="cancelled" if job_id in self._cancelled else
-                                 f"machine stopped at {status.completion or 0:.0f}%")
+                    self._finish(
+                        job_id,
+                        EventType.FAILED,
+                        reason="cancelled"
+                        if job_id in self._cancelled
+                        else f"machine stopped at {status.completion or 0:.0f}%",
+                    )
                 return
             if not seen_active and time.monotonic() > grace_until:
-                self._finish(job_id, EventType.FAILED,
-                             reason=f"machine {self.config.id} never started the job (state {status.state.value})")
+                self._finish(
+                    job_id,
+                    EventType.FAILED,
+                    reason=f"machine {self.config.id} never started the job (state {status.state.value})",
+                )
                 return

@@ -118,8 +118,7 @@ def find_prusa_slicer(environ: Mapping[str, str] | None = None) -> str:
         found = shutil.which(configured, path=search_path)
         if found is None:
             raise SlicerNotFoundError(
-                f"{ENV_PRUSA_SLICER} is set to {configured!r}, but there is no executable "
-                "PrusaSlicer there"
+                f"{ENV_PRUSA_SLICER} is set to {configured!r}, but there is no executable PrusaSlicer there"
             )
         return found
     found = shutil.which("prusa-slicer", path=search_path)
@@ -252,8 +251,7 @@ def _failure(returncode: int, stdout: str, stderr: str) -> SlicerError:
     lines = _meaningful_lines(stderr) or _meaningful_lines(stdout)
     if any(_NOT_FIT in line.lower() for line in lines):
         return DoesNotFitBedError(
-            "the part does not fit the bed of this printer profile "
-            "(PrusaSlicer: Objects could not fit on the bed)"
+            "the part does not fit the bed of this printer profile (PrusaSlicer: Objects could not fit on the bed)"
         )
     reason = lines[-1] if lines else "no error message"
     if len(reason) > 300:
@@ -336,9 +334,7 @@ def slice_mesh(
             ) from exc
         except (FileNotFoundError, PermissionError) as exc:
             if exc.filename == executable or not Path(executable).exists():
-                raise SlicerNotFoundError(
-                    f"cannot run PrusaSlicer at {executable!r}: {exc.strerror}"
-                ) from exc
+                raise SlicerNotFoundError(f"cannot run PrusaSlicer at {executable!r}: {exc.strerror}") from exc
             raise
         finally:
             partial.unlink(missing_ok=True)

@@ -234,8 +234,7 @@ class MachineDriver(ABC):
         """The error explaining why a machine in `snapshot.state` cannot act."""
         if snapshot.state is MachineState.ERROR:
             return MachineNotReady(
-                f"{self} stopped with an error: {snapshot.error or 'no message'}; "
-                "check the machine, then reconnect",
+                f"{self} stopped with an error: {snapshot.error or 'no message'}; check the machine, then reconnect",
                 snapshot.state,
                 firmware_error=snapshot.error,
             )

@@ -149,7 +149,8 @@ class GrblDriver(MachineDriver):
                 raise MachineNotReady(
                     f"{self} is in alarm ({self._alarm or 'locked at start-up'}); a person must "
                     "check the machine, then home it or unlock it ($X)",
-                    MachineState.ERROR, firmware_error=self._alarm,
+                    MachineState.ERROR,
+                    firmware_error=self._alarm,
                 )
             self._alarm = None
         self._push()
@@ -164,8 +165,7 @@ class GrblDriver(MachineDriver):
         with self._cond:
             self._inflight.clear()
             self._inflight_bytes = 0
-        self._reader = threading.Thread(target=self._read_loop, name=f"grbl-read-{self._port}",
-                                        daemon=True)
+        self._reader = threading.Thread(target=self._read_loop, name=f"grbl-read-{self._port}", daemon=True)
         self._reader.start()
 
     def disconnect(self) -> None:
@@ -289,8 +289,7 @@ class GrblDriver(MachineDriver):
                 left = deadline - time.monotonic()
                 if left <= 0 or self._lost:
                     raise MachineUnreachable(
-                        self._lost or f"{self} does not answer status queries; is it GRBL, at "
-                        f"{self._baudrate} baud?"
+                        self._lost or f"{self} does not answer status queries; is it GRBL, at {self._baudrate} baud?"
                     )
                 self._cond.wait(min(left, 0.1))
             assert self._status is not None
@@ -311,9 +310,17 @@ class GrblDriver(MachineDriver):
             job = self._job
             # Done only on an Idle report sent after the last line was answered: an older
             # report may predate moves still in GRBL's planner.
-            if job is not None and job.streamed_all and not job.done and job.error is None \
-                    and status is not None and status is self._status and status.state == "Idle" \
-                    and job.acked >= job.sent and self._status_ack >= job.last_ack_seq:
+            if (
+                job is not None
+                and job.streamed_all
+                and not job.done
+                and job.error is None
+                and status is not None
+                and status is self._status
+                and status.state == "Idle"
+                and job.acked >= job.sent
+                and self._status_ack >= job.last_ack_seq
+            ):
                 job.done = True
             error = self._failed or (job.error if job is not None else None)
             if status is None:
@@ -376,8 +383,9 @@ class GrblDriver(MachineDriver):
             self._job = job
             self._failed = None
         self._job_started(time.monotonic())
-        self._streamer = threading.Thread(target=self._stream, args=(job,),
-                                          name=f"grbl-stream-{self._port}", daemon=True)
+        self._streamer = threading.Thread(
+            target=self._stream, args=(job,), name=f"grbl-stream-{self._port}", daemon=True
+        )
         self._streamer.start()
         logger.info("%s: streaming %s (%d lines)", self, remote_name, total)
         self._push()
@@ -394,8 +402,12 @@ class GrblDriver(MachineDriver):
                         if len(data) > self._rx_limit:
                             job.error = f"program line {job.sent + 1} is longer than GRBL's buffer"
                             break
-                        while (self._inflight_bytes + len(data) > self._rx_limit
-                               and job.error is None and not job.cancelled and self._serial):
+                        while (
+                            self._inflight_bytes + len(data) > self._rx_limit
+                            and job.error is None
+                            and not job.cancelled
+                            and self._serial
+                        ):
                             self._cond.wait(0.5)
                         if job.error is not None or job.cancelled or self._serial is None:
                             break
@@ -462,8 +474,7 @@ class GrblDriver(MachineDriver):
     def resume(self) -> None:
         snapshot = self._require_job("resume")
         if snapshot.state not in (MachineState.PAUSED, MachineState.PAUSING):
-            raise MachineStateError(f"cannot resume: {self} is {snapshot.state}, not paused",
-                                    snapshot.state)
+            raise MachineStateError(f"cannot resume: {self} is {snapshot.state}, not paused", snapshot.state)
         self._write(CYCLE_START)
         logger.info("%s: resume", self)
 
@@ -508,8 +519,9 @@ class GrblDriver(MachineDriver):
         """Send lines one at a time, waiting for each answer; an `error:N` raises."""
         with self._cond:
             if self._job is not None and not self._job.done and not self._job.error:
-                raise MachineBusy(f"{self} is streaming {self._job.name}; commands would mix "
-                                  "into the program", MachineState.PRINTING)
+                raise MachineBusy(
+                    f"{self} is streaming {self._job.name}; commands would mix into the program", MachineState.PRINTING
+                )
         for line in lines:
             if "\n" in line or "\r" in line or not line.strip():
                 raise ValueError(f"a command must be one non-empty line, not {line!r}")

@@ -149,8 +149,7 @@ def parse_status(line: str) -> GrblStatus | None:
         return None
     if wpos is None and mpos is not None and wco is not None:
         wpos = tuple(m - w for m, w in zip(mpos, wco, strict=False))
-    return GrblStatus(state, substate, mpos, wpos, wco, feed, spindle, blocks, buffer_bytes,
-                      line_number, fields)
+    return GrblStatus(state, substate, mpos, wpos, wco, feed, spindle, blocks, buffer_bytes, line_number, fields)
 
 
 @dataclass(frozen=True)
@@ -217,5 +216,5 @@ def clean_line(raw: str) -> str:
     while "(" in raw:
         start = raw.index("(")
         end = raw.find(")", start)
-        raw = raw[:start] + ("" if end < 0 else raw[end + 1:])
+        raw = raw[:start] + ("" if end < 0 else raw[end + 1 :])
     return "".join(raw.split()).upper()

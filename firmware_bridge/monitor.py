@@ -102,11 +102,7 @@ class JobTracker:
             events.append(ProgressChanged(snapshot))
         if snapshot.state in JOB_STATES:
             self._job_active = True
-        elif (
-            self._job_active
-            and snapshot.state in _DONE_STATES
-            and sent_at >= self._job_started_at
-        ):
+        elif self._job_active and snapshot.state in _DONE_STATES and sent_at >= self._job_started_at:
             self._job_active = False
             success = (
                 snapshot.state is MachineState.IDLE
@@ -182,9 +178,7 @@ class StatusMonitor:
         if self.running:
             return
         self._stopping.clear()
-        self._thread = threading.Thread(
-            target=self._run, name=f"monitor-{self._name}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=f"monitor-{self._name}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -82,11 +82,13 @@ class MoonrakerDriver(MachineDriver):
         except ValueError:
             body = response.text
         if response.status_code in (401, 403):
-            raise MachineAuthError(f"{self} refused the API key (HTTP {response.status_code}): "
-                                   f"{error_of(body, 'unauthorized')}")
+            raise MachineAuthError(
+                f"{self} refused the API key (HTTP {response.status_code}): {error_of(body, 'unauthorized')}"
+            )
         if response.status_code >= 500:
-            raise MachineResponseError(f"{self} failed on {method} {path} (HTTP {response.status_code}): "
-                                       f"{error_of(body, 'internal error')}")
+            raise MachineResponseError(
+                f"{self} failed on {method} {path} (HTTP {response.status_code}): {error_of(body, 'internal error')}"
+            )
         if response.status_code >= 400:
             raise MachineStateError(f"{self} refused {method} {path}: {error_of(body, 'no details')}")
         return result_of(body)
@@ -116,9 +118,11 @@ class MoonrakerDriver(MachineDriver):
                 self._request("POST", "/printer/firmware_restart")
                 restarted = True
             if time.monotonic() >= deadline:
-                raise MachineNotReady(f"{self}: Klipper not ready within {timeout:.0f} s "
-                                      f"({snapshot.error or snapshot.state})", snapshot.state,
-                                      firmware_error=snapshot.error)
+                raise MachineNotReady(
+                    f"{self}: Klipper not ready within {timeout:.0f} s ({snapshot.error or snapshot.state})",
+                    snapshot.state,
+                    firmware_error=snapshot.error,
+                )
             time.sleep(0.5)
 
     def disconnect(self) -> None:
@@ -147,8 +151,13 @@ class MoonrakerDriver(MachineDriver):
         data = {"root": "gcodes", **({"print": "true"} if start else {})}
         with path.open("rb") as stream:
             try:
-                result = self._request("POST", "/server/files/upload", data=data, timeout=120,
-                                        files={"file": (remote_name, stream, "application/octet-stream")})
+                result = self._request(
+                    "POST",
+                    "/server/files/upload",
+                    data=data,
+                    timeout=120,
+                    files={"file": (remote_name, stream, "application/octet-stream")},
+                )
             except MachineStateError as exc:
                 raise UploadRejected(str(exc)) from None
         return parse_upload(result, remote_name)

@@ -68,8 +68,9 @@ def parse_status(status: Mapping[str, Any]) -> JobProgress:
     if klippy != "ready":
         state = MachineState.CONNECTING if klippy == "startup" else MachineState.ERROR
         message = webhooks.get("state_message") or f"Klipper is {klippy}"
-        return JobProgress(state, error=str(message).strip() if state is MachineState.ERROR else None,
-                           temperatures=temperatures)
+        return JobProgress(
+            state, error=str(message).strip() if state is MachineState.ERROR else None, temperatures=temperatures
+        )
     text = str(stats.get("state", "standby"))
     state = _PRINT_STATES.get(text, MachineState.ERROR)
     completion: float | None = None
@@ -98,8 +99,10 @@ def parse_capabilities(status: Mapping[str, Any]) -> MachineCapabilities:
     low, high = toolhead.get("axis_minimum"), toolhead.get("axis_maximum")
     volume = None
     if isinstance(low, list) and isinstance(high, list) and len(low) >= 3 and len(high) >= 3:
-        size = [_number(b) - _number(a) if _number(a) is not None and _number(b) is not None else None
-                for a, b in zip(low[:3], high[:3], strict=True)]
+        size = [
+            _number(b) - _number(a) if _number(a) is not None and _number(b) is not None else None
+            for a, b in zip(low[:3], high[:3], strict=True)
+        ]
         if all(s is not None and s > 0 for s in size):
             volume = (size[0], size[1], size[2])
     return MachineCapabilities(

@@ -138,18 +138,13 @@ class OctoPrintDriver(MachineDriver):
         Other 4xx answers are returned for the caller to interpret in context.
         """
         try:
-            response = self._client.request(
-                method, path, timeout=timeout or self._timeout_s, **kwargs
-            )
+            response = self._client.request(method, path, timeout=timeout or self._timeout_s, **kwargs)
         except httpx.ConnectError as exc:
             raise MachineUnreachable(
-                f"cannot connect to {self} ({_reason(exc)}); is OctoPrint running and is "
-                "the address right?"
+                f"cannot connect to {self} ({_reason(exc)}); is OctoPrint running and is the address right?"
             ) from None
         except httpx.TimeoutException:
-            raise MachineUnreachable(
-                f"{self} did not answer within {timeout or self._timeout_s:.0f} s"
-            ) from None
+            raise MachineUnreachable(f"{self} did not answer within {timeout or self._timeout_s:.0f} s") from None
         except httpx.HTTPError as exc:
             raise MachineUnreachable(f"talking to {self} failed: {_reason(exc)}") from None
         if response.status_code in (401, 403) or _csrf_refusal(response):
@@ -236,8 +231,7 @@ class OctoPrintDriver(MachineDriver):
                 )
             if time.monotonic() >= deadline:
                 raise MachineNotReady(
-                    f"{self} did not get the printer ready within {timeout:.0f} s "
-                    f"(last state: {snapshot.state})",
+                    f"{self} did not get the printer ready within {timeout:.0f} s (last state: {snapshot.state})",
                     snapshot.state,
                 )
             time.sleep(_CONNECT_POLL_S)
@@ -262,8 +256,7 @@ class OctoPrintDriver(MachineDriver):
         response = self._post("/api/connection", payload)
         if response.status_code >= 400:
             raise MachineNotReady(
-                f"{self} refused to connect to {self._port_text}: "
-                f"{error_text(_body(response), 'no details')}",
+                f"{self} refused to connect to {self._port_text}: {error_text(_body(response), 'no details')}",
                 snapshot.state,
             )
 
@@ -330,10 +323,7 @@ class OctoPrintDriver(MachineDriver):
         if not path.is_file():
             raise UploadRejected(f"cannot upload {path}: no such file")
         if not remote_name.lower().endswith(GCODE_EXTENSIONS):
-            raise UploadRejected(
-                f"{self} takes only G-code files ({', '.join(GCODE_EXTENSIONS)}), "
-                f"not {remote_name!r}"
-            )
+            raise UploadRejected(f"{self} takes only G-code files ({', '.join(GCODE_EXTENSIONS)}), not {remote_name!r}")
         data = {"select": "true", "print": "true"} if start else {}
         with path.open("rb") as stream:
             response = self._request(
@@ -357,9 +347,7 @@ class OctoPrintDriver(MachineDriver):
 
     def start(self, remote_name: str) -> None:
         self.require_idle()
-        response = self._post(
-            f"/api/files/local/{quote(remote_name)}", {"command": "select", "print": True}
-        )
+        response = self._post(f"/api/files/local/{quote(remote_name)}", {"command": "select", "print": True})
         if response.status_code == 404:
             raise MachineError(f"{self} has no file {remote_name!r}; upload it first")
         if response.status_code == 415:
@@ -413,8 +401,7 @@ class OctoPrintDriver(MachineDriver):
     def _expect_ok(self, response: httpx.Response, what: str) -> None:
         if response.status_code >= 400:
             raise MachineResponseError(
-                f"{self} refused to {what} (HTTP {response.status_code}): "
-                f"{error_text(_body(response), 'no details')}"
+                f"{self} refused to {what} (HTTP {response.status_code}): {error_text(_body(response), 'no details')}"
             )
 
     def _state_error(self, what: str, response: httpx.Response) -> MachineStateError:
@@ -426,18 +413,13 @@ class OctoPrintDriver(MachineDriver):
         snapshot = self.status()
         if snapshot.state in JOB_STATES:
             return MachineBusy(
-                f"cannot {what}: {self} is {snapshot.state} "
-                f"({snapshot.file_name or 'unknown file'}); {reason}",
+                f"cannot {what}: {self} is {snapshot.state} ({snapshot.file_name or 'unknown file'}); {reason}",
                 snapshot.state,
             )
         if snapshot.state is MachineState.IDLE:
-            return MachineStateError(
-                f"cannot {what}: {self} is idle; {reason}", snapshot.state
-            )
+            return MachineStateError(f"cannot {what}: {self} is idle; {reason}", snapshot.state)
         not_ready = self.not_ready_error(snapshot)
-        return MachineNotReady(
-            f"cannot {what}: {not_ready}", snapshot.state, not_ready.firmware_error
-        )
+        return MachineNotReady(f"cannot {what}: {not_ready}", snapshot.state, not_ready.firmware_error)
 
 
 class _Upload(NamedTuple):

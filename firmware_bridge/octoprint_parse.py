@@ -86,9 +86,7 @@ def parse_temperatures(printer: Mapping[str, Any] | None) -> dict[str, Temperatu
     return temperatures
 
 
-def parse_job(
-    job: Mapping[str, Any], printer: Mapping[str, Any] | None = None
-) -> JobProgress:
+def parse_job(job: Mapping[str, Any], printer: Mapping[str, Any] | None = None) -> JobProgress:
     """A snapshot from `GET /api/job` (and optionally `GET /api/printer` for temperatures).
 
     The firmware's message after a halt appears only here, under `error`: by then
@@ -120,11 +118,7 @@ def parse_capabilities(profile: Mapping[str, Any] | None) -> MachineCapabilities
         return MachineCapabilities(file_extensions=GCODE_EXTENSIONS)
     volume = profile.get("volume") or {}
     width, depth, height = (_number(volume.get(k)) for k in ("width", "depth", "height"))
-    build_volume = (
-        (width, depth, height)
-        if width and depth and height and min(width, depth, height) > 0
-        else None
-    )
+    build_volume = (width, depth, height) if width and depth and height and min(width, depth, height) > 0 else None
     extruder = profile.get("extruder") or {}
     count = extruder.get("count")
     return MachineCapabilities(

@@ -44,8 +44,9 @@ def backoff_delays(start: float = BACKOFF_START_S, limit: float = BACKOFF_MAX_S)
 class PushClient:
     """Receives OctoPrint's `current` messages and hands each as a snapshot to `on_snapshot`."""
 
-    def __init__(self, url: str, api_key: str, on_snapshot: Callable[[JobProgress], None],
-                 name: str = "OctoPrint") -> None:
+    def __init__(
+        self, url: str, api_key: str, on_snapshot: Callable[[JobProgress], None], name: str = "OctoPrint"
+    ) -> None:
         self._url = url.rstrip("/")
         self._api_key = api_key
         self._on_snapshot = on_snapshot
@@ -90,8 +91,9 @@ class PushClient:
             self._stopping.wait(next(delays))
 
     def _session(self) -> None:
-        login = httpx.post(f"{self._url}/api/login", json={"passive": True},
-                           headers={"X-Api-Key": self._api_key}, timeout=10)
+        login = httpx.post(
+            f"{self._url}/api/login", json={"passive": True}, headers={"X-Api-Key": self._api_key}, timeout=10
+        )
         if login.status_code != 200:
             raise _Refused(f"login refused (HTTP {login.status_code})")
         user = login.json()

@@ -60,8 +60,6 @@ def create_driver(config: Mapping[str, Any]) -> MachineDriver:
 def _parameters(factory: Callable[..., MachineDriver]) -> tuple[set[str], set[str]]:
     """The keyword names `factory` accepts, and those without a default."""
     params = [
-        p
-        for p in inspect.signature(factory).parameters.values()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        p for p in inspect.signature(factory).parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     ]
     return {p.name for p in params}, {p.name for p in params if p.default is p.empty}

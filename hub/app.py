@@ -39,8 +39,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="cofab hub", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.catalog_settings = CatalogSettings()
-    for router in (auth_router, catalog_router, uploads_router, licences_router, files_router, nodes_router,
-                   orders_router, metrics_router):
+    for router in (
+        auth_router,
+        catalog_router,
+        uploads_router,
+        licences_router,
+        files_router,
+        nodes_router,
+        orders_router,
+        metrics_router,
+    ):
         app.include_router(router)
     install_web(app)  # the web faces: pages, live streams, static files, cookie sign-in
 

@@ -25,9 +25,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default SQLite at DATA_DIR/hub.db. PostgreSQL: postgresql+psycopg://…"
     )
-    public_url: str = Field(
-        "http://127.0.0.1:8000", description="Base URL nodes use to download design files."
-    )
+    public_url: str = Field("http://127.0.0.1:8000", description="Base URL nodes use to download design files.")
     secret_key: str = Field(DEV_SECRET, description="Signs short-lived download tokens.")
     admin_token: str | None = Field(
         None, description="If set, an admin API token with this value exists at start-up (bootstrap)."
@@ -45,36 +43,57 @@ class Settings(BaseSettings):
     )
     mqtt_enabled: bool = Field(True, description="Connect to the broker at all (off in API-only tests).")
     broker_hub_port: int | None = Field(
-        None, description="Managed broker: a loopback-only listener for the hub (default MQTT_PORT+1). Nodes' "
-        "listener forces client id = user name, so one lab cannot take over another lab's session.")
+        None,
+        description="Managed broker: a loopback-only listener for the hub (default MQTT_PORT+1). Nodes' "
+        "listener forces client id = user name, so one lab cannot take over another lab's session.",
+    )
 
     replica_id: str = Field(
         default_factory=socket.gethostname,
         description="This hub process among several on one database; its MQTT client id is "
         "`MQTT_USERNAME-REPLICA_ID`. Unique among running replicas and the same across a replica's restarts "
-        "(its broker session keeps its share of node events while it is away). Default: the host name.")
+        "(its broker session keeps its share of node events while it is away). Default: the host name.",
+    )
     registry_refresh_s: float = Field(
-        10.0, ge=0, description="How often the lab registry and fairness ledger are reloaded from the database "
-        "(labs registered or approved through another replica); 0 turns it off.")
+        10.0,
+        ge=0,
+        description="How often the lab registry and fairness ledger are reloaded from the database "
+        "(labs registered or approved through another replica); 0 turns it off.",
+    )
 
     upload_max_bytes: int = Field(2 * 1024**3, description="Uploads larger than this are refused (413).")
     upload_purge_interval_s: float = Field(
-        3600.0, ge=0, description="How often staged uploads past their expiry are forgotten and their bytes "
-        "deleted (also once at start-up); 0 turns the periodic purge off.")
+        3600.0,
+        ge=0,
+        description="How often staged uploads past their expiry are forgotten and their bytes "
+        "deleted (also once at start-up); 0 turns the periodic purge off.",
+    )
     analysis_max_memory_mb: int = Field(
-        4096, ge=16, description="Address-space cap (RLIMIT_AS) of the child process that analyses one uploaded "
-        "file; it includes ~400 MB of numpy/scipy/trimesh mappings. Over it, the upload is refused (422).")
+        4096,
+        ge=16,
+        description="Address-space cap (RLIMIT_AS) of the child process that analyses one uploaded "
+        "file; it includes ~400 MB of numpy/scipy/trimesh mappings. Over it, the upload is refused (422).",
+    )
     analysis_timeout_s: float = Field(
-        120.0, gt=0, description="An uploaded file's analysis (with repair, thumbnail, viewer mesh) is killed "
-        "after this and the upload refused (422).")
+        120.0,
+        gt=0,
+        description="An uploaded file's analysis (with repair, thumbnail, viewer mesh) is killed "
+        "after this and the upload refused (422).",
+    )
     download_token_ttl_s: int = Field(900, description="Lifetime of a node's file download token.")
     offer_timeout_s: float = Field(120.0, description="An offer not answered in this time goes to the next node.")
-    routing_patience_s: float = Field(3600.0, description="A job no lab can take right now (offline, busy, "
-                                      "closed) waits and is retried this long before it fails.")
+    routing_patience_s: float = Field(
+        3600.0,
+        description="A job no lab can take right now (offline, busy, "
+        "closed) waits and is retried this long before it fails.",
+    )
     maintenance_interval_s: float = Field(2.0, description="How often expired offers are swept.")
     outbox_retention_s: float = Field(
-        86400.0, ge=0, description="Outbox messages the broker acknowledged are deleted this long after (by "
-        "the relay, every minute); never sooner than a broker restart could send them again. 0 keeps them.")
+        86400.0,
+        ge=0,
+        description="Outbox messages the broker acknowledged are deleted this long after (by "
+        "the relay, every minute); never sooner than a broker restart could send them again. 0 keeps them.",
+    )
 
     # The cooperative's settings: shares of every paid order, membership rule, ranking weights.
     designer_share: float = Field(0.10, ge=0, le=1, description="Designer's share, of the lab's price.")

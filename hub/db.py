@@ -54,8 +54,9 @@ def make_engine(url: str) -> Engine:
         return engine
     # jit off: the hub's statements are short, yet PostgreSQL's cost-based JIT fires on some of
     # them (a search with filters spent 9-17 ms compiling to run in about 40)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
-                         connect_args={"options": "-c jit=off"}, **json_options)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args={"options": "-c jit=off"}, **json_options
+    )
 
 
 @contextmanager
@@ -70,8 +71,9 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
-def advisory_lock(connection: Connection, key: int, *, shared: bool = False, transaction: bool = False,
-                  wait: bool = True) -> bool:
+def advisory_lock(
+    connection: Connection, key: int, *, shared: bool = False, transaction: bool = False, wait: bool = True
+) -> bool:
     """Take PostgreSQL's advisory lock `key` on `connection`; True once held.
 
     transaction: held until the connection's transaction ends (committed or rolled back)
@@ -79,7 +81,6 @@ def advisory_lock(connection: Connection, key: int, *, shared: bool = False, tra
     exclusive holders. Without `wait`, returns False at once if it is not free.
     Users: `hub.migrate` (one migration at a time) and `hub.files.holds` (per stored object,
     across replicas)."""
-    function = (f"pg_{'' if wait else 'try_'}advisory_{'xact_' if transaction else ''}lock"
-                f"{'_shared' if shared else ''}")
+    function = f"pg_{'' if wait else 'try_'}advisory_{'xact_' if transaction else ''}lock{'_shared' if shared else ''}"
     granted = connection.execute(text(f"SELECT {function}(:key)"), {"key": key}).scalar()
     return True if wait else bool(granted)

@@ -60,16 +60,18 @@ class _Periodic:
 class OfferSweeper(_Periodic):
     name = "offer-sweeper"
 
-    def __init__(self, engine: Engine, ctx: DispatchContext, *, interval_s: float,
-                 after_change: Callable[[], None]) -> None:
+    def __init__(
+        self, engine: Engine, ctx: DispatchContext, *, interval_s: float, after_change: Callable[[], None]
+    ) -> None:
         super().__init__(interval_s)
         self._engine, self._ctx = engine, ctx
         self._after_change = after_change
 
     def sweep(self) -> int:
         with Session(self._engine, expire_on_commit=False) as session:
-            released = release_unaccepted_offers(session, self._ctx, expired_at=now(),
-                                                 why="offer not answered before its deadline")
+            released = release_unaccepted_offers(
+                session, self._ctx, expired_at=now(), why="offer not answered before its deadline"
+            )
             released += route_waiting_jobs(session, self._ctx)
         if released:
             self._after_change()
@@ -89,8 +91,9 @@ class RegistryRefresher(_Periodic):
 
     name = "registry-refresh"
 
-    def __init__(self, engine: Engine, ctx: DispatchContext, *, interval_s: float,
-                 lock: AbstractContextManager | None = None) -> None:
+    def __init__(
+        self, engine: Engine, ctx: DispatchContext, *, interval_s: float, lock: AbstractContextManager | None = None
+    ) -> None:
         super().__init__(interval_s)
         self._engine, self._ctx = engine, ctx
         self._lock = lock or nullcontext()

@@ -102,18 +102,32 @@ def start_services(settings: Settings) -> HubServices:
     topics = Topics(settings.mqtt_prefix)
     registry = LabRegistry()
     fairness = FairnessLedger(settings.fairness_window_days * 86400)
-    weights = Weights(km=settings.weight_km, lead_hour=settings.weight_lead_hour, price=settings.weight_price,
-                      fairness=settings.weight_fairness, designer_share=settings.designer_share,
-                      coop_fee=settings.coop_fee)
+    weights = Weights(
+        km=settings.weight_km,
+        lead_hour=settings.weight_lead_hour,
+        price=settings.weight_price,
+        fairness=settings.weight_fairness,
+        designer_share=settings.designer_share,
+        coop_fee=settings.coop_fee,
+    )
     # SQLite: one process, one writer; the lock keeps its job mutations in turn. PostgreSQL:
     # row locks do that, across replicas too, and a process-wide lock would only queue them.
     lock = threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
-    ctx = DispatchContext(topics=topics, public_url=settings.public_url, secret_key=settings.secret_key,
-                          token_ttl_s=settings.download_token_ttl_s, registry=registry, fairness=fairness,
-                          weights=weights, offer_timeout_s=settings.offer_timeout_s,
-                          routing_patience_s=settings.routing_patience_s, lock=lock)
-    services = HubServices(settings=settings, engine=engine, files=FileStore(settings.files_dir), dispatch=ctx,
-                           registry=registry)
+    ctx = DispatchContext(
+        topics=topics,
+        public_url=settings.public_url,
+        secret_key=settings.secret_key,
+        token_ttl_s=settings.download_token_ttl_s,
+        registry=registry,
+        fairness=fairness,
+        weights=weights,
+        offer_timeout_s=settings.offer_timeout_s,
+        routing_patience_s=settings.routing_patience_s,
+        lock=lock,
+    )
+    services = HubServices(
+        settings=settings, engine=engine, files=FileStore(settings.files_dir), dispatch=ctx, registry=registry
+    )
     with Session(engine) as session:
         if settings.admin_token:
             ensure_token(session, role=Role.ADMIN, name="bootstrap admin", token=settings.admin_token)
@@ -151,11 +165,18 @@ def _start_messaging(services: HubServices) -> None:
     if settings.broker_managed:
         from hub.broker import BrokerSettings, MosquittoSupervisor
 
-        supervisor = MosquittoSupervisor(BrokerSettings(
-            host=settings.mqtt_host, port=settings.mqtt_port, data_dir=settings.broker_dir,
-            prefix=settings.mqtt_prefix, hub_username=settings.mqtt_username, hub_password=password,
-            hub_port=settings.broker_hub_port or settings.mqtt_port + 1),
-            on_restart=services.on_broker_restart)
+        supervisor = MosquittoSupervisor(
+            BrokerSettings(
+                host=settings.mqtt_host,
+                port=settings.mqtt_port,
+                data_dir=settings.broker_dir,
+                prefix=settings.mqtt_prefix,
+                hub_username=settings.mqtt_username,
+                hub_password=password,
+                hub_port=settings.broker_hub_port or settings.mqtt_port + 1,
+            ),
+            on_restart=services.on_broker_restart,
+        )
         supervisor.start()
         services._stoppers.append(supervisor.stop)
         services.broker_accounts = supervisor
@@ -169,19 +190,40 @@ def _start_messaging(services: HubServices) -> None:
         ack = EventAck(job_id=event.job_id, seq=event.seq, withdrawn=withdrawn)
         mqtt.publish(topics.jobs(node_id), ack.to_bytes(), qos=0)
 
-    inbound = InboundHandler(services.engine, topics, services.dispatch,
-                             after_commit=services.notify_outbox, ack=lambda message: mqtt.ack(message),
-                             registry_lock=services.registry_lock,
-                             on_node_online=lambda node_id: relay.node_back(topics.jobs(node_id)),
-                             confirm=confirm)
-    mqtt = HubMqtt(host=hub_host, port=hub_port, username=settings.mqtt_username, password=password,
-                   topics=services.dispatch.topics, on_message=inbound.submit, client_id=services.mqtt_client_id,
-                   on_published=lambda _mid: services.notify_outbox())
-    relay = OutboxRelay(services.engine, mqtt, owner=settings.replica_id, write_lock=services.dispatch.lock,
-                        restart_window_s=max(60.0, settings.offer_timeout_s),
-                        retention_s=settings.outbox_retention_s)
-    sweeper = OfferSweeper(services.engine, services.dispatch, interval_s=settings.maintenance_interval_s,
-                           after_change=services.notify_outbox)
+    inbound = InboundHandler(
+        services.engine,
+        topics,
+        services.dispatch,
+        after_commit=services.notify_outbox,
+        ack=lambda message: mqtt.ack(message),
+        registry_lock=services.registry_lock,
+        on_node_online=lambda node_id: relay.node_back(topics.jobs(node_id)),
+        confirm=confirm,
+    )
+    mqtt = HubMqtt(
+        host=hub_host,
+        port=hub_port,
+        username=settings.mqtt_username,
+        password=password,
+        topics=services.dispatch.topics,
+        on_message=inbound.submit,
+        client_id=services.mqtt_client_id,
+        on_published=lambda _mid: services.notify_outbox(),
+    )
+    relay = OutboxRelay(
+        services.engine,
+        mqtt,
+        owner=settings.replica_id,
+        write_lock=services.dispatch.lock,
+        restart_window_s=max(60.0, settings.offer_timeout_s),
+        retention_s=settings.outbox_retention_s,
+    )
+    sweeper = OfferSweeper(
+        services.engine,
+        services.dispatch,
+        interval_s=settings.maintenance_interval_s,
+        after_change=services.notify_outbox,
+    )
     services.inbound, services.mqtt, services.relay = inbound, mqtt, relay
     # Stopped in reverse: periodic work first, then the inbound queue is drained and its
     # messages acknowledged while the session is still up, then the relay settles its rows.
@@ -194,8 +236,9 @@ def _start_messaging(services: HubServices) -> None:
     sweeper.start()
     services._stoppers.append(sweeper.stop)
     if settings.registry_refresh_s > 0:
-        refresher = RegistryRefresher(services.engine, services.dispatch, interval_s=settings.registry_refresh_s,
-                                      lock=services.registry_lock)
+        refresher = RegistryRefresher(
+            services.engine, services.dispatch, interval_s=settings.registry_refresh_s, lock=services.registry_lock
+        )
         refresher.start()
         services._stoppers.append(refresher.stop)
         services.refresher = refresher

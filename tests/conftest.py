@@ -51,8 +51,13 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 def hub_settings(request, tmp_path: Path) -> Settings:
     """API tests run on SQLite (the default) and on PostgreSQL (the scale path)."""
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-    return Settings(data_dir=tmp_path / "hub", database_url=url, admin_token=ADMIN, mqtt_enabled=False,
-                    public_url="http://testserver")
+    return Settings(
+        data_dir=tmp_path / "hub",
+        database_url=url,
+        admin_token=ADMIN,
+        mqtt_enabled=False,
+        public_url="http://testserver",
+    )
 
 
 @pytest.fixture

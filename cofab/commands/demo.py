@@ -13,8 +13,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
     demo.add_argument("--work-dir", help="where to keep the demo's files (default: a temporary directory)")
     demo.add_argument("--keep", action="store_true", help="keep the work directory afterwards")
-    demo.add_argument("--serve", action="store_true",
-                      help="after the orders, keep the network running to browse the pages (Ctrl-C stops)")
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="after the orders, keep the network running to browse the pages (Ctrl-C stops)",
+    )
     demo.set_defaults(func=_run)
 
 
@@ -31,8 +34,12 @@ def _wait_for_signal() -> None:
 def _run(args: argparse.Namespace) -> int:
     from cofab.demo import run_demo
 
-    summary = run_demo(headless=args.headless, work_dir=Path(args.work_dir) if args.work_dir else None,
-                       keep=args.keep, serve=_wait_for_signal if args.serve else None)
+    summary = run_demo(
+        headless=args.headless,
+        work_dir=Path(args.work_dir) if args.work_dir else None,
+        keep=args.keep,
+        serve=_wait_for_signal if args.serve else None,
+    )
     if args.json:
         print(json.dumps(summary))
     return 0 if all(o["status"] == "completed" for o in summary["orders"]) else 1

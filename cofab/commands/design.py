@@ -19,13 +19,9 @@ EXIT_UNREADABLE = 1
 def register(sub: argparse._SubParsersAction) -> None:
     design = sub.add_parser("design", help="check design files (meshes, laser/CNC outlines)")
     commands = design.add_subparsers(dest="design_command", required=True)
-    analyze = commands.add_parser(
-        "analyze", help="analyse a mesh (STL, 3MF, OBJ) or an outline (SVG, DXF)"
-    )
+    analyze = commands.add_parser("analyze", help="analyse a mesh (STL, 3MF, OBJ) or an outline (SVG, DXF)")
     analyze.add_argument("file", type=Path)
-    analyze.add_argument(
-        "--json", action="store_true", help="print the analysis as one JSON object on the last line"
-    )
+    analyze.add_argument("--json", action="store_true", help="print the analysis as one JSON object on the last line")
     analyze.set_defaults(func=_analyze)
     thumbnail = commands.add_parser("thumbnail", help="render a mesh's PNG thumbnail")
     thumbnail.add_argument("file", type=Path)
@@ -88,10 +84,14 @@ def _print_human(path: Path, data: dict[str, Any]) -> None:
         print(f"  size        {_size(data['bbox_extents'])} mm")
         print(f"  faces       {data['faces']:,}   vertices {data['vertices']:,}   bodies {data['bodies']}")
         print(f"  volume      {volume}")
-        print(f"  watertight  {'yes' if data['watertight'] else 'no'}"
-              f"   winding consistent {'yes' if data['winding_consistent'] else 'no'}")
-        print(f"  defects     {data['boundary_edges']:,} open edges, {data['nonmanifold_edges']:,} "
-              f"non-manifold edges, {data['degenerate_faces']:,} degenerate faces")
+        print(
+            f"  watertight  {'yes' if data['watertight'] else 'no'}"
+            f"   winding consistent {'yes' if data['winding_consistent'] else 'no'}"
+        )
+        print(
+            f"  defects     {data['boundary_edges']:,} open edges, {data['nonmanifold_edges']:,} "
+            f"non-manifold edges, {data['degenerate_faces']:,} degenerate faces"
+        )
         print(f"  overhang    {data['overhang_fraction']:.1%} of the surface")
         print(f"  verdict     {data['verdict']}")
         for reason in data["reasons"]:

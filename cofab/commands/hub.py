@@ -29,8 +29,15 @@ def _run(args: argparse.Namespace) -> int:
 
     app = create_app(Settings())
     settle_after_startup()  # everything imported and built by now lives as long as the process
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5, **uvicorn_options())
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        **uvicorn_options(),
+    )
     return 0
 
 

@@ -44,8 +44,39 @@ PLANNER_BLOCKS = 15
 LINE_LIMIT = 80
 BANNER = b"\r\nGrbl 1.1h ['$' for help]\r\n"
 _WORD = re.compile(rb"([A-Z])([-+]?(?:\d+\.?\d*|\.\d+)?)")
-_G_OK = {0, 1, 2, 3, 4, 10, 17, 18, 19, 20, 21, 28, 30, 38, 40, 43, 49, 53, 54, 55, 56, 57,
-         58, 59, 61, 80, 90, 91, 92, 93, 94}
+_G_OK = {
+    0,
+    1,
+    2,
+    3,
+    4,
+    10,
+    17,
+    18,
+    19,
+    20,
+    21,
+    28,
+    30,
+    38,
+    40,
+    43,
+    49,
+    53,
+    54,
+    55,
+    56,
+    57,
+    58,
+    59,
+    61,
+    80,
+    90,
+    91,
+    92,
+    93,
+    94,
+}
 _M_OK = {0, 1, 2, 3, 4, 5, 7, 8, 9, 30, 56}
 _WORDS_OK = set(b"GMXYZFSPIJKLNRT")
 
@@ -127,8 +158,9 @@ class GrblEmulator:
     def __enter__(self) -> GrblEmulator:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _close(self) -> None:
@@ -178,8 +210,10 @@ class GrblEmulator:
             free_blocks = PLANNER_BLOCKS - len(self._planner)
             free_rx = RX_BUFFER - len(self._rx)
             feed = self._feed if self._executing else 0.0
-            text = (f"<{self.state}|MPos:{x:.3f},{y:.3f},{z:.3f}|Bf:{free_blocks},{free_rx}"
-                    f"|FS:{feed:.0f},{self._spindle:.0f}>\r\n")
+            text = (
+                f"<{self.state}|MPos:{x:.3f},{y:.3f},{z:.3f}|Bf:{free_blocks},{free_rx}"
+                f"|FS:{feed:.0f},{self._spindle:.0f}>\r\n"
+            )
         return text.encode()
 
     def _send(self, data: bytes) -> None:
@@ -264,15 +298,13 @@ class GrblEmulator:
     def _parser(self) -> None:
         while not self._stopping.is_set():
             with self._cond:
-                while not self._stopping.is_set() and (
-                    b"\n" not in self._rx or len(self._planner) >= PLANNER_BLOCKS
-                ):
+                while not self._stopping.is_set() and (b"\n" not in self._rx or len(self._planner) >= PLANNER_BLOCKS):
                     self._cond.wait(0.1)
                 if self._stopping.is_set():
                     return
                 cut = self._rx.index(b"\n")
                 line = bytes(self._rx[:cut]).strip(b"\r ")
-                del self._rx[:cut + 1]
+                del self._rx[: cut + 1]
                 self._cond.notify_all()
                 if not line:
                     continue

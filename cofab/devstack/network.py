@@ -119,17 +119,29 @@ class LocalNetwork:
         return handle
 
     def _start_hub(self) -> None:
-        env = {**os.environ, "COFAB_DATA_DIR": str(self.work_dir / "hub"), "COFAB_MQTT_PORT": str(self.mqtt_port),
-               "COFAB_BROKER_HUB_PORT": str(self.hub_mqtt_port),
-               "COFAB_ADMIN_TOKEN": self.admin_token, "COFAB_PUBLIC_URL": self.hub_url,
-               "COFAB_OFFER_TIMEOUT_S": str(self.offer_timeout_s), "COFAB_MAINTENANCE_INTERVAL_S": "1"}
-        self._hub = subprocess.Popen([sys.executable, "-m", "cofab.cli", "hub", "run", "--port", str(self.hub_port)],
-                                     env=env, stdout=self._open_log("hub.log"), stderr=subprocess.STDOUT)
+        env = {
+            **os.environ,
+            "COFAB_DATA_DIR": str(self.work_dir / "hub"),
+            "COFAB_MQTT_PORT": str(self.mqtt_port),
+            "COFAB_BROKER_HUB_PORT": str(self.hub_mqtt_port),
+            "COFAB_ADMIN_TOKEN": self.admin_token,
+            "COFAB_PUBLIC_URL": self.hub_url,
+            "COFAB_OFFER_TIMEOUT_S": str(self.offer_timeout_s),
+            "COFAB_MAINTENANCE_INTERVAL_S": "1",
+        }
+        self._hub = subprocess.Popen(
+            [sys.executable, "-m", "cofab.cli", "hub", "run", "--port", str(self.hub_port)],
+            env=env,
+            stdout=self._open_log("hub.log"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self._hub.poll() is not None:
-                raise NetworkError(f"hub exited with {self._hub.returncode}; see {self.work_dir / 'hub.log'}:\n"
-                                   + _tail(self.work_dir / "hub.log"))
+                raise NetworkError(
+                    f"hub exited with {self._hub.returncode}; see {self.work_dir / 'hub.log'}:\n"
+                    + _tail(self.work_dir / "hub.log")
+                )
             try:
                 if httpx.get(f"{self.hub_url}/healthz", timeout=1).json().get("mqtt_connected"):
                     return
@@ -140,11 +152,26 @@ class LocalNetwork:
 
     def _register(self, lab: _Lab) -> None:
         spec = lab.spec
-        response = self.client(self.admin_token).post("/api/v1/nodes", json={
-            "id": spec.node_id, "name": spec.name, "city": spec.city, "lat": spec.lat, "lon": spec.lon,
-            "auto_accept": spec.auto_accept,
-            "machines": [{"machine_id": spec.machine_id, "process": "FDM", "queue_limit": spec.queue_limit,
-                          "build_volume_mm": list(spec.build_volume_mm), "materials": list(spec.materials)}]})
+        response = self.client(self.admin_token).post(
+            "/api/v1/nodes",
+            json={
+                "id": spec.node_id,
+                "name": spec.name,
+                "city": spec.city,
+                "lat": spec.lat,
+                "lon": spec.lon,
+                "auto_accept": spec.auto_accept,
+                "machines": [
+                    {
+                        "machine_id": spec.machine_id,
+                        "process": "FDM",
+                        "queue_limit": spec.queue_limit,
+                        "build_volume_mm": list(spec.build_volume_mm),
+                        "materials": list(spec.materials),
+                    }
+                ],
+            },
+        )
         if response.status_code != 201:
             raise NetworkError(f"registering {spec.node_id} failed: {response.status_code} {response.text}")
         creds = response.json()["mqtt"]
@@ -153,14 +180,17 @@ class LocalNetwork:
         if approved.status_code != 200 or approved.json()["membership"] != "active":
             raise NetworkError(f"approving {spec.node_id} failed: {approved.status_code} {approved.text}")
         lab.config_path = self.work_dir / f"node-{spec.node_id}.toml"
-        lab.config_path.write_text(_node_toml(spec, creds, lab.octoprint, self.work_dir / f"node-{spec.node_id}",
-                                              self.speedup_commands))
+        lab.config_path.write_text(
+            _node_toml(spec, creds, lab.octoprint, self.work_dir / f"node-{spec.node_id}", self.speedup_commands)
+        )
 
     def start_node(self, node_id: str) -> None:
         lab = self._labs[node_id]
         lab.process = subprocess.Popen(
             [sys.executable, "-m", "cofab.cli", "node", "run", "--config", str(lab.config_path)],
-            stdout=self._open_log(f"node-{node_id}.log"), stderr=subprocess.STDOUT)
+            stdout=self._open_log(f"node-{node_id}.log"),
+            stderr=subprocess.STDOUT,
+        )
 
     def kill_hub(self) -> None:
         """SIGKILL the hub, as a crash would. Its Mosquitto keeps running until the next hub
@@ -223,8 +253,10 @@ class LocalNetwork:
                 return
             time.sleep(0.2)
         logs = "\n".join(_tail(self.work_dir / f"node-{n}.log") for n in node_ids)
-        raise NetworkError(f"nodes {node_ids} not {'online' if online else 'offline'} within {timeout_s} s: "
-                           f"{self.node_states()}\n{logs}")
+        raise NetworkError(
+            f"nodes {node_ids} not {'online' if online else 'offline'} within {timeout_s} s: "
+            f"{self.node_states()}\n{logs}"
+        )
 
     def lab_token(self, node_id: str) -> str:
         """The lab's own node token (role lab), issued at registration."""
@@ -253,8 +285,7 @@ def _tail(path: Path, lines: int = 30) -> str:
         return f"({path} missing)"
 
 
-def _node_toml(spec: LabSpec, creds: dict, octo: VirtualOctoPrint, work_dir: Path,
-               speedup: tuple[str, ...]) -> str:
+def _node_toml(spec: LabSpec, creds: dict, octo: VirtualOctoPrint, work_dir: Path, speedup: tuple[str, ...]) -> str:
     return f"""# written by cofab.devstack for {spec.name}
 node_id = {json.dumps(spec.node_id)}
 name = {json.dumps(spec.name)}

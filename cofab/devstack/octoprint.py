@@ -182,10 +182,14 @@ class VirtualOctoPrint:
             self._process = subprocess.Popen(
                 [
                     str(executable),
-                    "--basedir", str(self.basedir),
-                    "serve", "--iknowwhatimdoing",
-                    "--host", "127.0.0.1",
-                    "--port", str(self.port),
+                    "--basedir",
+                    str(self.basedir),
+                    "serve",
+                    "--iknowwhatimdoing",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -288,27 +292,28 @@ class VirtualOctoPrint:
         """Create the admin (this also clears OctoPrint's access-control wizard)."""
         result = subprocess.run(
             [
-                str(executable), "--basedir", str(self.basedir),
-                "user", "add", self.username, "--password", self.password, "--admin",
+                str(executable),
+                "--basedir",
+                str(self.basedir),
+                "user",
+                "add",
+                self.username,
+                "--password",
+                self.password,
+                "--admin",
             ],
             capture_output=True,
             text=True,
             timeout=60,
         )
         output = (result.stdout + result.stderr).strip()
-        if result.returncode != 0 or not (
-            "User created" in output or "already exist" in output
-        ):
-            raise OctoPrintStartError(
-                f"`octoprint user add` failed (exit code {result.returncode}): {output[-2000:]}"
-            )
+        if result.returncode != 0 or not ("User created" in output or "already exist" in output):
+            raise OctoPrintStartError(f"`octoprint user add` failed (exit code {result.returncode}): {output[-2000:]}")
 
     def _write_api_key(self) -> None:
         keys = self.basedir / "data" / "appkeys" / "keys.yaml"
         keys.parent.mkdir(parents=True, exist_ok=True)
-        keys.write_text(
-            json.dumps({self.username: [{"app_id": "cofab-node", "api_key": self.api_key}]})
-        )
+        keys.write_text(json.dumps({self.username: [{"app_id": "cofab-node", "api_key": self.api_key}]}))
 
     def _load_credentials(self) -> dict[str, str]:
         try:
@@ -389,11 +394,7 @@ class VirtualOctoPrint:
             for line in text.splitlines():
                 match = _JOB_LOG_LINE.match(line)
                 if match:
-                    entries.append(
-                        PrintLogEntry(
-                            match["time"], match["action"], match["origin"], match["path"]
-                        )
-                    )
+                    entries.append(PrintLogEntry(match["time"], match["action"], match["origin"], match["path"]))
         return entries
 
     def started_prints(self) -> dict[str, int]:

@@ -41,12 +41,14 @@ def knob(radius: float = 9.0) -> trimesh.Trimesh:
 
 def sample_designs() -> list[SampleDesign]:
     return [
-        SampleDesign("calibration-cube.stl", "Calibration cube 20 mm",
-                     "The classic first print: checks dimensions and extrusion.", stl_bytes(box((20, 20, 20)))),
-        SampleDesign("m6-spacer.stl", "M6 spacer", "A 16 mm washer-spacer for M6 bolts, 8 mm tall.",
-                     stl_bytes(spacer())),
-        SampleDesign("drawer-knob.stl", "Drawer knob", "A flattened dome knob, 18 mm across.",
-                     stl_bytes(knob())),
+        SampleDesign(
+            "calibration-cube.stl",
+            "Calibration cube 20 mm",
+            "The classic first print: checks dimensions and extrusion.",
+            stl_bytes(box((20, 20, 20))),
+        ),
+        SampleDesign(
+            "m6-spacer.stl", "M6 spacer", "A 16 mm washer-spacer for M6 bolts, 8 mm tall.", stl_bytes(spacer())
+        ),
+        SampleDesign("drawer-knob.stl", "Drawer knob", "A flattened dome knob, 18 mm across.", stl_bytes(knob())),
     ]
-
-

@@ -33,8 +33,13 @@ def arc_center_from_radius(
 
 
 def arc_extents(
-    x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, cx: np.ndarray,
-    cy: np.ndarray, clockwise: np.ndarray,
+    x0: np.ndarray,
+    y0: np.ndarray,
+    x1: np.ndarray,
+    y1: np.ndarray,
+    cx: np.ndarray,
+    cy: np.ndarray,
+    clockwise: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(min_x, min_y, max_x, max_y, length) of many arcs in their plane, one per element.
 

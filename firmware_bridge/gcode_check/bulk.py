@@ -25,8 +25,7 @@ class BulkMoves:
     """Bounds, arcs and run time of one chunk's plain moves, once each run's starting state
     is known (`fast.Chunk.apply`, step 3)."""
 
-    def __init__(self, chunk: Chunk, state: np.ndarray, slow: np.ndarray,
-                 fill: dict[str, np.ndarray]) -> None:
+    def __init__(self, chunk: Chunk, state: np.ndarray, slow: np.ndarray, fill: dict[str, np.ndarray]) -> None:
         self.c = chunk
         self.interp = chunk.interp
         self.fill = fill
@@ -167,8 +166,14 @@ class BulkMoves:
 
     # --- arcs -------------------------------------------------------------------------
 
-    def arcs(self, idx: np.ndarray, targets: list[np.ndarray], before: list[np.ndarray],
-             after: list[np.ndarray], distance: np.ndarray) -> None:
+    def arcs(
+        self,
+        idx: np.ndarray,
+        targets: list[np.ndarray],
+        before: list[np.ndarray],
+        after: list[np.ndarray],
+        distance: np.ndarray,
+    ) -> None:
         """Bounds and lengths of G2/G3 arcs in the XY plane (I/J centres), all at once with
         `arcs.arc_extents`, the geometry the interpreter uses too."""
         c, interp = self.c, self.interp
@@ -177,8 +182,9 @@ class BulkMoves:
         known = ~(np.isnan(x0) | np.isnan(y0) | np.isnan(x1) | np.isnan(y1))
         if not known.all():
             unknown = idx[~known]
-            interp.warn_once("arc", f"line {c.base + int(c.line[unknown[0]]) + 1}: arc from an "
-                             "unknown position; not checked")
+            interp.warn_once(
+                "arc", f"line {c.base + int(c.line[unknown[0]]) + 1}: arc from an unknown position; not checked"
+            )
             for target in targets:  # the interpreter checks nothing of such an arc
                 target[unknown] = np.nan
             idx, x0, y0, x1, y1 = idx[known], x0[known], y0[known], x1[known], y1[known]

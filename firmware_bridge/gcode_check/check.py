@@ -74,8 +74,7 @@ def _fast_available(wanted: bool) -> bool:
     """The fast path needs the compiled lexer; without it, every line is interpreted (the
     same report, about 90x slower) rather than no check at all."""
     if wanted and not fast_path.AVAILABLE:
-        logging.getLogger(__name__).warning(
-            "G-code lexer not built (pip install -e .); checking line by line")
+        logging.getLogger(__name__).warning("G-code lexer not built (pip install -e .); checking line by line")
         return False
     return wanted
 

@@ -149,8 +149,18 @@ class _Scanner:
             self._arange = np.arange(room)
 
     def _lex(self, chunk: bytes) -> tuple[int, int, int, int]:
-        return _lexer.lex(chunk, self._room, self.g_words, self.passive, self.passive_words,
-                          self._line, self._g, self._offset, self._values, self._other)
+        return _lexer.lex(
+            chunk,
+            self._room,
+            self.g_words,
+            self.passive,
+            self.passive_words,
+            self._line,
+            self._g,
+            self._offset,
+            self._values,
+            self._other,
+        )
 
     def chunk(self, chunk: bytes) -> None:
         base = self.lines
@@ -170,18 +180,37 @@ class _Scanner:
         except OverflowError:
             self._buffers(chunk.count(b"\n") + 1)
             nlines, m, nother, room = self._lex(chunk)
-        Chunk(self.interp, chunk, base, self._line[:m], self._g[:m], self._offset[:m],
-               self._values[:, :m], self._other[:nother], self._arange[:m],
-               self.g_words).apply()
+        Chunk(
+            self.interp,
+            chunk,
+            base,
+            self._line[:m],
+            self._g[:m],
+            self._offset[:m],
+            self._values[:, :m],
+            self._other[:nother],
+            self._arange[:m],
+            self.g_words,
+        ).apply()
         self.lines = base + nlines
 
 
 class Chunk:
     """One lexed chunk: plain moves as columns, other lines in between, applied in order."""
 
-    def __init__(self, interp: Interpreter, text: bytes, base: int, line: np.ndarray,
-                 g: np.ndarray, offset: np.ndarray, values: np.ndarray, other: np.ndarray,
-                 arange: np.ndarray, g_words: list[int]) -> None:
+    def __init__(
+        self,
+        interp: Interpreter,
+        text: bytes,
+        base: int,
+        line: np.ndarray,
+        g: np.ndarray,
+        offset: np.ndarray,
+        values: np.ndarray,
+        other: np.ndarray,
+        arange: np.ndarray,
+        g_words: list[int],
+    ) -> None:
         self.interp = interp
         self.text = text
         self.base = base
@@ -242,11 +271,11 @@ class Chunk:
             return False
         k0 = int(self.start[r])
         if motion >= 2:
-            centred = ~(np.isnan(self.col["I"][k0:k0 + count]) & np.isnan(self.col["J"][k0:k0 + count]))
+            centred = ~(np.isnan(self.col["I"][k0 : k0 + count]) & np.isnan(self.col["J"][k0 : k0 + count]))
             if not centred.all():
                 return False
             has_arc[r] = True
-        self.g[k0:k0 + count] = motion
+        self.g[k0 : k0 + count] = motion
         if k0 + count == int(self.end[r]):
             last_g[r] = motion
         return True
@@ -303,15 +332,13 @@ class Chunk:
             if has_plain[r]:
                 pos = interp.pos
                 scale, offset = interp.scale, interp.offset
-                state[r] = (*pos, interp.feed, scale, *offset,
-                            1.0 if interp.e_absolute else 0.0, interp.e)
+                state[r] = (*pos, interp.feed, scale, *offset, 1.0 if interp.e_absolute else 0.0, interp.e)
                 if leading_l[r] and not slow_l[r]:
                     slow_l[r] = not self._modal_start(r, leading_l[r], has_arc_l, last_g_l)
                 if slow_l[r] or not interp.absolute or (has_arc_l[r] and interp.plane != 17):
                     slow[r] = True
                     for k in range(int(start[r]), int(end[r])):
-                        feed_line(self.base + int(self.line[k]) + 1,
-                                  self.line_text(int(self.offset[k])))
+                        feed_line(self.base + int(self.line[k]) + 1, self.line_text(int(self.offset[k])))
                 else:
                     value = lx[r]
                     if value == value:  # not NaN: the run moved this axis
@@ -337,7 +364,7 @@ class Chunk:
                         interp.feed = value * scale
                     interp.motion = int(last_g_l[r])
             if r < nruns - 1:
-                feed_line(other_line[r], text[other_start[r]:other_end[r]].decode("latin-1"))
+                feed_line(other_line[r], text[other_start[r] : other_end[r]].decode("latin-1"))
         if m and not slow[nonempty].all():
             # --- 3. bounds, arcs and estimates of the runs applied in bulk -------------
             with np.errstate(over="ignore", invalid="ignore"):  # absurd numbers: inf

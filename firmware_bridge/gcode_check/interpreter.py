@@ -25,9 +25,48 @@ _TOLERANCE_MM = 1e-3
 _INCH = 25.4
 _PARSED_KEPT = 4096
 
-GRBL_G = frozenset({0, 1, 2, 3, 4, 10, 17, 18, 19, 20, 21, 28, 28.1, 30, 30.1, 38.2, 38.3, 38.4,
-                    38.5, 40, 43.1, 49, 53, 54, 55, 56, 57, 58, 59, 61, 80, 90, 91, 91.1, 92,
-                    92.1, 93, 94})
+GRBL_G = frozenset(
+    {
+        0,
+        1,
+        2,
+        3,
+        4,
+        10,
+        17,
+        18,
+        19,
+        20,
+        21,
+        28,
+        28.1,
+        30,
+        30.1,
+        38.2,
+        38.3,
+        38.4,
+        38.5,
+        40,
+        43.1,
+        49,
+        53,
+        54,
+        55,
+        56,
+        57,
+        58,
+        59,
+        61,
+        80,
+        90,
+        91,
+        91.1,
+        92,
+        92.1,
+        93,
+        94,
+    }
+)
 GRBL_M = frozenset({0, 1, 2, 3, 4, 5, 7, 8, 9, 30, 56})
 _GRBL_WORDS = frozenset("GMXYZFSPIJKLNRT")
 """What GRBL 1.1 accepts; anything else it answers with error:20 (unsupported command)."""
@@ -36,9 +75,16 @@ _HOTEND_M = frozenset({104, 109})
 _BED_M = frozenset({140, 190})
 _CHAMBER_M = frozenset({141, 191})
 _MACRO_TEMPS = {
-    "EXTRUDER": "hotend", "EXTRUDER_TEMP": "hotend", "HOTEND": "hotend", "HOTEND_TEMP": "hotend",
-    "NOZZLE": "hotend", "NOZZLE_TEMP": "hotend", "BED": "bed", "BED_TEMP": "bed",
-    "CHAMBER": "chamber", "CHAMBER_TEMP": "chamber",
+    "EXTRUDER": "hotend",
+    "EXTRUDER_TEMP": "hotend",
+    "HOTEND": "hotend",
+    "HOTEND_TEMP": "hotend",
+    "NOZZLE": "hotend",
+    "NOZZLE_TEMP": "hotend",
+    "BED": "bed",
+    "BED_TEMP": "bed",
+    "CHAMBER": "chamber",
+    "CHAMBER_TEMP": "chamber",
 }
 """Parameters of start macros (PRINT_START EXTRUDER=250 BED=110) that set temperatures."""
 
@@ -233,12 +279,16 @@ class Interpreter:
         elif code == 4:
             self._dwell(params)
         elif code == 53:
-            self.warn_once("G53", f"line {n}: G53 moves in machine coordinates; those moves are "
-                           "not checked against the work volume")
+            self.warn_once(
+                "G53",
+                f"line {n}: G53 moves in machine coordinates; those moves are not checked against the work volume",
+            )
             params.clear()
         elif 54 <= code <= 59:
-            self.warn_once("G54", f"line {n}: {key} selects a work coordinate system; limits are "
-                           "checked in the program's coordinates")
+            self.warn_once(
+                "G54",
+                f"line {n}: {key} selects a work coordinate system; limits are checked in the program's coordinates",
+            )
 
     def _temperature(self, n: int, heater: str, value: float, raw: str) -> None:
         if value > self.temps.get(heater, -math.inf):
@@ -246,7 +296,8 @@ class Interpreter:
         limit = self._limits[heater]
         if limit is not None and value > limit:
             self.violation(
-                n, "temperature",
+                n,
+                "temperature",
                 f"{heater} temperature {value:g} °C is above {self.profile.name}'s limit of {limit:g} °C",
                 raw,
             )
@@ -317,8 +368,7 @@ class Interpreter:
         if self.dialect == "grbl" and "S" in params:
             pass  # already checked in _words
         if code >= 38:
-            self.warn_once("G38", f"line {n}: probing moves stop at contact; only their limit "
-                           "is checked")
+            self.warn_once("G38", f"line {n}: probing moves stop at contact; only their limit is checked")
         else:
             self.motion = int(code)
         old = list(self.pos)
@@ -329,8 +379,7 @@ class Interpreter:
                 continue
             target = self._target(i, value)
             if math.isnan(target):
-                self.warn_once(f"rel{i}", f"line {n}: relative {axis} move before the position "
-                               "is known; not checked")
+                self.warn_once(f"rel{i}", f"line {n}: relative {axis} move before the position is known; not checked")
                 continue
             new[i] = target
         if code in (2, 3):
@@ -351,8 +400,13 @@ class Interpreter:
             self.out_of_bounds(n, axis, value, raw)
 
     def _account(
-        self, old: list[float], new: list[float], params: dict[str, float | None], *,
-        rapid: bool, length: float | None = None,
+        self,
+        old: list[float],
+        new: list[float],
+        params: dict[str, float | None],
+        *,
+        rapid: bool,
+        length: float | None = None,
     ) -> None:
         """Add the move's time and extrusion to the estimates."""
         distance = 0.0
@@ -380,8 +434,13 @@ class Interpreter:
         self.time_s += distance / feed * 60.0
 
     def _arc(
-        self, n: int, clockwise: bool, old: list[float], new: list[float],
-        params: dict[str, float | None], raw: str,
+        self,
+        n: int,
+        clockwise: bool,
+        old: list[float],
+        new: list[float],
+        params: dict[str, float | None],
+        raw: str,
     ) -> None:
         a, b, c = {17: (0, 1, 2), 18: (2, 0, 1), 19: (1, 2, 0)}[self.plane]
         offsets = {17: ("I", "J"), 18: ("K", "I"), 19: ("J", "K")}[self.plane]

@@ -84,12 +84,12 @@ def parse_line(raw: str, dialect: str) -> Line:
             return Line()
     head = re.match(r"([GMT])\s*0*(\d+)(?![\d.])", upper)
     if head and f"{head[1]}{int(head[2])}" in TEXT_COMMANDS:
-        return Line(words=[(head[1], float(head[2]))], text=body[head.end():].strip())
+        return Line(words=[(head[1], float(head[2]))], text=body[head.end() :].strip())
     first = upper.split(None, 1)[0]
     if not _STANDARD.match(upper) and _EXTENDED.match(first):
         if dialect != "klipper":
             raise Malformed(f"{first!r} is not a G-code word ({dialect} takes letter+number words)")
-        return Line(extended=first, params=dict(_PARAM.findall(upper[len(first):])))
+        return Line(extended=first, params=dict(_PARAM.findall(upper[len(first) :])))
     return Line(words=_words(upper))
 
 
@@ -97,7 +97,7 @@ def _strip_line_number(upper: str) -> str:
     """`N12 G1 X5*91`: check the checksum if there is one, drop N and the checksum."""
     star = upper.rfind("*")
     if star >= 0:
-        given = upper[star + 1:].strip()
+        given = upper[star + 1 :].strip()
         if not given.isdigit():
             raise Malformed(f"checksum {given!r} is not a number")
         # The checksum covers the bytes as sent, which we have only upper-cased; the
@@ -111,7 +111,7 @@ def _strip_line_number(upper: str) -> str:
     match = re.match(r"N\s*\d+\s*", upper)
     if not match:
         raise Malformed("'N' must be followed by a line number")
-    return upper[match.end():].strip()
+    return upper[match.end() :].strip()
 
 
 def _words(upper: str) -> list[tuple[str, float | None]]:
@@ -122,7 +122,7 @@ def _words(upper: str) -> list[tuple[str, float | None]]:
     end = 0
     for match in _WORD.finditer(compact):
         if match.start() != end:
-            raise Malformed(f"unexpected {compact[end:match.start()]!r}")
+            raise Malformed(f"unexpected {compact[end : match.start()]!r}")
         end = match.end()
         letter, value = match[1], match[2]
         if value == "":

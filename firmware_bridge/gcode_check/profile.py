@@ -160,17 +160,16 @@ def profile_from_dict(raw: Mapping[str, Any], source: Path | None = None) -> Mac
     commands = _table(raw, "commands")
     forbidden = dict(DEFAULT_FORBIDDEN[dialect])
     if "forbidden" in commands:
-        forbidden = {_command_key(c): forbidden.get(_command_key(c), "forbidden on this machine")
-                     for c in _strings(commands, "forbidden")}
+        forbidden = {
+            _command_key(c): forbidden.get(_command_key(c), "forbidden on this machine")
+            for c in _strings(commands, "forbidden")
+        }
     for extra in _strings(commands, "extra_forbidden"):
         forbidden.setdefault(_command_key(extra), "forbidden on this machine")
     for allowed in _strings(commands, "allowed"):
         forbidden.pop(_command_key(allowed), None)
     estimate = _table(raw, "estimate")
-    materials = {
-        name.lower(): _material(name, entry)
-        for name, entry in _table(raw, "materials").items()
-    }
+    materials = {name.lower(): _material(name, entry) for name, entry in _table(raw, "materials").items()}
     return MachineProfile(
         name=str(raw.get("name") or (source.stem if source else "machine")),
         dialect=dialect,

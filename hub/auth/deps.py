@@ -21,12 +21,16 @@ def current_principal(
     session: Annotated[Session, Depends(get_session)],
 ) -> Principal:
     if credentials is None or not credentials.credentials:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing API token (Authorization: Bearer <token>)",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing API token (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     principal = authenticate(session, credentials.credentials)
     if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked API token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "invalid or revoked API token", headers={"WWW-Authenticate": "Bearer"}
+        )
     return principal
 
 
@@ -37,8 +41,9 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
     def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if principal.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"role '{principal.role.value}' may not do this; needs one of: {names}")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"role '{principal.role.value}' may not do this; needs one of: {names}"
+            )
         return principal
 
     return check

@@ -32,8 +32,7 @@ def create_token(
 ) -> tuple[ApiToken, str]:
     """Create a token; `token` lets an operator bootstrap a known admin value."""
     plain = token or f"cofab_{secrets.token_urlsafe(32)}"
-    record = ApiToken(name=name, role=role.value, token_hash=hash_token(plain), node_id=node_id,
-                      created_at=now())
+    record = ApiToken(name=name, role=role.value, token_hash=hash_token(plain), node_id=node_id, created_at=now())
     session.add(record)
     session.flush()
     return record, plain

@@ -187,9 +187,7 @@ def _current_user() -> str | None:
     try:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:
-        log.warning(
-            "uid %d has no user name; mosquitto picks its own user if run as root", os.geteuid()
-        )
+        log.warning("uid %d has no user name; mosquitto picks its own user if run as root", os.geteuid())
         return None
 
 

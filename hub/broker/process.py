@@ -111,17 +111,14 @@ def wait_until_listening(
     while True:
         code = proc.poll()
         if code is not None:
-            raise BrokerError(
-                f"mosquitto exited with code {code} during start-up.\n{tail_logs(log_files)}"
-            )
+            raise BrokerError(f"mosquitto exited with code {code} during start-up.\n{tail_logs(log_files)}")
         pending = [ep for ep in pending if not _accepts(ep)]
         if not pending:
             return
         if time.monotonic() >= deadline:
             waiting = ", ".join(f"{h}:{p}" for h, p in pending)
             raise BrokerError(
-                f"mosquitto (pid {proc.pid}) did not listen on {waiting} within {timeout:g} s.\n"
-                f"{tail_logs(log_files)}"
+                f"mosquitto (pid {proc.pid}) did not listen on {waiting} within {timeout:g} s.\n{tail_logs(log_files)}"
             )
         time.sleep(_POLL_SECONDS)
 

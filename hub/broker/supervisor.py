@@ -115,9 +115,7 @@ class MosquittoSupervisor:
                 process.stop_stale(s.pid_file, s.conf_file, self._stop_timeout)
                 self._launch()
             self._restarts = 0
-            self._watchdog = threading.Thread(
-                target=self._watch, name=f"mosquitto-watchdog-{s.port}", daemon=True
-            )
+            self._watchdog = threading.Thread(target=self._watch, name=f"mosquitto-watchdog-{s.port}", daemon=True)
             self._watchdog.start()
         host, port = self._settings.node_endpoint
         log.info("mosquitto pid %s listening on %s:%d", self.pid, host, port)
@@ -203,9 +201,7 @@ class MosquittoSupervisor:
         self._proc = proc
         atomic_write_text(s.pid_file, f"{proc.pid}\n", mode=0o644)
         try:
-            process.wait_until_listening(
-                proc, s.listeners, self._start_timeout, [s.stderr_file, s.log_file]
-            )
+            process.wait_until_listening(proc, s.listeners, self._start_timeout, [s.stderr_file, s.log_file])
         except BrokerError:
             process.terminate(proc, self._stop_timeout)
             s.pid_file.unlink(missing_ok=True)
@@ -226,7 +222,9 @@ class MosquittoSupervisor:
                 if failures == 0:
                     log.error(
                         "mosquitto pid %d died (exit code %s); restarting it.\n%s",
-                        proc.pid, proc.returncode, process.tail_logs([s.stderr_file, s.log_file]),
+                        proc.pid,
+                        proc.returncode,
+                        process.tail_logs([s.stderr_file, s.log_file]),
                     )
                 try:
                     self._launch()
@@ -247,4 +245,4 @@ class MosquittoSupervisor:
         """The poll interval while healthy; exponential back-off after failed restarts."""
         if failures == 0:
             return self._watchdog_interval
-        return min(_MAX_BACKOFF_SECONDS, self._watchdog_interval * 2 ** failures)
+        return min(_MAX_BACKOFF_SECONDS, self._watchdog_interval * 2**failures)

@@ -17,7 +17,9 @@ class CatalogSettings(BaseSettings):
 
     max_faces: int = Field(5_000_000, description="Meshes with more triangles are refused before analysis (413).")
     max_text_mesh_bytes: int = Field(
-        256 * 1024**2, description="ASCII STL and OBJ files, and 3MF archives once inflated, larger than this are "
-        "refused before analysis (413): their parsers hold the whole text in memory.")
+        256 * 1024**2,
+        description="ASCII STL and OBJ files, and 3MF archives once inflated, larger than this are "
+        "refused before analysis (413): their parsers hold the whole text in memory.",
+    )
     upload_ttl_s: float = Field(24 * 3600.0, description="A staged upload not used in a version expires after this.")
     max_manifest_bytes: int = Field(256 * 1024, description="Largest OKH manifest accepted.")

@@ -75,9 +75,17 @@ class Ingested:
     new_objects: tuple[str, ...] = ()  # hashes this upload added to the store (not there before)
 
 
-async def ingest(store: FileStore, body: AsyncIterator[bytes], *, filename: str, max_bytes: int,
-                 limits: CatalogSettings, analysis: AnalysisLimits, derived_for=None,
-                 hold: Callable[[Sequence[str]], None] | None = None) -> Ingested:
+async def ingest(
+    store: FileStore,
+    body: AsyncIterator[bytes],
+    *,
+    filename: str,
+    max_bytes: int,
+    limits: CatalogSettings,
+    analysis: AnalysisLimits,
+    derived_for=None,
+    hold: Callable[[Sequence[str]], None] | None = None,
+) -> Ingested:
     """Stream `body` into the store as `filename`, or raise IngestRejected / UploadTooLarge.
 
     analysis: the memory cap and time limit of the analysing child process.
@@ -99,8 +107,15 @@ async def ingest(store: FileStore, body: AsyncIterator[bytes], *, filename: str,
             _check_budget(staged, fmt, limits)
             existing = frozenset(derived_for(staged.sha256)) if derived_for else frozenset()
             kind, result, outputs = await run_in_threadpool(
-                run_limited, _analyse, staged.path, fmt, existing, workdir, limits=analysis,
-                rejected=designs.DesignFileError)
+                run_limited,
+                _analyse,
+                staged.path,
+                fmt,
+                existing,
+                workdir,
+                limits=analysis,
+                rejected=designs.DesignFileError,
+            )
         except designs.DesignFileError as exc:
             raise IngestRejected(str(exc)) from None
         except (AnalysisRejected, AnalysisOverLimit) as exc:
@@ -124,8 +139,16 @@ async def ingest(store: FileStore, body: AsyncIterator[bytes], *, filename: str,
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return Ingested(filename=safe_name, sha256=staged.sha256, size_bytes=staged.size, kind=kind, format=str(fmt),
-                    analysis=result, derived=derived, new_objects=tuple(new_objects))
+    return Ingested(
+        filename=safe_name,
+        sha256=staged.sha256,
+        size_bytes=staged.size,
+        kind=kind,
+        format=str(fmt),
+        analysis=result,
+        derived=derived,
+        new_objects=tuple(new_objects),
+    )
 
 
 def _check_budget(staged: StagedFile, fmt, limits: CatalogSettings) -> None:
@@ -135,12 +158,16 @@ def _check_budget(staged: StagedFile, fmt, limits: CatalogSettings) -> None:
     if fmt == designs.MeshFormat.STL_BINARY:
         faces = (staged.size - _STL_HEADER) // _STL_RECORD
         if faces > limits.max_faces:
-            raise IngestTooLarge(f"the binary STL has {faces:,} triangles; the hub analyses at most "
-                                 f"{limits.max_faces:,} (simplify or split the mesh)")
+            raise IngestTooLarge(
+                f"the binary STL has {faces:,} triangles; the hub analyses at most "
+                f"{limits.max_faces:,} (simplify or split the mesh)"
+            )
     elif fmt in (designs.MeshFormat.STL_ASCII, designs.MeshFormat.OBJ):
         if staged.size > limits.max_text_mesh_bytes:
-            raise IngestTooLarge(f"the {fmt} file has {staged.size:,} bytes; text meshes are analysed up to "
-                                 f"{limits.max_text_mesh_bytes:,} bytes (export a binary STL or 3MF instead)")
+            raise IngestTooLarge(
+                f"the {fmt} file has {staged.size:,} bytes; text meshes are analysed up to "
+                f"{limits.max_text_mesh_bytes:,} bytes (export a binary STL or 3MF instead)"
+            )
     elif fmt == designs.MeshFormat.THREEMF:
         try:
             with zipfile.ZipFile(staged.path) as archive:
@@ -148,12 +175,15 @@ def _check_budget(staged: StagedFile, fmt, limits: CatalogSettings) -> None:
         except zipfile.BadZipFile:
             return  # designs explains a damaged archive better
         if inflated > limits.max_text_mesh_bytes:
-            raise IngestTooLarge(f"the 3MF archive inflates to {inflated:,} bytes; the hub analyses at most "
-                                 f"{limits.max_text_mesh_bytes:,}")
+            raise IngestTooLarge(
+                f"the 3MF archive inflates to {inflated:,} bytes; the hub analyses at most "
+                f"{limits.max_text_mesh_bytes:,}"
+            )
 
 
-def _analyse(path: Path, fmt, existing: frozenset[str], workdir: Path
-             ) -> tuple[str, dict, list[tuple[str, str, StagedFile, dict]]]:
+def _analyse(
+    path: Path, fmt, existing: frozenset[str], workdir: Path
+) -> tuple[str, dict, list[tuple[str, str, StagedFile, dict]]]:
     """In the analysis child: analysis and derived files, the latter written into `workdir`
     (so a child stopped half-way leaves its files where the hub removes them). Returns (kind,
     analysis, [(kind, media type, staged file, detail)]). DesignFileError propagates (the file
@@ -166,8 +196,14 @@ def _analyse(path: Path, fmt, existing: frozenset[str], workdir: Path
     if "repaired" not in existing:
         repaired = _optional("repair", designs.repair_mesh, path, fmt)
         if repaired is not None:
-            outputs.append(("repaired", "model/stl", stage_bytes_in(workdir, repaired.stl),
-                            {"actions": list(repaired.actions), "analysis": repaired.analysis.to_dict()}))
+            outputs.append(
+                (
+                    "repaired",
+                    "model/stl",
+                    stage_bytes_in(workdir, repaired.stl),
+                    {"actions": list(repaired.actions), "analysis": repaired.analysis.to_dict()},
+                )
+            )
     if "thumbnail" not in existing:
         png = _optional("thumbnail", designs.render_thumbnail, path)
         if png:
@@ -187,4 +223,3 @@ def _optional(what: str, func, *args):
     except Exception:  # noqa: BLE001 - a derived file is a convenience, never a reason to refuse
         log.warning("could not make the %s of an upload; continuing without it", what, exc_info=True)
         return None
-

@@ -84,11 +84,27 @@ _AGPL3 = frozenset({"AGPL-3.0", "AGPL-3.0-only", "AGPL-3.0-or-later"})
 _LGPL3 = frozenset({"LGPL-3.0", "LGPL-3.0-only", "LGPL-3.0-or-later"}) | _GPL3_LATER
 
 
-def _t(id: str, name: str, kind: LicenceKind, *, commercial: bool = True, sa: bool = False, nd: bool = False,
-       remix: frozenset[str] | set[str] = frozenset(), deprecated_by: str | None = None) -> LicenceTerms:
-    return LicenceTerms(id=id, name=name, kind=kind, commercial_use_allowed=commercial, share_alike=sa,
-                        no_derivatives=nd, remix_licences=frozenset(remix) | ({id} if sa else set()),
-                        deprecated_by=deprecated_by)
+def _t(
+    id: str,
+    name: str,
+    kind: LicenceKind,
+    *,
+    commercial: bool = True,
+    sa: bool = False,
+    nd: bool = False,
+    remix: frozenset[str] | set[str] = frozenset(),
+    deprecated_by: str | None = None,
+) -> LicenceTerms:
+    return LicenceTerms(
+        id=id,
+        name=name,
+        kind=kind,
+        commercial_use_allowed=commercial,
+        share_alike=sa,
+        no_derivatives=nd,
+        remix_licences=frozenset(remix) | ({id} if sa else set()),
+        deprecated_by=deprecated_by,
+    )
 
 
 _TABLE: tuple[LicenceTerms, ...] = (
@@ -96,14 +112,23 @@ _TABLE: tuple[LicenceTerms, ...] = (
     _t("CC0-1.0", "Creative Commons Zero v1.0 Universal", _D),
     _t("CC-BY-4.0", "Creative Commons Attribution 4.0 International", _D),
     # CC BY-SA 4.0 lists GPLv3 as a compatible licence (one way)
-    _t("CC-BY-SA-4.0", "Creative Commons Attribution Share Alike 4.0 International", _D, sa=True,
-       remix=_GPL3_LATER),
+    _t("CC-BY-SA-4.0", "Creative Commons Attribution Share Alike 4.0 International", _D, sa=True, remix=_GPL3_LATER),
     _t("CC-BY-NC-4.0", "Creative Commons Attribution Non Commercial 4.0 International", _D, commercial=False),
-    _t("CC-BY-NC-SA-4.0", "Creative Commons Attribution Non Commercial Share Alike 4.0 International", _D,
-       commercial=False, sa=True),
+    _t(
+        "CC-BY-NC-SA-4.0",
+        "Creative Commons Attribution Non Commercial Share Alike 4.0 International",
+        _D,
+        commercial=False,
+        sa=True,
+    ),
     _t("CC-BY-ND-4.0", "Creative Commons Attribution No Derivatives 4.0 International", _D, nd=True),
-    _t("CC-BY-NC-ND-4.0", "Creative Commons Attribution Non Commercial No Derivatives 4.0 International", _D,
-       commercial=False, nd=True),
+    _t(
+        "CC-BY-NC-ND-4.0",
+        "Creative Commons Attribution Non Commercial No Derivatives 4.0 International",
+        _D,
+        commercial=False,
+        nd=True,
+    ),
     # open hardware licences
     _t("CERN-OHL-P-2.0", "CERN Open Hardware Licence Version 2 - Permissive", _H),
     _t("CERN-OHL-W-2.0", "CERN Open Hardware Licence Version 2 - Weakly Reciprocal", _H, sa=True),
@@ -112,25 +137,47 @@ _TABLE: tuple[LicenceTerms, ...] = (
     _t("TAPR-OHL-1.0", "TAPR Open Hardware License v1.0", _H, sa=True),
     # GNU family: "or later" lets a remix choose a later version; the LGPL may become the GPL
     _t("GPL-2.0-only", "GNU General Public License v2.0 only", _S, sa=True, remix=_GPL2_ONLY),
-    _t("GPL-2.0-or-later", "GNU General Public License v2.0 or later", _S, sa=True,
-       remix=_GPL2_ONLY | _GPL3_LATER),
-    _t("GPL-2.0", "GNU General Public License v2.0 only (deprecated id)", _S, sa=True, remix=_GPL2_ONLY,
-       deprecated_by="GPL-2.0-only"),
+    _t("GPL-2.0-or-later", "GNU General Public License v2.0 or later", _S, sa=True, remix=_GPL2_ONLY | _GPL3_LATER),
+    _t(
+        "GPL-2.0",
+        "GNU General Public License v2.0 only (deprecated id)",
+        _S,
+        sa=True,
+        remix=_GPL2_ONLY,
+        deprecated_by="GPL-2.0-only",
+    ),
     _t("GPL-3.0-only", "GNU General Public License v3.0 only", _S, sa=True, remix=_GPL3_ONLY | _AGPL3),
     _t("GPL-3.0-or-later", "GNU General Public License v3.0 or later", _S, sa=True, remix=_GPL3_LATER | _AGPL3),
-    _t("GPL-3.0", "GNU General Public License v3.0 only (deprecated id)", _S, sa=True, remix=_GPL3_ONLY | _AGPL3,
-       deprecated_by="GPL-3.0-only"),
+    _t(
+        "GPL-3.0",
+        "GNU General Public License v3.0 only (deprecated id)",
+        _S,
+        sa=True,
+        remix=_GPL3_ONLY | _AGPL3,
+        deprecated_by="GPL-3.0-only",
+    ),
     _t("LGPL-3.0-only", "GNU Lesser General Public License v3.0 only", _S, sa=True, remix=_LGPL3),
     _t("LGPL-3.0-or-later", "GNU Lesser General Public License v3.0 or later", _S, sa=True, remix=_LGPL3),
-    _t("LGPL-3.0", "GNU Lesser General Public License v3.0 only (deprecated id)", _S, sa=True, remix=_LGPL3,
-       deprecated_by="LGPL-3.0-only"),
+    _t(
+        "LGPL-3.0",
+        "GNU Lesser General Public License v3.0 only (deprecated id)",
+        _S,
+        sa=True,
+        remix=_LGPL3,
+        deprecated_by="LGPL-3.0-only",
+    ),
     _t("AGPL-3.0-only", "GNU Affero General Public License v3.0 only", _S, sa=True, remix=_AGPL3),
     _t("AGPL-3.0-or-later", "GNU Affero General Public License v3.0 or later", _S, sa=True, remix=_AGPL3),
-    _t("AGPL-3.0", "GNU Affero General Public License v3.0 (deprecated id)", _S, sa=True, remix=_AGPL3,
-       deprecated_by="AGPL-3.0-only"),
+    _t(
+        "AGPL-3.0",
+        "GNU Affero General Public License v3.0 (deprecated id)",
+        _S,
+        sa=True,
+        remix=_AGPL3,
+        deprecated_by="AGPL-3.0-only",
+    ),
     # MPL 2.0 is file-level copyleft and names the GNU licences as secondary licences
-    _t("MPL-2.0", "Mozilla Public License 2.0", _S, sa=True,
-       remix=_LGPL3 | _AGPL3 | {"GPL-2.0-or-later"}),
+    _t("MPL-2.0", "Mozilla Public License 2.0", _S, sa=True, remix=_LGPL3 | _AGPL3 | {"GPL-2.0-or-later"}),
     # permissive
     _t("MIT", "MIT License", _S),
     _t("BSD-2-Clause", 'BSD 2-Clause "Simplified" License', _S),

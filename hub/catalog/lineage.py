@@ -50,8 +50,11 @@ def authors_of(design: Design) -> list[str]:
 def _parents(session: Session, design_ids: Sequence[str]) -> dict[str, list[str]]:
     if not design_ids:
         return {}
-    rows = session.exec(select(DesignRemix).where(DesignRemix.design_id.in_(list(design_ids)))
-                        .order_by(DesignRemix.design_id, DesignRemix.position)).all()
+    rows = session.exec(
+        select(DesignRemix)
+        .where(DesignRemix.design_id.in_(list(design_ids)))
+        .order_by(DesignRemix.design_id, DesignRemix.position)
+    ).all()
     out: dict[str, list[str]] = {}
     for row in rows:
         out.setdefault(row.design_id, []).append(row.parent_id)
@@ -91,18 +94,27 @@ def attribution_chain(session: Session, design_id: str, *, include_self: bool = 
     if design is None:
         return []
     ordered = _ancestor_ids(session, [p for p in _parents(session, [design_id]).get(design_id, [])])
-    rows = {d.id: d for d in session.exec(select(Design).where(Design.id.in_([i for i, _ in ordered])))} \
-        if ordered else {}
-    chain = [Attribution(design_id=d.id, title=d.title, authors=authors_of(d), licence=d.licence, depth=depth)
-             for i, depth in ordered if (d := rows.get(i)) is not None]
+    rows = (
+        {d.id: d for d in session.exec(select(Design).where(Design.id.in_([i for i, _ in ordered])))} if ordered else {}
+    )
+    chain = [
+        Attribution(design_id=d.id, title=d.title, authors=authors_of(d), licence=d.licence, depth=depth)
+        for i, depth in ordered
+        if (d := rows.get(i)) is not None
+    ]
     if include_self:
-        chain.insert(0, Attribution(design_id=design.id, title=design.title, authors=authors_of(design),
-                                    licence=design.licence, depth=0))
+        chain.insert(
+            0,
+            Attribution(
+                design_id=design.id, title=design.title, authors=authors_of(design), licence=design.licence, depth=0
+            ),
+        )
     return chain
 
 
-def check_remix(session: Session, *, licence: str, parent_ids: Sequence[str],
-                design_id: str | None = None) -> list[str]:
+def check_remix(
+    session: Session, *, licence: str, parent_ids: Sequence[str], design_id: str | None = None
+) -> list[str]:
     """Validate declaring `parent_ids` as what a design (licensed `licence`) remixes.
 
     design_id: the design the parents are being added to, if it exists already (then a
@@ -120,8 +132,10 @@ def check_remix(session: Session, *, licence: str, parent_ids: Sequence[str],
         raise LineageRejected(f"remix_of names designs that do not exist: {', '.join(missing)}")
     ancestry = _ancestor_ids(session, parents)
     if design_id is not None and any(a == design_id for a, _ in ancestry):
-        raise LineageRejected(f"design {design_id} is already an ancestor of {', '.join(parents)}: "
-                              "declaring this remix would make a cycle")
+        raise LineageRejected(
+            f"design {design_id} is already an ancestor of {', '.join(parents)}: "
+            "declaring this remix would make a cycle"
+        )
     child = licence_terms(licence)
     designs = {d.id: d for d in session.exec(select(Design).where(Design.id.in_([a for a, _ in ancestry])))}
     for ancestor_id, _depth in ancestry:
@@ -138,13 +152,19 @@ def _check_licences(ancestor: Design, terms: LicenceTerms, child: LicenceTerms) 
         allowed = ", ".join(sorted(terms.remix_licences))
         raise LineageRejected(f"{what}, which is share-alike: a remix must use one of {allowed}, not {child.id}")
     if not terms.commercial_use_allowed and child.commercial_use_allowed:
-        raise LineageRejected(f"{what}, which forbids commercial use: a remix must keep a non-commercial "
-                              f"licence, not {child.id}")
+        raise LineageRejected(
+            f"{what}, which forbids commercial use: a remix must keep a non-commercial licence, not {child.id}"
+        )
 
 
 def remixes_of(session: Session, design_id: str, *, limit: int = 100, offset: int = 0) -> list[Design]:
     """Designs that declare `design_id` as a direct parent, newest first."""
-    query = (select(Design).join(DesignRemix, DesignRemix.design_id == Design.id)
-             .where(DesignRemix.parent_id == design_id)
-             .order_by(Design.created_at.desc(), Design.id).offset(offset).limit(limit))
+    query = (
+        select(Design)
+        .join(DesignRemix, DesignRemix.design_id == Design.id)
+        .where(DesignRemix.parent_id == design_id)
+        .order_by(Design.created_at.desc(), Design.id)
+        .offset(offset)
+        .limit(limit)
+    )
     return list(session.exec(query))

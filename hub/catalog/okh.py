@@ -35,12 +35,18 @@ from hub.catalog.licences import UnknownLicence, known_licence_ids, normalise_li
 from hub.catalog.models import Design, DesignVersion
 from hub.catalog.schemas import DesignMeta
 
-__all__ = ["ManifestPlan", "ManifestRejected", "PlannedPart", "export_manifest", "import_manifest",
-           "parse_manifest", "REQUIRED_LOSH_FIELDS"]
+__all__ = [
+    "ManifestPlan",
+    "ManifestRejected",
+    "PlannedPart",
+    "export_manifest",
+    "import_manifest",
+    "parse_manifest",
+    "REQUIRED_LOSH_FIELDS",
+]
 
 #: The fields OKH-LOSH v1 requires in every manifest.
-REQUIRED_LOSH_FIELDS = ("okhv", "name", "repo", "version", "license", "licensor", "documentation-language",
-                        "function")
+REQUIRED_LOSH_FIELDS = ("okhv", "name", "repo", "version", "license", "licensor", "documentation-language", "function")
 OKHV = "OKH-LOSHv1.0"
 PRINTABLE = {".stl": "mesh", ".3mf": "mesh", ".obj": "mesh", ".svg": "outline", ".dxf": "outline"}
 _TSDC_PROCESS = {"3DP": "FDM", "LAS": "laser", "CNC": "CNC"}
@@ -82,6 +88,7 @@ class ManifestPlan:
 
 # --- parsing ---------------------------------------------------------------------------------
 
+
 def parse_manifest(raw: bytes, media_type: str = "") -> ManifestPlan:
     """Parse an OKH v1 YAML or OKH-LOSH TOML manifest. Raises ManifestRejected."""
     try:
@@ -117,8 +124,10 @@ def _yaml(text: str) -> Any:
     try:
         for token in yaml.scan(text):
             if isinstance(token, (yaml.AliasToken, yaml.AnchorToken, yaml.TagToken)):
-                raise ManifestRejected("the YAML manifest uses anchors, aliases or tags, which cofab does not "
-                                       "accept (write the values out)")
+                raise ManifestRejected(
+                    "the YAML manifest uses anchors, aliases or tags, which cofab does not "
+                    "accept (write the values out)"
+                )
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
@@ -175,14 +184,18 @@ def _plan_v1(data: dict) -> ManifestPlan:
             name = entry.get("title") if isinstance(entry, dict) and isinstance(entry.get("title"), str) else ""
             parts.append(PlannedPart(name=(name or filename)[:200], path=path, filename=filename))
     return ManifestPlan(
-        dialect="okh-v1", title=title,
+        dialect="okh-v1",
+        title=title,
         description=_text(data.get("description"), "description") or _text(data.get("intended-use"), "intended-use"),
-        licence=_text(licence, "license", limit=64) or None, licensors=_names(data.get("licensor")),
-        contributors=_names(data.get("contributors")), version=_text(data.get("version"), "version", limit=64) or None,
+        licence=_text(licence, "license", limit=64) or None,
+        licensors=_names(data.get("licensor")),
+        contributors=_names(data.get("contributors")),
+        version=_text(data.get("version"), "version", limit=64) or None,
         keywords=[str(k) for k in _list(data.get("keywords")) if isinstance(k, (str, int, float))][:30],
         repo=_text(data.get("project-link"), "project-link", limit=500) or None,
         documentation_language=_text(data.get("documentation-language"), "documentation-language", limit=35) or "en",
-        parts=_dedupe(parts))
+        parts=_dedupe(parts),
+    )
 
 
 def _plan_losh(data: dict) -> ManifestPlan:
@@ -202,19 +215,29 @@ def _plan_losh(data: dict) -> ManifestPlan:
         if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= 1000:
             raise ManifestRejected(f"[[part]] {part.get('name')!r}: quantity must be a whole number from 1 to 1000")
         filename = _safe_basename(path)
-        parts.append(PlannedPart(name=(_text(part.get("name"), "part name", limit=200) or filename), path=path,
-                                 filename=filename, quantity=quantity,
-                                 material=_text(part.get("material"), "part material", limit=64) or None,
-                                 tsdc=_text(part.get("tsdc"), "part tsdc", limit=16) or None))
+        parts.append(
+            PlannedPart(
+                name=(_text(part.get("name"), "part name", limit=200) or filename),
+                path=path,
+                filename=filename,
+                quantity=quantity,
+                material=_text(part.get("material"), "part material", limit=64) or None,
+                tsdc=_text(part.get("tsdc"), "part tsdc", limit=16) or None,
+            )
+        )
     return ManifestPlan(
-        dialect="losh", title=title, description=_text(data.get("function"), "function"),
+        dialect="losh",
+        title=title,
+        description=_text(data.get("function"), "function"),
         licence=_text(data.get("license"), "license", limit=64) or None,
-        licensors=_names(data.get("licensor"), split_commas=True), contributors=[],
+        licensors=_names(data.get("licensor"), split_commas=True),
+        contributors=[],
         version=_text(data.get("version"), "version", limit=64) or None,
         keywords=[str(k) for k in _list(data.get("keywords")) if isinstance(k, str)][:30],
         repo=_text(data.get("repo"), "repo", limit=500) or None,
         documentation_language=_text(data.get("documentation-language"), "documentation-language", limit=35) or "en",
-        parts=_dedupe(parts))
+        parts=_dedupe(parts),
+    )
 
 
 def _printable(path: str) -> bool:
@@ -244,16 +267,26 @@ def _dedupe(parts: list[PlannedPart]) -> list[PlannedPart]:
 
 # --- import ----------------------------------------------------------------------------------
 
-def import_manifest(session: Session, caller: Principal, raw: bytes, *, media_type: str = "",
-                    upload_ids: Sequence[str] = (), licence: str | None = None,
-                    process: str | None = None) -> Design:
+
+def import_manifest(
+    session: Session,
+    caller: Principal,
+    raw: bytes,
+    *,
+    media_type: str = "",
+    upload_ids: Sequence[str] = (),
+    licence: str | None = None,
+    process: str | None = None,
+) -> Design:
     """Create a design (version 1) from a manifest and the staged uploads of its files."""
     plan = parse_manifest(raw, media_type)
     uploads = service.uploads_by_name(session, caller, list(dict.fromkeys(upload_ids)))
     missing = [p.filename for p in plan.parts if p.filename not in uploads]
     if missing:
-        raise ManifestRejected(f"the manifest lists files that were not uploaded: {', '.join(missing)} (stage each "
-                               "with POST /api/v1/uploads?filename=<name> and pass its id as upload=)")
+        raise ManifestRejected(
+            f"the manifest lists files that were not uploaded: {', '.join(missing)} (stage each "
+            "with POST /api/v1/uploads?filename=<name> and pass its id as upload=)"
+        )
     named = {p.filename for p in plan.parts}
     extra = [name for name in uploads if name not in named]
     if extra:
@@ -264,23 +297,41 @@ def import_manifest(session: Session, caller: Principal, raw: bytes, *, media_ty
         given = licence or plan.licence
         raise ManifestRejected(
             f"the licence {given!r} is not an SPDX id cofab knows; resend with licence=<SPDX id> "
-            f"(one of: {', '.join(known_licence_ids())})" if given else
-            "the manifest names no licence; resend with licence=<SPDX id>") from None
+            f"(one of: {', '.join(known_licence_ids())})"
+            if given
+            else "the manifest names no licence; resend with licence=<SPDX id>"
+        ) from None
     kinds = {uploads[p.filename].kind for p in plan.parts}
     chosen = process or _process(plan, kinds)
     materials = list(dict.fromkeys(p.material for p in plan.parts if p.material))
     try:
-        meta = DesignMeta(title=plan.title[:200], description=plan.description, licence=spdx, process=chosen,
-                          materials=materials or (["PLA"] if chosen in ("FDM", "SLA") else []),
-                          tags=plan.keywords, co_authors=plan.contributors)
+        meta = DesignMeta(
+            title=plan.title[:200],
+            description=plan.description,
+            licence=spdx,
+            process=chosen,
+            materials=materials or (["PLA"] if chosen in ("FDM", "SLA") else []),
+            tags=plan.keywords,
+            co_authors=plan.contributors,
+        )
     except ValidationError as exc:
         raise ManifestRejected("; ".join(e["msg"] for e in exc.errors())) from None
-    parts = [service.PartSpec(u.filename, u.sha256, u.size_bytes, u.kind, u.format, u.analysis, p.quantity, p.name)
-             for p in plan.parts for u in [uploads[p.filename]]]
-    return service.create_design(session, meta=meta, parts=parts, owner=caller,
-                                 authors=plan.licensors or [caller.name], label=plan.version, note="imported from "
-                                 f"an {'OKH-LOSH' if plan.dialect == 'losh' else 'OKH v1'} manifest",
-                                 source_repo=plan.repo, documentation_language=plan.documentation_language)
+    parts = [
+        service.PartSpec(u.filename, u.sha256, u.size_bytes, u.kind, u.format, u.analysis, p.quantity, p.name)
+        for p in plan.parts
+        for u in [uploads[p.filename]]
+    ]
+    return service.create_design(
+        session,
+        meta=meta,
+        parts=parts,
+        owner=caller,
+        authors=plan.licensors or [caller.name],
+        label=plan.version,
+        note=f"imported from an {'OKH-LOSH' if plan.dialect == 'losh' else 'OKH v1'} manifest",
+        source_repo=plan.repo,
+        documentation_language=plan.documentation_language,
+    )
 
 
 def _process(plan: ManifestPlan, kinds: set[str]) -> str:
@@ -292,13 +343,15 @@ def _process(plan: ManifestPlan, kinds: set[str]) -> str:
 
 # --- export ----------------------------------------------------------------------------------
 
+
 def export_manifest(session: Session, design_id: str, number: int, *, public_url: str) -> str:
     """An OKH-LOSH `okh.toml` for one version, with every required field."""
     design = session.get(Design, design_id)
     if design is None:
         raise service.NotFound(f"no design {design_id!r}")
-    version = session.exec(select(DesignVersion).where(DesignVersion.design_id == design_id,
-                                                       DesignVersion.number == number)).first()
+    version = session.exec(
+        select(DesignVersion).where(DesignVersion.design_id == design_id, DesignVersion.number == number)
+    ).first()
     if version is None:
         raise service.NotFound(f"no version {number} of design {design_id!r}")
     authors = lineage.authors_of(design)

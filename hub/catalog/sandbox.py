@@ -62,16 +62,16 @@ def _forkserver() -> multiprocessing.context.ForkServerContext:
     return _context
 
 
-def run_limited(func: Callable[..., Any], *args: Any, limits: AnalysisLimits,
-                rejected: type[BaseException]) -> Any:
+def run_limited(func: Callable[..., Any], *args: Any, limits: AnalysisLimits, rejected: type[BaseException]) -> Any:
     """Call `func(*args)` in a fresh child under `limits` and return its result (blocking:
     call it from a worker thread). `func` and its arguments and result must pickle; `func`
     must be a module-level function. An exception of type `rejected` in the child becomes
     AnalysisRejected here; going over a limit becomes AnalysisOverLimit; anything else
     becomes RuntimeError with the child's traceback."""
     receiver, sender = _forkserver().Pipe(duplex=False)
-    child = _forkserver().Process(target=_child_main, args=(sender, func, args, limits.memory_mb, rejected),
-                                  name="cofab-analysis", daemon=True)
+    child = _forkserver().Process(
+        target=_child_main, args=(sender, func, args, limits.memory_mb, rejected), name="cofab-analysis", daemon=True
+    )
     child.start()
     sender.close()
     outcome = None
@@ -96,8 +96,9 @@ def run_limited(func: Callable[..., Any], *args: Any, limits: AnalysisLimits,
         code = child.exitcode
         log.warning("analysis process died", extra={"exitcode": code, "memory_mb": limits.memory_mb})
         if code == _MEMORY_EXIT or (code is not None and code < 0):
-            raise AnalysisOverLimit(f"analysis exceeded {limits.memory_mb:,} MB (or crashed; exit {code}) "
-                                    "and was stopped")
+            raise AnalysisOverLimit(
+                f"analysis exceeded {limits.memory_mb:,} MB (or crashed; exit {code}) and was stopped"
+            )
         raise RuntimeError(f"the analysis process ended with exit code {code} without an answer")
     kind, value = outcome
     if kind == "ok":
@@ -110,8 +111,9 @@ def run_limited(func: Callable[..., Any], *args: Any, limits: AnalysisLimits,
     raise RuntimeError(f"the analysis failed:\n{value}")
 
 
-def _child_main(sender: Connection, func: Callable[..., Any], args: tuple, memory_mb: int,
-                rejected: type[BaseException]) -> None:
+def _child_main(
+    sender: Connection, func: Callable[..., Any], args: tuple, memory_mb: int, rejected: type[BaseException]
+) -> None:
     """In the child: cap the address space, run, send one (kind, value) answer, exit."""
     cap = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))

@@ -33,16 +33,27 @@ class DesignMeta(BaseModel):
 
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=20_000)
-    licence: str = Field(default="CC-BY-SA-4.0", min_length=1, max_length=64,
-                         description="SPDX licence id of the design, e.g. `CERN-OHL-S-2.0`.")
+    licence: str = Field(
+        default="CC-BY-SA-4.0",
+        min_length=1,
+        max_length=64,
+        description="SPDX licence id of the design, e.g. `CERN-OHL-S-2.0`.",
+    )
     process: str = Field(default="FDM", pattern=_PROCESS_PATTERN, description="FDM, SLA, laser or CNC.")
-    materials: list[str] = Field(default_factory=lambda: ["PLA"], max_length=20,
-                                 description="Recommended materials, e.g. `PLA`, `PETG`, `plywood 3 mm`.")
+    materials: list[str] = Field(
+        default_factory=lambda: ["PLA"],
+        max_length=20,
+        description="Recommended materials, e.g. `PLA`, `PETG`, `plywood 3 mm`.",
+    )
     tags: list[str] = Field(default_factory=list, max_length=30, description="Free tags, stored lower-case.")
-    co_authors: list[str] = Field(default_factory=list, max_length=50,
-                                  description="Names credited beside the publishing designer.")
-    remix_of: list[str] = Field(default_factory=list, max_length=50,
-                                description="Ids of the designs this one remixes, nearest inspiration first.")
+    co_authors: list[str] = Field(
+        default_factory=list, max_length=50, description="Names credited beside the publishing designer."
+    )
+    remix_of: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Ids of the designs this one remixes, nearest inspiration first.",
+    )
 
     @field_validator("licence")
     @classmethod
@@ -77,8 +88,9 @@ class VersionCreate(BaseModel):
     """A new immutable version: the complete set of parts (nothing is inherited)."""
 
     parts: list[PartRef] = Field(min_length=1, max_length=200)
-    label: str | None = Field(default=None, max_length=64, description="As people name it, e.g. `2.1`; "
-                              "defaults to the version number.")
+    label: str | None = Field(
+        default=None, max_length=64, description="As people name it, e.g. `2.1`; defaults to the version number."
+    )
     note: str = Field(default="", max_length=5000, description="What changed.")
 
 
@@ -223,7 +235,8 @@ class DesignSummary(BaseModel):
     tags: list[str]
     latest_version: int
     fit_mm: tuple[float, float, float] | None = Field(
-        description="The largest part extents, sorted small to large (every part fits this box).")
+        description="The largest part extents, sorted small to large (every part fits this box)."
+    )
     created_at: float
 
 
@@ -232,14 +245,21 @@ class DesignPage(BaseModel):
     proportion to the catalogue, so the count stops past a cap (`hub.catalog.search.COUNT_CAP`)
     and says so in `total_exact` rather than guessing."""
 
-    total: int = Field(description=(
-        "Designs matching the query, over all pages, when `total_exact` is true. When it is false, more "
-        "than this many match (the count stops there) and, with `q` or a filter, only the first 10,001 of "
-        "them can be paged to."))
-    total_exact: bool = Field(True, description=(
-        "False when more designs match than `total` says: `total` is then a lower bound (show it as "
-        "\"10,000+\"). With `q`, the best matches are then ranked among the 10,001 most recently published "
-        "or edited matches."))
+    total: int = Field(
+        description=(
+            "Designs matching the query, over all pages, when `total_exact` is true. When it is false, more "
+            "than this many match (the count stops there) and, with `q` or a filter, only the first 10,001 of "
+            "them can be paged to."
+        )
+    )
+    total_exact: bool = Field(
+        True,
+        description=(
+            "False when more designs match than `total` says: `total` is then a lower bound (show it as "
+            '"10,000+"). With `q`, the best matches are then ranked among the 10,001 most recently published '
+            "or edited matches."
+        ),
+    )
     limit: int
     offset: int
     items: list[DesignSummary]

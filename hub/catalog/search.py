@@ -42,8 +42,7 @@ __all__ = ["COUNT_CAP", "SearchQuery", "build_statement", "index_designs", "pars
 _WORD = re.compile(r"[^\W_]+")
 _MAX_TERMS = 12
 _FIT_TOLERANCE_MM = 1e-6
-_SEARCH = sa.table("design_search", sa.column("rowid"), sa.column("design_id"), sa.column("document"),
-                   sa.column("seq"))
+_SEARCH = sa.table("design_search", sa.column("rowid"), sa.column("design_id"), sa.column("document"), sa.column("seq"))
 # SQLite only (migration 0005): the FTS rowid of each design. Reading design_id out of the FTS
 # table costs a content lookup through FTS5 per row; this narrow table joins for a fraction
 _KEYS = sa.table("design_search_keys", sa.column("id"), sa.column("design_id"))
@@ -65,7 +64,7 @@ class SearchQuery:
 
 
 def parse_fits(text: str) -> tuple[float, float, float]:
-    """"200x200x180" (also × or commas) -> three positive mm values. Raises ValueError."""
+    """ "200x200x180" (also × or commas) -> three positive mm values. Raises ValueError."""
     parts = [p for p in re.split(r"[x×X,*]", text.strip()) if p.strip()]
     if len(parts) != 3:
         raise ValueError(f"fits must be three sizes in mm like 200x200x180, not {text!r}")
@@ -105,8 +104,11 @@ def _filters(query: SearchQuery) -> list[sa.ColumnElement[bool]]:
         where.append(sa.exists().where(t.design_id == d.id, t.tag == query.tag.strip().casefold()))
     if query.fits:
         small, mid, large = sorted(query.fits)
-        where += [d.fit_small_mm <= small + _FIT_TOLERANCE_MM, d.fit_mid_mm <= mid + _FIT_TOLERANCE_MM,
-                  d.fit_large_mm <= large + _FIT_TOLERANCE_MM]
+        where += [
+            d.fit_small_mm <= small + _FIT_TOLERANCE_MM,
+            d.fit_mid_mm <= mid + _FIT_TOLERANCE_MM,
+            d.fit_large_mm <= large + _FIT_TOLERANCE_MM,
+        ]
     return where
 
 
@@ -150,9 +152,11 @@ def build_statement(query: SearchQuery, dialect: str) -> sa.Select:
     d = Design.__table__
     # the page's designs in the same statement: a second query for them was a round trip and
     # an ORM load per search; summary() reads these columns straight off the row
-    return (sa.select(total.c.total, page.c.design_id, *(d.c[name] for name in _SUMMARY_COLUMNS))
-            .select_from(total.outerjoin(page, sa.true()).outerjoin(d, d.c.id == page.c.design_id))
-            .order_by(*order))
+    return (
+        sa.select(total.c.total, page.c.design_id, *(d.c[name] for name in _SUMMARY_COLUMNS))
+        .select_from(total.outerjoin(page, sa.true()).outerjoin(d, d.c.id == page.c.design_id))
+        .order_by(*order)
+    )
 
 
 def _page(select: sa.Select, query: SearchQuery) -> sa.Select:
@@ -177,33 +181,51 @@ def _listing(query: SearchQuery, where: list[sa.ColumnElement[bool]], dialect: s
         # past the page (60 ms for 372 matches of 100,000)
         matches = sa.select(d.id, d.created_at).where(*where).order_by(*newest).limit(COUNT_CAP + 1).cte("candidates")
         total = _capped_count(matches)
-        page = _page(sa.select(matches.c.id.label("design_id"), matches.c.created_at)
-                     .order_by(matches.c.created_at.desc(), matches.c.id.desc()), query).subquery("page")
+        page = _page(
+            sa.select(matches.c.id.label("design_id"), matches.c.created_at).order_by(
+                matches.c.created_at.desc(), matches.c.id.desc()
+            ),
+            query,
+        ).subquery("page")
     else:
         # SQLite: a count, then the page along the created_at index. In one pass (as above) it
         # walks that index for the count too, a row lookup per design (twice the time of a scan
         # when no index narrows the filter, as with fits); the same window of matches is paged
         total = _capped_count(sa.select(d.id).where(*where))
         window = max(0, COUNT_CAP + 1 - query.offset)
-        page = (sa.select(d.id.label("design_id"), d.created_at).where(*where).order_by(*newest)
-                .limit(min(query.limit, window)).offset(query.offset).subquery("page"))
+        page = (
+            sa.select(d.id.label("design_id"), d.created_at)
+            .where(*where)
+            .order_by(*newest)
+            .limit(min(query.limit, window))
+            .offset(query.offset)
+            .subquery("page")
+        )
     return total, page, [page.c.created_at.desc(), page.c.design_id.desc()]
 
 
 def _ranked_sqlite(query: SearchQuery, where: list[sa.ColumnElement[bool]], terms: list[str]) -> _Parts:
     fts = sa.literal_column("design_search")
-    matches = sa.select(_SEARCH.c.rowid.label("seq"),
-                        sa.func.bm25(fts, 0.0, 10.0, 1.0, 5.0).label("score")).select_from(_SEARCH)
+    matches = sa.select(
+        _SEARCH.c.rowid.label("seq"), sa.func.bm25(fts, 0.0, 10.0, 1.0, 5.0).label("score")
+    ).select_from(_SEARCH)
     if where:  # only filters need the designs row: without them the FTS table alone answers
-        matches = (matches.join(_KEYS, _KEYS.c.id == _SEARCH.c.rowid)
-                   .join(Design.__table__, Design.__table__.c.id == _KEYS.c.design_id))
+        matches = matches.join(_KEYS, _KEYS.c.id == _SEARCH.c.rowid).join(
+            Design.__table__, Design.__table__.c.id == _KEYS.c.design_id
+        )
     match = " ".join(f'"{t}"*' for t in terms)
-    candidates = (matches.where(fts.op("MATCH")(match), *where)
-                  .order_by(_SEARCH.c.rowid.desc()).limit(COUNT_CAP + 1).cte("candidates"))
-    best = _page(sa.select(candidates.c.seq, candidates.c.score)
-                 .order_by(candidates.c.score, candidates.c.seq.desc()), query).subquery("best")
-    page = (sa.select(_KEYS.c.design_id, best.c.score, best.c.seq)
-            .select_from(best.join(_KEYS, _KEYS.c.id == best.c.seq))).subquery("page")
+    candidates = (
+        matches.where(fts.op("MATCH")(match), *where)
+        .order_by(_SEARCH.c.rowid.desc())
+        .limit(COUNT_CAP + 1)
+        .cte("candidates")
+    )
+    best = _page(
+        sa.select(candidates.c.seq, candidates.c.score).order_by(candidates.c.score, candidates.c.seq.desc()), query
+    ).subquery("best")
+    page = (
+        sa.select(_KEYS.c.design_id, best.c.score, best.c.seq).select_from(best.join(_KEYS, _KEYS.c.id == best.c.seq))
+    ).subquery("page")
     return _capped_count(candidates), page, [page.c.score, page.c.seq.desc()]
 
 
@@ -211,18 +233,32 @@ def _ranked_postgres(query: SearchQuery, where: list[sa.ColumnElement[bool]], te
     # the configuration as SQL text, not a bind: the statement must also compile with its
     # values inlined (bench.search runs it bare)
     tsquery = sa.func.to_tsquery(sa.literal_column("'simple'"), " & ".join(f"{t}:*" for t in terms))
-    matches = sa.select(_SEARCH.c.design_id, _SEARCH.c.seq,
-                        sa.func.ts_rank(_SEARCH.c.document, tsquery).label("score")).select_from(_SEARCH)
+    matches = sa.select(
+        _SEARCH.c.design_id, _SEARCH.c.seq, sa.func.ts_rank(_SEARCH.c.document, tsquery).label("score")
+    ).select_from(_SEARCH)
     if where:
         # checked per match through the designs primary key: as a join the planner hashes the whole
         # designs table for a few thousand matches (60 ms at 100,000 designs). OFFSET 0 keeps the
         # EXISTS a per-row subplan (PostgreSQL does not turn a subquery with an OFFSET into a join)
-        where = [sa.select(sa.literal(1)).select_from(Design.__table__)
-                 .where(Design.__table__.c.id == _SEARCH.c.design_id, *where).offset(0).exists()]
-    candidates = (matches.where(_SEARCH.c.document.op("@@")(tsquery), *where)
-                  .order_by(_SEARCH.c.seq.desc()).limit(COUNT_CAP + 1).cte("candidates"))
-    page = _page(sa.select(candidates.c.design_id, candidates.c.score, candidates.c.seq)
-                 .order_by(candidates.c.score.desc(), candidates.c.seq.desc()), query).subquery("page")
+        where = [
+            sa.select(sa.literal(1))
+            .select_from(Design.__table__)
+            .where(Design.__table__.c.id == _SEARCH.c.design_id, *where)
+            .offset(0)
+            .exists()
+        ]
+    candidates = (
+        matches.where(_SEARCH.c.document.op("@@")(tsquery), *where)
+        .order_by(_SEARCH.c.seq.desc())
+        .limit(COUNT_CAP + 1)
+        .cte("candidates")
+    )
+    page = _page(
+        sa.select(candidates.c.design_id, candidates.c.score, candidates.c.seq).order_by(
+            candidates.c.score.desc(), candidates.c.seq.desc()
+        ),
+        query,
+    ).subquery("page")
     return _capped_count(candidates), page, [page.c.score.desc(), page.c.seq.desc()]
 
 
@@ -231,12 +267,31 @@ def search_designs(session: Session, query: SearchQuery) -> DesignPage:
     with the total number of matches (exact up to COUNT_CAP; see `build_statement`)."""
     rows = session.execute(build_statement(query, session.get_bind().dialect.name)).all()
     matched = rows[0].total if rows else 0
-    return DesignPage(total=min(matched, COUNT_CAP), total_exact=matched <= COUNT_CAP, limit=query.limit,
-                      offset=query.offset, items=[summary(row) for row in rows if row.design_id is not None])
+    return DesignPage(
+        total=min(matched, COUNT_CAP),
+        total_exact=matched <= COUNT_CAP,
+        limit=query.limit,
+        offset=query.offset,
+        items=[summary(row) for row in rows if row.design_id is not None],
+    )
 
 
-_SUMMARY_COLUMNS = ("id", "title", "description", "licence", "author", "co_authors", "process", "materials",
-                    "tags", "latest_version", "fit_small_mm", "fit_mid_mm", "fit_large_mm", "created_at")
+_SUMMARY_COLUMNS = (
+    "id",
+    "title",
+    "description",
+    "licence",
+    "author",
+    "co_authors",
+    "process",
+    "materials",
+    "tags",
+    "latest_version",
+    "fit_small_mm",
+    "fit_mid_mm",
+    "fit_large_mm",
+    "created_at",
+)
 
 
 def summary(design: Design | sa.Row) -> DesignSummary:
@@ -245,10 +300,19 @@ def summary(design: Design | sa.Row) -> DesignSummary:
     if design.fit_small_mm is not None and design.fit_mid_mm is not None and design.fit_large_mm is not None:
         fit = (design.fit_small_mm, design.fit_mid_mm, design.fit_large_mm)
     return DesignSummary(
-        id=design.id, title=design.title, description=design.description, licence=design.licence,
-        commercial_use_allowed=licence_terms(design.licence).commercial_use_allowed, authors=authors_of(design),
-        process=design.process, materials=design.materials, tags=design.tags,
-        latest_version=design.latest_version, fit_mm=fit, created_at=design.created_at)
+        id=design.id,
+        title=design.title,
+        description=design.description,
+        licence=design.licence,
+        commercial_use_allowed=licence_terms(design.licence).commercial_use_allowed,
+        authors=authors_of(design),
+        process=design.process,
+        materials=design.materials,
+        tags=design.tags,
+        latest_version=design.latest_version,
+        fit_mm=fit,
+        created_at=design.created_at,
+    )
 
 
 # SQLite: a design's old entry is deleted and a new one added under a new key (the largest

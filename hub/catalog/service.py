@@ -27,10 +27,29 @@ from hub.auth.service import Principal
 from hub.catalog import lineage, search
 from hub.catalog.ingest import Ingested
 from hub.catalog.licences import licence_terms
-from hub.catalog.models import (Design, DesignFile, DesignMaterial, DesignRemix, DesignTag, DesignVersion,
-                                FileDerivative, Upload)
-from hub.catalog.schemas import (AttributionPublic, DerivedPublic, DesignFilePublic, DesignMeta, DesignPublic,
-                                 DesignUpdate, LicencePublic, PartRef, UploadPublic, VersionPublic, VersionSummary)
+from hub.catalog.models import (
+    Design,
+    DesignFile,
+    DesignMaterial,
+    DesignRemix,
+    DesignTag,
+    DesignVersion,
+    FileDerivative,
+    Upload,
+)
+from hub.catalog.schemas import (
+    AttributionPublic,
+    DerivedPublic,
+    DesignFilePublic,
+    DesignMeta,
+    DesignPublic,
+    DesignUpdate,
+    LicencePublic,
+    PartRef,
+    UploadPublic,
+    VersionPublic,
+    VersionSummary,
+)
 from hub.files import holds
 from hub.files.store import FileStore
 from hub.ids import new_id
@@ -66,11 +85,11 @@ class PartSpec:
 
     @classmethod
     def from_ingested(cls, item: Ingested, *, quantity: int = 1, name: str = "") -> "PartSpec":
-        return cls(item.filename, item.sha256, item.size_bytes, item.kind, item.format, item.analysis,
-                   quantity, name)
+        return cls(item.filename, item.sha256, item.size_bytes, item.kind, item.format, item.analysis, quantity, name)
 
 
 # --- uploads -------------------------------------------------------------------------------
+
 
 def derived_kinds(session: Session, sha256: str) -> set[str]:
     return set(session.exec(select(FileDerivative.kind).where(FileDerivative.source_sha256 == sha256)))
@@ -82,25 +101,49 @@ def record_derived(session: Session, item: Ingested) -> None:
     for piece in item.derived:
         try:
             with session.begin_nested():
-                session.add(FileDerivative(source_sha256=item.sha256, kind=piece.kind, sha256=piece.sha256,
-                                           size_bytes=piece.size_bytes, media_type=piece.media_type,
-                                           detail=piece.detail, created_at=now()))
+                session.add(
+                    FileDerivative(
+                        source_sha256=item.sha256,
+                        kind=piece.kind,
+                        sha256=piece.sha256,
+                        size_bytes=piece.size_bytes,
+                        media_type=piece.media_type,
+                        detail=piece.detail,
+                        created_at=now(),
+                    )
+                )
         except IntegrityError:
             log.info("derived file already linked", extra={"sha256": item.sha256, "kind": piece.kind})
 
 
 def record_upload(session: Session, owner: Principal, item: Ingested, *, ttl_s: float) -> UploadPublic:
     t = now()
-    upload = Upload(id=new_id("u"), owner_token_id=owner.token_id, filename=item.filename, sha256=item.sha256,
-                    size_bytes=item.size_bytes, kind=item.kind, format=item.format, analysis=item.analysis,
-                    created_at=t, expires_at=t + ttl_s)
+    upload = Upload(
+        id=new_id("u"),
+        owner_token_id=owner.token_id,
+        filename=item.filename,
+        sha256=item.sha256,
+        size_bytes=item.size_bytes,
+        kind=item.kind,
+        format=item.format,
+        analysis=item.analysis,
+        created_at=t,
+        expires_at=t + ttl_s,
+    )
     session.add(upload)
     record_derived(session, item)
     session.commit()
-    return UploadPublic(id=upload.id, filename=upload.filename, sha256=upload.sha256, size_bytes=upload.size_bytes,
-                        kind=upload.kind, format=upload.format, analysis=upload.analysis,
-                        derived=_derived_public(session, [upload.sha256]).get(upload.sha256, []),
-                        expires_at=upload.expires_at)
+    return UploadPublic(
+        id=upload.id,
+        filename=upload.filename,
+        sha256=upload.sha256,
+        size_bytes=upload.size_bytes,
+        kind=upload.kind,
+        format=upload.format,
+        analysis=upload.analysis,
+        derived=_derived_public(session, [upload.sha256]).get(upload.sha256, []),
+        expires_at=upload.expires_at,
+    )
 
 
 def parts_from_uploads(session: Session, caller: Principal, refs: Sequence[PartRef]) -> list[PartSpec]:
@@ -118,8 +161,18 @@ def parts_from_uploads(session: Session, caller: Principal, refs: Sequence[PartR
         upload = uploads.get(ref.upload_id)
         if upload is None or upload.expires_at < t or not _may_use(caller, upload.owner_token_id):
             raise DesignRejected(f"no upload {ref.upload_id!r} of yours (uploads expire a day after upload)")
-        parts.append(PartSpec(upload.filename, upload.sha256, upload.size_bytes, upload.kind, upload.format,
-                              upload.analysis, ref.quantity, ref.name))
+        parts.append(
+            PartSpec(
+                upload.filename,
+                upload.sha256,
+                upload.size_bytes,
+                upload.kind,
+                upload.format,
+                upload.analysis,
+                ref.quantity,
+                ref.name,
+            )
+        )
     return parts
 
 
@@ -161,12 +214,15 @@ def forget_new_objects(session: Session, store: FileStore, item: Ingested) -> li
         finally:
             session.rollback()  # nothing was written: this only ends the transaction and its holds
     except Exception:
-        log.exception("could not check the references of a failed upload's files (or other uploads held them "
-                      "too long); they stay in the store",
-                      extra={"sha256": item.sha256, "objects": [s for s in item.new_objects if s not in removed]})
+        log.exception(
+            "could not check the references of a failed upload's files (or other uploads held them "
+            "too long); they stay in the store",
+            extra={"sha256": item.sha256, "objects": [s for s in item.new_objects if s not in removed]},
+        )
     if removed:
-        log.warning("database commit failed; removed the upload's new files", extra={"sha256": item.sha256,
-                                                                                     "objects": removed})
+        log.warning(
+            "database commit failed; removed the upload's new files", extra={"sha256": item.sha256, "objects": removed}
+        )
     return removed
 
 
@@ -176,9 +232,11 @@ def _referenced(session: Session, sha256: str) -> bool:
 
     A content's own derived-file links (as their source) do not count: they are written in the
     transaction that writes its part or upload, and are purged with the last of those."""
-    queries = (select(DesignFile.id).where(DesignFile.sha256 == sha256),
-               select(Upload.id).where(Upload.sha256 == sha256),
-               select(FileDerivative.kind).where(FileDerivative.sha256 == sha256))
+    queries = (
+        select(DesignFile.id).where(DesignFile.sha256 == sha256),
+        select(Upload.id).where(Upload.sha256 == sha256),
+        select(FileDerivative.kind).where(FileDerivative.sha256 == sha256),
+    )
     return any(session.exec(q.limit(1)).first() is not None for q in queries)
 
 
@@ -202,9 +260,14 @@ def purge_expired_uploads(session: Session, store: FileStore) -> int:
     forgotten = 0
     after = ""
     while True:
-        batch = list(session.exec(select(Upload.id, Upload.sha256)
-                                  .where(Upload.expires_at < cutoff, Upload.id > after)
-                                  .order_by(Upload.id).limit(PURGE_BATCH)))
+        batch = list(
+            session.exec(
+                select(Upload.id, Upload.sha256)
+                .where(Upload.expires_at < cutoff, Upload.id > after)
+                .order_by(Upload.id)
+                .limit(PURGE_BATCH)
+            )
+        )
         if not batch:
             return forgotten
         after = batch[-1][0]  # skipped uploads stay behind: the next batch starts past them
@@ -216,8 +279,11 @@ def _purge_batch(session: Session, store: FileStore, expired: list[tuple[str, st
     for upload_id, sha in expired:
         uploads_of.setdefault(sha, []).append(upload_id)
     derived_of: dict[str, set[str]] = {}
-    for source, sha in session.exec(select(FileDerivative.source_sha256, FileDerivative.sha256)
-                                    .where(FileDerivative.source_sha256.in_(list(uploads_of)))):
+    for source, sha in session.exec(
+        select(FileDerivative.source_sha256, FileDerivative.sha256).where(
+            FileDerivative.source_sha256.in_(list(uploads_of))
+        )
+    ):
         derived_of.setdefault(source, set()).add(sha)
     held: set[str] = set()
     skipped: list[str] = []
@@ -231,8 +297,9 @@ def _purge_batch(session: Session, store: FileStore, expired: list[tuple[str, st
     forgotten = 0
     if sources:
         ids = [upload_id for sha in sources for upload_id in uploads_of[sha]]
-        forgotten = session.execute(delete(Upload).where(Upload.id.in_(ids)),
-                                    execution_options={"synchronize_session": False}).rowcount
+        forgotten = session.execute(
+            delete(Upload).where(Upload.id.in_(ids)), execution_options={"synchronize_session": False}
+        ).rowcount
     removed = []
     for sha in sources:
         if _referenced(session, sha):
@@ -253,8 +320,10 @@ def _purge_batch(session: Session, store: FileStore, expired: list[tuple[str, st
     if removed:
         log.info("expired uploads' files removed", extra={"uploads": forgotten, "objects": removed})
     if skipped:
-        log.info("expired uploads' content held by another transaction; left for a later purge",
-                 extra={"uploads": sum(len(uploads_of[sha]) for sha in skipped), "objects": skipped})
+        log.info(
+            "expired uploads' content held by another transaction; left for a later purge",
+            extra={"uploads": sum(len(uploads_of[sha]) for sha in skipped), "objects": skipped},
+        )
     return forgotten
 
 
@@ -264,20 +333,41 @@ def _may_use(caller: Principal, owner_token_id: int) -> bool:
 
 # --- designs and versions ------------------------------------------------------------------
 
-def create_design(session: Session, *, meta: DesignMeta, parts: Sequence[PartSpec], owner: Principal,
-                  authors: Sequence[str] | None = None, label: str | None = None, note: str = "",
-                  source_repo: str | None = None, documentation_language: str = "en",
-                  commit: bool = True) -> Design:
+
+def create_design(
+    session: Session,
+    *,
+    meta: DesignMeta,
+    parts: Sequence[PartSpec],
+    owner: Principal,
+    authors: Sequence[str] | None = None,
+    label: str | None = None,
+    note: str = "",
+    source_repo: str | None = None,
+    documentation_language: str = "en",
+    commit: bool = True,
+) -> Design:
     """A new design with version 1 made of `parts`.
 
     authors: the credited names, first author first; default: the publishing designer,
     then `meta.co_authors`. Raises DesignRejected for impossible lineage or licences.
     """
     credited = list(dict.fromkeys([*(authors or [owner.name]), *meta.co_authors]))
-    design = Design(id=new_id("d"), title=meta.title, description=meta.description, licence=meta.licence,
-                    author=credited[0], co_authors=credited[1:], process=meta.process,
-                    materials=list(meta.materials), tags=list(meta.tags), owner_token_id=owner.token_id,
-                    source_repo=source_repo, documentation_language=documentation_language, created_at=now())
+    design = Design(
+        id=new_id("d"),
+        title=meta.title,
+        description=meta.description,
+        licence=meta.licence,
+        author=credited[0],
+        co_authors=credited[1:],
+        process=meta.process,
+        materials=list(meta.materials),
+        tags=list(meta.tags),
+        owner_token_id=owner.token_id,
+        source_repo=source_repo,
+        documentation_language=documentation_language,
+        created_at=now(),
+    )
     try:
         parents = lineage.check_remix(session, licence=meta.licence, parent_ids=meta.remix_of)
     except lineage.LineageRejected as exc:
@@ -303,8 +393,15 @@ def check_lineage(session: Session, meta: DesignMeta) -> None:
         raise DesignRejected(str(exc)) from None
 
 
-def publish_version(session: Session, design_id: str, parts: Sequence[PartSpec], caller: Principal, *,
-                    label: str | None = None, note: str = "") -> DesignVersion:
+def publish_version(
+    session: Session,
+    design_id: str,
+    parts: Sequence[PartSpec],
+    caller: Principal,
+    *,
+    label: str | None = None,
+    note: str = "",
+) -> DesignVersion:
     """Publish the next version of a design (its owner or an admin)."""
     design = _owned(session, design_id, caller, lock=True)
     version = _add_version(session, design, parts, caller, label=label, note=note)
@@ -325,12 +422,14 @@ def update_design(session: Session, design_id: str, patch: DesignUpdate, caller:
     if patch.tags is not None:
         design.tags = patch.tags
     if patch.add_co_authors:
-        design.co_authors = [a for a in dict.fromkeys([*design.co_authors, *patch.add_co_authors])
-                             if a != design.author]
+        design.co_authors = [
+            a for a in dict.fromkeys([*design.co_authors, *patch.add_co_authors]) if a != design.author
+        ]
     if patch.add_remix_of:
         try:
-            parents = lineage.check_remix(session, licence=design.licence, parent_ids=patch.add_remix_of,
-                                          design_id=design.id)
+            parents = lineage.check_remix(
+                session, licence=design.licence, parent_ids=patch.add_remix_of, design_id=design.id
+            )
         except lineage.LineageRejected as exc:
             raise DesignRejected(str(exc)) from None
         existing = list(session.exec(select(DesignRemix).where(DesignRemix.design_id == design.id)))
@@ -368,12 +467,19 @@ def _set_terms(session: Session, design: Design) -> None:
     session.flush()
 
 
-def _add_version(session: Session, design: Design, parts: Sequence[PartSpec], publisher: Principal, *,
-                 label: str | None, note: str) -> DesignVersion:
+def _add_version(
+    session: Session, design: Design, parts: Sequence[PartSpec], publisher: Principal, *, label: str | None, note: str
+) -> DesignVersion:
     number = design.latest_version + 1
     t = now()
-    version = DesignVersion(design_id=design.id, number=number, label=(label or str(number))[:64], note=note,
-                            published_by_token_id=publisher.token_id, created_at=t)
+    version = DesignVersion(
+        design_id=design.id,
+        number=number,
+        label=(label or str(number))[:64],
+        note=note,
+        published_by_token_id=publisher.token_id,
+        created_at=t,
+    )
     session.add(version)
     session.flush()
     extents = []
@@ -396,12 +502,27 @@ def _file_row(design_id: str, version_id: int, part: PartSpec, t: float) -> Desi
     a = part.analysis
     size = _extents(a)
     mesh = part.kind == "mesh"
-    return DesignFile(design_id=design_id, version_id=version_id, part_name=part.name or part.filename,
-                      quantity=part.quantity, filename=part.filename, sha256=part.sha256, size_bytes=part.size_bytes,
-                      kind=part.kind, format=part.format, faces=a.get("faces") if mesh else None,
-                      vertices=a.get("vertices") if mesh else None, watertight=a.get("watertight") if mesh else None,
-                      volume_mm3=a.get("volume") if mesh else None, size_x_mm=size[0], size_y_mm=size[1],
-                      size_z_mm=size[2], verdict=_verdict(a), analysis=a, created_at=t)
+    return DesignFile(
+        design_id=design_id,
+        version_id=version_id,
+        part_name=part.name or part.filename,
+        quantity=part.quantity,
+        filename=part.filename,
+        sha256=part.sha256,
+        size_bytes=part.size_bytes,
+        kind=part.kind,
+        format=part.format,
+        faces=a.get("faces") if mesh else None,
+        vertices=a.get("vertices") if mesh else None,
+        watertight=a.get("watertight") if mesh else None,
+        volume_mm3=a.get("volume") if mesh else None,
+        size_x_mm=size[0],
+        size_y_mm=size[1],
+        size_z_mm=size[2],
+        verdict=_verdict(a),
+        analysis=a,
+        created_at=t,
+    )
 
 
 def _extents(analysis: dict[str, Any]) -> tuple[float, float, float]:
@@ -423,6 +544,7 @@ def _verdict(analysis: dict[str, Any]) -> str | None:
 
 # --- reading -------------------------------------------------------------------------------
 
+
 def current_parts(session: Session, design_id: str) -> list[DesignFile]:
     """The latest version's parts, in the order published; each row has `quantity` (copies
     per design) and the size, hash and name a job needs. [] for an unknown design."""
@@ -433,8 +555,12 @@ def current_parts(session: Session, design_id: str) -> list[DesignFile]:
 
 
 def version_files(session: Session, design_id: str, number: int) -> list[DesignFile]:
-    query = (select(DesignFile).join(DesignVersion, DesignVersion.id == DesignFile.version_id)
-             .where(DesignVersion.design_id == design_id, DesignVersion.number == number).order_by(DesignFile.id))
+    query = (
+        select(DesignFile)
+        .join(DesignVersion, DesignVersion.id == DesignFile.version_id)
+        .where(DesignVersion.design_id == design_id, DesignVersion.number == number)
+        .order_by(DesignFile.id)
+    )
     return list(session.exec(query))
 
 
@@ -443,11 +569,14 @@ def _derived_public(session: Session, shas: Iterable[str]) -> dict[str, list[Der
     out: dict[str, list[DerivedPublic]] = {}
     if not shas:
         return out
-    for d in session.exec(select(FileDerivative).where(FileDerivative.source_sha256.in_(shas))
-                          .order_by(FileDerivative.kind)):
-        out.setdefault(d.source_sha256, []).append(DerivedPublic(kind=d.kind, sha256=d.sha256,
-                                                                 size_bytes=d.size_bytes, media_type=d.media_type,
-                                                                 detail=d.detail))
+    for d in session.exec(
+        select(FileDerivative).where(FileDerivative.source_sha256.in_(shas)).order_by(FileDerivative.kind)
+    ):
+        out.setdefault(d.source_sha256, []).append(
+            DerivedPublic(
+                kind=d.kind, sha256=d.sha256, size_bytes=d.size_bytes, media_type=d.media_type, detail=d.detail
+            )
+        )
     return out
 
 
@@ -457,63 +586,112 @@ def _files_public(session: Session, design_id: str, number: int, files: list[Des
     for f in files:
         kinds = {d.kind: d for d in derived.get(f.sha256, [])}
         base = f"/api/v1/designs/{design_id}/versions/{number}/files/{f.id}"
-        out.append(DesignFilePublic(
-            id=f.id, part_name=f.part_name, quantity=f.quantity, filename=f.filename, sha256=f.sha256,
-            size_bytes=f.size_bytes, kind=f.kind, format=f.format, faces=f.faces, vertices=f.vertices,
-            watertight=f.watertight, volume_mm3=f.volume_mm3, size_mm=(f.size_x_mm, f.size_y_mm, f.size_z_mm),
-            verdict=f.verdict, analysis=f.analysis, repaired=kinds.get("repaired"),
-            thumbnail_url=f"{base}/thumbnail.png" if "thumbnail" in kinds else None,
-            viewer_url=f"{base}/viewer.glb" if "viewer" in kinds else None))
+        out.append(
+            DesignFilePublic(
+                id=f.id,
+                part_name=f.part_name,
+                quantity=f.quantity,
+                filename=f.filename,
+                sha256=f.sha256,
+                size_bytes=f.size_bytes,
+                kind=f.kind,
+                format=f.format,
+                faces=f.faces,
+                vertices=f.vertices,
+                watertight=f.watertight,
+                volume_mm3=f.volume_mm3,
+                size_mm=(f.size_x_mm, f.size_y_mm, f.size_z_mm),
+                verdict=f.verdict,
+                analysis=f.analysis,
+                repaired=kinds.get("repaired"),
+                thumbnail_url=f"{base}/thumbnail.png" if "thumbnail" in kinds else None,
+                viewer_url=f"{base}/viewer.glb" if "viewer" in kinds else None,
+            )
+        )
     return out
 
 
 def licence_public(spdx_id: str) -> LicencePublic:
     t = licence_terms(spdx_id)
-    return LicencePublic(id=t.id, name=t.name, kind=t.kind, commercial_use_allowed=t.commercial_use_allowed,
-                         share_alike=t.share_alike, no_derivatives=t.no_derivatives)
+    return LicencePublic(
+        id=t.id,
+        name=t.name,
+        kind=t.kind,
+        commercial_use_allowed=t.commercial_use_allowed,
+        share_alike=t.share_alike,
+        no_derivatives=t.no_derivatives,
+    )
 
 
 def design_public(session: Session, design_id: str) -> DesignPublic | None:
     design = session.get(Design, design_id)
     if design is None:
         return None
-    versions = list(session.exec(select(DesignVersion).where(DesignVersion.design_id == design_id)
-                                 .order_by(DesignVersion.number)))
+    versions = list(
+        session.exec(select(DesignVersion).where(DesignVersion.design_id == design_id).order_by(DesignVersion.number))
+    )
     files = version_files(session, design_id, design.latest_version) if design.latest_version else []
-    parents = list(session.exec(select(DesignRemix.parent_id).where(DesignRemix.design_id == design_id)
-                                .order_by(DesignRemix.position)))
+    parents = list(
+        session.exec(
+            select(DesignRemix.parent_id).where(DesignRemix.design_id == design_id).order_by(DesignRemix.position)
+        )
+    )
     chain = lineage.attribution_chain(session, design_id)
     return DesignPublic(
-        id=design.id, title=design.title, description=design.description, licence=design.licence,
-        licence_terms=licence_public(design.licence), author=design.author, authors=lineage.authors_of(design),
-        process=design.process, materials=design.materials, tags=design.tags, created_at=design.created_at,
-        updated_at=design.updated_at, latest_version=design.latest_version,
-        versions=[VersionSummary(number=v.number, label=v.label, note=v.note, created_at=v.created_at)
-                  for v in versions],
-        files=_files_public(session, design.id, design.latest_version, files), remix_of=parents,
-        attribution=[AttributionPublic(design_id=a.design_id, title=a.title, authors=a.authors, licence=a.licence,
-                                       depth=a.depth) for a in chain])
+        id=design.id,
+        title=design.title,
+        description=design.description,
+        licence=design.licence,
+        licence_terms=licence_public(design.licence),
+        author=design.author,
+        authors=lineage.authors_of(design),
+        process=design.process,
+        materials=design.materials,
+        tags=design.tags,
+        created_at=design.created_at,
+        updated_at=design.updated_at,
+        latest_version=design.latest_version,
+        versions=[
+            VersionSummary(number=v.number, label=v.label, note=v.note, created_at=v.created_at) for v in versions
+        ],
+        files=_files_public(session, design.id, design.latest_version, files),
+        remix_of=parents,
+        attribution=[
+            AttributionPublic(design_id=a.design_id, title=a.title, authors=a.authors, licence=a.licence, depth=a.depth)
+            for a in chain
+        ],
+    )
 
 
 def version_public(session: Session, design_id: str, number: int) -> VersionPublic | None:
-    version = session.exec(select(DesignVersion).where(DesignVersion.design_id == design_id,
-                                                       DesignVersion.number == number)).first()
+    version = session.exec(
+        select(DesignVersion).where(DesignVersion.design_id == design_id, DesignVersion.number == number)
+    ).first()
     if version is None:
         return None
     files = version_files(session, design_id, number)
-    return VersionPublic(design_id=design_id, number=version.number, label=version.label, note=version.note,
-                         created_at=version.created_at, files=_files_public(session, design_id, number, files))
+    return VersionPublic(
+        design_id=design_id,
+        number=version.number,
+        label=version.label,
+        note=version.note,
+        created_at=version.created_at,
+        files=_files_public(session, design_id, number, files),
+    )
 
 
 def derived_file(session: Session, design_id: str, number: int, file_id: int, kind: str) -> FileDerivative:
     """The `kind` derived file of one part of one version, or NotFound."""
-    row = session.exec(select(DesignFile).join(DesignVersion, DesignVersion.id == DesignFile.version_id)
-                       .where(DesignFile.id == file_id, DesignVersion.design_id == design_id,
-                              DesignVersion.number == number)).first()
+    row = session.exec(
+        select(DesignFile)
+        .join(DesignVersion, DesignVersion.id == DesignFile.version_id)
+        .where(DesignFile.id == file_id, DesignVersion.design_id == design_id, DesignVersion.number == number)
+    ).first()
     if row is None:
         raise NotFound(f"no file {file_id} in version {number} of design {design_id!r}")
-    derived = session.exec(select(FileDerivative).where(FileDerivative.source_sha256 == row.sha256,
-                                                        FileDerivative.kind == kind)).first()
+    derived = session.exec(
+        select(FileDerivative).where(FileDerivative.source_sha256 == row.sha256, FileDerivative.kind == kind)
+    ).first()
     if derived is None:
         raise NotFound(f"file {file_id} has no {kind} (it is not a mesh, or it could not be made)")
     return derived

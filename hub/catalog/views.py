@@ -21,8 +21,18 @@ from hub.catalog.config import CatalogSettings
 from hub.catalog.ingest import Ingested, IngestRejected, IngestTooLarge, ingest
 from hub.catalog.licences import UnknownLicence, known_licence_ids, licence_terms
 from hub.catalog.sandbox import AnalysisLimits
-from hub.catalog.schemas import (DesignCreate, DesignMeta, DesignPage, DesignPublic, DesignSummary, DesignUpdate,
-                                 LicencePublic, UploadPublic, VersionCreate, VersionPublic)
+from hub.catalog.schemas import (
+    DesignCreate,
+    DesignMeta,
+    DesignPage,
+    DesignPublic,
+    DesignSummary,
+    DesignUpdate,
+    LicencePublic,
+    UploadPublic,
+    VersionCreate,
+    VersionPublic,
+)
 from hub.deps import get_services, get_session
 from hub.files import holds
 from hub.files.store import UploadTooLarge
@@ -35,8 +45,12 @@ Designer = Annotated[Principal, Depends(require(Role.DESIGNER))]
 Reader = Annotated[Principal, Depends(current_principal)]
 DbSession = Annotated[Session, Depends(get_session)]
 
-_RAW_BODY = {"requestBody": {"required": True, "content": {"application/octet-stream": {
-    "schema": {"type": "string", "format": "binary"}}}}}
+_RAW_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 _JSON_LIMIT = 1024 * 1024
 
 
@@ -70,12 +84,20 @@ async def _ingest(request: Request, filename: str, services, limits: CatalogSett
     limit = services.settings.upload_max_bytes
     if declared and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"upload of {int(declared):,} bytes exceeds the limit of {limit:,} bytes")
-    analysis = AnalysisLimits(memory_mb=services.settings.analysis_max_memory_mb,
-                              timeout_s=services.settings.analysis_timeout_s)
+    analysis = AnalysisLimits(
+        memory_mb=services.settings.analysis_max_memory_mb, timeout_s=services.settings.analysis_timeout_s
+    )
     try:
-        return await ingest(services.files, request.stream(), filename=filename, max_bytes=limit, limits=limits,
-                            analysis=analysis, derived_for=lambda sha: service.derived_kinds(session, sha),
-                            hold=lambda hashes: holds.hold_shared(session, hashes))
+        return await ingest(
+            services.files,
+            request.stream(),
+            filename=filename,
+            max_bytes=limit,
+            limits=limits,
+            analysis=analysis,
+            derived_for=lambda sha: service.derived_kinds(session, sha),
+            hold=lambda hashes: holds.hold_shared(session, hashes),
+        )
     except UploadTooLarge as exc:
         raise HTTPException(413, str(exc)) from None
     except IngestTooLarge as exc:
@@ -127,7 +149,9 @@ async def _call_off_loop(func: Callable, *args, **kwargs) -> Any:
 
 
 @uploads_router.post(
-    "", status_code=201, response_model=UploadPublic,
+    "",
+    status_code=201,
+    response_model=UploadPublic,
     summary="Stage one design file (raw body, streamed) for a version or an OKH import",
     description=(
         "The body is the file itself (`application/octet-stream`), streamed to disk while hashed; "
@@ -135,13 +159,16 @@ async def _call_off_loop(func: Callable, *args, **kwargs) -> Any:
         "get a repaired copy where repair helps, a PNG thumbnail and a GLB for viewers; outlines (SVG, DXF) "
         "for laser and CNC get their outline analysis. Refused files (corrupt, hostile, past the size or "
         "analysis limits) get a 4xx with the reason and leave nothing stored. Name the returned `id` in "
-        "`parts` of `POST /api/v1/designs` or `/versions` within a day."),
+        "`parts` of `POST /api/v1/designs` or `/versions` within a day."
+    ),
     openapi_extra=_RAW_BODY,
 )
 async def stage_upload(
     request: Request,
     filename: Annotated[str, Query(max_length=255, description="The file's name, without any path.")],
-    principal: Designer, session: DbSession, services=Depends(get_services),
+    principal: Designer,
+    session: DbSession,
+    services=Depends(get_services),
     limits: CatalogSettings = Depends(catalog_settings),
 ) -> UploadPublic:
     item = await _ingest(request, filename, services, limits, session)
@@ -150,7 +177,9 @@ async def stage_upload(
 
 
 @router.post(
-    "", status_code=201, response_model=DesignPublic,
+    "",
+    status_code=201,
+    response_model=DesignPublic,
     summary="Publish a design: one streamed file (raw body), or several staged uploads (JSON)",
     description=(
         "Two request bodies, chosen by `Content-Type`:\n\n"
@@ -160,13 +189,23 @@ async def stage_upload(
         "* `application/json`: a `DesignCreate` naming staged uploads as parts with quantities.\n\n"
         "Licences are SPDX ids (unknown ones: 422 with the known list). `remix_of` is checked: a remix of a "
         "no-derivatives design is refused, a share-alike one must keep a compatible licence, a non-commercial "
-        "one must stay non-commercial."),
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-        "application/json": {"schema": _inline_schema(DesignCreate)}}}},
+        "one must stay non-commercial."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": _inline_schema(DesignCreate)},
+            },
+        }
+    },
 )
 async def publish(
-    request: Request, principal: Designer, session: DbSession, services=Depends(get_services),
+    request: Request,
+    principal: Designer,
+    session: DbSession,
+    services=Depends(get_services),
     limits: CatalogSettings = Depends(catalog_settings),
     filename: Annotated[str | None, Query(max_length=255, description="Raw body only: the file's name.")] = None,
     title: Annotated[str | None, Query(max_length=200)] = None,
@@ -185,16 +224,27 @@ async def publish(
         except ValidationError as exc:
             raise _unprocessable(exc) from None
         parts = await _call_off_loop(service.parts_from_uploads, session, principal, body.parts)
-        design = _call(service.create_design, session, meta=body, parts=parts, owner=principal, label=body.label,
-                       note=body.note)
+        design = _call(
+            service.create_design, session, meta=body, parts=parts, owner=principal, label=body.label, note=body.note
+        )
         return service.design_public(session, design.id)
     if not filename or not title:
-        raise HTTPException(422, "a raw-body upload needs the `filename` and `title` query parameters "
-                                 "(or send application/json naming staged uploads)")
+        raise HTTPException(
+            422,
+            "a raw-body upload needs the `filename` and `title` query parameters "
+            "(or send application/json naming staged uploads)",
+        )
     try:
-        meta = DesignMeta(title=title, description=description, licence=licence, process=process,
-                          materials=_split(materials), tags=_split(tags), co_authors=_split(co_authors),
-                          remix_of=_split(remix_of))
+        meta = DesignMeta(
+            title=title,
+            description=description,
+            licence=licence,
+            process=process,
+            materials=_split(materials),
+            tags=_split(tags),
+            co_authors=_split(co_authors),
+            remix_of=_split(remix_of),
+        )
     except ValidationError as exc:
         raise _unprocessable(exc) from None
     # lineage is checked before the file is received, so a refused remix stores nothing
@@ -203,15 +253,22 @@ async def publish(
     async with _recorded_or_removed(session, services, item):
         # The design first, then the derived links in the same transaction: their savepoints
         # need an open transaction (on SQLite a savepoint opened first would commit on release).
-        design = _call(service.create_design, session, meta=meta, parts=[service.PartSpec.from_ingested(item)],
-                       owner=principal, commit=False)
+        design = _call(
+            service.create_design,
+            session,
+            meta=meta,
+            parts=[service.PartSpec.from_ingested(item)],
+            owner=principal,
+            commit=False,
+        )
         service.record_derived(session, item)
         session.commit()
     return service.design_public(session, design.id)
 
 
 @router.get(
-    "", response_model=DesignPage,
+    "",
+    response_model=DesignPage,
     summary="Search designs: full text and filters, paginated, with the total count (capped)",
     description=(
         "`q` matches title, description and tags (every word, as a prefix; best match first). Without `q`, "
@@ -219,14 +276,16 @@ async def publish(
         "jobs), `material`, `tag`, and `fits=XxYxZ` in mm: every part of the latest version fits that box in "
         "some axis-aligned orientation. No parameters: every design, newest first.\n\n"
         f"`total` is exact up to {search.COUNT_CAP:,} matches; past that the count stops, `total` is "
-        f"{search.COUNT_CAP:,} and `total_exact` is false (show \"{search.COUNT_CAP:,}+\"). With `q`, the best "
+        f'{search.COUNT_CAP:,} and `total_exact` is false (show "{search.COUNT_CAP:,}+"). With `q`, the best '
         f"matches are then ranked among the {search.COUNT_CAP + 1:,} most recently published or edited "
         f"matches. With `q` or a filter, the first {search.COUNT_CAP + 1:,} matches can be paged to and pages "
         "past them are empty; with no parameter at all every design can. Ties in rank go to the most "
-        "recently published or edited design."),
+        "recently published or edited design."
+    ),
 )
 def list_designs(
-    session: DbSession, _: Reader,
+    session: DbSession,
+    _: Reader,
     q: Annotated[str | None, Query(max_length=200)] = None,
     process: Annotated[str | None, Query(pattern="^(FDM|SLA|laser|CNC)$")] = None,
     licence: Annotated[str | None, Query(max_length=64)] = None,
@@ -243,13 +302,24 @@ def list_designs(
             licence_terms(licence)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    query = search.SearchQuery(q=q, process=process, licence=licence, commercial_use=commercial_use,
-                               material=material, tag=tag, fits=box, limit=limit, offset=offset)
+    query = search.SearchQuery(
+        q=q,
+        process=process,
+        licence=licence,
+        commercial_use=commercial_use,
+        material=material,
+        tag=tag,
+        fits=box,
+        limit=limit,
+        offset=offset,
+    )
     return search.search_designs(session, query)
 
 
 @router.post(
-    "/import/okh", status_code=201, response_model=DesignPublic,
+    "/import/okh",
+    status_code=201,
+    response_model=DesignPublic,
     summary="Import a design from an Open Know-How manifest (OKH v1 YAML or OKH-LOSH TOML)",
     description=(
         "Two steps, so every file streams through the same checks as any upload: first stage each file the "
@@ -259,12 +329,22 @@ def list_designs(
         "or `design-files`) must be among the uploads, matched by base name; manifest paths that could escape "
         "a folder are refused. Mapped: name/title, function/description, license (hardware first), licensor, "
         "version, keywords, parts (with `quantity` if present), repo/project-link, documentation-language. "
-        "`licence` overrides a manifest licence that is not an SPDX id (e.g. `CERN OHL`)."),
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/toml": {"schema": {"type": "string"}}, "application/yaml": {"schema": {"type": "string"}}}}},
+        "`licence` overrides a manifest licence that is not an SPDX id (e.g. `CERN OHL`)."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/toml": {"schema": {"type": "string"}},
+                "application/yaml": {"schema": {"type": "string"}},
+            },
+        }
+    },
 )
 async def import_okh(
-    request: Request, principal: Designer, session: DbSession,
+    request: Request,
+    principal: Designer,
+    session: DbSession,
     upload: Annotated[list[str], Query(description="Staged upload ids, one per file.")] = [],  # noqa: B006
     licence: Annotated[str | None, Query(max_length=64, description="SPDX id overriding the manifest's.")] = None,
     process: Annotated[str | None, Query(pattern="^(FDM|SLA|laser|CNC)$")] = None,
@@ -272,13 +352,24 @@ async def import_okh(
 ) -> DesignPublic:
     raw = await _read_limited(request.stream(), limits.max_manifest_bytes, "the manifest")
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    design = await _call_off_loop(okh.import_manifest, session, principal, raw, media_type=media, upload_ids=upload,
-                                  licence=licence, process=process)
+    design = await _call_off_loop(
+        okh.import_manifest,
+        session,
+        principal,
+        raw,
+        media_type=media,
+        upload_ids=upload,
+        licence=licence,
+        process=process,
+    )
     return service.design_public(session, design.id)
 
 
-@router.get("/{design_id}", response_model=DesignPublic,
-            summary="One design: metadata, licence terms, versions, latest parts with analysis, attribution")
+@router.get(
+    "/{design_id}",
+    response_model=DesignPublic,
+    summary="One design: metadata, licence terms, versions, latest parts with analysis, attribution",
+)
 def get_design(design_id: str, session: DbSession, _: Reader) -> DesignPublic:
     design = service.design_public(session, design_id)
     if design is None:
@@ -286,30 +377,39 @@ def get_design(design_id: str, session: DbSession, _: Reader) -> DesignPublic:
     return design
 
 
-@router.patch("/{design_id}", response_model=DesignPublic,
-              summary="Change a design's metadata; add co-authors or remix parents (owner or admin)",
-              description="Files change only by publishing a version; the licence never changes; credits are "
-                          "only ever added. Added `remix_of` parents are checked like at creation, and a parent "
-                          "that descends from this design is refused (no cycles).")
+@router.patch(
+    "/{design_id}",
+    response_model=DesignPublic,
+    summary="Change a design's metadata; add co-authors or remix parents (owner or admin)",
+    description="Files change only by publishing a version; the licence never changes; credits are "
+    "only ever added. Added `remix_of` parents are checked like at creation, and a parent "
+    "that descends from this design is refused (no cycles).",
+)
 def update_design(design_id: str, body: DesignUpdate, session: DbSession, principal: Designer) -> DesignPublic:
     _call(service.update_design, session, design_id, body, principal)
     return service.design_public(session, design_id)
 
 
-@router.post("/{design_id}/versions", status_code=201, response_model=VersionPublic,
-             summary="Publish a new immutable version from staged uploads (owner or admin)",
-             description="The body lists every part of the new version (`upload_id` from `POST /api/v1/uploads`, "
-                         "`quantity`, optional `name`); nothing is inherited from the previous version, and "
-                         "published versions never change.")
+@router.post(
+    "/{design_id}/versions",
+    status_code=201,
+    response_model=VersionPublic,
+    summary="Publish a new immutable version from staged uploads (owner or admin)",
+    description="The body lists every part of the new version (`upload_id` from `POST /api/v1/uploads`, "
+    "`quantity`, optional `name`); nothing is inherited from the previous version, and "
+    "published versions never change.",
+)
 def publish_version(design_id: str, body: VersionCreate, session: DbSession, principal: Designer) -> VersionPublic:
     parts = _call(service.parts_from_uploads, session, principal, body.parts)
-    version = _call(service.publish_version, session, design_id, parts, principal, label=body.label,
-                    note=body.note)
+    version = _call(service.publish_version, session, design_id, parts, principal, label=body.label, note=body.note)
     return service.version_public(session, design_id, version.number)
 
 
-@router.get("/{design_id}/versions/{number}", response_model=VersionPublic,
-            summary="One version of a design with its parts and their analysis")
+@router.get(
+    "/{design_id}/versions/{number}",
+    response_model=VersionPublic,
+    summary="One version of a design with its parts and their analysis",
+)
 def get_version(design_id: str, number: int, session: DbSession, _: Reader) -> VersionPublic:
     version = service.version_public(session, design_id, number)
     if version is None:
@@ -317,55 +417,79 @@ def get_version(design_id: str, number: int, session: DbSession, _: Reader) -> V
     return version
 
 
-def _derived_response(session: Session, services, design_id: str, number: int, file_id: int, kind: str,
-                      media_type: str, name: str) -> FileResponse:
+def _derived_response(
+    session: Session, services, design_id: str, number: int, file_id: int, kind: str, media_type: str, name: str
+) -> FileResponse:
     derived = _call(service.derived_file, session, design_id, number, file_id, kind)
     path = services.files.path_for(derived.sha256)
     if not path.is_file():
         raise HTTPException(404, f"the {kind} of file {file_id} is missing from the store")
-    return FileResponse(path, media_type=media_type, filename=name,
-                        headers={"Cache-Control": "private, max-age=31536000, immutable"})
+    return FileResponse(
+        path, media_type=media_type, filename=name, headers={"Cache-Control": "private, max-age=31536000, immutable"}
+    )
 
 
-@router.get("/{design_id}/versions/{number}/files/{file_id}/thumbnail.png", response_class=FileResponse,
-            summary="A part's thumbnail (PNG, rendered at upload)",
-            responses={200: {"content": {"image/png": {}}}})
-def thumbnail(design_id: str, number: int, file_id: int, session: DbSession, _: Reader,
-              services=Depends(get_services)) -> FileResponse:
-    return _derived_response(session, services, design_id, number, file_id, "thumbnail", "image/png",
-                             f"{file_id}.png")
+@router.get(
+    "/{design_id}/versions/{number}/files/{file_id}/thumbnail.png",
+    response_class=FileResponse,
+    summary="A part's thumbnail (PNG, rendered at upload)",
+    responses={200: {"content": {"image/png": {}}}},
+)
+def thumbnail(
+    design_id: str, number: int, file_id: int, session: DbSession, _: Reader, services=Depends(get_services)
+) -> FileResponse:
+    return _derived_response(session, services, design_id, number, file_id, "thumbnail", "image/png", f"{file_id}.png")
 
 
-@router.get("/{design_id}/versions/{number}/files/{file_id}/viewer.glb", response_class=FileResponse,
-            summary="A part's mesh as binary glTF for a 3D viewer",
-            responses={200: {"content": {"model/gltf-binary": {}}}})
-def viewer(design_id: str, number: int, file_id: int, session: DbSession, _: Reader,
-           services=Depends(get_services)) -> FileResponse:
-    return _derived_response(session, services, design_id, number, file_id, "viewer", "model/gltf-binary",
-                             f"{file_id}.glb")
+@router.get(
+    "/{design_id}/versions/{number}/files/{file_id}/viewer.glb",
+    response_class=FileResponse,
+    summary="A part's mesh as binary glTF for a 3D viewer",
+    responses={200: {"content": {"model/gltf-binary": {}}}},
+)
+def viewer(
+    design_id: str, number: int, file_id: int, session: DbSession, _: Reader, services=Depends(get_services)
+) -> FileResponse:
+    return _derived_response(
+        session, services, design_id, number, file_id, "viewer", "model/gltf-binary", f"{file_id}.glb"
+    )
 
 
-@router.get("/{design_id}/versions/{number}/okh.toml", response_class=Response,
-            summary="Export a version as an OKH-LOSH manifest (okh.toml)",
-            description="Has every OKH-LOSH required field (okhv, name, repo, version, license, licensor, "
-                        "documentation-language, function) and one `[[part]]` per file, with its quantity.",
-            responses={200: {"content": {"application/toml": {}}}})
+@router.get(
+    "/{design_id}/versions/{number}/okh.toml",
+    response_class=Response,
+    summary="Export a version as an OKH-LOSH manifest (okh.toml)",
+    description="Has every OKH-LOSH required field (okhv, name, repo, version, license, licensor, "
+    "documentation-language, function) and one `[[part]]` per file, with its quantity.",
+    responses={200: {"content": {"application/toml": {}}}},
+)
 def export_okh(design_id: str, number: int, session: DbSession, _: Reader, services=Depends(get_services)):
     text = _call(okh.export_manifest, session, design_id, number, public_url=services.settings.public_url)
-    return Response(text, media_type="application/toml",
-                    headers={"Content-Disposition": f'attachment; filename="{design_id}-v{number}-okh.toml"'})
+    return Response(
+        text,
+        media_type="application/toml",
+        headers={"Content-Disposition": f'attachment; filename="{design_id}-v{number}-okh.toml"'},
+    )
 
 
-@router.get("/{design_id}/remixes", response_model=list[DesignSummary],
-            summary="Designs that declare this one as a direct parent, newest first")
-def remixes(design_id: str, session: DbSession, _: Reader,
-            limit: Annotated[int, Query(ge=1, le=200)] = 50,
-            offset: Annotated[int, Query(ge=0)] = 0) -> list[DesignSummary]:
+@router.get(
+    "/{design_id}/remixes",
+    response_model=list[DesignSummary],
+    summary="Designs that declare this one as a direct parent, newest first",
+)
+def remixes(
+    design_id: str,
+    session: DbSession,
+    _: Reader,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[DesignSummary]:
     return _call(service.remixes_public, session, design_id, limit=limit, offset=offset)
 
 
-@licences_router.get("", response_model=list[LicencePublic],
-                     summary="The SPDX licences the catalogue accepts, with their terms")
+@licences_router.get(
+    "", response_model=list[LicencePublic], summary="The SPDX licences the catalogue accepts, with their terms"
+)
 def licences(_: Reader) -> list[LicencePublic]:
     return [service.licence_public(i) for i in known_licence_ids()]
 

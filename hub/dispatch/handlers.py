@@ -53,11 +53,20 @@ class _Item:
 
 
 class InboundHandler:
-    def __init__(self, engine: Engine, topics: Topics, ctx: orders.DispatchContext,
-                 after_commit: Callable[[], None], *, ack: Callable[[mqtt.MQTTMessage], None] | None = None,
-                 registry_lock: AbstractContextManager | None = None, batch: int = 500,
-                 on_node_online: Callable[[str], None] | None = None, hold_s: float = 10.0,
-                 confirm: Callable[[str, JobEvent, bool], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        topics: Topics,
+        ctx: orders.DispatchContext,
+        after_commit: Callable[[], None],
+        *,
+        ack: Callable[[mqtt.MQTTMessage], None] | None = None,
+        registry_lock: AbstractContextManager | None = None,
+        batch: int = 500,
+        on_node_online: Callable[[str], None] | None = None,
+        hold_s: float = 10.0,
+        confirm: Callable[[str, JobEvent, bool], None] | None = None,
+    ) -> None:
         self._engine = engine
         self._topics = topics
         self._ctx = ctx
@@ -179,8 +188,9 @@ class InboundHandler:
                     raise
                 except Exception:
                     self.counts["failed"] += 1
-                    log.exception("event could not be applied; dropped",
-                                  extra={"job_id": event.job_id, "node_id": node})
+                    log.exception(
+                        "event could not be applied; dropped", extra={"job_id": event.job_id, "node_id": node}
+                    )
             outcome = [False] * len(run)
         for entry, result in zip(run, outcome):
             item = entry[0]
@@ -191,8 +201,10 @@ class InboundHandler:
                 self._held.append(entry)
                 continue
             if item.held_since is not None and result and at - item.held_since > self._hold_s:
-                log.warning("event applied without its predecessor, which never came",
-                            extra={"job_id": entry[2].job_id, "seq": entry[2].seq})
+                log.warning(
+                    "event applied without its predecessor, which never came",
+                    extra={"job_id": entry[2].job_id, "seq": entry[2].seq},
+                )
             self.counts["events"] += 1
             self._acknowledge(item)
         return True

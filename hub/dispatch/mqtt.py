@@ -33,14 +33,35 @@ def shared_events_filter(topics: Topics) -> str:
 
 
 class HubMqtt(SessionClient):
-    def __init__(self, *, host: str, port: int, username: str, password: str | None, topics: Topics,
-                 on_message: MessageHandler, client_id: str = "cofab-hub", session_expiry_s: int = 86400,
-                 on_published: Callable[[int], None] | None = None, on_ready: Callable[[], None] | None = None) -> None:
-        super().__init__(client_id=client_id, username=username, password=password, host=host, port=port,
-                         subscriptions=[(topics.all_status, 1), (shared_events_filter(topics), 1)],
-                         on_message=on_message, session_expiry_s=session_expiry_s, who="hub",
-                         on_published=on_published, on_ready=on_ready, manual_ack=True,
-                         receive_maximum=RECEIVE_MAXIMUM)
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str,
+        password: str | None,
+        topics: Topics,
+        on_message: MessageHandler,
+        client_id: str = "cofab-hub",
+        session_expiry_s: int = 86400,
+        on_published: Callable[[int], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(
+            client_id=client_id,
+            username=username,
+            password=password,
+            host=host,
+            port=port,
+            subscriptions=[(topics.all_status, 1), (shared_events_filter(topics), 1)],
+            on_message=on_message,
+            session_expiry_s=session_expiry_s,
+            who="hub",
+            on_published=on_published,
+            on_ready=on_ready,
+            manual_ack=True,
+            receive_maximum=RECEIVE_MAXIMUM,
+        )
         self.client.max_inflight_messages_set(PUBLISH_WINDOW)
         # No cap on paho's in-memory queue: the outbox is the durable queue and the relay bounds
         # what it hands paho (its window), so a burst must never be refused for size.

@@ -33,15 +33,36 @@ COMMAND = "command"
 _TABLE = OutboxMessage.__table__
 
 
-def enqueue(session: Session, topic: str, payload: bytes, *, qos: int = 1, kind: str = "message",
-            job_id: str | None = None, expires_at: float | None = None) -> None:
+def enqueue(
+    session: Session,
+    topic: str,
+    payload: bytes,
+    *,
+    qos: int = 1,
+    kind: str = "message",
+    job_id: str | None = None,
+    expires_at: float | None = None,
+) -> None:
     """Write one message in the caller's transaction; `expires_at` becomes its MQTT expiry.
 
     Staged as a plain row (`hub.dispatch.bulk`) and inserted with the transaction's other
     messages in one statement when it commits: an order of 50 copies writes 50 offers."""
-    stage(session, _TABLE, {"topic": topic, "payload": payload, "qos": qos, "kind": kind, "job_id": job_id,
-                            "expires_at": expires_at, "created_at": now(), "claimed_by": None,
-                            "claimed_until": None, "sent_at": None})
+    stage(
+        session,
+        _TABLE,
+        {
+            "topic": topic,
+            "payload": payload,
+            "qos": qos,
+            "kind": kind,
+            "job_id": job_id,
+            "expires_at": expires_at,
+            "created_at": now(),
+            "claimed_by": None,
+            "claimed_until": None,
+            "sent_at": None,
+        },
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,18 +91,28 @@ def claim(session: Session, owner: str, *, limit: int, lease_s: float, at: float
     earlier = aliased(OutboxMessage.__table__)
     free = or_(row.c.claimed_until.is_(None), row.c.claimed_until < at)
     is_head = ~exists().where(earlier.c.topic == row.c.topic, earlier.c.sent_at.is_(None), earlier.c.id < row.c.id)
-    topics = list(session.execute(
-        select(row.c.topic).where(row.c.sent_at.is_(None), free, is_head).order_by(row.c.id).limit(limit)
-        .with_for_update(skip_locked=True, of=row)).scalars())
+    topics = list(
+        session.execute(
+            select(row.c.topic)
+            .where(row.c.sent_at.is_(None), free, is_head)
+            .order_by(row.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=row)
+        ).scalars()
+    )
     rows = []
     if topics:
         rows = session.execute(
             select(row.c.id, row.c.topic, row.c.payload, row.c.qos, row.c.expires_at)
-            .where(row.c.sent_at.is_(None), free, row.c.topic.in_(topics)).order_by(row.c.id).limit(limit)
-            .with_for_update(skip_locked=True, of=row)).all()
+            .where(row.c.sent_at.is_(None), free, row.c.topic.in_(topics))
+            .order_by(row.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=row)
+        ).all()
     if rows:
-        session.execute(update(row).where(row.c.id.in_([r.id for r in rows]))
-                        .values(claimed_by=owner, claimed_until=at + lease_s))
+        session.execute(
+            update(row).where(row.c.id.in_([r.id for r in rows])).values(claimed_by=owner, claimed_until=at + lease_s)
+        )
     session.commit()
     return [Claimed(r.id, r.topic, bytes(r.payload), r.qos, r.expires_at) for r in rows]
 
@@ -90,8 +121,11 @@ def mark_sent(session: Session, ids: list[int], *, at: float | None = None) -> N
     """The broker acknowledged these rows (or they expired unsent): they are done."""
     if not ids:
         return
-    session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
-                    .values(sent_at=now() if at is None else at, claimed_until=None))
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .values(sent_at=now() if at is None else at, claimed_until=None)
+    )
     session.commit()
 
 
@@ -99,9 +133,11 @@ def release(session: Session, ids: list[int], owner: str) -> None:
     """Give back claims this relay could not publish, so any relay may take them at once."""
     if not ids:
         return
-    session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == owner,
-                                                OutboxMessage.sent_at.is_(None))
-                    .values(claimed_by=None, claimed_until=None))
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == owner, OutboxMessage.sent_at.is_(None))
+        .values(claimed_by=None, claimed_until=None)
+    )
     session.commit()
 
 
@@ -110,15 +146,21 @@ def release_predecessors(session: Session, replica: str, owner: str) -> int:
     unique among running replicas, so they cannot belong to anyone alive. Saves the lease."""
     result = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.sent_at.is_(None), OutboxMessage.claimed_by.startswith(f"{replica}/", autoescape=True),
-               OutboxMessage.claimed_by != owner)
-        .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False))
+        .where(
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.claimed_by.startswith(f"{replica}/", autoescape=True),
+            OutboxMessage.claimed_by != owner,
+        )
+        .values(claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
     return result.rowcount or 0
 
 
-def requeue_after_broker_loss(session: Session, *, sent_before: float, commands_since: float,
-                              at: float | None = None, topic: str | None = None) -> int:
+def requeue_after_broker_loss(
+    session: Session, *, sent_before: float, commands_since: float, at: float | None = None, topic: str | None = None
+) -> int:
     """Send again what a broker that lost its state may never have delivered; return how many rows.
 
     - the current offer of every job still `offered` (no word from its node yet), unless it
@@ -129,19 +171,30 @@ def requeue_after_broker_loss(session: Session, *, sent_before: float, commands_
     it to one node's job topic (that node has just come back).
     """
     at = now() if at is None else at
-    current_offers = (select(func.max(OutboxMessage.id))
-                      .where(OutboxMessage.kind == OFFER,
-                             OutboxMessage.job_id.in_(select(Job.id).where(Job.status == JobStatus.OFFERED.value)))
-                      .group_by(OutboxMessage.job_id))
+    current_offers = (
+        select(func.max(OutboxMessage.id))
+        .where(
+            OutboxMessage.kind == OFFER,
+            OutboxMessage.job_id.in_(select(Job.id).where(Job.status == JobStatus.OFFERED.value)),
+        )
+        .group_by(OutboxMessage.job_id)
+    )
     scope = [] if topic is None else [OutboxMessage.topic == topic]
     result = session.execute(
         update(OutboxMessage)
-        .where(*scope, OutboxMessage.sent_at.is_not(None), OutboxMessage.sent_at <= sent_before,
-               or_(OutboxMessage.expires_at.is_(None), OutboxMessage.expires_at > at),
-               or_(OutboxMessage.id.in_(current_offers),
-                   and_(OutboxMessage.kind == COMMAND, OutboxMessage.sent_at >= commands_since)))
+        .where(
+            *scope,
+            OutboxMessage.sent_at.is_not(None),
+            OutboxMessage.sent_at <= sent_before,
+            or_(OutboxMessage.expires_at.is_(None), OutboxMessage.expires_at > at),
+            or_(
+                OutboxMessage.id.in_(current_offers),
+                and_(OutboxMessage.kind == COMMAND, OutboxMessage.sent_at >= commands_since),
+            ),
+        )
         .values(sent_at=None, claimed_by=None, claimed_until=None)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
     return result.rowcount or 0
 
@@ -153,9 +206,12 @@ def prune_sent(session: Session, *, sent_before: float, at: float | None = None,
     passed is kept whatever its age: it is still the offer a restart would send again."""
     at = now() if at is None else at
     row = OutboxMessage.__table__
-    doomed = (select(row.c.id)
-              .where(row.c.sent_at < sent_before, or_(row.c.expires_at.is_(None), row.c.expires_at <= at))
-              .order_by(row.c.id).limit(limit))
+    doomed = (
+        select(row.c.id)
+        .where(row.c.sent_at < sent_before, or_(row.c.expires_at.is_(None), row.c.expires_at <= at))
+        .order_by(row.c.id)
+        .limit(limit)
+    )
     result = session.execute(delete(row).where(row.c.id.in_(doomed.scalar_subquery())))
     session.commit()
     return result.rowcount or 0

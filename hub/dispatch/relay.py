@@ -51,10 +51,21 @@ class _InFlight:
 
 
 class OutboxRelay:
-    def __init__(self, engine: Engine, mqtt: HubMqtt, *, owner: str | None = None, batch: int = 500,
-                 window: int = 2000, lease_s: float = 30.0, idle_poll_s: float = 1.0,
-                 write_lock: AbstractContextManager | None = None, restart_window_s: float = 300.0,
-                 retention_s: float = 0.0, prune_interval_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        mqtt: HubMqtt,
+        *,
+        owner: str | None = None,
+        batch: int = 500,
+        window: int = 2000,
+        lease_s: float = 30.0,
+        idle_poll_s: float = 1.0,
+        write_lock: AbstractContextManager | None = None,
+        restart_window_s: float = 300.0,
+        retention_s: float = 0.0,
+        prune_interval_s: float = 60.0,
+    ) -> None:
         self._engine = engine
         # SQLite: the process's writers take turns on this lock (DispatchContext.lock) rather
         # than in SQLite's busy handler, which sleeps up to 100 ms between tries.
@@ -127,8 +138,9 @@ class OutboxRelay:
         at = now()
         self.broker_restarted_at = at
         with Session(self._engine) as session:
-            count = outbox.requeue_after_broker_loss(session, sent_before=at,
-                                                     commands_since=at - BROKER_LOSS_WINDOW_S, at=at)
+            count = outbox.requeue_after_broker_loss(
+                session, sent_before=at, commands_since=at - BROKER_LOSS_WINDOW_S, at=at
+            )
         self.counts["requeued"] += count
         log.warning("broker restarted: sending %d unanswered offers and recent commands again", count)
         self.notify()
@@ -144,13 +156,14 @@ class OutboxRelay:
         if restarted is None or at - restarted > self.restart_window_s:
             return 0
         with Session(self._engine) as session:
-            count = outbox.requeue_after_broker_loss(session, sent_before=at,
-                                                     commands_since=restarted - BROKER_LOSS_WINDOW_S, at=at,
-                                                     topic=topic)
+            count = outbox.requeue_after_broker_loss(
+                session, sent_before=at, commands_since=restarted - BROKER_LOSS_WINDOW_S, at=at, topic=topic
+            )
         if count:
             self.counts["requeued"] += count
-            log.info("node back after a broker restart: sending %d of its messages again", count,
-                     extra={"topic": topic})
+            log.info(
+                "node back after a broker restart: sending %d of its messages again", count, extra={"topic": topic}
+            )
             self.notify()
         return count
 
@@ -213,8 +226,9 @@ class OutboxRelay:
                 if expiry_s <= 0:
                     expired.append(row.id)  # its deadline passed unsent: the sweeper reroutes the job
                     continue
-            info = self._mqtt.publish(row.topic, row.payload, qos=row.qos,
-                                      expiry_s=None if expiry_s is None else int(expiry_s + 0.999))
+            info = self._mqtt.publish(
+                row.topic, row.payload, qos=row.qos, expiry_s=None if expiry_s is None else int(expiry_s + 0.999)
+            )
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._give_back(rows[index:], info.rc)
                 rows = rows[:index]
@@ -234,8 +248,10 @@ class OutboxRelay:
         raises for ever) and its row and every later one of the batch are released unsent: the
         outbox, not paho's memory, is the queue, and the next pass claims them again in order."""
         self.counts["refused"] += len(rows)
-        log.warning("the MQTT session refused a publish; its rows stay unsent for the next pass",
-                    extra={"rc": int(rc), "reason": mqtt_error_string(rc), "rows": len(rows)})
+        log.warning(
+            "the MQTT session refused a publish; its rows stay unsent for the next pass",
+            extra={"rc": int(rc), "reason": mqtt_error_string(rc), "rows": len(rows)},
+        )
         with self._write_lock, Session(self._engine) as session:
             outbox.release(session, [row.id for row in rows], self.owner)
 

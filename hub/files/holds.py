@@ -42,8 +42,16 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from hub.db import advisory_lock
 
-__all__ = ["CLEANUP_WAIT_S", "LOCAL", "HoldTimeout", "ObjectHolds", "hold_exclusive", "hold_shared", "lock_key",
-           "try_hold_exclusive"]
+__all__ = [
+    "CLEANUP_WAIT_S",
+    "LOCAL",
+    "HoldTimeout",
+    "ObjectHolds",
+    "hold_exclusive",
+    "hold_shared",
+    "lock_key",
+    "try_hold_exclusive",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +87,10 @@ class ObjectHolds:
         wanted = frozenset(hashes)
         with self._changed:
             if not self._free(wanted, exclusive):
-                log.info("waiting for objects held by another transaction",
-                         extra={"objects": sorted(wanted), "exclusive": exclusive})
+                log.info(
+                    "waiting for objects held by another transaction",
+                    extra={"objects": sorted(wanted), "exclusive": exclusive},
+                )
                 if not self._changed.wait_for(lambda: self._free(wanted, exclusive), timeout_s):
                     raise HoldTimeout(f"objects still held after {timeout_s} s")
             self._take(wanted, exclusive)
@@ -149,8 +159,9 @@ def try_hold_exclusive(session: Session, hashes: Iterable[str]) -> bool:
     return _hold(session, hashes, exclusive=True, timeout_s=None, wait=False)
 
 
-def _hold(session: Session, hashes: Iterable[str], *, exclusive: bool, timeout_s: float | None,
-          wait: bool = True) -> bool:
+def _hold(
+    session: Session, hashes: Iterable[str], *, exclusive: bool, timeout_s: float | None, wait: bool = True
+) -> bool:
     """Hold `hashes` until the transaction ends; without `wait`, False at once if one is held."""
     wanted = sorted(set(hashes))
     if not wanted:
@@ -158,8 +169,10 @@ def _hold(session: Session, hashes: Iterable[str], *, exclusive: bool, timeout_s
     connection = session.connection()  # begins the transaction the holds belong to
     if connection.dialect.name == "postgresql":
         if not wait:
-            return all(advisory_lock(connection, lock_key(h), shared=not exclusive, transaction=True, wait=False)
-                       for h in wanted)
+            return all(
+                advisory_lock(connection, lock_key(h), shared=not exclusive, transaction=True, wait=False)
+                for h in wanted
+            )
         _hold_advisory(connection, wanted, exclusive=exclusive, timeout_s=timeout_s)
         return True
     if wait:
@@ -202,13 +215,16 @@ def _hold_advisory(connection: Connection, hashes: list[str], *, exclusive: bool
     if timeout_s is not None:
         previous = connection.execute(
             text("SELECT current_setting('lock_timeout'), set_config('lock_timeout', :limit, true)"),
-            {"limit": f"{max(1, int(timeout_s * 1000))}ms"}).first()[0]
+            {"limit": f"{max(1, int(timeout_s * 1000))}ms"},
+        ).first()[0]
     try:
         for key in sorted(by_key):
             if advisory_lock(connection, key, shared=not exclusive, transaction=True, wait=False):
                 continue
-            log.info("waiting for objects held by another transaction",
-                     extra={"objects": [by_key[key]], "exclusive": exclusive})
+            log.info(
+                "waiting for objects held by another transaction",
+                extra={"objects": [by_key[key]], "exclusive": exclusive},
+            )
             advisory_lock(connection, key, shared=not exclusive, transaction=True)
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:

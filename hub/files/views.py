@@ -13,8 +13,9 @@ from hub.files.tokens import verify_download
 router = APIRouter(prefix="/api/v1/files", tags=["files"])
 
 
-@router.get("/{sha256}", summary="Download a stored file with a short-lived token from a job offer",
-            response_class=FileResponse)
+@router.get(
+    "/{sha256}", summary="Download a stored file with a short-lived token from a job offer", response_class=FileResponse
+)
 def download(sha256: str, token: Annotated[str, Query(min_length=1)], services=Depends(get_services)):
     problem = verify_download(services.settings.secret_key, sha256, token)
     if problem:

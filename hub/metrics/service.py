@@ -32,16 +32,16 @@ DEFAULT_RATE_MM3_S = 8.0
 FORMULAS = {
     "parts": "completed jobs (one job is one part copy made at one lab)",
     "mass_kg": "sum of printed mass: price basis mass_g, else volume_mm3 / 1000 x density (g/cm3) x "
-               f"{SOLID_FRACTION} (walls + infill), / 1000",
+    f"{SOLID_FRACTION} (walls + infill), / 1000",
     "orders_within_radius": "completed orders whose every part was made within radius_km (great-circle) of the maker",
     "avoided_km": "sum over parts of max(0, baseline_km - distance maker to lab)",
     "avoided_tkm": "sum over parts of mass_kg / 1000 x max(0, baseline_km - distance maker to lab)",
     "co2_kg": "avoided_tkm x emission_kg_per_tkm",
     "labour_hours": "sum of print hours: price basis print_hours, else "
-                    f"{SETUP_HOURS} h set-up + volume_mm3 x {SOLID_FRACTION} / machine rate (mm3/s) / 3600",
+    f"{SETUP_HOURS} h set-up + volume_mm3 x {SOLID_FRACTION} / machine rate (mm3/s) / 3600",
     "active_labs": "labs that completed at least one part in the period",
     "district": "the lab's declared city (Open Know-Where locality), or a grid cell of grid_deg degrees "
-                "around the lab when it declares none (or when district_mode is grid)",
+    "around the lab when it declares none (or when district_mode is grid)",
     "month": "calendar month (UTC) in which the part was completed",
 }
 
@@ -89,8 +89,7 @@ class Figures:
 
     def rounded(self) -> dict:
         out = asdict(self)
-        for key, digits in (("mass_kg", 6), ("avoided_km", 3), ("avoided_tkm", 6), ("co2_kg", 6),
-                            ("labour_hours", 4)):
+        for key, digits in (("mass_kg", 6), ("avoided_km", 3), ("avoided_tkm", 6), ("co2_kg", 6), ("labour_hours", 4)):
             out[key] = round(out[key], digits)
         return out
 
@@ -191,8 +190,9 @@ def _volume_mm3(design_file: DesignFile | None) -> float:
     return design_file.size_x_mm * design_file.size_y_mm * design_file.size_z_mm * 0.5
 
 
-def part_records(session: Session, assumptions: Assumptions, *, since: float | None = None,
-                 until: float | None = None) -> list[PartRecord]:
+def part_records(
+    session: Session, assumptions: Assumptions, *, since: float | None = None, until: float | None = None
+) -> list[PartRecord]:
     """Every part completed in [since, until), oldest first, with its derived figures."""
     query = select(Job).where(Job.status == JobStatus.COMPLETED.value, Job.completed_at.is_not(None))
     if since is not None:
@@ -203,8 +203,14 @@ def part_records(session: Session, assumptions: Assumptions, *, since: float | N
     orders = _by_key(session, Order, Order.id, {j.order_id for j in jobs})
     nodes = _by_key(session, Node, Node.id, {j.node_id for j in jobs if j.node_id})
     files = _by_key(session, DesignFile, DesignFile.id, {j.design_file_id for j in jobs})
-    rates = {(m.node_id, m.machine_id): m.volumetric_rate_mm3_s for m in session.exec(
-        select(Machine).where(Machine.node_id.in_(list(nodes))))} if nodes else {}
+    rates = (
+        {
+            (m.node_id, m.machine_id): m.volumetric_rate_mm3_s
+            for m in session.exec(select(Machine).where(Machine.node_id.in_(list(nodes))))
+        }
+        if nodes
+        else {}
+    )
     records = []
     for job in jobs:
         order, node = orders.get(job.order_id), nodes.get(job.node_id)
@@ -221,18 +227,35 @@ def part_records(session: Session, assumptions: Assumptions, *, since: float | N
         else:
             rate = rates.get((node.id, job.machine_id), DEFAULT_RATE_MM3_S)
             hours, hours_source = estimated_print_hours(design_file, rate), "volume / machine rate"
-        distance = job.distance_km if job.distance_km is not None else haversine_km(order.lat, order.lon,
-                                                                                  node.lat, node.lon)
+        distance = (
+            job.distance_km if job.distance_km is not None else haversine_km(order.lat, order.lon, node.lat, node.lon)
+        )
         avoided = max(0.0, assumptions.baseline_km - distance)
         tkm = mass_g / 1e6 * avoided
-        records.append(PartRecord(
-            job_id=job.id, order_id=order.id, node_id=node.id, district=district_of(node, assumptions),
-            month=month_of(job.completed_at), completed_at=job.completed_at, material=order.material,
-            distance_km=distance, within_radius=distance <= assumptions.radius_km, mass_g=mass_g,
-            mass_source=mass_source, print_hours=hours, hours_source=hours_source, avoided_km=avoided,
-            avoided_tkm=tkm, co2_kg=tkm * assumptions.emission_kg_per_tkm, lab_lat=node.lat, lab_lon=node.lon,
-            maker_lat=snap(order.lat, assumptions.privacy_grid_deg),
-            maker_lon=snap(order.lon, assumptions.privacy_grid_deg)))
+        records.append(
+            PartRecord(
+                job_id=job.id,
+                order_id=order.id,
+                node_id=node.id,
+                district=district_of(node, assumptions),
+                month=month_of(job.completed_at),
+                completed_at=job.completed_at,
+                material=order.material,
+                distance_km=distance,
+                within_radius=distance <= assumptions.radius_km,
+                mass_g=mass_g,
+                mass_source=mass_source,
+                print_hours=hours,
+                hours_source=hours_source,
+                avoided_km=avoided,
+                avoided_tkm=tkm,
+                co2_kg=tkm * assumptions.emission_kg_per_tkm,
+                lab_lat=node.lat,
+                lab_lon=node.lon,
+                maker_lat=snap(order.lat, assumptions.privacy_grid_deg),
+                maker_lon=snap(order.lon, assumptions.privacy_grid_deg),
+            )
+        )
     return records
 
 
@@ -254,14 +277,17 @@ def _completed_orders(session: Session, records: list[PartRecord]) -> dict[str, 
         by_order.setdefault(record.order_id, []).append(record)
     if not by_order:
         return {}
-    complete = set(session.exec(select(Order.id).where(Order.id.in_(list(by_order)),
-                                                       Order.status == OrderStatus.COMPLETED.value)))
+    complete = set(
+        session.exec(select(Order.id).where(Order.id.in_(list(by_order)), Order.status == OrderStatus.COMPLETED.value))
+    )
     job_counts: dict[str, int] = {}
     for order_id in session.exec(select(Job.order_id).where(Job.order_id.in_(list(complete)))):
         job_counts[order_id] = job_counts.get(order_id, 0) + 1
-    return {order_id: max(parts, key=lambda r: (r.completed_at, r.job_id))
-            for order_id, parts in by_order.items()
-            if order_id in complete and job_counts.get(order_id) == len(parts)}
+    return {
+        order_id: max(parts, key=lambda r: (r.completed_at, r.job_id))
+        for order_id, parts in by_order.items()
+        if order_id in complete and job_counts.get(order_id) == len(parts)
+    }
 
 
 def aggregate(records: Iterable[PartRecord]) -> Figures:
@@ -280,8 +306,12 @@ def aggregate(records: Iterable[PartRecord]) -> Figures:
     return figures
 
 
-def count_orders(figures: Figures, parts: list[PartRecord], last_parts: dict[str, PartRecord],
-                 order_parts: dict[str, list[PartRecord]]) -> None:
+def count_orders(
+    figures: Figures,
+    parts: list[PartRecord],
+    last_parts: dict[str, PartRecord],
+    order_parts: dict[str, list[PartRecord]],
+) -> None:
     """Add the completed orders whose last part is among `parts`, and those made within the radius."""
     ids = {r.job_id for r in parts}
     for order_id, last in last_parts.items():
@@ -290,8 +320,9 @@ def count_orders(figures: Figures, parts: list[PartRecord], last_parts: dict[str
             figures.orders_within_radius += all(r.within_radius for r in order_parts[order_id])
 
 
-def city_report(session: Session, assumptions: Assumptions, *, since: float | None = None,
-                until: float | None = None) -> CityReport:
+def city_report(
+    session: Session, assumptions: Assumptions, *, since: float | None = None, until: float | None = None
+) -> CityReport:
     """Every figure of the dashboard: totals, per district, per month, per district and month,
     per lab, and maker-to-lab flows (makers' places blurred to the privacy grid)."""
     records = part_records(session, assumptions, since=since, until=until)
@@ -312,20 +343,43 @@ def city_report(session: Session, assumptions: Assumptions, *, since: float | No
         groups["district_month"].setdefault((record.district, record.month), []).append(record)
         groups["lab"].setdefault(record.node_id, []).append(record)
     nodes = list(session.exec(select(Node).order_by(Node.id)))
-    labs = [LabPoint(node_id=n.id, name=n.name, district=district_of(n, assumptions), lat=n.lat, lon=n.lon,
-                     membership=n.membership, figures=figures_of(groups["lab"].get(n.id, []))) for n in nodes]
+    labs = [
+        LabPoint(
+            node_id=n.id,
+            name=n.name,
+            district=district_of(n, assumptions),
+            lat=n.lat,
+            lon=n.lon,
+            membership=n.membership,
+            figures=figures_of(groups["lab"].get(n.id, [])),
+        )
+        for n in nodes
+    ]
     flows: dict[tuple, list[PartRecord]] = {}
     for record in records:
         flows.setdefault((record.node_id, record.maker_lat, record.maker_lon), []).append(record)
     return CityReport(
-        assumptions=assumptions, since=since, until=until, total=figures_of(records),
+        assumptions=assumptions,
+        since=since,
+        until=until,
+        total=figures_of(records),
         by_district={k: figures_of(v) for k, v in sorted(groups["district"].items())},
         by_month={k: figures_of(v) for k, v in sorted(groups["month"].items())},
         by_district_month={k: figures_of(v) for k, v in sorted(groups["district_month"].items())},
         labs=labs,
-        flows=[Flow(node_id=node_id, maker_lat=lat, maker_lon=lon, lab_lat=parts[0].lab_lat, lab_lon=parts[0].lab_lon,
-                    parts=len(parts), mass_kg=sum(p.mass_g for p in parts) / 1000.0,
-                    distance_km=round(haversine_km(lat, lon, parts[0].lab_lat, parts[0].lab_lon), 3))
-               for (node_id, lat, lon), parts in sorted(flows.items())],
+        flows=[
+            Flow(
+                node_id=node_id,
+                maker_lat=lat,
+                maker_lon=lon,
+                lab_lat=parts[0].lab_lat,
+                lab_lon=parts[0].lab_lon,
+                parts=len(parts),
+                mass_kg=sum(p.mass_g for p in parts) / 1000.0,
+                distance_km=round(haversine_km(lat, lon, parts[0].lab_lat, parts[0].lab_lon), 3),
+            )
+            for (node_id, lat, lon), parts in sorted(flows.items())
+        ],
         member_labs=sum(n.membership == Membership.ACTIVE.value for n in nodes),
-        records=records)
+        records=records,
+    )

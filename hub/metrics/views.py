@@ -75,11 +75,15 @@ class ReportQuery:
         emission_kg_per_tkm: Annotated[str | None, Query(description="kg CO2e per tonne-km.")] = None,
     ) -> None:
         base = settings.assumptions()
-        overrides = {k: v for k, v in (
-            ("radius_km", parse_number(radius_km, "radius_km", 0.001, 20000)),
-            ("baseline_km", parse_number(baseline_km, "baseline_km", 0, 40000)),
-            ("emission_kg_per_tkm", parse_number(emission_kg_per_tkm, "emission_kg_per_tkm", 0, 100)))
-            if v is not None}
+        overrides = {
+            k: v
+            for k, v in (
+                ("radius_km", parse_number(radius_km, "radius_km", 0.001, 20000)),
+                ("baseline_km", parse_number(baseline_km, "baseline_km", 0, 40000)),
+                ("emission_kg_per_tkm", parse_number(emission_kg_per_tkm, "emission_kg_per_tkm", 0, 100)),
+            )
+            if v is not None
+        }
         self.assumptions: Assumptions = replace(base, **overrides)
         self.since, self.until = parse_period(since), parse_period(until, end=True)
 
@@ -91,8 +95,14 @@ Params = Annotated[ReportQuery, Depends()]
 
 
 def summary_of(report: service.CityReport) -> Summary:
-    return Summary(assumptions=report.assumptions.as_dict(), formulas=service.FORMULAS, since=report.since,
-                   until=report.until, member_labs=report.member_labs, total=report.total.rounded())
+    return Summary(
+        assumptions=report.assumptions.as_dict(),
+        formulas=service.FORMULAS,
+        since=report.since,
+        until=report.until,
+        member_labs=report.member_labs,
+        total=report.total.rounded(),
+    )
 
 
 def breakdown_rows(report: service.CityReport, by: str) -> list[BreakdownRow]:
@@ -101,36 +111,66 @@ def breakdown_rows(report: service.CityReport, by: str) -> list[BreakdownRow]:
     if by == "month":
         return [BreakdownRow(key=k, month=k, **f.rounded()) for k, f in report.by_month.items()]
     if by == "lab":
-        return [BreakdownRow(key=lab.node_id, name=lab.name, district=lab.district, lat=lab.lat, lon=lab.lon,
-                             **lab.figures.rounded()) for lab in report.labs]
-    return [BreakdownRow(key=f"{d}|{m}", district=d, month=m, **f.rounded())
-            for (d, m), f in report.by_district_month.items()]
+        return [
+            BreakdownRow(
+                key=lab.node_id, name=lab.name, district=lab.district, lat=lab.lat, lon=lab.lon, **lab.figures.rounded()
+            )
+            for lab in report.labs
+        ]
+    return [
+        BreakdownRow(key=f"{d}|{m}", district=d, month=m, **f.rounded())
+        for (d, m), f in report.by_district_month.items()
+    ]
 
 
-@router.get("/summary", response_model=Summary,
-            summary="City totals: parts, kg, local orders, transport and CO2 avoided, labour hours, labs")
+@router.get(
+    "/summary",
+    response_model=Summary,
+    summary="City totals: parts, kg, local orders, transport and CO2 avoided, labour hours, labs",
+)
 def summary(session: DbSession, _: City, params: Params) -> Summary:
     return summary_of(params.report(session))
 
 
 @router.get("/breakdown", response_model=Breakdown, summary="The same figures per district, month or lab")
-def breakdown(session: DbSession, _: City, params: Params,
-              by: Literal["district", "month", "district_month", "lab"] = "district_month") -> Breakdown:
+def breakdown(
+    session: DbSession,
+    _: City,
+    params: Params,
+    by: Literal["district", "month", "district_month", "lab"] = "district_month",
+) -> Breakdown:
     report = params.report(session)
     return Breakdown(by=by, assumptions=report.assumptions.as_dict(), rows=breakdown_rows(report, by))
 
 
-@router.get("/export.csv", response_class=Response, summary="Open data: a table of the figures as CSV",
-            responses={200: {"content": {"text/csv": {}}}})
-def export_csv(session: DbSession, _: City, params: Params,
-               table: Literal["district", "month", "district_month", "lab", "part"] = "district_month") -> Response:
+@router.get(
+    "/export.csv",
+    response_class=Response,
+    summary="Open data: a table of the figures as CSV",
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def export_csv(
+    session: DbSession,
+    _: City,
+    params: Params,
+    table: Literal["district", "month", "district_month", "lab", "part"] = "district_month",
+) -> Response:
     text = export.to_csv(params.report(session), table)
-    return Response(text, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="cofab-city-{table}.csv"'})
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="cofab-city-{table}.csv"'},
+    )
 
 
-@router.get("/map.geojson", summary="Open data: labs and maker-to-lab flows as GeoJSON",
-            responses={200: {"content": {"application/geo+json": {}}}})
+@router.get(
+    "/map.geojson",
+    summary="Open data: labs and maker-to-lab flows as GeoJSON",
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
 def export_geojson(session: DbSession, _: City, params: Params) -> JSONResponse:
-    return JSONResponse(export.to_geojson(params.report(session)), media_type="application/geo+json",
-                        headers={"Content-Disposition": 'attachment; filename="cofab-city.geojson"'})
+    return JSONResponse(
+        export.to_geojson(params.report(session)),
+        media_type="application/geo+json",
+        headers={"Content-Disposition": 'attachment; filename="cofab-city.geojson"'},
+    )

@@ -17,8 +17,13 @@ def _include_name(name, type_, parent_names) -> bool:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=metadata,
-                      literal_binds=True, render_as_batch=True, include_name=_include_name)
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=metadata,
+        literal_binds=True,
+        render_as_batch=True,
+        include_name=_include_name,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -28,15 +33,15 @@ def run_migrations_online() -> None:
     if connectable is not None:
         _run(connectable)
         return
-    engine = engine_from_config(config.get_section(config.config_ini_section, {}),
-                                prefix="sqlalchemy.", poolclass=pool.NullPool)
+    engine = engine_from_config(
+        config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+    )
     with engine.connect() as connection:
         _run(connection)
 
 
 def _run(connection) -> None:
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
-                      include_name=_include_name)
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, include_name=_include_name)
     with context.begin_transaction():
         context.run_migrations()
 

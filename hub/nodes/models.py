@@ -27,8 +27,9 @@ class Node(SQLModel, table=True):
     lat: float
     lon: float
     timezone: str = Field(default="UTC", max_length=64)
-    opening_hours: str = Field(default="24/7", max_length=500,
-                               description="OpenStreetMap opening_hours syntax, in the lab's timezone.")
+    opening_hours: str = Field(
+        default="24/7", max_length=500, description="OpenStreetMap opening_hours syntax, in the lab's timezone."
+    )
     access_type: str = Field(default="membership", max_length=64)
     membership: str = Field(default=Membership.PENDING, index=True, max_length=16)
     auto_accept: bool = True

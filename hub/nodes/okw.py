@@ -67,23 +67,34 @@ def to_okw(lab: NodePublic) -> dict[str, Any]:
     return {
         "id": lab.id,
         "name": lab.name,
-        "location": {"address": {"street": lab.address, "city": lab.city, "country": lab.country},
-                     "gps-coordinates": f"{lab.lat},{lab.lon}"},
+        "location": {
+            "address": {"street": lab.address, "city": lab.city, "country": lab.country},
+            "gps-coordinates": f"{lab.lat},{lab.lon}",
+        },
         "facilityStatus": _STATUS.get(lab.membership, "Active"),
         "openingHours": lab.opening_hours,
         "accessType": lab.access_type,
         "manufacturingProcesses": [PROCESS_URLS[p] for p in processes if p in PROCESS_URLS],
         "typicalMaterials": [_material_url(m) for m in materials],
-        "equipment": [{
-            "id": m.machine_id,
-            "equipmentType": EQUIPMENT_TYPES.get(m.process, ""),
-            "manufacturingProcess": PROCESS_URLS.get(m.process, m.process),
-            "make": m.make, "model": m.model,
-            "buildVolume": {"x": m.build_volume_mm[0], "y": m.build_volume_mm[1], "z": m.build_volume_mm[2],
-                            "unit": "mm"},
-            "nozzleSize": m.nozzle_mm, "laserPower": m.laser_power_w,
-            "materialsWorked": [_material_url(x) for x in m.materials],
-        } for m in lab.machines],
+        "equipment": [
+            {
+                "id": m.machine_id,
+                "equipmentType": EQUIPMENT_TYPES.get(m.process, ""),
+                "manufacturingProcess": PROCESS_URLS.get(m.process, m.process),
+                "make": m.make,
+                "model": m.model,
+                "buildVolume": {
+                    "x": m.build_volume_mm[0],
+                    "y": m.build_volume_mm[1],
+                    "z": m.build_volume_mm[2],
+                    "unit": "mm",
+                },
+                "nozzleSize": m.nozzle_mm,
+                "laserPower": m.laser_power_w,
+                "materialsWorked": [_material_url(x) for x in m.materials],
+            }
+            for m in lab.machines
+        ],
     }
 
 
@@ -108,17 +119,30 @@ def from_okw(record: dict[str, Any], *, node_id: str | None = None) -> NodeCreat
             build = (float(volume["x"]), float(volume["y"]), float(volume["z"]))
         except (KeyError, TypeError, ValueError):
             raise OkwError(f"equipment {index}: buildVolume needs x, y and z in mm") from None
-        machines.append(MachineSpec(
-            machine_id=str(item.get("id") or f"machine-{index + 1}"), process=process,
-            make=str(item.get("make") or ""), model=str(item.get("model") or ""), build_volume_mm=build,
-            materials=[_material_name(str(m)) for m in item.get("materialsWorked") or []] or ["PLA"],
-            nozzle_mm=item.get("nozzleSize"), laser_power_w=item.get("laserPower")))
+        machines.append(
+            MachineSpec(
+                machine_id=str(item.get("id") or f"machine-{index + 1}"),
+                process=process,
+                make=str(item.get("make") or ""),
+                model=str(item.get("model") or ""),
+                build_volume_mm=build,
+                materials=[_material_name(str(m)) for m in item.get("materialsWorked") or []] or ["PLA"],
+                nozzle_mm=item.get("nozzleSize"),
+                laser_power_w=item.get("laserPower"),
+            )
+        )
     try:
         return NodeCreate(
-            id=node_id or str(record.get("id") or ""), name=str(record.get("name") or ""),
-            city=str(address.get("city") or ""), address=str(address.get("street") or ""),
-            country=str(address.get("country") or "")[:2], lat=lat, lon=lon,
+            id=node_id or str(record.get("id") or ""),
+            name=str(record.get("name") or ""),
+            city=str(address.get("city") or ""),
+            address=str(address.get("street") or ""),
+            country=str(address.get("country") or "")[:2],
+            lat=lat,
+            lon=lon,
             opening_hours=str(record.get("openingHours") or "24/7"),
-            access_type=str(record.get("accessType") or "membership"), machines=machines)
+            access_type=str(record.get("accessType") or "membership"),
+            machines=machines,
+        )
     except ValueError as exc:
         raise OkwError(f"OKW record does not make a valid lab: {exc}") from None

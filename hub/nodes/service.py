@@ -40,8 +40,9 @@ class BrokerAccounts(Protocol):
     def add_node(self, node_id: str) -> str: ...
 
 
-def register_node(session: Session, body: NodeCreate, accounts: BrokerAccounts | None,
-                  registry: LabRegistry | None) -> tuple[NodePublic, str, str | None]:
+def register_node(
+    session: Session, body: NodeCreate, accounts: BrokerAccounts | None, registry: LabRegistry | None
+) -> tuple[NodePublic, str, str | None]:
     """Create a pending lab, its machines, its lab token and its broker login; secrets returned once."""
     if session.get(Node, body.id) is not None:
         raise NodeAlreadyExists(f"node {body.id!r} is already registered")
@@ -61,14 +62,27 @@ def register_node(session: Session, body: NodeCreate, accounts: BrokerAccounts |
 
 def _machine_from(node_id: str, spec: MachineSpec) -> Machine:
     x, y, z = (float(v) for v in spec.build_volume_mm)
-    return Machine(node_id=node_id, machine_id=spec.machine_id, process=spec.process, make=spec.make,
-                   model=spec.model, build_x_mm=x, build_y_mm=y, build_z_mm=z, materials=list(spec.materials),
-                   colours=list(spec.colours), nozzle_mm=spec.nozzle_mm, laser_power_w=spec.laser_power_w,
-                   volumetric_rate_mm3_s=spec.volumetric_rate_mm3_s, queue_limit=spec.queue_limit)
+    return Machine(
+        node_id=node_id,
+        machine_id=spec.machine_id,
+        process=spec.process,
+        make=spec.make,
+        model=spec.model,
+        build_x_mm=x,
+        build_y_mm=y,
+        build_z_mm=z,
+        materials=list(spec.materials),
+        colours=list(spec.colours),
+        nozzle_mm=spec.nozzle_mm,
+        laser_power_w=spec.laser_power_w,
+        volumetric_rate_mm3_s=spec.volumetric_rate_mm3_s,
+        queue_limit=spec.queue_limit,
+    )
 
 
-def approve(session: Session, node_id: str, approver: Principal, *, required: int,
-            registry: LabRegistry | None) -> NodePublic:
+def approve(
+    session: Session, node_id: str, approver: Principal, *, required: int, registry: LabRegistry | None
+) -> NodePublic:
     """One approval of a pending lab. An admin's approval activates it at once; otherwise
     `required` distinct active member labs must approve."""
     node = session.get(Node, node_id)
@@ -85,8 +99,12 @@ def approve(session: Session, node_id: str, approver: Principal, *, required: in
         key = f"node:{voter.id}"
     if node.membership == Membership.ACTIVE:
         return to_public(session, node)
-    if session.exec(select(MembershipApproval).where(MembershipApproval.node_id == node_id,
-                                                     MembershipApproval.approver == key)).first() is None:
+    if (
+        session.exec(
+            select(MembershipApproval).where(MembershipApproval.node_id == node_id, MembershipApproval.approver == key)
+        ).first()
+        is None
+    ):
         session.add(MembershipApproval(node_id=node_id, approver=key, at=now()))
         session.flush()
     votes = _approvals(session, node_id)
@@ -122,10 +140,16 @@ def apply_status(session: Session, node_id: str, status: NodeStatus, registry: L
         log.warning("status from unregistered node ignored", extra={"node_id": node_id})
         return False
     if is_stale(node, status):
-        log.info("status older than the stored one ignored",
-                 extra={"node_id": node_id, "sent_at": status.sent_at, "stored_sent_at": node.status_sent_at,
-                        "connection_epoch": status.connection_epoch,
-                        "stored_connection_epoch": node.status_connection_epoch})
+        log.info(
+            "status older than the stored one ignored",
+            extra={
+                "node_id": node_id,
+                "sent_at": status.sent_at,
+                "stored_sent_at": node.status_sent_at,
+                "connection_epoch": status.connection_epoch,
+                "stored_connection_epoch": node.status_connection_epoch,
+            },
+        )
         session.rollback()
         _sync(session, registry, node_id)
         return False
@@ -142,9 +166,15 @@ def apply_status(session: Session, node_id: str, status: NodeStatus, registry: L
         for reported in status.machines:
             machine = existing.get(reported.machine_id)
             if machine is None:
-                machine = _machine_from(node_id, MachineSpec(
-                    machine_id=reported.machine_id, process=reported.process,
-                    build_volume_mm=reported.build_volume_mm, materials=reported.materials))
+                machine = _machine_from(
+                    node_id,
+                    MachineSpec(
+                        machine_id=reported.machine_id,
+                        process=reported.process,
+                        build_volume_mm=reported.build_volume_mm,
+                        materials=reported.materials,
+                    ),
+                )
             machine.process = reported.process
             machine.build_x_mm, machine.build_y_mm, machine.build_z_mm = (float(v) for v in reported.build_volume_mm)
             machine.materials = list(reported.materials)
@@ -202,20 +232,41 @@ def machines_of(session: Session, node_id: str) -> list[Machine]:
 
 
 def _approvals(session: Session, node_id: str) -> list[str]:
-    return [a.approver for a in session.exec(select(MembershipApproval).where(MembershipApproval.node_id == node_id)
-                                             .order_by(MembershipApproval.id))]
+    return [
+        a.approver
+        for a in session.exec(
+            select(MembershipApproval).where(MembershipApproval.node_id == node_id).order_by(MembershipApproval.id)
+        )
+    ]
 
 
 def to_public(session: Session, node: Node) -> NodePublic:
     fields = node.model_dump(exclude={"created_at"})
-    return NodePublic(**fields, approvals=_approvals(session, node.id), machines=[
-        MachinePublic(machine_id=m.machine_id, process=m.process, make=m.make, model=m.model,
-                      build_volume_mm=(m.build_x_mm, m.build_y_mm, m.build_z_mm), materials=m.materials,
-                      colours=m.colours, nozzle_mm=m.nozzle_mm, laser_power_w=m.laser_power_w,
-                      volumetric_rate_mm3_s=m.volumetric_rate_mm3_s, queue_limit=m.queue_limit, state=m.state,
-                      queue_length=m.queue_length, material_loaded=m.material_loaded, colour_loaded=m.colour_loaded,
-                      eta_free_s=m.eta_free_s)
-        for m in machines_of(session, node.id)])
+    return NodePublic(
+        **fields,
+        approvals=_approvals(session, node.id),
+        machines=[
+            MachinePublic(
+                machine_id=m.machine_id,
+                process=m.process,
+                make=m.make,
+                model=m.model,
+                build_volume_mm=(m.build_x_mm, m.build_y_mm, m.build_z_mm),
+                materials=m.materials,
+                colours=m.colours,
+                nozzle_mm=m.nozzle_mm,
+                laser_power_w=m.laser_power_w,
+                volumetric_rate_mm3_s=m.volumetric_rate_mm3_s,
+                queue_limit=m.queue_limit,
+                state=m.state,
+                queue_length=m.queue_length,
+                material_loaded=m.material_loaded,
+                colour_loaded=m.colour_loaded,
+                eta_free_s=m.eta_free_s,
+            )
+            for m in machines_of(session, node.id)
+        ],
+    )
 
 
 def list_nodes(session: Session) -> list[NodePublic]:

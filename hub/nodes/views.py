@@ -24,21 +24,42 @@ def _registered(services, session: Session, body: NodeCreate) -> NodeRegistered:
     except service.NodeAlreadyExists as exc:
         raise HTTPException(409, str(exc)) from None
     s = services.settings
-    return NodeRegistered(node=node, api_token=token, mqtt=BrokerAccess(
-        host=s.mqtt_host, port=s.mqtt_port, username=body.id, password=password, prefix=s.mqtt_prefix))
+    return NodeRegistered(
+        node=node,
+        api_token=token,
+        mqtt=BrokerAccess(
+            host=s.mqtt_host, port=s.mqtt_port, username=body.id, password=password, prefix=s.mqtt_prefix
+        ),
+    )
 
 
-@router.post("", status_code=201, response_model=NodeRegistered,
-             summary="Register a lab and its machines (admin); it joins as pending; credentials shown once")
-def register(body: NodeCreate, session: Annotated[Session, Depends(get_session)],
-             _: Annotated[Principal, Depends(require(Role.ADMIN))], services=Depends(get_services)) -> NodeRegistered:
+@router.post(
+    "",
+    status_code=201,
+    response_model=NodeRegistered,
+    summary="Register a lab and its machines (admin); it joins as pending; credentials shown once",
+)
+def register(
+    body: NodeCreate,
+    session: Annotated[Session, Depends(get_session)],
+    _: Annotated[Principal, Depends(require(Role.ADMIN))],
+    services=Depends(get_services),
+) -> NodeRegistered:
     return _registered(services, session, body)
 
 
-@router.post("/import/okw", status_code=201, response_model=NodeRegistered,
-             summary="Register a lab from an Open Know-Where facility record (admin)")
-def import_okw(record: Annotated[dict[str, Any], Body()], session: Annotated[Session, Depends(get_session)],
-               _: Annotated[Principal, Depends(require(Role.ADMIN))], services=Depends(get_services)) -> NodeRegistered:
+@router.post(
+    "/import/okw",
+    status_code=201,
+    response_model=NodeRegistered,
+    summary="Register a lab from an Open Know-Where facility record (admin)",
+)
+def import_okw(
+    record: Annotated[dict[str, Any], Body()],
+    session: Annotated[Session, Depends(get_session)],
+    _: Annotated[Principal, Depends(require(Role.ADMIN))],
+    services=Depends(get_services),
+) -> NodeRegistered:
     try:
         body = okw.from_okw(record)
     except okw.OkwError as exc:
@@ -47,21 +68,30 @@ def import_okw(record: Annotated[dict[str, Any], Body()], session: Annotated[Ses
 
 
 @router.get("/{node_id}/okw", summary="The lab as an Open Know-Where facility record")
-def export_okw(node_id: str, session: Annotated[Session, Depends(get_session)],
-               _: Annotated[Principal, Depends(current_principal)]) -> dict[str, Any]:
+def export_okw(
+    node_id: str, session: Annotated[Session, Depends(get_session)], _: Annotated[Principal, Depends(current_principal)]
+) -> dict[str, Any]:
     lab = service.get_node(session, node_id)
     if lab is None:
         raise HTTPException(404, f"no lab {node_id!r}")
     return okw.to_okw(lab)
 
 
-@router.post("/{node_id}/approvals", response_model=NodePublic,
-             summary="Approve a pending lab: an admin activates it; otherwise enough active member labs must")
-def approve(node_id: str, session: Annotated[Session, Depends(get_session)],
-            approver: Annotated[Principal, Depends(require(Role.LAB))], services=Depends(get_services)) -> NodePublic:
+@router.post(
+    "/{node_id}/approvals",
+    response_model=NodePublic,
+    summary="Approve a pending lab: an admin activates it; otherwise enough active member labs must",
+)
+def approve(
+    node_id: str,
+    session: Annotated[Session, Depends(get_session)],
+    approver: Annotated[Principal, Depends(require(Role.LAB))],
+    services=Depends(get_services),
+) -> NodePublic:
     try:
-        return service.approve(session, node_id, approver, required=services.settings.membership_approvals,
-                               registry=services.registry)
+        return service.approve(
+            session, node_id, approver, required=services.settings.membership_approvals, registry=services.registry
+        )
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
     except service.ApprovalRefused as exc:
@@ -69,8 +99,12 @@ def approve(node_id: str, session: Annotated[Session, Depends(get_session)],
 
 
 @router.post("/{node_id}/deactivate", response_model=NodePublic, summary="Make a lab inactive (admin): no more jobs")
-def deactivate(node_id: str, session: Annotated[Session, Depends(get_session)],
-               _: Annotated[Principal, Depends(require(Role.ADMIN))], services=Depends(get_services)) -> NodePublic:
+def deactivate(
+    node_id: str,
+    session: Annotated[Session, Depends(get_session)],
+    _: Annotated[Principal, Depends(require(Role.ADMIN))],
+    services=Depends(get_services),
+) -> NodePublic:
     try:
         return service.set_membership(session, node_id, Membership.INACTIVE, services.registry)
     except LookupError as exc:
@@ -78,14 +112,16 @@ def deactivate(node_id: str, session: Annotated[Session, Depends(get_session)],
 
 
 @router.get("", response_model=list[NodePublic], summary="Labs with membership and live status")
-def list_nodes(session: Annotated[Session, Depends(get_session)],
-               _: Annotated[Principal, Depends(current_principal)]) -> list[NodePublic]:
+def list_nodes(
+    session: Annotated[Session, Depends(get_session)], _: Annotated[Principal, Depends(current_principal)]
+) -> list[NodePublic]:
     return service.list_nodes(session)
 
 
 @router.get("/{node_id}", response_model=NodePublic, summary="One lab")
-def get_node(node_id: str, session: Annotated[Session, Depends(get_session)],
-             _: Annotated[Principal, Depends(current_principal)]) -> NodePublic:
+def get_node(
+    node_id: str, session: Annotated[Session, Depends(get_session)], _: Annotated[Principal, Depends(current_principal)]
+) -> NodePublic:
     lab = service.get_node(session, node_id)
     if lab is None:
         raise HTTPException(404, f"no lab {node_id!r}")

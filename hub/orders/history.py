@@ -18,8 +18,27 @@ from hub.timeutil import now
 _TABLE = OrderEvent.__table__
 
 
-def record(session: Session, order_id: str, kind: str, message: str, *, job_id: str | None = None,
-           node_id: str | None = None, **data: Any) -> None:
+def record(
+    session: Session,
+    order_id: str,
+    kind: str,
+    message: str,
+    *,
+    job_id: str | None = None,
+    node_id: str | None = None,
+    **data: Any,
+) -> None:
     """Add a line to the order's history, written when the caller's transaction commits."""
-    stage(session, _TABLE, {"order_id": order_id, "job_id": job_id, "at": now(), "kind": kind, "node_id": node_id,
-                            "message": message, "data": data})
+    stage(
+        session,
+        _TABLE,
+        {
+            "order_id": order_id,
+            "job_id": job_id,
+            "at": now(),
+            "kind": kind,
+            "node_id": node_id,
+            "message": message,
+            "data": data,
+        },
+    )

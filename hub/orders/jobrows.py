@@ -51,8 +51,12 @@ class LockedJobs:
         self._session = session
         self._rows: dict[str, JobRow] = {}
         if ids:
-            result = session.execute(select(*(_TABLE.c[name] for name in _COLUMNS))
-                                     .where(_TABLE.c.id.in_(sorted(ids))).order_by(_TABLE.c.id).with_for_update())
+            result = session.execute(
+                select(*(_TABLE.c[name] for name in _COLUMNS))
+                .where(_TABLE.c.id.in_(sorted(ids)))
+                .order_by(_TABLE.c.id)
+                .with_for_update()
+            )
             self._rows = {row[0]: JobRow(*row) for row in result}
         self._written = {job_id: _values(row) for job_id, row in self._rows.items()}
 

@@ -86,8 +86,11 @@ class Job(SQLModel, table=True):
     reason: str | None = None
     offered_at: float | None = None
     offer_deadline: float | None = None
-    match: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False),
-                                  description="The chosen candidate: checks, score parts, price breakdown.")
+    match: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON, nullable=False),
+        description="The chosen candidate: checks, score parts, price breakdown.",
+    )
     price_total: float | None = None
     started_at: float | None = None
     created_at: float

@@ -48,9 +48,21 @@ def quote(session: Session, ctx: DispatchContext, body: QuoteRequest) -> Quote:
     if design is None:
         raise OrderRejected(f"no design {body.design_id!r}")
     files = current_parts(session, design.id)
-    probe = Order(id="quote", design_id=design.id, maker_token_id=0, material=body.material, colour=body.colour,
-                  nozzle_mm=body.nozzle_mm, quantity=body.quantity, lat=body.lat, lon=body.lon,
-                  lead_time_h=body.lead_time_h, paid=body.paid, created_at=0, updated_at=0)
+    probe = Order(
+        id="quote",
+        design_id=design.id,
+        maker_token_id=0,
+        material=body.material,
+        colour=body.colour,
+        nozzle_mm=body.nozzle_mm,
+        quantity=body.quantity,
+        lat=body.lat,
+        lon=body.lon,
+        lead_time_h=body.lead_time_h,
+        paid=body.paid,
+        created_at=0,
+        updated_at=0,
+    )
     parts, total, currency = [], 0.0, None
     for design_file in files:
         count = body.quantity * design_file.quantity
@@ -60,10 +72,16 @@ def quote(session: Session, ctx: DispatchContext, body: QuoteRequest) -> Quote:
             currency = result.ranked[0].price.currency
         else:
             total = None
-        parts.append(PartQuote(
-            file_name=design_file.filename, quantity=count,
-            candidates=[c.as_dict() for c in result.ranked],
-            rejected={node: [c.as_dict() for c in checks] for node, checks in list(result.rejected.items())[:50]},
-            evaluated_labs=result.evaluated_labs, total_labs=result.total_labs))
-    return Quote(design_id=design.id, parts=parts, total_best=round(total, 2) if total is not None else None,
-                 currency=currency)
+        parts.append(
+            PartQuote(
+                file_name=design_file.filename,
+                quantity=count,
+                candidates=[c.as_dict() for c in result.ranked],
+                rejected={node: [c.as_dict() for c in checks] for node, checks in list(result.rejected.items())[:50]},
+                evaluated_labs=result.evaluated_labs,
+                total_labs=result.total_labs,
+            )
+        )
+    return Quote(
+        design_id=design.id, parts=parts, total_best=round(total, 2) if total is not None else None, currency=currency
+    )

@@ -47,11 +47,22 @@ from hub.timeutil import now
 
 log = logging.getLogger(__name__)
 
-_PROGRESS_STAGES = {JobStatus.FETCHING, JobStatus.CHECKING, JobStatus.AWAITING_ACCEPTANCE, JobStatus.SLICING,
-                    JobStatus.QUEUED, JobStatus.RUNNING}
+_PROGRESS_STAGES = {
+    JobStatus.FETCHING,
+    JobStatus.CHECKING,
+    JobStatus.AWAITING_ACCEPTANCE,
+    JobStatus.SLICING,
+    JobStatus.QUEUED,
+    JobStatus.RUNNING,
+}
 UNACCEPTED = frozenset({JobStatus.OFFERED, JobStatus.FETCHING, JobStatus.CHECKING, JobStatus.AWAITING_ACCEPTANCE})
-CANCELLABLE = UNACCEPTED | {JobStatus.CREATED, JobStatus.WAITING, JobStatus.ACCEPTED, JobStatus.SLICING,
-                            JobStatus.QUEUED}
+CANCELLABLE = UNACCEPTED | {
+    JobStatus.CREATED,
+    JobStatus.WAITING,
+    JobStatus.ACCEPTED,
+    JobStatus.SLICING,
+    JobStatus.QUEUED,
+}
 _JOBS = Job.__table__
 
 
@@ -93,16 +104,27 @@ def commercial_use_allowed(licence: str) -> bool:
 
 def offer_attribution(session: Session, design: Design) -> list[Attribution]:
     """The design and every ancestor, nearest first, for the node's G-code header."""
-    return [Attribution(design_id=a.design_id, title=a.title, authors=list(a.authors), licence=a.licence)
-            for a in attribution_chain(session, design.id, include_self=True)]
+    return [
+        Attribution(design_id=a.design_id, title=a.title, authors=list(a.authors), licence=a.licence)
+        for a in attribution_chain(session, design.id, include_self=True)
+    ]
 
 
 def job_spec(ctx: DispatchContext, order: Order, design: Design, design_file: DesignFile) -> JobSpec:
-    return JobSpec(process=design.process, material=order.material, colour=order.colour, nozzle_mm=order.nozzle_mm,
-                   size_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
-                   volume_mm3=design_file.volume_mm3, lat=order.lat, lon=order.lon, lead_time_h=order.lead_time_h,
-                   paid=order.paid, licence=design.licence,
-                   commercial_use_allowed=commercial_use_allowed(design.licence))
+    return JobSpec(
+        process=design.process,
+        material=order.material,
+        colour=order.colour,
+        nozzle_mm=order.nozzle_mm,
+        size_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
+        volume_mm3=design_file.volume_mm3,
+        lat=order.lat,
+        lon=order.lon,
+        lead_time_h=order.lead_time_h,
+        paid=order.paid,
+        licence=design.licence,
+        commercial_use_allowed=commercial_use_allowed(design.licence),
+    )
 
 
 def match_job(ctx: DispatchContext, spec: JobSpec, *, exclude: set[str] = frozenset(), top: int = 3) -> MatchResult:
@@ -140,17 +162,38 @@ def place_order(session: Session, ctx: DispatchContext, maker: Principal, body: 
     # holding the database's write lock would deadlock with one holding the lock and writing.
     with ctx.lock:
         t = now()
-        order = Order(id=new_id("o"), design_id=design.id, maker_token_id=maker.token_id, material=body.material,
-                      colour=body.colour, nozzle_mm=body.nozzle_mm, quantity=body.quantity, lat=body.lat,
-                      lon=body.lon, lead_time_h=body.lead_time_h, paid=body.paid, status=OrderStatus.PLACED,
-                      created_at=t, updated_at=t)
+        order = Order(
+            id=new_id("o"),
+            design_id=design.id,
+            maker_token_id=maker.token_id,
+            material=body.material,
+            colour=body.colour,
+            nozzle_mm=body.nozzle_mm,
+            quantity=body.quantity,
+            lat=body.lat,
+            lon=body.lon,
+            lead_time_h=body.lead_time_h,
+            paid=body.paid,
+            status=OrderStatus.PLACED,
+            created_at=t,
+            updated_at=t,
+        )
         session.add(order)
-        history.record(session, order.id, "placed",
-                       f"order placed: {body.quantity} x {design.title} in {body.material}"
-                       + ("" if body.paid else " (unpaid, non-commercial)"))
-        jobs = [(NewJob(id=new_id("j"), order_id=order.id, design_file_id=design_file.id, created_at=t, updated_at=t),
-                 design_file)
-                for design_file in files for _ in range(body.quantity * design_file.quantity)]
+        history.record(
+            session,
+            order.id,
+            "placed",
+            f"order placed: {body.quantity} x {design.title} in {body.material}"
+            + ("" if body.paid else " (unpaid, non-commercial)"),
+        )
+        jobs = [
+            (
+                NewJob(id=new_id("j"), order_id=order.id, design_file_id=design_file.id, created_at=t, updated_at=t),
+                design_file,
+            )
+            for design_file in files
+            for _ in range(body.quantity * design_file.quantity)
+        ]
         _route_order(session, ctx, order, design, jobs)
         for job, _ in jobs:
             bulk.stage(session, _JOBS, job.row())
@@ -160,16 +203,19 @@ def place_order(session: Session, ctx: DispatchContext, maker: Principal, body: 
     return placed
 
 
-def _route_order(session: Session, ctx: DispatchContext, order: Order, design: Design,
-                 jobs: list[tuple[NewJob, DesignFile]]) -> None:
+def _route_order(
+    session: Session, ctx: DispatchContext, order: Order, design: Design, jobs: list[tuple[NewJob, DesignFile]]
+) -> None:
     """Keep an order at one lab when one lab can make every part; split it only when none can."""
     parts = {f.id: f for _, f in jobs}
     if len(parts) > 1:
         results = {fid: match_job(ctx, job_spec(ctx, order, design, f), top=20) for fid, f in parts.items()}
         shared = set.intersection(*({c.node_id for c in r.ranked} for r in results.values()))
         if shared:
+
             def order_score(node_id: str) -> float:
                 return sum(next(c for c in r.ranked if c.node_id == node_id).score.total for r in results.values())
+
             lab = min(sorted(shared), key=order_score)
             for job, design_file in jobs:
                 chosen = next(c for c in results[design_file.id].ranked if c.node_id == lab)
@@ -182,8 +228,16 @@ def _route_order(session: Session, ctx: DispatchContext, order: Order, design: D
         _route(session, ctx, job, order, design, design_file, memo=memo)
 
 
-def _route(session: Session, ctx: DispatchContext, job: Job | NewJob, order: Order, design: Design,
-           design_file: DesignFile, *, memo: dict | None = None) -> None:
+def _route(
+    session: Session,
+    ctx: DispatchContext,
+    job: Job | NewJob,
+    order: Order,
+    design: Design,
+    design_file: DesignFile,
+    *,
+    memo: dict | None = None,
+) -> None:
     """Offer the job to the best candidate not yet tried, or fail it with every lab's reason.
 
     `memo` (one order's placement) keeps match results and offer parts that are the same for
@@ -200,30 +254,56 @@ def _route(session: Session, ctx: DispatchContext, job: Job | NewJob, order: Ord
         job.updated_at = t
         if result.may_succeed_later() and t - job.created_at < ctx.routing_patience_s:
             if job.status != JobStatus.WAITING:
-                history.record(session, order.id, "waiting", f"no lab can take it right now, waiting: {why}",
-                               job_id=job.id, rejections=dict(list(result.rejection_reasons().items())[:50]))
+                history.record(
+                    session,
+                    order.id,
+                    "waiting",
+                    f"no lab can take it right now, waiting: {why}",
+                    job_id=job.id,
+                    rejections=dict(list(result.rejection_reasons().items())[:50]),
+                )
             job.status = JobStatus.WAITING
             job.reason = f"waiting for a lab: {why}"
         else:
             job.status = JobStatus.FAILED
             job.reason = f"no lab can make this part: {why}"
             job.completed_at = t
-            history.record(session, order.id, "unroutable", job.reason, job_id=job.id,
-                           rejections=dict(list(result.rejection_reasons().items())[:50]))
+            history.record(
+                session,
+                order.id,
+                "unroutable",
+                job.reason,
+                job_id=job.id,
+                rejections=dict(list(result.rejection_reasons().items())[:50]),
+            )
         return
     _offer(session, ctx, job, order, design, design_file, result.ranked[0], result, memo=memo)
 
 
-def _offer(session: Session, ctx: DispatchContext, job: Job | NewJob, order: Order, design: Design,
-           design_file: DesignFile,
-           chosen: Candidate, result: MatchResult, *, memo: dict | None = None) -> None:
+def _offer(
+    session: Session,
+    ctx: DispatchContext,
+    job: Job | NewJob,
+    order: Order,
+    design: Design,
+    design_file: DesignFile,
+    chosen: Candidate,
+    result: MatchResult,
+    *,
+    memo: dict | None = None,
+) -> None:
     memo = {} if memo is None else memo
     if ("attribution", design.id) not in memo:
         memo["attribution", design.id] = (offer_attribution(session, design), authors_of(design))
     attribution, authors = memo["attribution", design.id]
     if ("candidate", id(chosen)) not in memo:
-        memo["candidate", id(chosen)] = (chosen, chosen.as_dict(), chosen.score.as_dict(), chosen.price.as_dict(),
-                                         dict(list(result.rejection_reasons().items())[:50]))
+        memo["candidate", id(chosen)] = (
+            chosen,
+            chosen.as_dict(),
+            chosen.score.as_dict(),
+            chosen.price.as_dict(),
+            dict(list(result.rejection_reasons().items())[:50]),
+        )
     _, chosen_dict, score, price, skipped = memo["candidate", id(chosen)]
     t = now()
     job.status = JobStatus.OFFERED
@@ -236,22 +316,49 @@ def _offer(session: Session, ctx: DispatchContext, job: Job | NewJob, order: Ord
     job.match = dict(chosen_dict)
     job.price_total = chosen.price.total
     token, expires = sign_download(ctx.secret_key, design_file.sha256, ctx.token_ttl_s, at=t)
-    offer = JobOffer(job_id=job.id, order_id=order.id, design_id=design.id, design_title=design.title,
-                     licence=design.licence, authors=authors, file_name=design_file.filename,
-                     file_sha256=design_file.sha256, file_size=design_file.size_bytes,
-                     download_url=f"{ctx.public_url.rstrip('/')}/api/v1/files/{design_file.sha256}",
-                     download_token=token, token_expires_at=expires, material=order.material, colour=order.colour,
-                     process=design.process,
-                     bbox_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
-                     machine_id=chosen.machine_id, deadline=job.offer_deadline,
-                     attribution=attribution)
-    enqueue(session, ctx.topics.jobs(chosen.node_id), offer.to_bytes(), kind=OFFER, job_id=job.id,
-            expires_at=job.offer_deadline)
-    history.record(session, order.id, "offered",
-                   f"offered to {chosen.node_id} ({chosen.distance_km:.1f} km away), machine {chosen.machine_id}, "
-                   f"{chosen.price.total:.2f} {chosen.price.currency}",
-                   job_id=job.id, node_id=chosen.node_id, distance_km=round(chosen.distance_km, 3),
-                   score=score, price=price, skipped=skipped, evaluated_labs=result.evaluated_labs)
+    offer = JobOffer(
+        job_id=job.id,
+        order_id=order.id,
+        design_id=design.id,
+        design_title=design.title,
+        licence=design.licence,
+        authors=authors,
+        file_name=design_file.filename,
+        file_sha256=design_file.sha256,
+        file_size=design_file.size_bytes,
+        download_url=f"{ctx.public_url.rstrip('/')}/api/v1/files/{design_file.sha256}",
+        download_token=token,
+        token_expires_at=expires,
+        material=order.material,
+        colour=order.colour,
+        process=design.process,
+        bbox_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
+        machine_id=chosen.machine_id,
+        deadline=job.offer_deadline,
+        attribution=attribution,
+    )
+    enqueue(
+        session,
+        ctx.topics.jobs(chosen.node_id),
+        offer.to_bytes(),
+        kind=OFFER,
+        job_id=job.id,
+        expires_at=job.offer_deadline,
+    )
+    history.record(
+        session,
+        order.id,
+        "offered",
+        f"offered to {chosen.node_id} ({chosen.distance_km:.1f} km away), machine {chosen.machine_id}, "
+        f"{chosen.price.total:.2f} {chosen.price.currency}",
+        job_id=job.id,
+        node_id=chosen.node_id,
+        distance_km=round(chosen.distance_km, 3),
+        score=score,
+        price=price,
+        skipped=skipped,
+        evaluated_labs=result.evaluated_labs,
+    )
 
 
 def _reroute(session: Session, ctx: DispatchContext, job: Job) -> None:
@@ -262,8 +369,13 @@ def _reroute(session: Session, ctx: DispatchContext, job: Job) -> None:
 
 
 def _command(session: Session, ctx: DispatchContext, job: Job, command: str, reason: str | None = None) -> None:
-    enqueue(session, ctx.topics.jobs(job.node_id), JobCommand(job_id=job.id, command=command, reason=reason).to_bytes(),
-            kind=COMMAND, job_id=job.id)
+    enqueue(
+        session,
+        ctx.topics.jobs(job.node_id),
+        JobCommand(job_id=job.id, command=command, reason=reason).to_bytes(),
+        kind=COMMAND,
+        job_id=job.id,
+    )
 
 
 def handle_event(session: Session, ctx: DispatchContext, topic_node: str, event: JobEvent) -> bool:
@@ -277,8 +389,9 @@ def handle_event(session: Session, ctx: DispatchContext, topic_node: str, event:
         return changed
 
 
-def apply_events(session: Session, ctx: DispatchContext, events: Sequence[tuple[str, JobEvent]], *,
-                 hold_gaps: bool = False) -> list[bool | None]:
+def apply_events(
+    session: Session, ctx: DispatchContext, events: Sequence[tuple[str, JobEvent]], *, hold_gaps: bool = False
+) -> list[bool | None]:
     """Apply node events, in order, in the caller's transaction (the caller commits and holds
     `ctx.lock`); return per event whether it changed anything.
 
@@ -296,8 +409,10 @@ def apply_events(session: Session, ctx: DispatchContext, events: Sequence[tuple[
     changed, touched = [], set()
     for topic_node, event in events:
         if event.node_id != topic_node:
-            log.warning("event names another node than its topic; dropped",
-                        extra={"topic_node": topic_node, "event_node": event.node_id, "job_id": event.job_id})
+            log.warning(
+                "event names another node than its topic; dropped",
+                extra={"topic_node": topic_node, "event_node": event.node_id, "job_id": event.job_id},
+            )
             changed.append(False)
             continue
         job = jobs.get(event.job_id)
@@ -307,8 +422,10 @@ def apply_events(session: Session, ctx: DispatchContext, events: Sequence[tuple[
             continue
         if job.node_id != topic_node or event.seq <= job.last_seq or JobStatus(job.status).is_terminal:
             # Routine: a node re-sends every event until it is acknowledged.
-            log.debug("stale or duplicate event ignored",
-                      extra={"job_id": job.id, "node_id": topic_node, "seq": event.seq, "last_seq": job.last_seq})
+            log.debug(
+                "stale or duplicate event ignored",
+                extra={"job_id": job.id, "node_id": topic_node, "seq": event.seq, "last_seq": job.last_seq},
+            )
             changed.append(False)
             continue
         if hold_gaps and event.seq > job.last_seq + 1:
@@ -334,8 +451,14 @@ def apply_events(session: Session, ctx: DispatchContext, events: Sequence[tuple[
 def _decline(session: Session, ctx: DispatchContext, job: Job, event: JobEvent) -> None:
     node = event.node_id
     job.declined_by = [*job.declined_by, node]
-    history.record(session, job.order_id, "declined", f"declined by {node}: {event.reason or 'no reason given'}",
-                   job_id=job.id, node_id=node)
+    history.record(
+        session,
+        job.order_id,
+        "declined",
+        f"declined by {node}: {event.reason or 'no reason given'}",
+        job_id=job.id,
+        node_id=node,
+    )
     _reroute(session, ctx, job)
 
 
@@ -348,8 +471,14 @@ def _apply(session: Session, ctx: DispatchContext, job: JobRow, event: JobEvent)
         if event.machine_id:
             job.machine_id = event.machine_id
         ctx.fairness.record(node, job.started_at)
-        history.record(session, job.order_id, "accepted", f"accepted by {node} on machine {job.machine_id}",
-                       job_id=job.id, node_id=node)
+        history.record(
+            session,
+            job.order_id,
+            "accepted",
+            f"accepted by {node} on machine {job.machine_id}",
+            job_id=job.id,
+            node_id=node,
+        )
     elif event.type is EventType.PROGRESS:
         stage = _stage(event.stage)
         if stage is None:
@@ -361,14 +490,29 @@ def _apply(session: Session, ctx: DispatchContext, job: JobRow, event: JobEvent)
             job.percent = event.percent
         if changed or event.percent is not None:
             pct = f" {event.percent:.0f}%" if event.percent is not None else ""
-            history.record(session, job.order_id, "progress", f"{stage.value.replace('_', ' ')}{pct} at {node}",
-                           job_id=job.id, node_id=node, stage=stage.value, percent=event.percent)
+            history.record(
+                session,
+                job.order_id,
+                "progress",
+                f"{stage.value.replace('_', ' ')}{pct} at {node}",
+                job_id=job.id,
+                node_id=node,
+                stage=stage.value,
+                percent=event.percent,
+            )
     elif event.type is EventType.COMPLETED:
         job.status = JobStatus.COMPLETED
         job.percent = 100.0
         job.completed_at = job.updated_at
-        history.record(session, job.order_id, "completed", f"part made at {node}", job_id=job.id, node_id=node,
-                       **dict(event.detail.items()))
+        history.record(
+            session,
+            job.order_id,
+            "completed",
+            f"part made at {node}",
+            job_id=job.id,
+            node_id=node,
+            **dict(event.detail.items()),
+        )
     elif event.type is EventType.FAILED:
         job.status = JobStatus.FAILED
         job.reason = event.reason or "the node reported a failure"
@@ -384,8 +528,9 @@ def _stage(name: str | None) -> JobStatus | None:
     return stage if stage in _PROGRESS_STAGES else None
 
 
-def release_unaccepted_offers(session: Session, ctx: DispatchContext, *, node_id: str | None = None,
-                              expired_at: float | None = None, why: str) -> int:
+def release_unaccepted_offers(
+    session: Session, ctx: DispatchContext, *, node_id: str | None = None, expired_at: float | None = None, why: str
+) -> int:
     """Offer again elsewhere jobs a node has not accepted: it went offline, or the offer lapsed.
 
     A job the node has accepted stays with it: it may be on the machine already.
@@ -401,8 +546,14 @@ def release_unaccepted_offers(session: Session, ctx: DispatchContext, *, node_id
         jobs = list(session.exec(query.order_by(Job.id).with_for_update(skip_locked=True)))
         for job in jobs:
             previous = job.node_id
-            history.record(session, job.order_id, "released", f"{previous}: {why}; offering elsewhere",
-                           job_id=job.id, node_id=previous)
+            history.record(
+                session,
+                job.order_id,
+                "released",
+                f"{previous}: {why}; offering elsewhere",
+                job_id=job.id,
+                node_id=previous,
+            )
             if expired_at is not None:
                 job.declined_by = [*job.declined_by, previous]
                 _command(session, ctx, job, "cancel", why)
@@ -415,8 +566,15 @@ def release_unaccepted_offers(session: Session, ctx: DispatchContext, *, node_id
 def route_waiting_jobs(session: Session, ctx: DispatchContext, *, limit: int = 500) -> int:
     """Try again the jobs no lab could take a moment ago; returns how many got an offer."""
     with ctx.lock:
-        jobs = list(session.exec(select(Job).where(Job.status == JobStatus.WAITING.value)
-                                 .order_by(Job.id).limit(limit).with_for_update(skip_locked=True)))
+        jobs = list(
+            session.exec(
+                select(Job)
+                .where(Job.status == JobStatus.WAITING.value)
+                .order_by(Job.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
         for job in jobs:
             _reroute(session, ctx, job)
         refresh_orders(session, {job.order_id for job in jobs})
@@ -428,8 +586,14 @@ def withdrawn_jobs(session: Session, events: Sequence[tuple[str, JobEvent]]) -> 
     """The (node, job) pairs among `events` whose job is no longer that node's to make:
     unknown, given to another node, or cancelled. Read after the events' transaction."""
     ids = sorted({event.job_id for _, event in events})
-    owners = {job_id: (node_id, status) for job_id, node_id, status in session.exec(
-        select(Job.id, Job.node_id, Job.status).where(Job.id.in_(ids)))} if ids else {}
+    owners = (
+        {
+            job_id: (node_id, status)
+            for job_id, node_id, status in session.exec(select(Job.id, Job.node_id, Job.status).where(Job.id.in_(ids)))
+        }
+        if ids
+        else {}
+    )
     withdrawn = set()
     for node, event in events:
         owner = owners.get(event.job_id)
@@ -438,8 +602,9 @@ def withdrawn_jobs(session: Session, events: Sequence[tuple[str, JobEvent]]) -> 
     return withdrawn
 
 
-def lab_decision(session: Session, ctx: DispatchContext, lab: Principal, job_id: str, *, accept: bool,
-                 reason: str | None) -> Job:
+def lab_decision(
+    session: Session, ctx: DispatchContext, lab: Principal, job_id: str, *, accept: bool, reason: str | None
+) -> Job:
     """A person at the lab accepts or declines an offer its node has checked and is holding."""
     with ctx.lock:
         job = session.get(Job, job_id, with_for_update=True)
@@ -449,21 +614,35 @@ def lab_decision(session: Session, ctx: DispatchContext, lab: Principal, job_id:
             raise NotAllowed(f"job {job_id} is {job.status}; only an open offer can be accepted or declined")
         if accept:
             _command(session, ctx, job, "accept")
-            history.record(session, job.order_id, "lab_accepting", f"{job.node_id}: a person accepted the offer",
-                           job_id=job.id, node_id=job.node_id)
+            history.record(
+                session,
+                job.order_id,
+                "lab_accepting",
+                f"{job.node_id}: a person accepted the offer",
+                job_id=job.id,
+                node_id=job.node_id,
+            )
         else:
             why = reason or "declined by the lab"
             _command(session, ctx, job, "cancel", why)
             job.declined_by = [*job.declined_by, job.node_id]
-            history.record(session, job.order_id, "declined", f"declined by {job.node_id}: {why}",
-                           job_id=job.id, node_id=job.node_id)
+            history.record(
+                session,
+                job.order_id,
+                "declined",
+                f"declined by {job.node_id}: {why}",
+                job_id=job.id,
+                node_id=job.node_id,
+            )
             _reroute(session, ctx, job)
         refresh_orders(session, [job.order_id])
         session.commit()
         return job
 
 
-def cancel_order(session: Session, ctx: DispatchContext, maker: Principal, order_id: str) -> tuple[list[str], list[str]]:
+def cancel_order(
+    session: Session, ctx: DispatchContext, maker: Principal, order_id: str
+) -> tuple[list[str], list[str]]:
     """Cancel every job that has not started on a machine; returns (cancelled, kept running)."""
     with ctx.lock:
         order = session.get(Order, order_id)
@@ -482,8 +661,9 @@ def cancel_order(session: Session, ctx: DispatchContext, maker: Principal, order
             job.completed_at = job.updated_at = now()
             session.add(job)
             cancelled.append(job.id)
-            history.record(session, order_id, "cancelled", "job cancelled by the maker", job_id=job.id,
-                           node_id=job.node_id)
+            history.record(
+                session, order_id, "cancelled", "job cancelled by the maker", job_id=job.id, node_id=job.node_id
+            )
         if not cancelled and kept:
             raise NotAllowed("every remaining job is already running on a machine and cannot be cancelled")
         refresh_orders(session, [order_id])
@@ -500,11 +680,19 @@ def refresh_orders(session: Session, order_ids: Iterable[str]) -> None:
     # FOR NO KEY UPDATE: this transaction's history lines already hold a key-share lock on
     # their order (the foreign key), as may another replica's; a plain FOR UPDATE would then
     # deadlock with it, this lock waits for it instead.
-    orders = list(session.exec(select(Order).where(Order.id.in_(ids)).order_by(Order.id)
-                               .with_for_update(key_share=True).execution_options(populate_existing=True)))
+    orders = list(
+        session.exec(
+            select(Order)
+            .where(Order.id.in_(ids))
+            .order_by(Order.id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
+    )
     statuses: dict[str, list[JobStatus]] = {order_id: [] for order_id in ids}
-    for order_id, status, _ in session.exec(select(Job.order_id, Job.status, func.count())
-                                            .where(Job.order_id.in_(ids)).group_by(Job.order_id, Job.status)):
+    for order_id, status, _ in session.exec(
+        select(Job.order_id, Job.status, func.count()).where(Job.order_id.in_(ids)).group_by(Job.order_id, Job.status)
+    ):
         statuses[order_id].append(JobStatus(status))
     for order in orders:
         _set_order_status(session, order, statuses[order.id])
@@ -533,21 +721,50 @@ def order_view(session: Session, order_id: str) -> OrderPublic | None:
     if order is None:
         return None
     jobs = list(session.exec(select(Job).where(Job.order_id == order_id).order_by(Job.created_at, Job.id)))
-    names = {f.id: f.filename for f in session.exec(
-        select(DesignFile).where(DesignFile.id.in_([j.design_file_id for j in jobs])))}
+    names = {
+        f.id: f.filename
+        for f in session.exec(select(DesignFile).where(DesignFile.id.in_([j.design_file_id for j in jobs])))
+    }
     events = session.exec(select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id))
     return OrderPublic(
-        id=order.id, design_id=order.design_id, material=order.material, colour=order.colour, quantity=order.quantity,
-        lat=order.lat, lon=order.lon, lead_time_h=order.lead_time_h, paid=order.paid, status=order.status,
-        created_at=order.created_at, updated_at=order.updated_at, completed_at=order.completed_at,
+        id=order.id,
+        design_id=order.design_id,
+        material=order.material,
+        colour=order.colour,
+        quantity=order.quantity,
+        lat=order.lat,
+        lon=order.lon,
+        lead_time_h=order.lead_time_h,
+        paid=order.paid,
+        status=order.status,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+        completed_at=order.completed_at,
         price_total=round(sum(j.price_total or 0 for j in jobs), 2),
-        jobs=[JobPublic(id=j.id, status=j.status, file_name=names.get(j.design_file_id, ""), node_id=j.node_id,
-                        machine_id=j.machine_id, distance_km=j.distance_km, percent=j.percent, attempts=j.attempts,
-                        declined_by=j.declined_by, reason=j.reason, offer_deadline=j.offer_deadline,
-                        price=j.match.get("price"), score=j.match.get("score"), created_at=j.created_at,
-                        completed_at=j.completed_at) for j in jobs],
-        events=[OrderEventPublic(at=e.at, kind=e.kind, job_id=e.job_id, node_id=e.node_id, message=e.message,
-                                 data=e.data) for e in events],
+        jobs=[
+            JobPublic(
+                id=j.id,
+                status=j.status,
+                file_name=names.get(j.design_file_id, ""),
+                node_id=j.node_id,
+                machine_id=j.machine_id,
+                distance_km=j.distance_km,
+                percent=j.percent,
+                attempts=j.attempts,
+                declined_by=j.declined_by,
+                reason=j.reason,
+                offer_deadline=j.offer_deadline,
+                price=j.match.get("price"),
+                score=j.match.get("score"),
+                created_at=j.created_at,
+                completed_at=j.completed_at,
+            )
+            for j in jobs
+        ],
+        events=[
+            OrderEventPublic(at=e.at, kind=e.kind, job_id=e.job_id, node_id=e.node_id, message=e.message, data=e.data)
+            for e in events
+        ],
     )
 
 

@@ -17,38 +17,61 @@ from hub.orders.schemas import OrderCreate, OrderPlaced, OrderPublic
 router = APIRouter(prefix="/api/v1", tags=["orders"])
 
 
-@router.post("/quotes", response_model=quotes.Quote,
-             summary="Quote: the best labs for a design, with price breakdown, lead time, distance and reasons")
-def quote(body: quotes.QuoteRequest, session: Annotated[Session, Depends(get_session)],
-          _: Annotated[Principal, Depends(require(Role.MAKER, Role.LAB, Role.CITY, Role.DESIGNER))],
-          services=Depends(get_services)) -> quotes.Quote:
+@router.post(
+    "/quotes",
+    response_model=quotes.Quote,
+    summary="Quote: the best labs for a design, with price breakdown, lead time, distance and reasons",
+)
+def quote(
+    body: quotes.QuoteRequest,
+    session: Annotated[Session, Depends(get_session)],
+    _: Annotated[Principal, Depends(require(Role.MAKER, Role.LAB, Role.CITY, Role.DESIGNER))],
+    services=Depends(get_services),
+) -> quotes.Quote:
     try:
         return quotes.quote(session, services.dispatch, body)
     except service.OrderRejected as exc:
         raise HTTPException(422, str(exc)) from None
 
 
-@router.post("/orders", status_code=201, response_model=OrderPlaced,
-             summary="Place an order: it becomes jobs, each offered to the best capable lab",
-             description="Answers with the order's id, status and jobs' ids; the `Location` header names "
-                         "`GET /api/v1/orders/{id}`, the full view (jobs' labs, prices, history).")
-def place(body: OrderCreate, session: Annotated[Session, Depends(get_session)],
-          maker: Annotated[Principal, Depends(require(Role.MAKER))], response: Response,
-          services=Depends(get_services)) -> OrderPlaced:
+@router.post(
+    "/orders",
+    status_code=201,
+    response_model=OrderPlaced,
+    summary="Place an order: it becomes jobs, each offered to the best capable lab",
+    description="Answers with the order's id, status and jobs' ids; the `Location` header names "
+    "`GET /api/v1/orders/{id}`, the full view (jobs' labs, prices, history).",
+)
+def place(
+    body: OrderCreate,
+    session: Annotated[Session, Depends(get_session)],
+    maker: Annotated[Principal, Depends(require(Role.MAKER))],
+    response: Response,
+    services=Depends(get_services),
+) -> OrderPlaced:
     try:
         placed = service.place_order(session, services.dispatch, maker, body)
     except service.OrderRejected as exc:
         raise HTTPException(422, str(exc)) from None
     services.notify_outbox()
     response.headers["Location"] = f"/api/v1/orders/{placed.id}"
-    return OrderPlaced(id=placed.id, status=placed.status, job_count=len(placed.jobs),
-                       job_ids=[job.id for job in placed.jobs], price_total=placed.price_total)
+    return OrderPlaced(
+        id=placed.id,
+        status=placed.status,
+        job_count=len(placed.jobs),
+        job_ids=[job.id for job in placed.jobs],
+        price_total=placed.price_total,
+    )
 
 
-@router.get("/orders/{order_id}", response_model=OrderPublic,
-            summary="An order's status, its jobs and its event history")
-def get_order(order_id: str, session: Annotated[Session, Depends(get_session)],
-              caller: Annotated[Principal, Depends(require(Role.MAKER, Role.CITY))]) -> OrderPublic:
+@router.get(
+    "/orders/{order_id}", response_model=OrderPublic, summary="An order's status, its jobs and its event history"
+)
+def get_order(
+    order_id: str,
+    session: Annotated[Session, Depends(get_session)],
+    caller: Annotated[Principal, Depends(require(Role.MAKER, Role.CITY))],
+) -> OrderPublic:
     order = session.get(Order, order_id)
     if order is None or (caller.role is Role.MAKER and order.maker_token_id != caller.token_id):
         raise HTTPException(404, f"no order {order_id!r}")
@@ -56,12 +79,13 @@ def get_order(order_id: str, session: Annotated[Session, Depends(get_session)],
 
 
 @router.get("/orders", response_model=list[OrderPublic], summary="The caller's orders, newest first")
-def list_orders(session: Annotated[Session, Depends(get_session)],
-                caller: Annotated[Principal, Depends(require(Role.MAKER))],
-                limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                offset: Annotated[int, Query(ge=0)] = 0) -> list[OrderPublic]:
-    return [service.order_view(session, oid)
-            for oid in service.orders_of(session, caller, limit=limit, offset=offset)]
+def list_orders(
+    session: Annotated[Session, Depends(get_session)],
+    caller: Annotated[Principal, Depends(require(Role.MAKER))],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[OrderPublic]:
+    return [service.order_view(session, oid) for oid in service.orders_of(session, caller, limit=limit, offset=offset)]
 
 
 class CancelResult(BaseModel):
@@ -70,10 +94,17 @@ class CancelResult(BaseModel):
     order: OrderPublic
 
 
-@router.post("/orders/{order_id}/cancel", response_model=CancelResult,
-             summary="Cancel every job of the order that has not started on a machine")
-def cancel(order_id: str, session: Annotated[Session, Depends(get_session)],
-           maker: Annotated[Principal, Depends(require(Role.MAKER))], services=Depends(get_services)) -> CancelResult:
+@router.post(
+    "/orders/{order_id}/cancel",
+    response_model=CancelResult,
+    summary="Cancel every job of the order that has not started on a machine",
+)
+def cancel(
+    order_id: str,
+    session: Annotated[Session, Depends(get_session)],
+    maker: Annotated[Principal, Depends(require(Role.MAKER))],
+    services=Depends(get_services),
+) -> CancelResult:
     try:
         cancelled, running = service.cancel_order(session, services.dispatch, maker, order_id)
     except LookupError as exc:
@@ -100,13 +131,21 @@ def _decide(job_id: str, accept: bool, reason: str | None, session: Session, lab
 
 
 @router.post("/jobs/{job_id}/accept", summary="A person at the lab accepts an offer its node has checked")
-def accept(job_id: str, session: Annotated[Session, Depends(get_session)],
-           lab: Annotated[Principal, Depends(require(Role.LAB))], services=Depends(get_services)) -> dict:
+def accept(
+    job_id: str,
+    session: Annotated[Session, Depends(get_session)],
+    lab: Annotated[Principal, Depends(require(Role.LAB))],
+    services=Depends(get_services),
+) -> dict:
     return _decide(job_id, True, None, session, lab, services)
 
 
 @router.post("/jobs/{job_id}/decline", summary="A person at the lab declines an offer; it goes to the next lab")
-def decline(job_id: str, session: Annotated[Session, Depends(get_session)],
-            lab: Annotated[Principal, Depends(require(Role.LAB))], services=Depends(get_services),
-            body: Annotated[Decision, Body()] = Decision()) -> dict:
+def decline(
+    job_id: str,
+    session: Annotated[Session, Depends(get_session)],
+    lab: Annotated[Principal, Depends(require(Role.LAB))],
+    services=Depends(get_services),
+    body: Annotated[Decision, Body()] = Decision(),
+) -> dict:
     return _decide(job_id, False, body.reason, session, lab, services)

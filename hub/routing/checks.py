@@ -17,8 +17,11 @@ _FIT_TOLERANCE_MM = 1e-6
 
 def lab_checks(lab: LabView, spec: JobSpec, now: datetime) -> list[Check]:
     return [
-        Check("membership", lab.membership == "active",
-              "" if lab.membership == "active" else f"lab membership is {lab.membership}, not active"),
+        Check(
+            "membership",
+            lab.membership == "active",
+            "" if lab.membership == "active" else f"lab membership is {lab.membership}, not active",
+        ),
         Check("online", lab.online, "" if lab.online else "node is offline"),
         _licence_check(lab, spec),
         _open_check(lab, spec, now),
@@ -28,28 +31,58 @@ def lab_checks(lab: LabView, spec: JobSpec, now: datetime) -> list[Check]:
 def machine_checks(machine: MachineView, spec: JobSpec) -> list[Check]:
     material = spec.material.casefold()
     checks = [
-        Check("process", machine.process == spec.process,
-              "" if machine.process == spec.process else f"{machine.machine_id} does {machine.process}, not {spec.process}"),
-        Check("material", material in machine.materials,
-              "" if material in machine.materials else
-              f"{machine.machine_id} works no {spec.material} (has {', '.join(sorted(machine.materials)) or 'none'})"),
+        Check(
+            "process",
+            machine.process == spec.process,
+            ""
+            if machine.process == spec.process
+            else f"{machine.machine_id} does {machine.process}, not {spec.process}",
+        ),
+        Check(
+            "material",
+            material in machine.materials,
+            ""
+            if material in machine.materials
+            else f"{machine.machine_id} works no {spec.material} (has {', '.join(sorted(machine.materials)) or 'none'})",
+        ),
         _fit_check(machine, spec),
-        Check("queue", machine.queue_length < machine.queue_limit,
-              "" if machine.queue_length < machine.queue_limit else
-              f"{machine.machine_id} queue is full ({machine.queue_length}/{machine.queue_limit})"),
+        Check(
+            "queue",
+            machine.queue_length < machine.queue_limit,
+            ""
+            if machine.queue_length < machine.queue_limit
+            else f"{machine.machine_id} queue is full ({machine.queue_length}/{machine.queue_limit})",
+        ),
     ]
     if spec.colour:
-        has = spec.colour.casefold() in machine.colours or (machine.colour_loaded or "").casefold() == spec.colour.casefold()
+        has = (
+            spec.colour.casefold() in machine.colours
+            or (machine.colour_loaded or "").casefold() == spec.colour.casefold()
+        )
         checks.append(Check("colour", has, "" if has else f"{machine.machine_id} has no {spec.colour} {spec.material}"))
     if spec.nozzle_mm is not None:
         ok = machine.nozzle_mm is not None and abs(machine.nozzle_mm - spec.nozzle_mm) < 1e-6
-        checks.append(Check("nozzle", ok, "" if ok else
-                            f"{machine.machine_id} nozzle is {machine.nozzle_mm or 'unknown'} mm, job needs {spec.nozzle_mm} mm"))
+        checks.append(
+            Check(
+                "nozzle",
+                ok,
+                ""
+                if ok
+                else f"{machine.machine_id} nozzle is {machine.nozzle_mm or 'unknown'} mm, job needs {spec.nozzle_mm} mm",
+            )
+        )
     if spec.lead_time_h is not None:
         lead = estimate_lead_time_h(spec, machine)
         ok = lead <= spec.lead_time_h
-        checks.append(Check("lead_time", ok, "" if ok else
-                            f"{machine.machine_id} would take about {lead:.1f} h, more than the {spec.lead_time_h:g} h asked"))
+        checks.append(
+            Check(
+                "lead_time",
+                ok,
+                ""
+                if ok
+                else f"{machine.machine_id} would take about {lead:.1f} h, more than the {spec.lead_time_h:g} h asked",
+            )
+        )
     return checks
 
 

@@ -53,8 +53,13 @@ class ScoreParts:
         return self.distance + self.lead_time + self.price + self.fairness
 
     def as_dict(self) -> dict[str, float]:
-        return {"distance": round(self.distance, 4), "lead_time": round(self.lead_time, 4),
-                "price": round(self.price, 4), "fairness": round(self.fairness, 4), "total": round(self.total, 4)}
+        return {
+            "distance": round(self.distance, 4),
+            "lead_time": round(self.lead_time, 4),
+            "price": round(self.price, 4),
+            "fairness": round(self.fairness, 4),
+            "total": round(self.total, 4),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +73,15 @@ class Candidate:
     checks: tuple[Check, ...]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"node_id": self.node_id, "machine_id": self.machine_id, "distance_km": round(self.distance_km, 3),
-                "lead_time_h": round(self.lead_time_h, 2), "price": self.price.as_dict(),
-                "score": self.score.as_dict(), "checks": [c.as_dict() for c in self.checks]}
+        return {
+            "node_id": self.node_id,
+            "machine_id": self.machine_id,
+            "distance_km": round(self.distance_km, 3),
+            "lead_time_h": round(self.lead_time_h, 2),
+            "price": self.price.as_dict(),
+            "score": self.score.as_dict(),
+            "checks": [c.as_dict() for c in self.checks],
+        }
 
 
 @dataclass
@@ -91,20 +102,23 @@ class MatchResult:
             for check in checks:
                 if not check.passed:
                     counts[check.name] = counts.get(check.name, 0) + 1
-        return f"{len(reasons)} labs cannot: " + ", ".join(f"{n} failed {name}" for name, n in
-                                                           sorted(counts.items(), key=lambda kv: -kv[1]))
+        return f"{len(reasons)} labs cannot: " + ", ".join(
+            f"{n} failed {name}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1])
+        )
 
     def may_succeed_later(self) -> bool:
         """Whether some lab failed only checks that can pass by themselves later."""
-        return any(checks and all(c.passed or c.name in TRANSIENT_CHECKS for c in checks)
-                   for checks in self.rejected.values())
+        return any(
+            checks and all(c.passed or c.name in TRANSIENT_CHECKS for c in checks) for checks in self.rejected.values()
+        )
 
     def rejection_reasons(self) -> dict[str, str]:
         return {node: "; ".join(c.reason for c in checks if not c.passed) for node, checks in self.rejected.items()}
 
 
-def _evaluate(lab: LabView, distance_km: float, spec: JobSpec, *, weights: Weights, fairness_excess: float,
-              now: datetime) -> tuple[Candidate | None, tuple[Check, ...]]:
+def _evaluate(
+    lab: LabView, distance_km: float, spec: JobSpec, *, weights: Weights, fairness_excess: float, now: datetime
+) -> tuple[Candidate | None, tuple[Check, ...]]:
     """The lab's best capable machine as a candidate, or None with the checks that failed."""
     base = lab_checks(lab, spec, now)
     best: Candidate | None = None
@@ -114,8 +128,12 @@ def _evaluate(lab: LabView, distance_km: float, spec: JobSpec, *, weights: Weigh
         if all(c.passed for c in checks):
             lead = estimate_lead_time_h(spec, machine)
             quote = price(spec, lab, machine, designer_share=weights.designer_share, coop_fee=weights.coop_fee)
-            score = ScoreParts(weights.km * distance_km, weights.lead_hour * lead, weights.price * quote.total,
-                               weights.fairness * fairness_excess)
+            score = ScoreParts(
+                weights.km * distance_km,
+                weights.lead_hour * lead,
+                weights.price * quote.total,
+                weights.fairness * fairness_excess,
+            )
             candidate = Candidate(lab.node_id, machine.machine_id, distance_km, lead, quote, score, checks)
             if best is None or (score.total, machine.machine_id) < (best.score.total, best.machine_id):
                 best = candidate
@@ -130,8 +148,16 @@ def _rank_key(candidate: Candidate) -> tuple[float, str, str]:
     return (candidate.score.total, candidate.node_id, candidate.machine_id)
 
 
-def match(registry: LabRegistry, spec: JobSpec, *, weights: Weights, fairness: FairnessLedger, top: int = 5,
-          exclude: frozenset[str] | set[str] = frozenset(), now: datetime | None = None) -> MatchResult:
+def match(
+    registry: LabRegistry,
+    spec: JobSpec,
+    *,
+    weights: Weights,
+    fairness: FairnessLedger,
+    top: int = 5,
+    exclude: frozenset[str] | set[str] = frozenset(),
+    now: datetime | None = None,
+) -> MatchResult:
     now = now or datetime.now(timezone.utc)
     active = registry.active_count()
     counts, total_jobs = fairness.snapshot()
@@ -154,8 +180,16 @@ def match(registry: LabRegistry, spec: JobSpec, *, weights: Weights, fairness: F
     return result
 
 
-def match_naive(registry: LabRegistry, spec: JobSpec, *, weights: Weights, fairness: FairnessLedger, top: int = 5,
-                exclude: frozenset[str] | set[str] = frozenset(), now: datetime | None = None) -> MatchResult:
+def match_naive(
+    registry: LabRegistry,
+    spec: JobSpec,
+    *,
+    weights: Weights,
+    fairness: FairnessLedger,
+    top: int = 5,
+    exclude: frozenset[str] | set[str] = frozenset(),
+    now: datetime | None = None,
+) -> MatchResult:
     """Every lab, every machine, every check, then sort: the baseline and the oracle."""
     now = now or datetime.now(timezone.utc)
     active = registry.active_count()

@@ -13,8 +13,16 @@ from dataclasses import asdict, dataclass
 
 from hub.routing.model import JobSpec, LabView, MachineView
 
-DENSITY_G_PER_CM3 = {"pla": 1.24, "petg": 1.27, "abs": 1.04, "asa": 1.07, "tpu": 1.21, "nylon": 1.14,
-                     "pc": 1.20, "resin": 1.10}
+DENSITY_G_PER_CM3 = {
+    "pla": 1.24,
+    "petg": 1.27,
+    "abs": 1.04,
+    "asa": 1.07,
+    "tpu": 1.21,
+    "nylon": 1.14,
+    "pc": 1.20,
+    "resin": 1.10,
+}
 DEFAULT_DENSITY_G_PER_CM3 = 1.20
 SOLID_FRACTION = 0.35
 SETUP_HOURS = 0.15
@@ -52,13 +60,17 @@ def estimate_lead_time_h(spec: JobSpec, machine: MachineView) -> float:
     return machine.eta_free_s / 3600.0 + estimate_print_hours(spec, machine)
 
 
-def price(spec: JobSpec, lab: LabView, machine: MachineView, *, designer_share: float, coop_fee: float) -> PriceBreakdown:
+def price(
+    spec: JobSpec, lab: LabView, machine: MachineView, *, designer_share: float, coop_fee: float
+) -> PriceBreakdown:
     if not spec.paid:
-        return PriceBreakdown(lab.currency, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-                              {"note": "unpaid, non-commercial job: nothing is charged"})
+        return PriceBreakdown(
+            lab.currency, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, {"note": "unpaid, non-commercial job: nothing is charged"}
+        )
     mass_g = printed_mass_g(spec)
-    per_kg = lab.material_price_per_kg.get(spec.material.upper(),
-                                           lab.material_price_per_kg.get(spec.material, DEFAULT_MATERIAL_PRICE_PER_KG))
+    per_kg = lab.material_price_per_kg.get(
+        spec.material.upper(), lab.material_price_per_kg.get(spec.material, DEFAULT_MATERIAL_PRICE_PER_KG)
+    )
     hours = estimate_print_hours(spec, machine)
     material = round(mass_g / 1000.0 * per_kg, 2)
     machine_time = round(hours * lab.machine_rate_per_hour, 2)
@@ -67,12 +79,24 @@ def price(spec: JobSpec, lab: LabView, machine: MachineView, *, designer_share: 
     designer = round(lab_price * designer_share, 2)
     fee = round(lab_price * coop_fee, 2)
     return PriceBreakdown(
-        currency=lab.currency, material=material, machine_time=machine_time, labour=labour,
-        designer_share=designer, coop_fee=fee, total=round(lab_price + designer + fee, 2),
-        basis={"mass_g": round(mass_g, 1), "material_price_per_kg": per_kg, "print_hours": round(hours, 2),
-               "machine_rate_per_hour": lab.machine_rate_per_hour, "labour_per_job": lab.labour_per_job,
-               "designer_share_of_lab_price": designer_share, "coop_fee_of_lab_price": coop_fee,
-               "solid_fraction": SOLID_FRACTION})
+        currency=lab.currency,
+        material=material,
+        machine_time=machine_time,
+        labour=labour,
+        designer_share=designer,
+        coop_fee=fee,
+        total=round(lab_price + designer + fee, 2),
+        basis={
+            "mass_g": round(mass_g, 1),
+            "material_price_per_kg": per_kg,
+            "print_hours": round(hours, 2),
+            "machine_rate_per_hour": lab.machine_rate_per_hour,
+            "labour_per_job": lab.labour_per_job,
+            "designer_share_of_lab_price": designer_share,
+            "coop_fee_of_lab_price": coop_fee,
+            "solid_fraction": SOLID_FRACTION,
+        },
+    )
 
 
 def _box_volume(spec: JobSpec) -> float:

@@ -40,7 +40,7 @@ def nice_max(value: float) -> float:
         return 1.0
     exponent = math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
-        top = step * 10 ** exponent
+        top = step * 10**exponent
         if top >= value * (1 - 1e-12):
             return top
     return 10 ** (exponent + 1)
@@ -56,8 +56,9 @@ def fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
-def bar_chart(title: str, unit: str, items: Sequence[tuple[str, float]], *, width: int = 360,
-              height: int = 200) -> Chart:
+def bar_chart(
+    title: str, unit: str, items: Sequence[tuple[str, float]], *, width: int = 360, height: int = 200
+) -> Chart:
     left, right, top, bottom = 44.0, 8.0, 20.0, 30.0
     plot_w, plot_h = width - left - right, height - top - bottom
     top_value = nice_max(max((v for _, v in items), default=0.0))
@@ -66,8 +67,25 @@ def bar_chart(title: str, unit: str, items: Sequence[tuple[str, float]], *, widt
     bars = []
     for i, (label, value) in enumerate(items):
         h = plot_h * (value / top_value) if top_value else 0.0
-        bars.append(Bar(label=label, value=value, text=fmt(value), x=left + i * slot + (slot - bar_w) / 2,
-                        y=top + plot_h - h, width=bar_w, height=h))
+        bars.append(
+            Bar(
+                label=label,
+                value=value,
+                text=fmt(value),
+                x=left + i * slot + (slot - bar_w) / 2,
+                y=top + plot_h - h,
+                width=bar_w,
+                height=h,
+            )
+        )
     ticks = [(top + plot_h - plot_h * f, fmt(top_value * f)) for f in (0, 0.5, 1)]
-    return Chart(title=title, unit=unit, width=width, height=height, plot_top=top, plot_bottom=top + plot_h,
-                 bars=bars, ticks=ticks)
+    return Chart(
+        title=title,
+        unit=unit,
+        width=width,
+        height=height,
+        plot_top=top,
+        plot_bottom=top + plot_h,
+        bars=bars,
+        ticks=ticks,
+    )

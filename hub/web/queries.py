@@ -49,40 +49,67 @@ def designer_share(job: Job) -> float:
 
 # --- catalogue -------------------------------------------------------------------------------
 
+
 def thumbnails(session: Session, designs: Sequence[DesignSummary]) -> dict[str, str]:
     """design id -> URL of the first part's thumbnail in its latest version (when one was rendered)."""
     ids = [d.id for d in designs if d.latest_version]
     if not ids:
         return {}
     latest = {d.id: d.latest_version for d in designs}
-    rows = session.exec(select(DesignFile, DesignVersion.number)
-                        .join(DesignVersion, DesignVersion.id == DesignFile.version_id)
-                        .where(DesignFile.design_id.in_(ids)).order_by(DesignFile.id))
+    rows = session.exec(
+        select(DesignFile, DesignVersion.number)
+        .join(DesignVersion, DesignVersion.id == DesignFile.version_id)
+        .where(DesignFile.design_id.in_(ids))
+        .order_by(DesignFile.id)
+    )
     first: dict[str, tuple[DesignFile, int]] = {}
     for design_file, number in rows:
         if number == latest[design_file.design_id]:
             first.setdefault(design_file.design_id, (design_file, number))
     shas = {f.sha256 for f, _ in first.values()}
-    with_thumb = set(session.exec(select(FileDerivative.source_sha256).where(
-        FileDerivative.source_sha256.in_(list(shas)), FileDerivative.kind == "thumbnail"))) if shas else set()
-    return {did: f"/api/v1/designs/{did}/versions/{n}/files/{f.id}/thumbnail.png"
-            for did, (f, n) in first.items() if f.sha256 in with_thumb}
+    with_thumb = (
+        set(
+            session.exec(
+                select(FileDerivative.source_sha256).where(
+                    FileDerivative.source_sha256.in_(list(shas)), FileDerivative.kind == "thumbnail"
+                )
+            )
+        )
+        if shas
+        else set()
+    )
+    return {
+        did: f"/api/v1/designs/{did}/versions/{n}/files/{f.id}/thumbnail.png"
+        for did, (f, n) in first.items()
+        if f.sha256 in with_thumb
+    }
 
 
 def design_choices(session: Session, limit: int = 200) -> list[tuple[str, str, str]]:
     """(id, title, licence) of recent designs, for the remix pickers."""
-    return [(d.id, d.title, d.licence) for d in session.exec(
-        select(Design).order_by(Design.created_at.desc()).limit(limit))]
+    return [
+        (d.id, d.title, d.licence) for d in session.exec(select(Design).order_by(Design.created_at.desc()).limit(limit))
+    ]
 
 
 def labs_for_map(session: Session) -> list[dict[str, Any]]:
     """Active labs with their place, for the quote map."""
-    return [{"id": n.id, "name": n.name, "city": n.city, "address": n.address, "lat": n.lat, "lon": n.lon,
-             "online": n.online}
-            for n in session.exec(select(Node).where(Node.membership == Membership.ACTIVE.value).order_by(Node.id))]
+    return [
+        {
+            "id": n.id,
+            "name": n.name,
+            "city": n.city,
+            "address": n.address,
+            "lat": n.lat,
+            "lon": n.lon,
+            "online": n.online,
+        }
+        for n in session.exec(select(Node).where(Node.membership == Membership.ACTIVE.value).order_by(Node.id))
+    ]
 
 
 # --- designer --------------------------------------------------------------------------------
+
 
 @dataclass
 class DesignerOverview:
@@ -109,17 +136,27 @@ def designer_overview(session: Session, designer: Principal) -> DesignerOverview
     currency = "EUR"
     if ids:
         links = list(session.exec(select(DesignRemix).where(DesignRemix.parent_id.in_(ids))))
-        children = {d.id: d for d in session.exec(select(Design).where(
-            Design.id.in_([link.design_id for link in links])))} if links else {}
+        children = (
+            {d.id: d for d in session.exec(select(Design).where(Design.id.in_([link.design_id for link in links])))}
+            if links
+            else {}
+        )
         for link in links:
             child = children.get(link.design_id)
             if child is not None:
-                remixes.append({"id": child.id, "title": child.title, "author": child.author,
-                                "licence": child.licence, "parent_id": link.parent_id,
-                                "parent_title": titles[link.parent_id], "created_at": child.created_at})
+                remixes.append(
+                    {
+                        "id": child.id,
+                        "title": child.title,
+                        "author": child.author,
+                        "licence": child.licence,
+                        "parent_id": link.parent_id,
+                        "parent_title": titles[link.parent_id],
+                        "created_at": child.created_at,
+                    }
+                )
         remixes.sort(key=lambda r: -r["created_at"])
-        all_orders = list(session.exec(select(Order).where(Order.design_id.in_(ids))
-                                       .order_by(Order.created_at.desc())))
+        all_orders = list(session.exec(select(Order).where(Order.design_id.in_(ids)).order_by(Order.created_at.desc())))
         jobs_by_order: dict[str, list[Job]] = {}
         if all_orders:
             for job in session.exec(select(Job).where(Job.order_id.in_([o.id for o in all_orders]))):
@@ -131,22 +168,47 @@ def designer_overview(session: Session, designer: Principal) -> DesignerOverview
             earned += done
             pending += open_
             currency = next((_price(j).get("currency") for j in jobs if _price(j).get("currency")), currency)
-            orders.append({"id": order.id, "design_id": order.design_id, "design_title": titles[order.design_id],
-                           "status": order.status, "parts": len(jobs), "paid": order.paid,
-                           "parts_done": sum(j.status == JobStatus.COMPLETED.value for j in jobs),
-                           "share_earned": round(done, 2), "share_pending": round(open_, 2),
-                           "created_at": order.created_at})
+            orders.append(
+                {
+                    "id": order.id,
+                    "design_id": order.design_id,
+                    "design_title": titles[order.design_id],
+                    "status": order.status,
+                    "parts": len(jobs),
+                    "paid": order.paid,
+                    "parts_done": sum(j.status == JobStatus.COMPLETED.value for j in jobs),
+                    "share_earned": round(done, 2),
+                    "share_pending": round(open_, 2),
+                    "created_at": order.created_at,
+                }
+            )
     counts: dict[str, int] = {}
     for order in orders:
         counts[order["design_id"]] = counts.get(order["design_id"], 0) + 1
-    designs = [{"id": d.id, "title": d.title, "licence": d.licence, "latest_version": d.latest_version,
-                "orders": counts.get(d.id, 0), "remixes": sum(r["parent_id"] == d.id for r in remixes),
-                "created_at": d.created_at} for d in mine]
-    return DesignerOverview(designs=designs, remixes=remixes, orders=orders, share_earned=round(earned, 2),
-                            share_pending=round(pending, 2), currency=currency)
+    designs = [
+        {
+            "id": d.id,
+            "title": d.title,
+            "licence": d.licence,
+            "latest_version": d.latest_version,
+            "orders": counts.get(d.id, 0),
+            "remixes": sum(r["parent_id"] == d.id for r in remixes),
+            "created_at": d.created_at,
+        }
+        for d in mine
+    ]
+    return DesignerOverview(
+        designs=designs,
+        remixes=remixes,
+        orders=orders,
+        share_earned=round(earned, 2),
+        share_pending=round(pending, 2),
+        currency=currency,
+    )
 
 
 # --- lab -------------------------------------------------------------------------------------
+
 
 def lab_console(session: Session, node_id: str) -> dict[str, Any] | None:
     """Everything the lab's console shows, as plain JSON (the page renders it and the console
@@ -155,31 +217,55 @@ def lab_console(session: Session, node_id: str) -> dict[str, Any] | None:
     if node is None:
         return None
     machines = list(session.exec(select(Machine).where(Machine.node_id == node_id).order_by(Machine.machine_id)))
-    open_jobs = list(session.exec(select(Job).where(
-        Job.node_id == node_id, Job.status.in_([s.value for s in OFFER_STATES + QUEUE_STATES]))
-        .order_by(Job.created_at, Job.id)))
-    history = list(session.exec(select(Job).where(
-        Job.node_id == node_id, Job.status.in_([s.value for s in ENDED_STATES]))
-        .order_by(Job.updated_at.desc()).limit(50)))
+    open_jobs = list(
+        session.exec(
+            select(Job)
+            .where(Job.node_id == node_id, Job.status.in_([s.value for s in OFFER_STATES + QUEUE_STATES]))
+            .order_by(Job.created_at, Job.id)
+        )
+    )
+    history = list(
+        session.exec(
+            select(Job)
+            .where(Job.node_id == node_id, Job.status.in_([s.value for s in ENDED_STATES]))
+            .order_by(Job.updated_at.desc())
+            .limit(50)
+        )
+    )
     done = list(session.exec(select(Job).where(Job.node_id == node_id, Job.status == JobStatus.COMPLETED.value)))
     files = _files(session, [j.design_file_id for j in open_jobs + history])
     designs = _designs(session, {f.design_id for f in files.values()})
-    orders = {o.id: o for o in session.exec(select(Order).where(
-        Order.id.in_([j.order_id for j in open_jobs + history])))} if open_jobs or history else {}
+    orders = (
+        {o.id: o for o in session.exec(select(Order).where(Order.id.in_([j.order_id for j in open_jobs + history])))}
+        if open_jobs or history
+        else {}
+    )
     running = {j.machine_id: j for j in open_jobs if j.status == JobStatus.RUNNING.value}
 
     def job_row(job: Job, *, detail: bool = False) -> dict[str, Any]:
         design_file = files.get(job.design_file_id)
         design = designs.get(design_file.design_id) if design_file else None
         order = orders.get(job.order_id)
-        row = {"id": job.id, "order_id": job.order_id, "status": job.status, "machine_id": job.machine_id,
-               "percent": job.percent, "file_name": design_file.filename if design_file else "",
-               "design_id": design.id if design else None, "design_title": design.title if design else "",
-               "licence": design.licence if design else "", "material": order.material if order else "",
-               "colour": order.colour if order else None, "distance_km": job.distance_km,
-               "lab_price": lab_price(job), "currency": _price(job).get("currency", node.currency),
-               "reason": job.reason, "updated_at": job.updated_at, "completed_at": job.completed_at,
-               "offer_deadline": job.offer_deadline}
+        row = {
+            "id": job.id,
+            "order_id": job.order_id,
+            "status": job.status,
+            "machine_id": job.machine_id,
+            "percent": job.percent,
+            "file_name": design_file.filename if design_file else "",
+            "design_id": design.id if design else None,
+            "design_title": design.title if design else "",
+            "licence": design.licence if design else "",
+            "material": order.material if order else "",
+            "colour": order.colour if order else None,
+            "distance_km": job.distance_km,
+            "lab_price": lab_price(job),
+            "currency": _price(job).get("currency", node.currency),
+            "reason": job.reason,
+            "updated_at": job.updated_at,
+            "completed_at": job.completed_at,
+            "offer_deadline": job.offer_deadline,
+        }
         if detail:
             row["checks"] = (job.match or {}).get("checks", [])
             row["price"] = _price(job)
@@ -193,23 +279,45 @@ def lab_console(session: Session, node_id: str) -> dict[str, Any] | None:
             key = month_of(job.completed_at)
             earnings_by_month[key] = round(earnings_by_month.get(key, 0.0) + lab_price(job), 2)
     return {
-        "node": {"id": node.id, "name": node.name, "city": node.city, "online": node.online,
-                 "membership": node.membership, "auto_accept": node.auto_accept, "currency": node.currency,
-                 "last_status_at": node.last_status_at},
-        "machines": [{"machine_id": m.machine_id, "process": m.process, "make": m.make, "model": m.model,
-                      "state": m.state, "material_loaded": m.material_loaded, "colour_loaded": m.colour_loaded,
-                      "materials": m.materials, "queue_length": m.queue_length, "queue_limit": m.queue_limit,
-                      "eta_free_s": m.eta_free_s, "build_volume_mm": [m.build_x_mm, m.build_y_mm, m.build_z_mm],
-                      "temperatures": None,
-                      "job_id": running[m.machine_id].id if m.machine_id in running else None,
-                      "percent": running[m.machine_id].percent if m.machine_id in running else None}
-                     for m in machines],
+        "node": {
+            "id": node.id,
+            "name": node.name,
+            "city": node.city,
+            "online": node.online,
+            "membership": node.membership,
+            "auto_accept": node.auto_accept,
+            "currency": node.currency,
+            "last_status_at": node.last_status_at,
+        },
+        "machines": [
+            {
+                "machine_id": m.machine_id,
+                "process": m.process,
+                "make": m.make,
+                "model": m.model,
+                "state": m.state,
+                "material_loaded": m.material_loaded,
+                "colour_loaded": m.colour_loaded,
+                "materials": m.materials,
+                "queue_length": m.queue_length,
+                "queue_limit": m.queue_limit,
+                "eta_free_s": m.eta_free_s,
+                "build_volume_mm": [m.build_x_mm, m.build_y_mm, m.build_z_mm],
+                "temperatures": None,
+                "job_id": running[m.machine_id].id if m.machine_id in running else None,
+                "percent": running[m.machine_id].percent if m.machine_id in running else None,
+            }
+            for m in machines
+        ],
         "offers": [job_row(j, detail=True) for j in open_jobs if JobStatus(j.status) in OFFER_STATES],
         "queue": [job_row(j) for j in open_jobs if JobStatus(j.status) in QUEUE_STATES],
         "history": [job_row(j) for j in history],
-        "earnings": {"total": round(sum(lab_price(j) for j in done), 2), "parts": len(done),
-                     "by_month": dict(sorted(earnings_by_month.items(), reverse=True)),
-                     "currency": node.currency},
+        "earnings": {
+            "total": round(sum(lab_price(j) for j in done), 2),
+            "parts": len(done),
+            "by_month": dict(sorted(earnings_by_month.items(), reverse=True)),
+            "currency": node.currency,
+        },
     }
 
 
@@ -227,13 +335,19 @@ def _analysis_summary(design_file: DesignFile | None) -> dict[str, Any]:
     if design_file is None:
         return {}
     analysis = design_file.analysis or {}
-    return {"verdict": design_file.verdict, "watertight": design_file.watertight, "faces": design_file.faces,
-            "volume_mm3": design_file.volume_mm3,
-            "size_mm": [design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm],
-            "reasons": list(analysis.get("reasons") or []), "overhang_fraction": analysis.get("overhang_fraction")}
+    return {
+        "verdict": design_file.verdict,
+        "watertight": design_file.watertight,
+        "faces": design_file.faces,
+        "volume_mm3": design_file.volume_mm3,
+        "size_mm": [design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm],
+        "reasons": list(analysis.get("reasons") or []),
+        "overhang_fraction": analysis.get("overhang_fraction"),
+    }
 
 
 # --- maker -----------------------------------------------------------------------------------
+
 
 def order_snapshot(session: Session, order_id: str) -> dict[str, Any] | None:
     """The order as the API shows it, plus what the page adds: the design's title, the labs'
@@ -246,8 +360,10 @@ def order_snapshot(session: Session, order_id: str) -> dict[str, Any] | None:
     node_ids = sorted({j.node_id for j in view.jobs if j.node_id})
     nodes = {n.id: n for n in session.exec(select(Node).where(Node.id.in_(node_ids)))} if node_ids else {}
     data["design_title"] = design.title if design else view.design_id
-    data["labs"] = [{"id": n.id, "name": n.name, "city": n.city, "address": n.address, "lat": n.lat, "lon": n.lon}
-                    for n in nodes.values()]
+    data["labs"] = [
+        {"id": n.id, "name": n.name, "city": n.city, "address": n.address, "lat": n.lat, "lon": n.lon}
+        for n in nodes.values()
+    ]
     data["finished"] = view.status in TERMINAL_ORDER
     data["last_event_id"] = last_event_id(session, order_id)
     data["server_time"] = now()
@@ -269,6 +385,14 @@ def maker_orders(session: Session, maker: Principal, limit: int = 50) -> list[di
         query = query.where(Order.maker_token_id == maker.token_id)
     orders = list(session.exec(query))
     designs = _designs(session, {o.design_id for o in orders})
-    return [{"id": o.id, "status": o.status, "design_title": designs[o.design_id].title if o.design_id in designs
-             else o.design_id, "quantity": o.quantity, "material": o.material, "created_at": o.created_at}
-            for o in orders]
+    return [
+        {
+            "id": o.id,
+            "status": o.status,
+            "design_title": designs[o.design_id].title if o.design_id in designs else o.design_id,
+            "quantity": o.quantity,
+            "material": o.material,
+            "created_at": o.created_at,
+        }
+        for o in orders
+    ]

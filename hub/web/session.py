@@ -69,8 +69,11 @@ class CookieAuthMiddleware:
             secret = scope["app"].state.services.settings.secret_key
             presented = next((v.decode("latin-1") for n, v in headers if n == CSRF_HEADER.encode()), None)
             if not csrf_ok(secret, token, presented):
-                await _forbidden(send, "missing or wrong X-CSRF-Token: a page of this hub sends it with the "
-                                       "sign-in cookie; other sites cannot")
+                await _forbidden(
+                    send,
+                    "missing or wrong X-CSRF-Token: a page of this hub sends it with the "
+                    "sign-in cookie; other sites cannot",
+                )
                 return
         headers.append((b"authorization", f"Bearer {token}".encode("latin-1")))
         await self.app({**scope, "headers": headers}, receive, send)
@@ -78,6 +81,11 @@ class CookieAuthMiddleware:
 
 async def _forbidden(send: Send, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": 403,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

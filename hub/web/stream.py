@@ -49,10 +49,24 @@ def _read(engine, func: Callable[[Session], Any]) -> Any:
 
 
 def _new_events(session: Session, order_id: str, after: int) -> list[dict[str, Any]]:
-    rows = session.exec(select(OrderEvent).where(OrderEvent.order_id == order_id, OrderEvent.id > after)
-                        .order_by(OrderEvent.id).limit(500))
-    return [{"id": e.id, "at": e.at, "kind": e.kind, "job_id": e.job_id, "node_id": e.node_id,
-             "message": e.message, "data": e.data} for e in rows]
+    rows = session.exec(
+        select(OrderEvent)
+        .where(OrderEvent.order_id == order_id, OrderEvent.id > after)
+        .order_by(OrderEvent.id)
+        .limit(500)
+    )
+    return [
+        {
+            "id": e.id,
+            "at": e.at,
+            "kind": e.kind,
+            "job_id": e.job_id,
+            "node_id": e.node_id,
+            "message": e.message,
+            "data": e.data,
+        }
+        for e in rows
+    ]
 
 
 async def _order_stream(request: Request, engine, order_id: str, after: int) -> AsyncIterator[bytes]:
@@ -81,25 +95,33 @@ async def _order_stream(request: Request, engine, order_id: str, after: int) -> 
         await asyncio.sleep(POLL_S)
 
 
-@router.get("/orders/{order_id}/stream", summary="The order's events pushed live (Server-Sent Events)",
-            description="`history` events carry one row of the order's event history each (id = row id), "
-                        "`order` events the order's state after them, `end` closes the stream when the order is "
-                        "completed, failed or cancelled. Send `Last-Event-ID` (EventSource does) to resume.",
-            responses={200: {"content": {"text/event-stream": {}}}})
-async def order_stream(order_id: str, request: Request,
-                       caller: Annotated[Principal, Depends(require(Role.MAKER, Role.CITY))],
-                       session: Annotated[Session, Depends(get_session)],
-                       last_event_id: Annotated[str | None, Header()] = None,
-                       after: Annotated[int, Query(ge=0, description="Send only rows after this id.")] = 0,
-                       ) -> StreamingResponse:
+@router.get(
+    "/orders/{order_id}/stream",
+    summary="The order's events pushed live (Server-Sent Events)",
+    description="`history` events carry one row of the order's event history each (id = row id), "
+    "`order` events the order's state after them, `end` closes the stream when the order is "
+    "completed, failed or cancelled. Send `Last-Event-ID` (EventSource does) to resume.",
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def order_stream(
+    order_id: str,
+    request: Request,
+    caller: Annotated[Principal, Depends(require(Role.MAKER, Role.CITY))],
+    session: Annotated[Session, Depends(get_session)],
+    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[int, Query(ge=0, description="Send only rows after this id.")] = 0,
+) -> StreamingResponse:
     owner = queries.order_owner(session, order_id)
     if owner is None or (caller.role is Role.MAKER and owner != caller.token_id):
         raise HTTPException(404, f"no order {order_id!r}")
     if last_event_id and last_event_id.isdigit():
         after = int(last_event_id)
     engine = request.app.state.services.engine
-    return StreamingResponse(_order_stream(request, engine, order_id, after), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        _order_stream(request, engine, order_id, after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 async def _snapshot_stream(request: Request, engine, build: Callable[[Session], Any]) -> AsyncIterator[bytes]:
@@ -123,17 +145,23 @@ async def _snapshot_stream(request: Request, engine, build: Callable[[Session], 
         await asyncio.sleep(POLL_S)
 
 
-@router.get("/labs/{node_id}/console/stream", summary="A lab's console pushed live (Server-Sent Events)",
-            description="`console` events carry the whole console (machines, offers with their checks, queue, "
-                        "history, earnings) whenever any of it changes. The lab's own token, or an admin.",
-            responses={200: {"content": {"text/event-stream": {}}}})
-async def lab_console_stream(node_id: str, request: Request,
-                             lab: Annotated[Principal, Depends(require(Role.LAB))]) -> StreamingResponse:
+@router.get(
+    "/labs/{node_id}/console/stream",
+    summary="A lab's console pushed live (Server-Sent Events)",
+    description="`console` events carry the whole console (machines, offers with their checks, queue, "
+    "history, earnings) whenever any of it changes. The lab's own token, or an admin.",
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def lab_console_stream(
+    node_id: str, request: Request, lab: Annotated[Principal, Depends(require(Role.LAB))]
+) -> StreamingResponse:
     if lab.role is not Role.ADMIN and lab.node_id != node_id:
         raise HTTPException(404, f"no lab {node_id!r} for this token")
     engine = request.app.state.services.engine
     if await run_in_threadpool(_read, engine, lambda s: queries.lab_console(s, node_id)) is None:
         raise HTTPException(404, f"no lab {node_id!r}")
-    return StreamingResponse(_snapshot_stream(request, engine, lambda s: queries.lab_console(s, node_id)),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        _snapshot_stream(request, engine, lambda s: queries.lab_console(s, node_id)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

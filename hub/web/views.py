@@ -38,22 +38,44 @@ TEMPLATES.env.globals["fmt"] = charts.fmt
 
 router = APIRouter(include_in_schema=False)
 
-HOME = {Role.MAKER: "/catalogue", Role.DESIGNER: "/designer", Role.LAB: "/lab", Role.CITY: "/city",
-        Role.ADMIN: "/catalogue"}
+HOME = {
+    Role.MAKER: "/catalogue",
+    Role.DESIGNER: "/designer",
+    Role.LAB: "/lab",
+    Role.CITY: "/city",
+    Role.ADMIN: "/catalogue",
+}
 NAV = {
     Role.MAKER: [("/catalogue", "Catalogue"), ("/orders", "My orders")],
     Role.DESIGNER: [("/designer", "My designs"), ("/designer/publish", "Publish"), ("/catalogue", "Catalogue")],
     Role.LAB: [("/lab", "Console"), ("/catalogue", "Catalogue")],
     Role.CITY: [("/city", "City figures"), ("/catalogue", "Catalogue")],
-    Role.ADMIN: [("/catalogue", "Catalogue"), ("/orders", "Orders"), ("/designer", "Designs"), ("/lab", "Labs"),
-                 ("/city", "City")],
+    Role.ADMIN: [
+        ("/catalogue", "Catalogue"),
+        ("/orders", "Orders"),
+        ("/designer", "Designs"),
+        ("/lab", "Labs"),
+        ("/city", "City"),
+    ],
 }
-WHO = {Role.MAKER: "makers", Role.DESIGNER: "designers", Role.LAB: "labs", Role.CITY: "city programmes",
-       Role.ADMIN: "admins"}
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
-                    "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
+WHO = {
+    Role.MAKER: "makers",
+    Role.DESIGNER: "designers",
+    Role.LAB: "labs",
+    Role.CITY: "city programmes",
+    Role.ADMIN: "admins",
+}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
 
 
 class SignInRequired(Exception):
@@ -90,14 +112,20 @@ AnyRole = Annotated[Principal, Depends(page_for())]
 DbSession = Annotated[Session, Depends(get_session)]
 
 
-def render(request: Request, template: str, principal: Principal | None, status_code: int = 200,
-           **context: Any) -> HTMLResponse:
+def render(
+    request: Request, template: str, principal: Principal | None, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     token = request.cookies.get(COOKIE)
     secret = request.app.state.services.settings.secret_key
-    base = {"principal": principal, "nav": NAV.get(principal.role, []) if principal else [],
-            "csrf": csrf_token(secret, token) if token and principal else "", "path": request.url.path}
-    return TEMPLATES.TemplateResponse(request, template, {**base, **context}, status_code=status_code,
-                                      headers=SECURITY_HEADERS)
+    base = {
+        "principal": principal,
+        "nav": NAV.get(principal.role, []) if principal else [],
+        "csrf": csrf_token(secret, token) if token and principal else "",
+        "path": request.url.path,
+    }
+    return TEMPLATES.TemplateResponse(
+        request, template, {**base, **context}, status_code=status_code, headers=SECURITY_HEADERS
+    )
 
 
 def install_handlers(app) -> None:
@@ -107,9 +135,15 @@ def install_handlers(app) -> None:
 
     @app.exception_handler(WrongRole)
     async def _wrong_role(request: Request, exc: WrongRole) -> Response:
-        return render(request, "error.html", exc.principal, status_code=403, title="Not your page",
-                      message=f"This page is for {' or '.join(WHO[r] for r in exc.roles)}; you are signed in as "
-                              f"{exc.principal.name} ({exc.principal.role.value}).")
+        return render(
+            request,
+            "error.html",
+            exc.principal,
+            status_code=403,
+            title="Not your page",
+            message=f"This page is for {' or '.join(WHO[r] for r in exc.roles)}; you are signed in as "
+            f"{exc.principal.name} ({exc.principal.role.value}).",
+        )
 
 
 def _safe_next(value: str | None, role: Role) -> str:
@@ -128,29 +162,48 @@ def _same_origin(request: Request) -> bool:
 
 # --- sign-in ---------------------------------------------------------------------------------
 
+
 @router.get("/")
 def home(principal: Annotated[Principal | None, Depends(signed_in)]) -> Response:
     return RedirectResponse(HOME[principal.role] if principal else "/login", status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, principal: Annotated[Principal | None, Depends(signed_in)],
-               next: str | None = None) -> HTMLResponse:
+def login_page(
+    request: Request, principal: Annotated[Principal | None, Depends(signed_in)], next: str | None = None
+) -> HTMLResponse:
     return render(request, "login.html", principal, next=next or "", error=None)
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(request: Request, session: DbSession, token: Annotated[str, Form(max_length=200)],
-          next: Annotated[str, Form(max_length=500)] = "") -> Response:
+def login(
+    request: Request,
+    session: DbSession,
+    token: Annotated[str, Form(max_length=200)],
+    next: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
     if not _same_origin(request):
         raise HTTPException(403, "sign-in from another site refused")
     principal = authenticate(session, token.strip())
     if principal is None:
-        return render(request, "login.html", None, status_code=401, next=next,
-                      error="That token is not valid (or it was revoked). Ask your cooperative's admin for one.")
+        return render(
+            request,
+            "login.html",
+            None,
+            status_code=401,
+            next=next,
+            error="That token is not valid (or it was revoked). Ask your cooperative's admin for one.",
+        )
     response = RedirectResponse(_safe_next(next, principal.role), status_code=303)
-    response.set_cookie(COOKIE, token.strip(), max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", path="/")
+    response.set_cookie(
+        COOKIE,
+        token.strip(),
+        max_age=COOKIE_MAX_AGE_S,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
     return response
 
 
@@ -166,49 +219,88 @@ def logout(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") ->
 
 # --- maker -----------------------------------------------------------------------------------
 
+
 @router.get("/catalogue", response_class=HTMLResponse)
-def catalogue(request: Request, session: DbSession, principal: AnyRole,
-              q: Annotated[str | None, Query(max_length=200)] = None,
-              page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> HTMLResponse:
+def catalogue(
+    request: Request,
+    session: DbSession,
+    principal: AnyRole,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> HTMLResponse:
     per_page = 24
-    result = search.search_designs(session, search.SearchQuery(q=q or None, limit=per_page,
-                                                               offset=(page - 1) * per_page))
+    result = search.search_designs(
+        session, search.SearchQuery(q=q or None, limit=per_page, offset=(page - 1) * per_page)
+    )
     # an inexact total (past the search's count cap) is a lower bound: a full page may have a next one
-    return render(request, "catalogue.html", principal, q=q or "", page=page, result=result,
-                  thumbs=queries.thumbnails(session, result.items),
-                  pages=max(1, -(-result.total // per_page)),
-                  more=not result.total_exact and len(result.items) == per_page)
+    return render(
+        request,
+        "catalogue.html",
+        principal,
+        q=q or "",
+        page=page,
+        result=result,
+        thumbs=queries.thumbnails(session, result.items),
+        pages=max(1, -(-result.total // per_page)),
+        more=not result.total_exact and len(result.items) == per_page,
+    )
 
 
 @router.get("/designs/{design_id}", response_class=HTMLResponse)
 def design_page(design_id: str, request: Request, session: DbSession, principal: AnyRole) -> HTMLResponse:
     design = catalog.design_public(session, design_id)
     if design is None:
-        return render(request, "error.html", principal, status_code=404, title="No such design",
-                      message=f"There is no design {design_id}.")
+        return render(
+            request,
+            "error.html",
+            principal,
+            status_code=404,
+            title="No such design",
+            message=f"There is no design {design_id}.",
+        )
     labs = queries.labs_for_map(session)
-    return render(request, "design.html", principal, design=design, labs=labs,
-                  can_order=principal.role in (Role.MAKER, Role.ADMIN),
-                  is_owner=principal.role in (Role.DESIGNER, Role.ADMIN),
-                  page_data={"design_id": design.id, "materials": design.materials or ["PLA"], "labs": labs,
-                             "viewer_url": next((f.viewer_url for f in design.files if f.viewer_url), None),
-                             "thumbnail_url": next((f.thumbnail_url for f in design.files if f.thumbnail_url),
-                                                   None)})
+    return render(
+        request,
+        "design.html",
+        principal,
+        design=design,
+        labs=labs,
+        can_order=principal.role in (Role.MAKER, Role.ADMIN),
+        is_owner=principal.role in (Role.DESIGNER, Role.ADMIN),
+        page_data={
+            "design_id": design.id,
+            "materials": design.materials or ["PLA"],
+            "labs": labs,
+            "viewer_url": next((f.viewer_url for f in design.files if f.viewer_url), None),
+            "thumbnail_url": next((f.thumbnail_url for f in design.files if f.thumbnail_url), None),
+        },
+    )
 
 
 @router.get("/orders", response_class=HTMLResponse)
-def orders_page(request: Request, session: DbSession,
-                principal: Annotated[Principal, Depends(page_for(Role.MAKER))]) -> HTMLResponse:
+def orders_page(
+    request: Request, session: DbSession, principal: Annotated[Principal, Depends(page_for(Role.MAKER))]
+) -> HTMLResponse:
     return render(request, "orders.html", principal, orders=queries.maker_orders(session, principal))
 
 
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
-def order_page(order_id: str, request: Request, session: DbSession,
-               principal: Annotated[Principal, Depends(page_for(Role.MAKER, Role.CITY))]) -> HTMLResponse:
+def order_page(
+    order_id: str,
+    request: Request,
+    session: DbSession,
+    principal: Annotated[Principal, Depends(page_for(Role.MAKER, Role.CITY))],
+) -> HTMLResponse:
     owner = queries.order_owner(session, order_id)
     if owner is None or (principal.role is Role.MAKER and owner != principal.token_id):
-        return render(request, "error.html", principal, status_code=404, title="No such order",
-                      message=f"There is no order {order_id} of yours.")
+        return render(
+            request,
+            "error.html",
+            principal,
+            status_code=404,
+            title="No such order",
+            message=f"There is no order {order_id} of yours.",
+        )
     return render(request, "order.html", principal, order=queries.order_snapshot(session, order_id))
 
 
@@ -219,48 +311,85 @@ Designer = Annotated[Principal, Depends(page_for(Role.DESIGNER))]
 
 @router.get("/designer", response_class=HTMLResponse)
 def designer_page(request: Request, session: DbSession, principal: Designer) -> HTMLResponse:
-    return render(request, "designer.html", principal, overview=queries.designer_overview(session, principal),
-                  choices=queries.design_choices(session))
+    return render(
+        request,
+        "designer.html",
+        principal,
+        overview=queries.designer_overview(session, principal),
+        choices=queries.design_choices(session),
+    )
 
 
 @router.get("/designer/publish", response_class=HTMLResponse)
-def publish_page(request: Request, session: DbSession, principal: Designer,
-                 design: Annotated[str | None, Query(max_length=40)] = None) -> HTMLResponse:
+def publish_page(
+    request: Request,
+    session: DbSession,
+    principal: Designer,
+    design: Annotated[str | None, Query(max_length=40)] = None,
+) -> HTMLResponse:
     target = catalog.design_public(session, design) if design else None
-    return render(request, "publish.html", principal, target=target,
-                  licences=[catalog.licence_public(i) for i in known_licence_ids()],
-                  choices=queries.design_choices(session),
-                  max_bytes=request.app.state.services.settings.upload_max_bytes)
+    return render(
+        request,
+        "publish.html",
+        principal,
+        target=target,
+        licences=[catalog.licence_public(i) for i in known_licence_ids()],
+        choices=queries.design_choices(session),
+        max_bytes=request.app.state.services.settings.upload_max_bytes,
+    )
 
 
 # --- lab -------------------------------------------------------------------------------------
 
+
 @router.get("/lab", response_class=HTMLResponse)
-def lab_page(request: Request, session: DbSession,
-             principal: Annotated[Principal, Depends(page_for(Role.LAB))],
-             node: Annotated[str | None, Query(max_length=64)] = None) -> HTMLResponse:
+def lab_page(
+    request: Request,
+    session: DbSession,
+    principal: Annotated[Principal, Depends(page_for(Role.LAB))],
+    node: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
     node_id = principal.node_id if principal.role is Role.LAB else node
     if node_id is None:
         labs = queries.labs_for_map(session)
-        return render(request, "error.html", principal, title="Which lab?",
-                      message="An admin opens a lab's console as /lab?node=<id>: "
-                              + (", ".join(lab["id"] for lab in labs) or "no labs yet") + ".")
+        return render(
+            request,
+            "error.html",
+            principal,
+            title="Which lab?",
+            message="An admin opens a lab's console as /lab?node=<id>: "
+            + (", ".join(lab["id"] for lab in labs) or "no labs yet")
+            + ".",
+        )
     console = queries.lab_console(session, node_id)
     if console is None:
-        return render(request, "error.html", principal, status_code=404, title="No such lab",
-                      message=f"There is no lab {node_id}.")
+        return render(
+            request,
+            "error.html",
+            principal,
+            status_code=404,
+            title="No such lab",
+            message=f"There is no lab {node_id}.",
+        )
     return render(request, "lab.html", principal, console=console)
 
 
 # --- city ------------------------------------------------------------------------------------
 
+
 @router.get("/city", response_class=HTMLResponse)
-def city_page(request: Request, session: DbSession,
-              principal: Annotated[Principal, Depends(page_for(Role.CITY))],
-              params: Annotated[ReportQuery, Depends()]) -> HTMLResponse:
+def city_page(
+    request: Request,
+    session: DbSession,
+    principal: Annotated[Principal, Depends(page_for(Role.CITY))],
+    params: Annotated[ReportQuery, Depends()],
+) -> HTMLResponse:
     report = params.report(session)
-    query = {k: v for k, v in request.query_params.items()
-             if k in ("since", "until", "radius_km", "baseline_km", "emission_kg_per_tkm") and v}
+    query = {
+        k: v
+        for k, v in request.query_params.items()
+        if k in ("since", "until", "radius_km", "baseline_km", "emission_kg_per_tkm") and v
+    }
     months = list(report.by_month.items())
     districts = list(report.by_district.items())
     chart_list = [
@@ -270,12 +399,23 @@ def city_page(request: Request, session: DbSession,
         charts.bar_chart("CO2e avoided per district", "kg", [(k, f.co2_kg) for k, f in districts]),
     ]
     defaults = metrics_settings(request).assumptions()
-    return render(request, "city.html", principal, report=report, total=report.total.rounded(),
-                  formulas=FORMULAS, charts=chart_list, query=query, qs=urlencode(query), defaults=defaults,
-                  form=dict(request.query_params), tables=("district_month", "district", "month", "lab", "part"),
-                  lab_figures=[(lab, lab.figures.rounded()) for lab in report.labs],
-                  district_month=[(d, m, f.rounded()) for (d, m), f in report.by_district_month.items()],
-                  parts_sources=_sources(report.records))
+    return render(
+        request,
+        "city.html",
+        principal,
+        report=report,
+        total=report.total.rounded(),
+        formulas=FORMULAS,
+        charts=chart_list,
+        query=query,
+        qs=urlencode(query),
+        defaults=defaults,
+        form=dict(request.query_params),
+        tables=("district_month", "district", "month", "lab", "part"),
+        lab_figures=[(lab, lab.figures.rounded()) for lab in report.labs],
+        district_month=[(d, m, f.rounded()) for (d, m), f in report.by_district_month.items()],
+        parts_sources=_sources(report.records),
+    )
 
 
 def _sources(records: list[metrics.PartRecord]) -> dict[str, int]:

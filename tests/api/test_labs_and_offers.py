@@ -19,9 +19,18 @@ MAKER_AT = {"lat": 41.4036, "lon": 2.1744}
 
 
 def register(api, tokens, node_id, lat, lon, *, build=(200, 200, 200), materials=("PLA",), approve=True, **extra):
-    response = api.post("/api/v1/nodes", headers=bearer(tokens["admin"]), json={
-        "id": node_id, "name": node_id, "lat": lat, "lon": lon, **extra,
-        "machines": [{"machine_id": "p1", "build_volume_mm": list(build), "materials": list(materials)}]})
+    response = api.post(
+        "/api/v1/nodes",
+        headers=bearer(tokens["admin"]),
+        json={
+            "id": node_id,
+            "name": node_id,
+            "lat": lat,
+            "lon": lon,
+            **extra,
+            "machines": [{"machine_id": "p1", "build_volume_mm": list(build), "materials": list(materials)}],
+        },
+    )
     assert response.status_code == 201, response.text
     if approve:
         api.post(f"/api/v1/nodes/{node_id}/approvals", headers=bearer(tokens["admin"]))
@@ -32,28 +41,46 @@ def register(api, tokens, node_id, lat, lon, *, build=(200, 200, 200), materials
 def online(api, node_id, build=(200, 200, 200), materials=("PLA",)):
     services = api.app.state.services
     with Session(services.engine) as session:
-        apply_status(session, node_id, NodeStatus(node_id=node_id, online=True, machines=[
-            MachineStatus(machine_id="p1", process="FDM", build_volume_mm=build, materials=list(materials))]),
-            services.registry)
+        apply_status(
+            session,
+            node_id,
+            NodeStatus(
+                node_id=node_id,
+                online=True,
+                machines=[
+                    MachineStatus(machine_id="p1", process="FDM", build_volume_mm=build, materials=list(materials))
+                ],
+            ),
+            services.registry,
+        )
 
 
 def publish(api, tokens, size=(20, 20, 20), **params) -> str:
-    response = api.post("/api/v1/designs", content=stl_bytes(box(size)), headers=bearer(tokens["designer"]),
-                        params={"filename": "p.stl", "title": "part", **params})
+    response = api.post(
+        "/api/v1/designs",
+        content=stl_bytes(box(size)),
+        headers=bearer(tokens["designer"]),
+        params={"filename": "p.stl", "title": "part", **params},
+    )
     assert response.status_code == 201, response.text
     return response.json()["id"]
 
 
 def order(api, tokens, design_id, **fields):
-    response = api.post("/api/v1/orders", headers=bearer(tokens["maker"]),
-                        json={"design_id": design_id, "material": "PLA", **MAKER_AT, **fields})
+    response = api.post(
+        "/api/v1/orders",
+        headers=bearer(tokens["maker"]),
+        json={"design_id": design_id, "material": "PLA", **MAKER_AT, **fields},
+    )
     assert response.status_code == 201, response.text
     return api.get(response.headers["Location"], headers=bearer(tokens["maker"])).json()
 
 
 def outbox(api) -> list[tuple[str, dict]]:
     with Session(api.app.state.services.engine) as session:
-        return [(m.topic, json.loads(m.payload)) for m in session.exec(select(OutboxMessage).order_by(OutboxMessage.id))]
+        return [
+            (m.topic, json.loads(m.payload)) for m in session.exec(select(OutboxMessage).order_by(OutboxMessage.id))
+        ]
 
 
 def lab_token(registered) -> dict:
@@ -61,6 +88,7 @@ def lab_token(registered) -> dict:
 
 
 # membership -----------------------------------------------------------------------------------
+
 
 def test_a_pending_lab_gets_no_jobs_until_members_approve_it(api, tokens):
     first = register(api, tokens, "lab-one", 41.38, 2.13)
@@ -95,15 +123,29 @@ def test_pending_labs_cannot_approve_and_nobody_approves_themselves(api, tokens)
 def test_an_inactive_lab_gets_no_jobs(api, tokens):
     register(api, tokens, "lab-one", 41.4036, 2.1744)
     register(api, tokens, "lab-two", 41.38, 2.13)
-    assert api.post("/api/v1/nodes/lab-one/deactivate", headers=bearer(tokens["admin"])).json()["membership"] == "inactive"
+    assert (
+        api.post("/api/v1/nodes/lab-one/deactivate", headers=bearer(tokens["admin"])).json()["membership"] == "inactive"
+    )
     assert order(api, tokens, publish(api, tokens))["jobs"][0]["node_id"] == "lab-two"
 
 
 # OKW ------------------------------------------------------------------------------------------
 
+
 def test_okw_export_and_import_round_trip(api, tokens):
-    register(api, tokens, "lab-okw", 41.3969, 2.1945, build=(250, 210, 210), materials=("PLA", "PETG"),
-             address="Pujades 102", city="Barcelona", country="ES", opening_hours="Mo-Fr 10:00-19:00")
+    register(
+        api,
+        tokens,
+        "lab-okw",
+        41.3969,
+        2.1945,
+        build=(250, 210, 210),
+        materials=("PLA", "PETG"),
+        address="Pujades 102",
+        city="Barcelona",
+        country="ES",
+        opening_hours="Mo-Fr 10:00-19:00",
+    )
     record = api.get("/api/v1/nodes/lab-okw/okw", headers=bearer(tokens["maker"])).json()
     assert record["location"]["gps-coordinates"] == "41.3969,2.1945"
     assert record["openingHours"] == "Mo-Fr 10:00-19:00"
@@ -119,14 +161,25 @@ def test_okw_export_and_import_round_trip(api, tokens):
     assert node["opening_hours"] == "Mo-Fr 10:00-19:00" and node["city"] == "Barcelona"
 
 
-@pytest.mark.parametrize("record", [
-    {"id": "x", "name": "No GPS"},
-    {"id": "x", "name": "Bad GPS", "location": {"gps-coordinates": "north"}},
-    {"id": "x", "name": "Bad volume", "location": {"gps-coordinates": "41,2"},
-     "equipment": [{"manufacturingProcess": "https://en.wikipedia.org/wiki/Fused_filament_fabrication",
-                    "buildVolume": {"x": 200}}]},
-    {"id": "../etc", "name": "Bad id", "location": {"gps-coordinates": "41,2"}},
-])
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"id": "x", "name": "No GPS"},
+        {"id": "x", "name": "Bad GPS", "location": {"gps-coordinates": "north"}},
+        {
+            "id": "x",
+            "name": "Bad volume",
+            "location": {"gps-coordinates": "41,2"},
+            "equipment": [
+                {
+                    "manufacturingProcess": "https://en.wikipedia.org/wiki/Fused_filament_fabrication",
+                    "buildVolume": {"x": 200},
+                }
+            ],
+        },
+        {"id": "../etc", "name": "Bad id", "location": {"gps-coordinates": "41,2"}},
+    ],
+)
 def test_bad_okw_records_are_refused(api, tokens, record):
     response = api.post("/api/v1/nodes/import/okw", json=record, headers=bearer(tokens["admin"]))
     assert response.status_code == 422
@@ -135,13 +188,17 @@ def test_bad_okw_records_are_refused(api, tokens, record):
 
 # quotes ---------------------------------------------------------------------------------------
 
+
 def test_a_quote_lists_the_best_labs_with_the_price_broken_down(api, tokens):
     register(api, tokens, "near", 41.40, 2.17, material_price_per_kg={"PLA": 20.0})
     register(api, tokens, "far", 41.45, 2.10)
     register(api, tokens, "small", 41.4036, 2.1744, build=(10, 10, 10))
     design = publish(api, tokens, size=(30, 30, 30))
-    response = api.post("/api/v1/quotes", headers=bearer(tokens["maker"]),
-                        json={"design_id": design, "material": "PLA", "quantity": 2, **MAKER_AT})
+    response = api.post(
+        "/api/v1/quotes",
+        headers=bearer(tokens["maker"]),
+        json={"design_id": design, "material": "PLA", "quantity": 2, **MAKER_AT},
+    )
     assert response.status_code == 200, response.text
     quote = response.json()
     part = quote["parts"][0]
@@ -155,8 +212,9 @@ def test_a_quote_lists_the_best_labs_with_the_price_broken_down(api, tokens):
     assert price["total"] == pytest.approx(lab_price + price["designer_share"] + price["coop_fee"], abs=0.01)
     assert quote["total_best"] == pytest.approx(price["total"] * 2, abs=0.01)
     assert {c["check"] for c in best["checks"]} >= {"membership", "online", "licence", "process", "material", "fits"}
-    assert best["score"]["total"] == pytest.approx(sum(best["score"][k] for k in
-                                                       ("distance", "lead_time", "price", "fairness")), abs=1e-3)
+    assert best["score"]["total"] == pytest.approx(
+        sum(best["score"][k] for k in ("distance", "lead_time", "price", "fairness")), abs=1e-3
+    )
     assert any(not c["passed"] and c["check"] == "fits" for c in part["rejected"]["small"])
 
 
@@ -173,11 +231,13 @@ def test_a_non_commercial_design_is_only_made_unpaid(api, tokens):
 
 # offers ---------------------------------------------------------------------------------------
 
+
 def send(api, node_id, job_id, seq, type, **fields) -> bool:
     services = api.app.state.services
     with Session(services.engine, expire_on_commit=False) as session:
-        return handle_event(session, services.dispatch, node_id,
-                            JobEvent(job_id=job_id, node_id=node_id, seq=seq, type=type, **fields))
+        return handle_event(
+            session, services.dispatch, node_id, JobEvent(job_id=job_id, node_id=node_id, seq=seq, type=type, **fields)
+        )
 
 
 def test_offers_carry_a_deadline_and_the_attribution(api, tokens):
@@ -236,17 +296,28 @@ def test_a_maker_cancels_jobs_that_have_not_started(api, tokens):
 
 # split orders -------------------------------------------------------------------------------
 
+
 def two_part_design(api, tokens, big, small, *, small_quantity: int = 1) -> str:
     """A design of two parts (two staged uploads), published through the catalogue API."""
     uploads = []
     for name, size in (("big.stl", big), ("small.stl", small)):
-        response = api.post("/api/v1/uploads", content=stl_bytes(box(size)), params={"filename": name},
-                            headers=bearer(tokens["designer"]))
+        response = api.post(
+            "/api/v1/uploads",
+            content=stl_bytes(box(size)),
+            params={"filename": name},
+            headers=bearer(tokens["designer"]),
+        )
         assert response.status_code == 201, response.text
         uploads.append(response.json()["id"])
-    response = api.post("/api/v1/designs", headers=bearer(tokens["designer"]), json={
-        "title": "Two parts", "licence": "CC-BY-SA-4.0",
-        "parts": [{"upload_id": uploads[0]}, {"upload_id": uploads[1], "quantity": small_quantity}]})
+    response = api.post(
+        "/api/v1/designs",
+        headers=bearer(tokens["designer"]),
+        json={
+            "title": "Two parts",
+            "licence": "CC-BY-SA-4.0",
+            "parts": [{"upload_id": uploads[0]}, {"upload_id": uploads[1], "quantity": small_quantity}],
+        },
+    )
     assert response.status_code == 201, response.text
     return response.json()["id"]
 
@@ -254,8 +325,9 @@ def two_part_design(api, tokens, big, small, *, small_quantity: int = 1) -> str:
 def test_an_order_stays_at_one_lab_when_one_can_make_every_part(api, tokens):
     register(api, tokens, "small-near", 41.4036, 2.1744, build=(100, 100, 100))
     register(api, tokens, "big-far", 41.45, 2.10, build=(300, 300, 300))
-    placed = order(api, tokens, two_part_design(api, tokens, big=(250, 50, 50), small=(20, 20, 20),
-                                                small_quantity=3), quantity=2)
+    placed = order(
+        api, tokens, two_part_design(api, tokens, big=(250, 50, 50), small=(20, 20, 20), small_quantity=3), quantity=2
+    )
     assert len(placed["jobs"]) == 2 * (1 + 3)  # order quantity x each part's quantity
     assert {j["node_id"] for j in placed["jobs"]} == {"big-far"}
 

@@ -32,9 +32,17 @@ def test_haversine_matches_a_known_distance():
 def network(api, tokens):
     services = api.app.state.services
     for node_id, lat, lon in (LAB_NEAR_SAGRADA, LAB_WEST):
-        response = api.post("/api/v1/nodes", headers=bearer(tokens["admin"]), json={
-            "id": node_id, "name": node_id, "lat": lat, "lon": lon,
-            "machines": [{"machine_id": "p1", "build_volume_mm": [200, 200, 200], "materials": ["PLA"]}]})
+        response = api.post(
+            "/api/v1/nodes",
+            headers=bearer(tokens["admin"]),
+            json={
+                "id": node_id,
+                "name": node_id,
+                "lat": lat,
+                "lon": lon,
+                "machines": [{"machine_id": "p1", "build_volume_mm": [200, 200, 200], "materials": ["PLA"]}],
+            },
+        )
         assert response.status_code == 201, response.text
         assert response.json()["api_token"]
         assert response.json()["node"]["membership"] == "pending"
@@ -46,23 +54,41 @@ def network(api, tokens):
 
 def set_online(services, node_id: str, online: bool) -> None:
     with Session(services.engine) as session:
-        apply_status(session, node_id, NodeStatus(node_id=node_id, online=online, machines=[
-            MachineStatus(machine_id="p1", process="FDM", build_volume_mm=(200, 200, 200), materials=["PLA"],
-                          state="idle")]), services.registry)
+        apply_status(
+            session,
+            node_id,
+            NodeStatus(
+                node_id=node_id,
+                online=online,
+                machines=[
+                    MachineStatus(
+                        machine_id="p1", process="FDM", build_volume_mm=(200, 200, 200), materials=["PLA"], state="idle"
+                    )
+                ],
+            ),
+            services.registry,
+        )
         if not online:
             release_unaccepted_offers(session, services.dispatch, node_id=node_id, why="node went offline")
 
 
 def publish(api, tokens, size=(20, 20, 20)) -> str:
-    response = api.post("/api/v1/designs", content=stl_bytes(box(size)), headers=bearer(tokens["designer"]),
-                        params={"filename": "p.stl", "title": "part"})
+    response = api.post(
+        "/api/v1/designs",
+        content=stl_bytes(box(size)),
+        headers=bearer(tokens["designer"]),
+        params={"filename": "p.stl", "title": "part"},
+    )
     assert response.status_code == 201
     return response.json()["id"]
 
 
 def order(api, tokens, design_id, where=SAGRADA, material="PLA") -> dict:
-    response = api.post("/api/v1/orders", headers=bearer(tokens["maker"]), json={
-        "design_id": design_id, "material": material, "quantity": 1, "lat": where[0], "lon": where[1]})
+    response = api.post(
+        "/api/v1/orders",
+        headers=bearer(tokens["maker"]),
+        json={"design_id": design_id, "material": material, "quantity": 1, "lat": where[0], "lon": where[1]},
+    )
     assert response.status_code == 201, response.text
     # The answer names the order; its full view (jobs, history) is at the Location.
     return api.get(response.headers["Location"], headers=bearer(tokens["maker"])).json()
@@ -70,13 +96,16 @@ def order(api, tokens, design_id, where=SAGRADA, material="PLA") -> dict:
 
 def offers(services) -> list[tuple[str, dict]]:
     with Session(services.engine) as session:
-        return [(m.topic, json.loads(m.payload)) for m in session.exec(select(OutboxMessage).order_by(OutboxMessage.id))]
+        return [
+            (m.topic, json.loads(m.payload)) for m in session.exec(select(OutboxMessage).order_by(OutboxMessage.id))
+        ]
 
 
 def send(services, node_id, job_id, seq, type, **fields) -> bool:
     with Session(services.engine, expire_on_commit=False) as session:
-        return handle_event(session, services.dispatch, node_id,
-                            JobEvent(job_id=job_id, node_id=node_id, seq=seq, type=type, **fields))
+        return handle_event(
+            session, services.dispatch, node_id, JobEvent(job_id=job_id, node_id=node_id, seq=seq, type=type, **fields)
+        )
 
 
 def view(api, tokens, order_id) -> dict:
@@ -95,8 +124,17 @@ def test_an_order_is_offered_to_the_nearest_capable_node(api, tokens, network):
 
 
 def test_placing_answers_with_the_order_and_where_its_view_is(api, tokens, network):
-    response = api.post("/api/v1/orders", headers=bearer(tokens["maker"]), json={
-        "design_id": publish(api, tokens), "material": "PLA", "quantity": 3, "lat": SAGRADA[0], "lon": SAGRADA[1]})
+    response = api.post(
+        "/api/v1/orders",
+        headers=bearer(tokens["maker"]),
+        json={
+            "design_id": publish(api, tokens),
+            "material": "PLA",
+            "quantity": 3,
+            "lat": SAGRADA[0],
+            "lon": SAGRADA[1],
+        },
+    )
     assert response.status_code == 201, response.text
     placed = response.json()
     assert set(placed) == {"id", "status", "job_count", "job_ids", "price_total"}
@@ -184,8 +222,12 @@ def test_a_started_job_stays_with_its_node_when_it_goes_offline(api, tokens, net
 def test_an_expired_offer_goes_to_the_next_node(api, tokens, network):
     placed = order(api, tokens, publish(api, tokens))
     with Session(network.engine, expire_on_commit=False) as session:
-        released = release_unaccepted_offers(session, network.dispatch, expired_at=placed["created_at"] + 3600,
-                                             why="offer not answered before its deadline")
+        released = release_unaccepted_offers(
+            session,
+            network.dispatch,
+            expired_at=placed["created_at"] + 3600,
+            why="offer not answered before its deadline",
+        )
     assert released == 1
     current = view(api, tokens, placed["id"])
     assert current["jobs"][0]["node_id"] == "lab-west"

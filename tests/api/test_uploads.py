@@ -13,8 +13,12 @@ from tests.conftest import bearer
 
 
 def _publish(api, token, data: bytes, filename="part.stl", **params):
-    return api.post("/api/v1/designs", content=data, headers={**bearer(token), "Content-Type": "application/octet-stream"},
-                    params={"filename": filename, "title": "A part", **params})
+    return api.post(
+        "/api/v1/designs",
+        content=data,
+        headers={**bearer(token), "Content-Type": "application/octet-stream"},
+        params={"filename": filename, "title": "A part", **params},
+    )
 
 
 def _stored(api) -> tuple[int, int]:

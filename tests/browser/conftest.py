@@ -19,8 +19,16 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 # As this machine's notes say Chromium must start here: without the background-networking
 # flags it tries to reach Google's hosts at every start.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -52,16 +60,23 @@ class Faces:
     @contextmanager
     def open(self, token: str, *, phone: bool = False) -> Iterator[object]:
         """A signed-in browser tab (its own cookie jar), desktop or phone-sized."""
-        context = self.browser.new_context(base_url=self.base_url, viewport=PHONE if phone else DESKTOP,
-                                           device_scale_factor=2 if phone else 1, is_mobile=phone,
-                                           has_touch=phone, accept_downloads=True)
+        context = self.browser.new_context(
+            base_url=self.base_url,
+            viewport=PHONE if phone else DESKTOP,
+            device_scale_factor=2 if phone else 1,
+            is_mobile=phone,
+            has_touch=phone,
+            accept_downloads=True,
+        )
         context.set_default_timeout(30_000)
         seen: list[str] = []
         errors: list[str] = []
         context.on("request", lambda request: seen.append(request.url))
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(f"script error: {exc}"))
-        page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+        page.on(
+            "console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None
+        )
         try:
             page.goto("/login")
             page.fill("#token", token)

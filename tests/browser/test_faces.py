@@ -25,7 +25,7 @@ EAST = LabSpec("lab-east", "Lab East", "Barcelona", 41.3969, 2.1945)
 MANUAL = LabSpec("lab-manual", "Lab Manual", "Badalona", 41.4500, 2.2470, auto_accept=False)
 NEAR_EAST = (41.4036, 2.1744)
 NEAR_MANUAL = (41.4480, 2.2450)
-DONE_MS = 150_000   # an order's whole life on a virtual printer, generous for a loaded machine
+DONE_MS = 150_000  # an order's whole life on a virtual printer, generous for a loaded machine
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +51,15 @@ def faces(browser, network) -> Faces:
 def cube(network, tokens) -> dict:
     """A design in the catalogue for the maker to find."""
     response = network.client(tokens["designer"]).post(
-        "/api/v1/designs", content=stl_bytes(box((24, 18, 8))),
-        params={"filename": "cube.stl", "title": "Browser test cube", "tags": "calibration",
-                "licence": "CERN-OHL-P-2.0"})
+        "/api/v1/designs",
+        content=stl_bytes(box((24, 18, 8))),
+        params={
+            "filename": "cube.stl",
+            "title": "Browser test cube",
+            "tags": "calibration",
+            "licence": "CERN-OHL-P-2.0",
+        },
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -67,15 +73,17 @@ def test_designer_publishes_and_sees_the_analysis(faces, network, tokens):
     with faces.open(tokens["designer"]) as page:
         page.goto("/designer/publish")
         # a leaky mesh first: the analysis says why it is not printable
-        page.set_input_files("#file", files=[{"name": "leaky.stl", "mimeType": "model/stl",
-                                              "buffer": stl_bytes(open_box(20))}])
+        page.set_input_files(
+            "#file", files=[{"name": "leaky.stl", "mimeType": "model/stl", "buffer": stl_bytes(open_box(20))}]
+        )
         page.wait_for_selector("#analysis:not([hidden])")
         assert page.text_content("#verdict") == "not_printable"
         assert "not watertight" in page.text_content("#warnings")
         assert "repaired copy" in page.text_content("#warnings")
         # then the real part
-        page.set_input_files("#file", files=[{"name": "bracket.stl", "mimeType": "model/stl",
-                                              "buffer": stl_bytes(box((30, 20, 8)))}])
+        page.set_input_files(
+            "#file", files=[{"name": "bracket.stl", "mimeType": "model/stl", "buffer": stl_bytes(box((30, 20, 8)))}]
+        )
         page.wait_for_function("() => document.getElementById('verdict').textContent === 'printable'")
         assert page.eval_on_selector("#upload-progress", "e => e.value") == 100
         assert "30.0 × 20.0 × 8.0 mm" in page.text_content("#analysis-facts")
@@ -87,7 +95,7 @@ def test_designer_publishes_and_sees_the_analysis(faces, network, tokens):
         page.wait_for_url("**/designs/d_*")
         assert page.text_content("#design-title") == "Browser bracket"
         page.wait_for_selector("#viewer[data-state]", state="attached")
-        assert page.get_attribute("#viewer", "data-state") == "rendered"   # WebGL draws the GLB
+        assert page.get_attribute("#viewer", "data-state") == "rendered"  # WebGL draws the GLB
         assert page.get_attribute("#viewer", "data-triangles") == "12"
         page.goto("/designer")
         assert "Browser bracket" in page.text_content("#my-designs")
@@ -101,7 +109,7 @@ def test_maker_finds_a_design_quotes_orders_and_sees_it_completed_live(faces, ne
         page.press("#q", "Enter")
         page.wait_for_url("**/catalogue?q=cube")
         card = page.locator(".design-card", has_text="Browser test cube")
-        assert card.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")   # thumbnail loaded
+        assert card.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")  # thumbnail loaded
         screenshot(page, "maker-catalogue")
         card.locator("h2 a").click()
         page.wait_for_url(f"**/designs/{cube['id']}")
@@ -117,8 +125,20 @@ def test_maker_finds_a_design_quotes_orders_and_sees_it_completed_live(faces, ne
         assert "Lab East" in best.text_content() and best.get_attribute("data-node") == "lab-east"
         for line in ("Material", "Machine time", "Labour", "Designer's share", "Cooperative fee", "g printed"):
             assert line in best.text_content(), line
-        api_quote = network.client(tokens["maker"]).post("/api/v1/quotes", json={
-            "design_id": cube["id"], "material": "PLA", "quantity": 1, "lat": NEAR_EAST[0], "lon": NEAR_EAST[1]}).json()
+        api_quote = (
+            network.client(tokens["maker"])
+            .post(
+                "/api/v1/quotes",
+                json={
+                    "design_id": cube["id"],
+                    "material": "PLA",
+                    "quantity": 1,
+                    "lat": NEAR_EAST[0],
+                    "lon": NEAR_EAST[1],
+                },
+            )
+            .json()
+        )
         top = api_quote["parts"][0]["candidates"][0]
         assert f"{top['distance_km']:.1f} km from you" in best.text_content()
         assert page.text_content("#quote-total").startswith(f"{api_quote['total_best']:.2f}")
@@ -128,7 +148,9 @@ def test_maker_finds_a_design_quotes_orders_and_sees_it_completed_live(faces, ne
         page.wait_for_url("**/orders/o_*")
         order_id = page.url.rsplit("/", 1)[1]
         page.evaluate("window.__sameDocument = true")
-        page.wait_for_function("() => document.getElementById('order-status').textContent === 'completed'", timeout=DONE_MS)
+        page.wait_for_function(
+            "() => document.getElementById('order-status').textContent === 'completed'", timeout=DONE_MS
+        )
         # the page was never reloaded: every change arrived over the event stream
         assert page.evaluate("window.__sameDocument") is True
         assert "Lab East" in page.text_content("#pickup")
@@ -140,8 +162,10 @@ def test_maker_finds_a_design_quotes_orders_and_sees_it_completed_live(faces, ne
 
 
 def test_lab_accepts_an_offer_in_its_console(faces, network, tokens, cube):
-    order = network.client(tokens["maker"]).post("/api/v1/orders", json={
-        "design_id": cube["id"], "material": "PLA", "quantity": 1, "lat": NEAR_MANUAL[0], "lon": NEAR_MANUAL[1]})
+    order = network.client(tokens["maker"]).post(
+        "/api/v1/orders",
+        json={"design_id": cube["id"], "material": "PLA", "quantity": 1, "lat": NEAR_MANUAL[0], "lon": NEAR_MANUAL[1]},
+    )
     assert order.status_code == 201, order.text
     [job_id] = order.json()["job_ids"]
     view = network.client(tokens["maker"]).get(order.headers["Location"]).json()
@@ -149,11 +173,12 @@ def test_lab_accepts_an_offer_in_its_console(faces, network, tokens, cube):
     with faces.open(tokens["lab"]) as page:
         page.goto("/lab")
         # the offer appears once the node has fetched and checked the file (pushed, no reload)
-        offer = page.wait_for_selector(f".offer[data-job='{job_id}'][data-status='awaiting_acceptance']",
-                                       timeout=60_000)
+        offer = page.wait_for_selector(
+            f".offer[data-job='{job_id}'][data-status='awaiting_acceptance']", timeout=60_000
+        )
         text = offer.text_content()
         assert "Browser test cube" in text and "verdict printable" in text
-        assert "material" in text and "fit" in text          # the match checks, by name
+        assert "material" in text and "fit" in text  # the match checks, by name
         assert page.locator("#machines .machine").count() == 1
         screenshot(page, "lab-console")
         offer.query_selector("button.accept").click()
@@ -191,7 +216,9 @@ def test_city_dashboard_shows_the_completed_jobs_and_exports_them(faces, network
             page.click("#geojson")
         geo = json.loads(Path(download.value.path()).read_text())
         assert {f["properties"]["node_id"] for f in geo["features"] if f["properties"]["kind"] == "lab"} == {
-            "lab-east", "lab-manual"}
+            "lab-east",
+            "lab-manual",
+        }
         assert sum(f["properties"]["parts"] for f in geo["features"] if f["properties"]["kind"] == "flow") == len(jobs)
         # a different radius changes what counts as local, and the page says which it used
         page.fill("input[name=radius_km]", "0.1")
@@ -203,15 +230,20 @@ def test_city_dashboard_shows_the_completed_jobs_and_exports_them(faces, network
 
 def test_every_face_fits_a_phone_screen(faces, network, tokens, cube):
     order_id = network.client(tokens["maker"]).get("/api/v1/orders").json()[0]["id"]
-    pages = [("maker", f"/designs/{cube['id']}", "maker"), ("maker", f"/orders/{order_id}", "maker-order"),
-             ("designer", "/designer/publish", "designer"), ("lab", "/lab", "lab"), ("city", "/city", "city")]
+    pages = [
+        ("maker", f"/designs/{cube['id']}", "maker"),
+        ("maker", f"/orders/{order_id}", "maker-order"),
+        ("designer", "/designer/publish", "designer"),
+        ("lab", "/lab", "lab"),
+        ("city", "/city", "city"),
+    ]
     for role, path, name in pages:
         with faces.open(tokens[role], phone=True) as page:
             page.goto(path)
             page.wait_for_load_state("load")
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{path} is {overflow} px wider than a phone"
-            if name == "maker":   # nothing to order before a quote, on a phone too
+            if name == "maker":  # nothing to order before a quote, on a phone too
                 assert not page.is_visible("#order-button")
             screenshot(page, f"{name}-phone")
 

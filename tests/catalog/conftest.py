@@ -11,8 +11,16 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from cofab.devstack.samples import box, stl_bytes
-from hub.catalog.models import (Design, DesignFile, DesignMaterial, DesignRemix, DesignTag, DesignVersion,
-                                FileDerivative, Upload)
+from hub.catalog.models import (
+    Design,
+    DesignFile,
+    DesignMaterial,
+    DesignRemix,
+    DesignTag,
+    DesignVersion,
+    FileDerivative,
+    Upload,
+)
 from tests.conftest import bearer
 from tests.corpus import CORPUS
 
@@ -23,20 +31,35 @@ def cube(size: float = 20.0) -> bytes:
     return stl_bytes(box((size, size, size)))
 
 
-def publish(api, token: str, data: bytes | None = None, *, filename: str = "part.stl", title: str = "A part",
-            expect: int | None = 201, **params):
+def publish(
+    api,
+    token: str,
+    data: bytes | None = None,
+    *,
+    filename: str = "part.stl",
+    title: str = "A part",
+    expect: int | None = 201,
+    **params,
+):
     params = {k: (",".join(v) if isinstance(v, (list, tuple)) else v) for k, v in params.items()}
-    response = api.post("/api/v1/designs", content=cube() if data is None else data,
-                        headers={**bearer(token), "Content-Type": "application/octet-stream"},
-                        params={"filename": filename, "title": title, **params})
+    response = api.post(
+        "/api/v1/designs",
+        content=cube() if data is None else data,
+        headers={**bearer(token), "Content-Type": "application/octet-stream"},
+        params={"filename": filename, "title": title, **params},
+    )
     if expect is not None:
         assert response.status_code == expect, response.text
     return response
 
 
 def stage(api, token: str, data: bytes, filename: str = "part.stl", expect: int | None = 201):
-    response = api.post("/api/v1/uploads", content=data, params={"filename": filename},
-                        headers={**bearer(token), "Content-Type": "application/octet-stream"})
+    response = api.post(
+        "/api/v1/uploads",
+        content=data,
+        params={"filename": filename},
+        headers={**bearer(token), "Content-Type": "application/octet-stream"},
+    )
     if expect is not None:
         assert response.status_code == expect, response.text
     return response

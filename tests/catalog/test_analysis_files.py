@@ -15,8 +15,19 @@ def test_analysis_is_stored_with_its_key_columns(api, tokens):
     part = design["files"][0]
     assert part["kind"] == "mesh" and part["verdict"] == part["analysis"]["verdict"]
     assert part["watertight"] is True and sorted(part["size_mm"]) == [20, 20, 20]
-    for key in ("faces", "vertices", "bbox_extents", "volume", "surface_area", "winding_consistent", "bodies",
-                "degenerate_faces", "nonmanifold_edges", "overhang_fraction", "reasons"):
+    for key in (
+        "faces",
+        "vertices",
+        "bbox_extents",
+        "volume",
+        "surface_area",
+        "winding_consistent",
+        "bodies",
+        "degenerate_faces",
+        "nonmanifold_edges",
+        "overhang_fraction",
+        "reasons",
+    ):
         assert key in part["analysis"], key
 
 
@@ -45,8 +56,11 @@ def test_a_repairable_mesh_keeps_its_original_and_gets_a_repaired_copy(api, toke
     assert repaired[0]["detail"]["analysis"]["watertight"] is True
     store = api.app.state.services.files
     assert store.exists(upload["sha256"]) and store.exists(repaired[0]["sha256"])
-    design = api.post("/api/v1/designs", headers=bearer(tokens["designer"]),
-                      json={"title": "Open box", "parts": [{"upload_id": upload["id"]}]}).json()
+    design = api.post(
+        "/api/v1/designs",
+        headers=bearer(tokens["designer"]),
+        json={"title": "Open box", "parts": [{"upload_id": upload["id"]}]},
+    ).json()
     part = design["files"][0]
     assert part["sha256"] == upload["sha256"] and part["watertight"] is False
     assert part["repaired"]["sha256"] == repaired[0]["sha256"]
@@ -64,9 +78,16 @@ def test_svg_and_dxf_outlines_for_laser_designs(api, tokens):
         assert upload["kind"] == "outline" and upload["format"] == fmt
         assert upload["analysis"]["cut_length_mm"] > 0 and upload["analysis"]["closed_paths"] >= 1
         assert upload["derived"] == []
-    response = api.post("/api/v1/designs", headers=bearer(tokens["designer"]), json={
-        "title": "Deck panel", "process": "laser", "materials": ["acrylic 3mm"],
-        "parts": [{"upload_id": dxf["id"]}, {"upload_id": svg["id"], "quantity": 2}]})
+    response = api.post(
+        "/api/v1/designs",
+        headers=bearer(tokens["designer"]),
+        json={
+            "title": "Deck panel",
+            "process": "laser",
+            "materials": ["acrylic 3mm"],
+            "parts": [{"upload_id": dxf["id"]}, {"upload_id": svg["id"], "quantity": 2}],
+        },
+    )
     assert response.status_code == 201, response.text
     files = response.json()["files"]
     assert [f["kind"] for f in files] == ["outline", "outline"]
@@ -75,6 +96,7 @@ def test_svg_and_dxf_outlines_for_laser_designs(api, tokens):
 
 
 def test_a_broken_svg_is_refused(api, tokens):
-    response = stage(api, tokens["designer"], b"<svg xmlns='http://www.w3.org/2000/svg'><path d='M 0 0 L'",
-                     "cut.svg", expect=None)
+    response = stage(
+        api, tokens["designer"], b"<svg xmlns='http://www.w3.org/2000/svg'><path d='M 0 0 L'", "cut.svg", expect=None
+    )
     assert response.status_code == 422, response.text

@@ -51,10 +51,17 @@ CASES = [
     ("empty", lambda: b"", "part.stl", 422, "empty"),
     ("PNG named .stl", lambda: b"\x89PNG\r\n\x1a\n" + bytes(512), "part.stl", 422, "png"),
     ("truncated binary STL", lambda: cube()[:-30], "part.stl", 422, "truncated"),
-    ("lying triangle count", lambda: b"\0" * 80 + struct.pack("<I", 10**8) + bytes(50), "part.stl", 422,
-     "truncated"),
-    ("NaN vertices", lambda: b"solid x\nfacet normal 0 0 1\nouter loop\nvertex nan 0 0\nvertex 1 0 0\n"
-     b"vertex 0 1 0\nendloop\nendfacet\nendsolid x\n", "part.stl", 422, "invalid"),
+    ("lying triangle count", lambda: b"\0" * 80 + struct.pack("<I", 10**8) + bytes(50), "part.stl", 422, "truncated"),
+    (
+        "NaN vertices",
+        lambda: (
+            b"solid x\nfacet normal 0 0 1\nouter loop\nvertex nan 0 0\nvertex 1 0 0\n"
+            b"vertex 0 1 0\nendloop\nendfacet\nendsolid x\n"
+        ),
+        "part.stl",
+        422,
+        "invalid",
+    ),
     ("path traversal name", cube, "../../etc/cron.d/x.stl", 422, "path separator"),
     ("control character name", cube, "part\u202eltS.exe", 422, "control"),
     ("hidden name", cube, ".bashrc", 422, "dot"),
@@ -81,6 +88,7 @@ def test_too_many_triangles_are_refused_before_analysis(api, tokens):
     import trimesh
 
     from cofab.devstack.samples import stl_bytes
+
     response = stage(api, tokens["designer"], stl_bytes(trimesh.creation.icosphere(subdivisions=3)), expect=413)
     assert "1,280 triangles" in response.json()["detail"]
     assert stored(api) == before

@@ -9,10 +9,33 @@ from hub.catalog.licences import LICENCES, UnknownLicence, licence_terms, normal
 from tests.catalog.conftest import publish, stored
 from tests.conftest import bearer
 
-REQUIRED = ["CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0", "CC-BY-NC-4.0", "CC-BY-NC-SA-4.0", "CC-BY-ND-4.0",
-            "CC-BY-NC-ND-4.0", "CERN-OHL-P-2.0", "CERN-OHL-W-2.0", "CERN-OHL-S-2.0", "TAPR-OHL-1.0",
-            "GPL-2.0-only", "GPL-2.0-or-later", "GPL-3.0-only", "GPL-3.0-or-later", "LGPL-3.0", "MIT",
-            "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0", "AGPL-3.0", "MPL-2.0", "Unlicense", "GPL-2.0", "GPL-3.0"]
+REQUIRED = [
+    "CC0-1.0",
+    "CC-BY-4.0",
+    "CC-BY-SA-4.0",
+    "CC-BY-NC-4.0",
+    "CC-BY-NC-SA-4.0",
+    "CC-BY-ND-4.0",
+    "CC-BY-NC-ND-4.0",
+    "CERN-OHL-P-2.0",
+    "CERN-OHL-W-2.0",
+    "CERN-OHL-S-2.0",
+    "TAPR-OHL-1.0",
+    "GPL-2.0-only",
+    "GPL-2.0-or-later",
+    "GPL-3.0-only",
+    "GPL-3.0-or-later",
+    "LGPL-3.0",
+    "MIT",
+    "BSD-2-Clause",
+    "BSD-3-Clause",
+    "Apache-2.0",
+    "AGPL-3.0",
+    "MPL-2.0",
+    "Unlicense",
+    "GPL-2.0",
+    "GPL-3.0",
+]
 
 
 @pytest.mark.parametrize("spdx", REQUIRED)
@@ -20,22 +43,28 @@ def test_every_required_licence_is_known(spdx):
     assert licence_terms(spdx).id == spdx
 
 
-@pytest.mark.parametrize(("spdx", "commercial", "share_alike", "no_derivatives"), [
-    ("CC0-1.0", True, False, False),
-    ("CC-BY-SA-4.0", True, True, False),
-    ("CC-BY-NC-4.0", False, False, False),
-    ("CC-BY-NC-SA-4.0", False, True, False),
-    ("CC-BY-ND-4.0", True, False, True),
-    ("CC-BY-NC-ND-4.0", False, False, True),
-    ("CERN-OHL-S-2.0", True, True, False),
-    ("CERN-OHL-P-2.0", True, False, False),
-    ("GPL-3.0", True, True, False),
-    ("MIT", True, False, False),
-])
+@pytest.mark.parametrize(
+    ("spdx", "commercial", "share_alike", "no_derivatives"),
+    [
+        ("CC0-1.0", True, False, False),
+        ("CC-BY-SA-4.0", True, True, False),
+        ("CC-BY-NC-4.0", False, False, False),
+        ("CC-BY-NC-SA-4.0", False, True, False),
+        ("CC-BY-ND-4.0", True, False, True),
+        ("CC-BY-NC-ND-4.0", False, False, True),
+        ("CERN-OHL-S-2.0", True, True, False),
+        ("CERN-OHL-P-2.0", True, False, False),
+        ("GPL-3.0", True, True, False),
+        ("MIT", True, False, False),
+    ],
+)
 def test_terms(spdx, commercial, share_alike, no_derivatives):
     terms = licence_terms(spdx)
-    assert (terms.commercial_use_allowed, terms.share_alike, terms.no_derivatives) == \
-        (commercial, share_alike, no_derivatives)
+    assert (terms.commercial_use_allowed, terms.share_alike, terms.no_derivatives) == (
+        commercial,
+        share_alike,
+        no_derivatives,
+    )
 
 
 def test_kinds_are_set():

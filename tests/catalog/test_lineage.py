@@ -12,8 +12,9 @@ from tests.conftest import bearer
 
 
 def _design(api, tokens, title, licence="CC-BY-4.0", remix_of=(), **params):
-    return publish(api, tokens["designer"], cube(10 + len(title)), title=title, licence=licence,
-                   remix_of=list(remix_of), **params).json()
+    return publish(
+        api, tokens["designer"], cube(10 + len(title)), title=title, licence=licence, remix_of=list(remix_of), **params
+    ).json()
 
 
 def test_chain_is_nearest_first_and_deduplicated(api, tokens):
@@ -42,18 +43,21 @@ def test_remix_of_a_no_derivatives_design_is_refused(api, tokens):
     assert stored(api) == before
 
 
-@pytest.mark.parametrize(("parent", "child", "ok"), [
-    ("CC-BY-SA-4.0", "CC-BY-SA-4.0", True),
-    ("CC-BY-SA-4.0", "GPL-3.0-only", True),       # CC's published one-way compatibility
-    ("CC-BY-SA-4.0", "CC-BY-4.0", False),
-    ("CERN-OHL-S-2.0", "CERN-OHL-P-2.0", False),
-    ("CERN-OHL-S-2.0", "CERN-OHL-S-2.0", True),
-    ("GPL-2.0-or-later", "GPL-3.0-or-later", True),
-    ("GPL-3.0-only", "GPL-2.0-only", False),
-    ("CC-BY-NC-4.0", "CC-BY-4.0", False),         # the NC term binds the remix
-    ("CC-BY-NC-4.0", "CC-BY-NC-SA-4.0", True),
-    ("MIT", "CERN-OHL-S-2.0", True),
-])
+@pytest.mark.parametrize(
+    ("parent", "child", "ok"),
+    [
+        ("CC-BY-SA-4.0", "CC-BY-SA-4.0", True),
+        ("CC-BY-SA-4.0", "GPL-3.0-only", True),  # CC's published one-way compatibility
+        ("CC-BY-SA-4.0", "CC-BY-4.0", False),
+        ("CERN-OHL-S-2.0", "CERN-OHL-P-2.0", False),
+        ("CERN-OHL-S-2.0", "CERN-OHL-S-2.0", True),
+        ("GPL-2.0-or-later", "GPL-3.0-or-later", True),
+        ("GPL-3.0-only", "GPL-2.0-only", False),
+        ("CC-BY-NC-4.0", "CC-BY-4.0", False),  # the NC term binds the remix
+        ("CC-BY-NC-4.0", "CC-BY-NC-SA-4.0", True),
+        ("MIT", "CERN-OHL-S-2.0", True),
+    ],
+)
 def test_licence_compatibility(api, tokens, parent, child, ok):
     source = _design(api, tokens, "Source", licence=parent)
     before = stored(api)
@@ -97,12 +101,14 @@ def test_credits_can_be_added_later_but_only_by_the_owner(api, tokens):
     a = _design(api, tokens, "Forgotten inspiration")
     b = _design(api, tokens, "Later design")
     headers = bearer(tokens["designer"])
-    response = api.patch(f"/api/v1/designs/{b['id']}", json={"add_remix_of": [a["id"]], "add_co_authors": ["Ada"]},
-                         headers=headers)
+    response = api.patch(
+        f"/api/v1/designs/{b['id']}", json={"add_remix_of": [a["id"]], "add_co_authors": ["Ada"]}, headers=headers
+    )
     assert response.status_code == 200, response.text
     assert response.json()["attribution"][0]["design_id"] == a["id"]
     assert response.json()["authors"] == ["test designer", "Ada"]
-    other = api.post("/api/v1/tokens", json={"role": "designer", "name": "someone else"},
-                     headers=bearer(tokens["admin"])).json()["token"]
+    other = api.post(
+        "/api/v1/tokens", json={"role": "designer", "name": "someone else"}, headers=bearer(tokens["admin"])
+    ).json()["token"]
     denied = api.patch(f"/api/v1/designs/{a['id']}", json={"title": "mine now"}, headers=bearer(other))
     assert denied.status_code == 403

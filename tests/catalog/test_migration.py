@@ -30,28 +30,45 @@ def _at_0001_with_a_token(database_url: str):
     command.upgrade(config, "0001")
     engine = create_engine(database_url)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO api_tokens (name, role, token_hash, created_at, revoked) "
-                          "VALUES ('old', 'designer', 'h', 0, false)"))
+        conn.execute(
+            text(
+                "INSERT INTO api_tokens (name, role, token_hash, created_at, revoked) "
+                "VALUES ('old', 'designer', 'h', 0, false)"
+            )
+        )
     return config, engine
 
 
 def test_0002_matches_the_models_backfills_and_downgrades(database_url):
     config, engine = _at_0001_with_a_token(database_url)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO designs (id, title, description, licence, author, process, materials, "
-                          "owner_token_id, created_at) VALUES ('d_old', 'Old shelf bracket', 'from 0001', "
-                          "'CERN-OHL-S-2.0', 'old', 'FDM', '[\"PLA\"]', 1, 1.0)"))
-        conn.execute(text("INSERT INTO design_files (design_id, filename, sha256, size_bytes, format, faces, "
-                          "vertices, watertight, volume_mm3, size_x_mm, size_y_mm, size_z_mm, analysis, created_at) "
-                          f"VALUES ('d_old', 'a.stl', '{'0' * 64}', 84, 'stl_binary', 12, 8, true, 1.0, 30, 10, 20, "
-                          "'{}', 1.0)"))
+        conn.execute(
+            text(
+                "INSERT INTO designs (id, title, description, licence, author, process, materials, "
+                "owner_token_id, created_at) VALUES ('d_old', 'Old shelf bracket', 'from 0001', "
+                "'CERN-OHL-S-2.0', 'old', 'FDM', '[\"PLA\"]', 1, 1.0)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO design_files (design_id, filename, sha256, size_bytes, format, faces, "
+                "vertices, watertight, volume_mm3, size_x_mm, size_y_mm, size_z_mm, analysis, created_at) "
+                f"VALUES ('d_old', 'a.stl', '{'0' * 64}', 84, 'stl_binary', 12, 8, true, 1.0, 30, 10, 20, "
+                "'{}', 1.0)"
+            )
+        )
     command.upgrade(config, "head")
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={
-            "include_name": lambda name, kind, _: not (kind == "table" and name.startswith("design_search"))})
+        context = MigrationContext.configure(
+            conn,
+            opts={"include_name": lambda name, kind, _: not (kind == "table" and name.startswith("design_search"))},
+        )
         assert compare_metadata(context, metadata) == []
-        assert conn.execute(text("SELECT latest_version, fit_small_mm, fit_large_mm FROM designs")).one() == \
-            (1, 10.0, 30.0)
+        assert conn.execute(text("SELECT latest_version, fit_small_mm, fit_large_mm FROM designs")).one() == (
+            1,
+            10.0,
+            30.0,
+        )
         assert conn.execute(text("SELECT number FROM design_versions WHERE design_id = 'd_old'")).scalar() == 1
         assert conn.execute(text("SELECT material FROM design_materials")).scalar() == "pla"
     with Session(engine) as session:
@@ -68,15 +85,28 @@ def test_0005_orders_the_index_by_recency_and_downgrades(database_url, monkeypat
     config, engine = _at_0001_with_a_token(database_url)
     with engine.begin() as conn:
         for n, design_id in enumerate(("d_a", "d_b")):
-            conn.execute(text("INSERT INTO designs (id, title, description, licence, author, process, materials, "
-                              "owner_token_id, created_at) VALUES (:id, 'Shelf bracket', '', 'MIT', 'old', "
-                              "'FDM', '[]', 1, :t)"), {"id": design_id, "t": float(n)})
+            conn.execute(
+                text(
+                    "INSERT INTO designs (id, title, description, licence, author, process, materials, "
+                    "owner_token_id, created_at) VALUES (:id, 'Shelf bracket', '', 'MIT', 'old', "
+                    "'FDM', '[]', 1, :t)"
+                ),
+                {"id": design_id, "t": float(n)},
+            )
     command.upgrade(config, "0004")
     command.upgrade(config, "head")
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
-            keys = conn.execute(text("SELECT k.design_id FROM design_search_keys k "
-                                     "JOIN design_search s ON s.rowid = k.id ORDER BY k.id")).scalars().all()
+            keys = (
+                conn.execute(
+                    text(
+                        "SELECT k.design_id FROM design_search_keys k "
+                        "JOIN design_search s ON s.rowid = k.id ORDER BY k.id"
+                    )
+                )
+                .scalars()
+                .all()
+            )
         else:
             keys = conn.execute(text("SELECT design_id FROM design_search ORDER BY seq")).scalars().all()
     assert sorted(keys) == ["d_a", "d_b"]
@@ -93,10 +123,18 @@ def test_0005_orders_the_index_by_recency_and_downgrades(database_url, monkeypat
     command.downgrade(config, "0004")
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
-            assert conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'design_search_keys'")
-                                ).scalar() == 0
+            assert (
+                conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'design_search_keys'")).scalar() == 0
+            )
         else:
-            assert conn.execute(text("SELECT count(*) FROM information_schema.columns WHERE "
-                                     "table_name = 'design_search' AND column_name = 'seq'")).scalar() == 0
+            assert (
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM information_schema.columns WHERE "
+                        "table_name = 'design_search' AND column_name = 'seq'"
+                    )
+                ).scalar()
+                == 0
+            )
     command.upgrade(config, "head")
     engine.dispose()

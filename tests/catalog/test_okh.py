@@ -18,8 +18,12 @@ YAML = {"Content-Type": "application/yaml"}
 
 def _import(api, token, manifest: bytes | str, uploads=(), headers=TOML, **params):
     data = manifest.encode() if isinstance(manifest, str) else manifest
-    return api.post("/api/v1/designs/import/okh", content=data, headers={**bearer(token), **headers},
-                    params={"upload": [u["id"] for u in uploads], **params})
+    return api.post(
+        "/api/v1/designs/import/okh",
+        content=data,
+        headers={**bearer(token), **headers},
+        params={"upload": [u["id"] for u in uploads], **params},
+    )
 
 
 def _export(api, token, design_id, number=1) -> dict:
@@ -55,8 +59,9 @@ def test_losh_manifest_import_export_round_trip(api, tokens):
     assert design["licence"] == "CERN-OHL-S-2.0" and design["authors"] == ["Martin Häuer"]
     assert design["description"] == "Doesn't do much, yet."
     assert design["versions"][0]["label"] == "1.0.2"
-    assert [(f["part_name"], f["filename"], f["quantity"]) for f in design["files"]] == \
-        [("Clamp Ring", "ClampRing.stl", 1)]
+    assert [(f["part_name"], f["filename"], f["quantity"]) for f in design["files"]] == [
+        ("Clamp Ring", "ClampRing.stl", 1)
+    ]
     assert design["process"] == "FDM" and design["materials"] == ["PLA"]
 
     exported = _export(api, tokens["maker"], design["id"])
@@ -64,24 +69,31 @@ def test_losh_manifest_import_export_round_trip(api, tokens):
     assert exported["license"] == "CERN-OHL-S-2.0" and exported["licensor"] == "Martin Häuer"
     assert exported["repo"] == "https://github.com/OPEN-NEXT/LOSH-dummy-MOSH-A"
     assert exported["documentation-language"] == "en-GB"
-    assert exported["part"] == [{"name": "Clamp Ring", "export": ["ClampRing.stl"], "quantity": 1, "tsdc": "3DP",
-                                 "material": "PLA"}]
+    assert exported["part"] == [
+        {"name": "Clamp Ring", "export": ["ClampRing.stl"], "quantity": 1, "tsdc": "3DP", "material": "PLA"}
+    ]
 
-    again = _import(api, tokens["designer"], api.get(f"/api/v1/designs/{design['id']}/versions/1/okh.toml",
-                                                     headers=bearer(tokens["maker"])).content, [clamp])
+    again = _import(
+        api,
+        tokens["designer"],
+        api.get(f"/api/v1/designs/{design['id']}/versions/1/okh.toml", headers=bearer(tokens["maker"])).content,
+        [clamp],
+    )
     assert again.status_code == 201, again.text
     copy = again.json()
     for key in ("title", "description", "licence", "authors", "process", "materials"):
         assert copy[key] == design[key], key
-    assert [(f["part_name"], f["sha256"], f["quantity"]) for f in copy["files"]] == \
-        [(f["part_name"], f["sha256"], f["quantity"]) for f in design["files"]]
+    assert [(f["part_name"], f["sha256"], f["quantity"]) for f in copy["files"]] == [
+        (f["part_name"], f["sha256"], f["quantity"]) for f in design["files"]
+    ]
     assert _export(api, tokens["maker"], copy["id"]) == exported
 
 
 def test_planktoscope_manifest_with_an_outline_part(api, tokens):
     raw = corpus_file("okh/planktoscope_okh.toml").read_bytes()
-    dxf = stage(api, tokens["designer"], corpus_file("dxf/voron2_250_Deck_Panel.dxf").read_bytes(),
-                "PlanktoScope-Case.dxf").json()
+    dxf = stage(
+        api, tokens["designer"], corpus_file("dxf/voron2_250_Deck_Panel.dxf").read_bytes(), "PlanktoScope-Case.dxf"
+    ).json()
     assert dxf["kind"] == "outline"
     response = _import(api, tokens["designer"], raw, [dxf])
     assert response.status_code == 201, response.text
@@ -108,36 +120,67 @@ def test_native_design_exports_a_valid_manifest(api, tokens):
     design = publish(api, tokens["designer"], title="Bracket", description="", licence="MIT").json()
     exported = _export(api, tokens["maker"], design["id"])
     assert exported["function"] == "Bracket" and exported["repo"].endswith(f"/api/v1/designs/{design['id']}")
-    assert api.get(f"/api/v1/designs/{design['id']}/versions/9/okh.toml",
-                   headers=bearer(tokens["maker"])).status_code == 404
+    assert (
+        api.get(f"/api/v1/designs/{design['id']}/versions/9/okh.toml", headers=bearer(tokens["maker"])).status_code
+        == 404
+    )
 
 
-BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n" \
-       "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\ntitle: *c\n"
+BOMB = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\ntitle: *c\n"
+)
 
 
-@pytest.mark.parametrize(("case", "manifest", "headers", "words"), [
-    ("not toml", "okhv = \"x\"\nname = [unclosed", TOML, "not valid TOML"),
-    ("invalid yaml", None, YAML, "not valid YAML"),
-    ("not a mapping", "- just\n- a list\n", YAML, "mapping"),
-    ("empty", "   ", TOML, "empty"),
-    ("binary", b"\xff\xfe\x00garbage", TOML, "UTF-8"),
-    ("no name", 'okhv = "OKH-LOSHv1.0"\nlicense = "MIT"\n', TOML, "no name"),
-    ("alias bomb", BOMB, YAML, "aliases"),
-    ("parent path", 'okhv="1"\nname="x"\nlicense="MIT"\n[[part]]\nname="p"\nexport=["../../etc/passwd.stl"]\n',
-     TOML, "escape"),
-    ("url path", 'okhv="1"\nname="x"\nlicense="MIT"\n[[part]]\nname="p"\nexport=["http://evil/x.stl"]\n',
-     TOML, "plain relative path"),
-    ("backslash path", 'okhv="1"\nname="x"\nlicense="MIT"\n[[part]]\nname="p"\nexport=["..\\\\x.stl"]\n',
-     TOML, "plain relative path"),
-    ("hidden file", 'okhv="1"\nname="x"\nlicense="MIT"\n[[part]]\nname="p"\nexport=["a/.hidden.stl"]\n',
-     TOML, "dot"),
-    ("control char", 'okhv="1"\nname="x"\nlicense="MIT"\n[[part]]\nname="p"\nexport=["a/b\\u202e.stl"]\n',
-     TOML, "control"),
-    ("bad quantity", 'okhv="1"\nname="x"\nlicense="MIT"\n[[part]]\nname="p"\nexport=["p.stl"]\nquantity=-2\n',
-     TOML, "quantity"),
-    ("unknown licence", 'okhv="1"\nname="x"\nlicense="Mine-1.0"\n', TOML, "not an SPDX id"),
-])
+@pytest.mark.parametrize(
+    ("case", "manifest", "headers", "words"),
+    [
+        ("not toml", 'okhv = "x"\nname = [unclosed', TOML, "not valid TOML"),
+        ("invalid yaml", None, YAML, "not valid YAML"),
+        ("not a mapping", "- just\n- a list\n", YAML, "mapping"),
+        ("empty", "   ", TOML, "empty"),
+        ("binary", b"\xff\xfe\x00garbage", TOML, "UTF-8"),
+        ("no name", 'okhv = "OKH-LOSHv1.0"\nlicense = "MIT"\n', TOML, "no name"),
+        ("alias bomb", BOMB, YAML, "aliases"),
+        (
+            "parent path",
+            'okhv="1"\nname="x"\nlicense="MIT"\n[[part]]\nname="p"\nexport=["../../etc/passwd.stl"]\n',
+            TOML,
+            "escape",
+        ),
+        (
+            "url path",
+            'okhv="1"\nname="x"\nlicense="MIT"\n[[part]]\nname="p"\nexport=["http://evil/x.stl"]\n',
+            TOML,
+            "plain relative path",
+        ),
+        (
+            "backslash path",
+            'okhv="1"\nname="x"\nlicense="MIT"\n[[part]]\nname="p"\nexport=["..\\\\x.stl"]\n',
+            TOML,
+            "plain relative path",
+        ),
+        (
+            "hidden file",
+            'okhv="1"\nname="x"\nlicense="MIT"\n[[part]]\nname="p"\nexport=["a/.hidden.stl"]\n',
+            TOML,
+            "dot",
+        ),
+        (
+            "control char",
+            'okhv="1"\nname="x"\nlicense="MIT"\n[[part]]\nname="p"\nexport=["a/b\\u202e.stl"]\n',
+            TOML,
+            "control",
+        ),
+        (
+            "bad quantity",
+            'okhv="1"\nname="x"\nlicense="MIT"\n[[part]]\nname="p"\nexport=["p.stl"]\nquantity=-2\n',
+            TOML,
+            "quantity",
+        ),
+        ("unknown licence", 'okhv="1"\nname="x"\nlicense="Mine-1.0"\n', TOML, "not an SPDX id"),
+    ],
+)
 def test_malformed_and_hostile_manifests_are_refused(api, tokens, case, manifest, headers, words):
     if manifest is None:
         manifest = corpus_file("broken/openflexure_okh_invalid-yaml.yml").read_bytes()
@@ -149,8 +192,10 @@ def test_malformed_and_hostile_manifests_are_refused(api, tokens, case, manifest
 
 
 def test_missing_and_unexpected_files_are_refused(api, tokens):
-    manifest = 'okhv="1"\nname="Kit"\nlicense="MIT"\nlicensor="Ada"\n' \
-               '[[part]]\nname="A"\nexport=["parts/a.stl"]\nquantity=4\n[[part]]\nname="B"\nsource="b.3mf"\n'
+    manifest = (
+        'okhv="1"\nname="Kit"\nlicense="MIT"\nlicensor="Ada"\n'
+        '[[part]]\nname="A"\nexport=["parts/a.stl"]\nquantity=4\n[[part]]\nname="B"\nsource="b.3mf"\n'
+    )
     a = stage(api, tokens["designer"], cube(10), "a.stl").json()
     other = stage(api, tokens["designer"], cube(12), "other.stl").json()
     before = stored(api)

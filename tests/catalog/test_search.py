@@ -18,14 +18,38 @@ def catalogue(api, tokens):
         return publish(api, tokens["designer"], stl_bytes(mesh), title=title, **params).json()["id"]
 
     return {
-        "bracket": add("Shelf bracket", (40, 20, 60), description="Holds a pine shelf", tags="furniture,wall",
-                       licence="CERN-OHL-S-2.0", materials="PETG"),
-        "hook": add("Coat hook", (15, 30, 80), description="A strong hook for the wall, beside a shelf",
-                    tags="Furniture", licence="CC-BY-NC-4.0"),
-        "gear": add("Große Zahnrad", (120, 120, 10), description="Spur gear, module 2", tags="mechanics",
-                    licence="MIT", materials="PLA,Nylon"),
-        "panel": add("Deck panel", (250, 3, 250), description="Laser-cut deck", tags="printer", process="laser",
-                     licence="CC-BY-SA-4.0", materials="acrylic 3mm"),
+        "bracket": add(
+            "Shelf bracket",
+            (40, 20, 60),
+            description="Holds a pine shelf",
+            tags="furniture,wall",
+            licence="CERN-OHL-S-2.0",
+            materials="PETG",
+        ),
+        "hook": add(
+            "Coat hook",
+            (15, 30, 80),
+            description="A strong hook for the wall, beside a shelf",
+            tags="Furniture",
+            licence="CC-BY-NC-4.0",
+        ),
+        "gear": add(
+            "Große Zahnrad",
+            (120, 120, 10),
+            description="Spur gear, module 2",
+            tags="mechanics",
+            licence="MIT",
+            materials="PLA,Nylon",
+        ),
+        "panel": add(
+            "Deck panel",
+            (250, 3, 250),
+            description="Laser-cut deck",
+            tags="printer",
+            process="laser",
+            licence="CC-BY-SA-4.0",
+            materials="acrylic 3mm",
+        ),
     }
 
 
@@ -47,13 +71,13 @@ def test_no_filters_lists_everything_newest_first(api, tokens, catalogue):
 
 def test_full_text_over_title_description_and_tags(api, tokens, catalogue):
     assert _ids(_search(api, tokens, q="bracket")) == [catalogue["bracket"]]
-    assert _ids(_search(api, tokens, q="pine")) == [catalogue["bracket"]]                  # description
+    assert _ids(_search(api, tokens, q="pine")) == [catalogue["bracket"]]  # description
     assert _ids(_search(api, tokens, q="GROSSE")) == [] and _ids(_search(api, tokens, q="große")) == [catalogue["gear"]]
     assert set(_ids(_search(api, tokens, q="furniture"))) == {catalogue["bracket"], catalogue["hook"]}  # tags
-    assert _ids(_search(api, tokens, q="brack shel")) == [catalogue["bracket"]]            # prefixes, all words
+    assert _ids(_search(api, tokens, q="brack shel")) == [catalogue["bracket"]]  # prefixes, all words
     assert _ids(_search(api, tokens, q="zahn")) == [catalogue["gear"]]
     assert _search(api, tokens, q="submarine")["total"] == 0
-    assert _search(api, tokens, q="\"*' OR 1=1 --")["total"] >= 0                        # operators are inert
+    assert _search(api, tokens, q="\"*' OR 1=1 --")["total"] >= 0  # operators are inert
 
 
 def test_title_outranks_description(api, tokens, catalogue):
@@ -74,7 +98,7 @@ def test_filters(api, tokens, catalogue):
 
 
 def test_fits_uses_every_orientation(api, tokens, catalogue):
-    small = set(_ids(_search(api, tokens, fits="60x40x20")))   # bracket 40x20x60 fits turned
+    small = set(_ids(_search(api, tokens, fits="60x40x20")))  # bracket 40x20x60 fits turned
     assert small == {catalogue["bracket"]}
     assert catalogue["hook"] in _ids(_search(api, tokens, fits="80x30x15"))
     assert catalogue["panel"] not in _ids(_search(api, tokens, fits="200x200x200"))
@@ -86,8 +110,11 @@ def test_fits_uses_every_orientation(api, tokens, catalogue):
 def test_fits_considers_every_part(api, tokens):
     small = stage(api, tokens["designer"], stl_bytes(trimesh.creation.box(extents=(10, 10, 10))), "s.stl").json()
     long = stage(api, tokens["designer"], stl_bytes(trimesh.creation.box(extents=(5, 5, 190))), "l.stl").json()
-    design = api.post("/api/v1/designs", headers=bearer(tokens["designer"]), json={
-        "title": "Kit", "parts": [{"upload_id": small["id"], "quantity": 3}, {"upload_id": long["id"]}]}).json()
+    design = api.post(
+        "/api/v1/designs",
+        headers=bearer(tokens["designer"]),
+        json={"title": "Kit", "parts": [{"upload_id": small["id"], "quantity": 3}, {"upload_id": long["id"]}]},
+    ).json()
     assert design["id"] in _ids(_search(api, tokens, fits="200x20x20"))
     assert design["id"] not in _ids(_search(api, tokens, fits="180x180x180"))
 
@@ -106,19 +133,28 @@ def test_unknown_licence_filter_is_a_422(api, tokens, catalogue):
 
 
 def test_renamed_designs_are_found_by_their_new_title(api, tokens, catalogue):
-    api.patch(f"/api/v1/designs/{catalogue['gear']}", json={"title": "Spur wheel", "tags": ["gearbox"]},
-              headers=bearer(tokens["designer"]))
+    api.patch(
+        f"/api/v1/designs/{catalogue['gear']}",
+        json={"title": "Spur wheel", "tags": ["gearbox"]},
+        headers=bearer(tokens["designer"]),
+    )
     assert _ids(_search(api, tokens, q="wheel gearbox")) == [catalogue["gear"]]
     assert _search(api, tokens, q="zahnrad")["total"] == 0
 
 
 # --- the capped count (COUNT_CAP lowered so four designs pass it) ------------------------------
 
+
 def test_total_is_exact_below_the_cap(api, tokens, catalogue):
     page = _search(api, tokens, q="s")  # shelf, strong, spur: bracket, hook, gear
     assert (page["total"], page["total_exact"]) == (3, True)
-    assert _search(api, tokens, offset=10) == {"total": 4, "total_exact": True, "limit": 50, "offset": 10,
-                                               "items": []}  # past the end the total still comes back
+    assert _search(api, tokens, offset=10) == {
+        "total": 4,
+        "total_exact": True,
+        "limit": 50,
+        "offset": 10,
+        "items": [],
+    }  # past the end the total still comes back
     assert _search(api, tokens, q="submarine")["total_exact"] is True
 
 
@@ -135,8 +171,11 @@ def test_past_the_cap_the_total_is_a_flagged_lower_bound(api, tokens, catalogue,
 def test_past_the_cap_text_ranks_the_most_recently_indexed_matches(api, tokens, catalogue, monkeypatch):
     monkeypatch.setattr(search, "COUNT_CAP", 1)  # a window of the 2 most recently indexed matches
     assert set(_ids(_search(api, tokens, q="s"))) == {catalogue["hook"], catalogue["gear"]}
-    api.patch(f"/api/v1/designs/{catalogue['bracket']}", json={"title": "Shelf bracket, stronger"},
-              headers=bearer(tokens["designer"]))  # edited: indexed again, now the most recent
+    api.patch(
+        f"/api/v1/designs/{catalogue['bracket']}",
+        json={"title": "Shelf bracket, stronger"},
+        headers=bearer(tokens["designer"]),
+    )  # edited: indexed again, now the most recent
     assert set(_ids(_search(api, tokens, q="s"))) == {catalogue["bracket"], catalogue["gear"]}
     assert _ids(_search(api, tokens, q="s", offset=2)) == []  # nothing is paged to past the window
 

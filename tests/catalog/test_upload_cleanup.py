@@ -41,13 +41,24 @@ def _fail_inserts_into(api, table: str) -> None:
     connection would), after the file was analysed and moved into the store."""
     with api.app.state.services.engine.begin() as conn:
         if conn.dialect.name == "sqlite":
-            conn.execute(text(f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
-                              "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"))
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+                    "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+                )
+            )
             return
-        conn.execute(text("CREATE OR REPLACE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql "
-                          "AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"))
-        conn.execute(text(f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
-                          "FOR EACH ROW EXECUTE FUNCTION refuse_insert()"))
+        conn.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql "
+                "AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"
+            )
+        )
+        conn.execute(
+            text(
+                f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_insert()"
+            )
+        )
 
 
 @pytest.mark.parametrize("route", ["upload", "design"])
@@ -113,6 +124,7 @@ def test_expired_uploads_are_purged_periodically(api, tokens, hub_settings):
 
 # --- the race between clean-up and an upload of the same bytes in flight ------------------
 
+
 @pytest.fixture
 def waiting() -> Iterator[threading.Event]:
     """Set when someone waits for objects another transaction holds (`hub.files.holds` logs
@@ -149,6 +161,7 @@ class _Steps:
             finally:
                 if then is not None:
                     then.set()
+
         thread = threading.Thread(target=run, name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
@@ -172,17 +185,24 @@ def _ingest_held(api, session: Session, data: bytes) -> Ingested:
     async def body():
         yield data
 
-    return asyncio.run(ingest(
-        api.app.state.services.files, body(), filename="part.stl", max_bytes=settings.upload_max_bytes,
-        limits=CatalogSettings(), analysis=AnalysisLimits(memory_mb=settings.analysis_max_memory_mb,
-                                                          timeout_s=settings.analysis_timeout_s),
-        derived_for=lambda sha: service.derived_kinds(session, sha),
-        hold=lambda hashes: holds.hold_shared(session, hashes)))
+    return asyncio.run(
+        ingest(
+            api.app.state.services.files,
+            body(),
+            filename="part.stl",
+            max_bytes=settings.upload_max_bytes,
+            limits=CatalogSettings(),
+            analysis=AnalysisLimits(memory_mb=settings.analysis_max_memory_mb, timeout_s=settings.analysis_timeout_s),
+            derived_for=lambda sha: service.derived_kinds(session, sha),
+            hold=lambda hashes: holds.hold_shared(session, hashes),
+        )
+    )
 
 
 @contextmanager
-def _in_flight(api, token: str, data: bytes, *, found: threading.Event, go: threading.Event,
-               seen: dict[str, object], name: str) -> Iterator[tuple[Session, Principal, Ingested]]:
+def _in_flight(
+    api, token: str, data: bytes, *, found: threading.Event, go: threading.Event, seen: dict[str, object], name: str
+) -> Iterator[tuple[Session, Principal, Ingested]]:
     """One upload of `data` in a thread, up to the point a race turns on: it has streamed the
     file into the store, holding what it stored or found (`seen[name]` is its `Ingested`),
     sets `found`, and goes on to its rows once `go` is set."""
@@ -212,7 +232,10 @@ def test_failed_upload_keeps_an_object_another_upload_in_flight_found(api, token
 
     def upload_a() -> None:
         with _in_flight(api, tokens["designer"], data, found=a_stored, go=a_go, seen=seen, name="a") as (
-                session, owner, item):
+            session,
+            owner,
+            item,
+        ):
             try:
                 service.record_upload(session, owner, item, ttl_s=3600)
             except Exception as exc:  # what `_recorded_or_removed` does in the routes
@@ -222,9 +245,17 @@ def test_failed_upload_keeps_an_object_another_upload_in_flight_found(api, token
 
     def publish_b() -> None:
         with _in_flight(api, tokens["designer"], data, found=b_found, go=b_go, seen=seen, name="b") as (
-                session, owner, item):
-            design = service.create_design(session, meta=DesignMeta(title="B"), owner=owner, commit=False,
-                                           parts=[service.PartSpec.from_ingested(item)])
+            session,
+            owner,
+            item,
+        ):
+            design = service.create_design(
+                session,
+                meta=DesignMeta(title="B"),
+                owner=owner,
+                commit=False,
+                parts=[service.PartSpec.from_ingested(item)],
+            )
             service.record_derived(session, item)
             session.commit()
             seen["design"] = design.id
@@ -275,7 +306,10 @@ def test_purge_keeps_an_object_an_upload_in_flight_found(api, tokens, waiting):
 
     def upload_b() -> None:
         with _in_flight(api, tokens["designer"], data, found=b_found, go=b_go, seen=seen, name="b") as (
-                session, owner, item):
+            session,
+            owner,
+            item,
+        ):
             seen["upload"] = service.record_upload(session, owner, item, ttl_s=3600).id
 
     steps = _Steps()
@@ -292,8 +326,11 @@ def test_purge_keeps_an_object_an_upload_in_flight_found(api, tokens, waiting):
     assert steps.errors == {}
     assert seen["purged"] == 0  # the content was held: the expired upload stays for a later run
     assert _purge(api) == 1  # that run forgets it and keeps the content for B's upload
-    design = api.post("/api/v1/designs", headers=bearer(tokens["designer"]),
-                      json={"title": "From B's upload", "parts": [{"upload_id": seen["upload"]}]})
+    design = api.post(
+        "/api/v1/designs",
+        headers=bearer(tokens["designer"]),
+        json={"title": "From B's upload", "parts": [{"upload_id": seen["upload"]}]},
+    )
     assert design.status_code == 201, design.text
     assert _downloadable(api, sha) == data
     assert not holds.LOCAL.held(sha)
@@ -350,15 +387,22 @@ def test_a_request_waiting_for_a_hold_does_not_stall_the_others(api, tokens, wai
     upload = stage(api, tokens["designer"], cube(38)).json()
     headers = bearer(tokens["designer"])
     if route == "design":
+
         def publish_from_upload():
-            return api.post("/api/v1/designs", headers=headers,
-                            json={"title": "Waits", "parts": [{"upload_id": upload["id"]}]})
+            return api.post(
+                "/api/v1/designs", headers=headers, json={"title": "Waits", "parts": [{"upload_id": upload["id"]}]}
+            )
     else:
         manifest = 'okhv="1"\nname="Kit"\nlicense="MIT"\nlicensor="Ada"\n[[part]]\nname="A"\nexport=["part.stl"]\n'
 
         def publish_from_upload():
-            return api.post("/api/v1/designs/import/okh", content=manifest.encode(), params={"upload": [upload["id"]]},
-                            headers={**headers, "Content-Type": "application/toml"})
+            return api.post(
+                "/api/v1/designs/import/okh",
+                content=manifest.encode(),
+                params={"upload": [upload["id"]]},
+                headers={**headers, "Content-Type": "application/toml"},
+            )
+
     seen: dict[str, object] = {}
     steps, answered = _Steps(), threading.Event()
     with Session(api.app.state.services.engine) as cleanup:
@@ -366,11 +410,13 @@ def test_a_request_waiting_for_a_hold_does_not_stall_the_others(api, tokens, wai
         waiting.clear()
         steps.start("publish", lambda: seen.setdefault("published", publish_from_upload()))
         assert waiting.wait(60), steps.errors  # the request waits for the clean-up
-        steps.start("other", lambda: seen.setdefault("other", api.get("/api/v1/licences", headers=headers)),
-                    then=answered)
+        steps.start(
+            "other", lambda: seen.setdefault("other", api.get("/api/v1/licences", headers=headers)), then=answered
+        )
         answered.wait(10)  # a bound for a stalled hub, not a timing claim
-        assert seen.get("other") is not None and seen["other"].status_code == 200, \
+        assert seen.get("other") is not None and seen["other"].status_code == 200, (
             "another request was not answered while one waited for a hold"
+        )
         assert "published" not in seen
         cleanup.rollback()
     steps.join()
@@ -435,5 +481,7 @@ def test_analysis_past_its_time_limit_is_killed():
     limits = AnalysisLimits(memory_mb=4096, timeout_s=0.5)
     with pytest.raises(AnalysisOverLimit, match=r"analysis exceeded 0.5 s"):
         run_limited(sleep_for, 3600, limits=limits, rejected=ValueError)
-    assert run_limited(sleep_for, 0, limits=AnalysisLimits(memory_mb=4096, timeout_s=60),
-                       rejected=ValueError) == "finished"
+    assert (
+        run_limited(sleep_for, 0, limits=AnalysisLimits(memory_mb=4096, timeout_s=60), rejected=ValueError)
+        == "finished"
+    )

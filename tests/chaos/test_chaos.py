@@ -36,8 +36,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(30
 
 
 def labs(count: int) -> list[LabSpec]:
-    return [LabSpec(f"chaos-{i}", f"Chaos lab {i}", "Barcelona", 41.38 + 0.01 * i, 2.12 + 0.02 * i,
-                    queue_limit=1000) for i in range(count)]
+    return [
+        LabSpec(f"chaos-{i}", f"Chaos lab {i}", "Barcelona", 41.38 + 0.01 * i, 2.12 + 0.02 * i, queue_limit=1000)
+        for i in range(count)
+    ]
 
 
 class Chaos(threading.Thread):
@@ -108,8 +110,9 @@ def test_nothing_lost_and_nothing_made_twice_under_random_kills(tmp_path_factory
     with LocalNetwork(tmp_path_factory.mktemp("chaos"), specs, offer_timeout_s=20) as network:
         designer = network.client(network.issue_token("designer", "Chaos Designer"))
         maker = network.client(network.issue_token("maker", "Chaos Maker"))
-        design = designer.post("/api/v1/designs", content=stl_bytes(box((6, 6, 3))),
-                               params={"filename": "tiny.stl", "title": "Tiny"}).json()
+        design = designer.post(
+            "/api/v1/designs", content=stl_bytes(box((6, 6, 3))), params={"filename": "tiny.stl", "title": "Tiny"}
+        ).json()
         chaos = Chaos(network, rng, [s.node_id for s in specs])
         chaos.start()
         chaos_started = time.monotonic()
@@ -118,9 +121,18 @@ def test_nothing_lost_and_nothing_made_twice_under_random_kills(tmp_path_factory
         accepted: list[str] = []  # ids of the orders the hub answered 201
         try:
             for _ in range(JOBS):
-                response = call(maker, "POST", "/api/v1/orders", json={
-                    "design_id": design["id"], "material": "PLA", "quantity": 1,
-                    "lat": orders_rng.uniform(41.37, 41.42), "lon": orders_rng.uniform(2.10, 2.20)})
+                response = call(
+                    maker,
+                    "POST",
+                    "/api/v1/orders",
+                    json={
+                        "design_id": design["id"],
+                        "material": "PLA",
+                        "quantity": 1,
+                        "lat": orders_rng.uniform(41.37, 41.42),
+                        "lon": orders_rng.uniform(2.10, 2.20),
+                    },
+                )
                 answers["none" if response is None else str(response.status_code)] += 1
                 if response is not None and response.status_code == 201:
                     accepted.append(response.json()["id"])
@@ -155,12 +167,25 @@ def test_nothing_lost_and_nothing_made_twice_under_random_kills(tmp_path_factory
     twice = {job_id: n for job_id, n in prints.items() if n > 1}
     completed_unprinted = [job["id"] for job in jobs if job["status"] == "completed" and prints[job["id"]] != 1]
     failures = Counter((job["reason"] or "")[:80] for job in jobs if job["status"] == "failed")
-    print("chaos:", json.dumps({
-        "seed": SEED, "nodes": NODES, "order_requests": JOBS, "answers": dict(answers),
-        "jobs": len(jobs), "kills": dict(chaos.kills),
-        "statuses": dict(statuses), "lost": len(lost), "printed_twice": len(twice),
-        "unacknowledged_events": unacked, "failure_reasons": dict(failures),
-        "seconds": round(time.monotonic() - started, 1)}))
+    print(
+        "chaos:",
+        json.dumps(
+            {
+                "seed": SEED,
+                "nodes": NODES,
+                "order_requests": JOBS,
+                "answers": dict(answers),
+                "jobs": len(jobs),
+                "kills": dict(chaos.kills),
+                "statuses": dict(statuses),
+                "lost": len(lost),
+                "printed_twice": len(twice),
+                "unacknowledged_events": unacked,
+                "failure_reasons": dict(failures),
+                "seconds": round(time.monotonic() - started, 1),
+            }
+        ),
+    )
     # Every order the hub accepted exists; an unanswered one may or may not.
     missing = set(accepted) - {order["id"] for order in orders}
     assert missing == set(), f"orders the hub had accepted went missing: {sorted(missing)}"

@@ -12,13 +12,26 @@ import pytest
 import trimesh
 from tests.corpus import CORPUS
 
-MESH_KEYS = {"format", "faces", "vertices", "bbox_extents", "volume", "watertight", "winding_consistent",
-             "bodies", "degenerate_faces", "nonmanifold_edges", "verdict", "reasons"}
+MESH_KEYS = {
+    "format",
+    "faces",
+    "vertices",
+    "bbox_extents",
+    "volume",
+    "watertight",
+    "winding_consistent",
+    "bodies",
+    "degenerate_faces",
+    "nonmanifold_edges",
+    "verdict",
+    "reasons",
+}
 
 
 def cofab(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cofab.cli", "design", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cofab.cli", "design", *map(str, args)], capture_output=True, text=True, timeout=120
+    )
 
 
 def last_json(stdout: str) -> dict:
@@ -67,8 +80,10 @@ def test_analyze_defective_mesh_still_exits_0(tmp_path: Path) -> None:
 
 def test_analyze_outline(tmp_path: Path) -> None:
     path = tmp_path / "plate.svg"
-    path.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="100mm" height="50mm" viewBox="0 0 100 50">'
-                    '<rect x="10" y="10" width="30" height="20"/><path d="M 50 10 L 90 10"/></svg>')
+    path.write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="100mm" height="50mm" viewBox="0 0 100 50">'
+        '<rect x="10" y="10" width="30" height="20"/><path d="M 50 10 L 90 10"/></svg>'
+    )
     run = cofab("analyze", path, "--json")
     assert run.returncode == 0, run.stderr
     data = last_json(run.stdout)

@@ -15,7 +15,10 @@ LASER = ROOT / "examples" / "machines" / "grbl-laser.toml"
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cofab.cli", "gcode", "check", *args],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
 
 
@@ -41,7 +44,10 @@ def test_a_refused_file_exits_1_and_lists_each_violation(tmp_path: Path) -> None
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["verdict"] == "refused"
     assert [(v["line"], v["kind"]) for v in report["violations"]] == [
-        (2, "temperature"), (3, "forbidden"), (4, "out_of_bounds"), (5, "malformed"),
+        (2, "temperature"),
+        (3, "forbidden"),
+        (4, "out_of_bounds"),
+        (5, "malformed"),
     ]
     assert "EEPROM" in report["violations"][1]["reason"]
     assert report["violations"][2]["text"] == "G1 X999 F100"

@@ -18,8 +18,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_a_token_issued_on_the_command_line_works_on_the_api(tmp_path):
     env = {**os.environ, "COFAB_DATA_DIR": str(tmp_path / "hub")}
-    done = subprocess.run([sys.executable, "-m", "cofab.cli", "hub", "token", "--role", "city", "--name", "City",
-                           "--json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "cofab.cli", "hub", "token", "--role", "city", "--name", "City", "--json"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     issued = json.loads(done.stdout.strip().splitlines()[-1])
     assert issued["role"] == "city" and issued["token"].startswith("cofab_")

@@ -80,7 +80,8 @@ def corpus_seeds(corpus: Path | None) -> dict[str, bytes]:
     return {
         path.name: path.read_bytes()
         for path in sorted(corpus.rglob("*"))
-        if path.is_file() and path.suffix.lower() in {".stl", ".obj", ".3mf", ".svg", ".dxf"}
+        if path.is_file()
+        and path.suffix.lower() in {".stl", ".obj", ".3mf", ".svg", ".dxf"}
         and 0 < path.stat().st_size <= MAX_SEED_BYTES
     }
 
@@ -144,7 +145,11 @@ def stl_count(data: bytes, rng: random.Random) -> bytes:
 
 
 BYTE_MUTATIONS: list[Callable[[bytes, random.Random], bytes]] = [
-    flip_bits, overwrite, truncate, insert, duplicate,
+    flip_bits,
+    overwrite,
+    truncate,
+    insert,
+    duplicate,
 ]
 
 
@@ -230,15 +235,26 @@ def main() -> int:
                     digest = hashlib.sha256(data).hexdigest()[:16]
                     args.out.mkdir(parents=True, exist_ok=True)
                     (args.out / f"{digest}-{seed_name}").write_bytes(data)
-                    failures.append({
-                        "input": index, "seed_file": seed_name, "sha256_16": digest, "loader": loader,
-                        "error": f"{type(exc).__name__}: {exc}"[:300],
-                        "where": traceback.format_exc().strip().splitlines()[-3:],
-                    })
+                    failures.append(
+                        {
+                            "input": index,
+                            "seed_file": seed_name,
+                            "sha256_16": digest,
+                            "loader": loader,
+                            "error": f"{type(exc).__name__}: {exc}"[:300],
+                            "where": traceback.format_exc().strip().splitlines()[-3:],
+                        }
+                    )
                 finally:
                     signal.alarm(0)
-    summary = {"inputs": args.inputs, "seeds": len(seeds), "calls": args.inputs * len(checks),
-               **outcomes, "refusals_by_error": kinds, "failures": failures}
+    summary = {
+        "inputs": args.inputs,
+        "seeds": len(seeds),
+        "calls": args.inputs * len(checks),
+        **outcomes,
+        "refusals_by_error": kinds,
+        "failures": failures,
+    }
     print(json.dumps(summary))
     return 0
 

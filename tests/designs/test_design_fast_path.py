@@ -18,8 +18,17 @@ from designs.errors import EmptyMeshError, NotAMeshError, TruncatedMeshError
 from designs.stl_binary import read_binary_stl
 from tests.corpus import CORPUS
 
-EXACT = ("faces", "vertices", "watertight", "winding_consistent", "bodies", "degenerate_faces",
-         "boundary_edges", "nonmanifold_edges", "verdict")
+EXACT = (
+    "faces",
+    "vertices",
+    "watertight",
+    "winding_consistent",
+    "bodies",
+    "degenerate_faces",
+    "boundary_edges",
+    "nonmanifold_edges",
+    "verdict",
+)
 
 
 def both_paths(path: Path) -> tuple[MeshAnalysis, MeshAnalysis]:
@@ -153,7 +162,9 @@ def test_corpus_binary_stls_agree(path: Path) -> None:
 def messy_meshes(draw) -> trimesh.Trimesh:
     """Icosphere pieces with faces dropped, flipped and duplicated, second bodies, collapsed
     vertices, on a coarse grid so coincident vertices are common."""
-    sphere = trimesh.creation.icosphere(subdivisions=draw(st.integers(0, 2)), radius=draw(st.sampled_from([0.5, 10.0, 300.0])))
+    sphere = trimesh.creation.icosphere(
+        subdivisions=draw(st.integers(0, 2)), radius=draw(st.sampled_from([0.5, 10.0, 300.0]))
+    )
     faces = sphere.faces.copy()
     count = len(faces)
     keep = draw(st.lists(st.booleans(), min_size=count, max_size=count))
@@ -230,9 +241,7 @@ def _force_exact(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("force", [None, _force_argsort, _force_exact], ids=["packed", "argsort", "exact"])
-def test_vertices_are_numbered_by_first_appearance(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, force
-) -> None:
+def test_vertices_are_numbered_by_first_appearance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, force) -> None:
     # every merge path numbers vertices in the order the file first uses them (what lets
     # the union-find in meshstats.body_count settle in a few rounds)
     if force is not None:

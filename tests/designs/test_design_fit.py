@@ -12,7 +12,10 @@ from designs import FitResult, fit_in_build_volume
 def test_fits_as_designed() -> None:
     result = fit_in_build_volume((20, 20, 20), (220, 220, 250))
     assert result == FitResult(
-        True, (0, 1, 2), (20.0, 20.0, 20.0), "part 20.0 x 20.0 x 20.0 mm fits build volume 220 x 220 x 250 mm as designed"
+        True,
+        (0, 1, 2),
+        (20.0, 20.0, 20.0),
+        "part 20.0 x 20.0 x 20.0 mm fits build volume 220 x 220 x 250 mm as designed",
     )
 
 

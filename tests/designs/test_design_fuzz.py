@@ -29,8 +29,23 @@ SEED = int(os.environ.get("COFAB_FUZZ_SEED", "20261125"))
 def test_mutated_files_are_analysed_or_refused(tmp_path: Path) -> None:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     run = subprocess.run(
-        [sys.executable, str(WORKER), "--seed", str(SEED), "--inputs", str(INPUTS), "--out", str(tmp_path), "--corpus", str(CORPUS)],
-        capture_output=True, text=True, timeout=600, env=env, cwd=Path(__file__).parents[2],
+        [
+            sys.executable,
+            str(WORKER),
+            "--seed",
+            str(SEED),
+            "--inputs",
+            str(INPUTS),
+            "--out",
+            str(tmp_path),
+            "--corpus",
+            str(CORPUS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=Path(__file__).parents[2],
     )
     assert run.returncode == 0, f"the fuzz worker died (exit {run.returncode}): {run.stderr[-2000:]}"
     summary = json.loads(run.stdout.strip().splitlines()[-1])

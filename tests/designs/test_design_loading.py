@@ -82,7 +82,9 @@ def test_obj_material_reference_is_not_followed(write_bytes, tmp_path: Path, box
     # trimesh no folder to resolve them from
     outside = tmp_path / "secret.mtl"
     outside.write_text("newmtl leaked\nKd 1 0 0\n")
-    data = b"mtllib ../secret.mtl\nmtllib " + str(outside).encode() + b"\nusemtl leaked\n" + encode(box20, MeshFormat.OBJ)
+    data = (
+        b"mtllib ../secret.mtl\nmtllib " + str(outside).encode() + b"\nusemtl leaked\n" + encode(box20, MeshFormat.OBJ)
+    )
     mesh = load_mesh(write_bytes(data, "hostile"))
     assert len(mesh.faces) == 12
     assert "leaked" not in repr(getattr(mesh.visual, "material", ""))
@@ -164,7 +166,9 @@ def _rewrite_model(data: bytes, change) -> bytes:
 def test_3mf_without_build_element(write_bytes, box20: trimesh.Trimesh) -> None:
     import re
 
-    data = _rewrite_model(encode(box20, MeshFormat.THREEMF), lambda xml: re.sub(rb"<build\b.*</build>", b"", xml, flags=re.S))
+    data = _rewrite_model(
+        encode(box20, MeshFormat.THREEMF), lambda xml: re.sub(rb"<build\b.*</build>", b"", xml, flags=re.S)
+    )
     with pytest.raises(NotAMeshError, match="no <build> element"):
         load_mesh(write_bytes(data))
 
@@ -172,7 +176,10 @@ def test_3mf_without_build_element(write_bytes, box20: trimesh.Trimesh) -> None:
 def test_3mf_without_triangles(write_bytes, box20: trimesh.Trimesh) -> None:
     import re
 
-    data = _rewrite_model(encode(box20, MeshFormat.THREEMF), lambda xml: re.sub(rb"<triangles>.*</triangles>", b"<triangles/>", xml, flags=re.S))
+    data = _rewrite_model(
+        encode(box20, MeshFormat.THREEMF),
+        lambda xml: re.sub(rb"<triangles>.*</triangles>", b"<triangles/>", xml, flags=re.S),
+    )
     with pytest.raises(EmptyMeshError, match="no triangles"):
         load_mesh(write_bytes(data))
 
@@ -183,7 +190,9 @@ def test_3mf_garbage_xml(write_bytes, box20: trimesh.Trimesh) -> None:
         load_mesh(write_bytes(data))
 
 
-def test_3mf_checks_run_even_when_the_format_is_given(write_bytes, box20: trimesh.Trimesh, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_3mf_checks_run_even_when_the_format_is_given(
+    write_bytes, box20: trimesh.Trimesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # the hub sniffs the upload's head, then passes the format: the ZIP guard must still run
     path = write_bytes(encode(box20, MeshFormat.THREEMF))
     monkeypatch.setattr(formats, "MAX_3MF_UNCOMPRESSED_BYTES", 100)

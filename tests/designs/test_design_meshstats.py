@@ -55,9 +55,10 @@ def test_extra_fin_makes_nonmanifold_edge(box20: trimesh.Trimesh) -> None:
 def test_degenerate_edges_never_count_as_inconsistent(box20: trimesh.Trimesh) -> None:
     # two collapsed faces (u, u, v) and (u, u, w): the edge (u, u) appears twice one way
     faces = np.vstack((box20.faces, [[0, 0, 1], [0, 0, 2]]))
-    assert edge_topology(faces, len(box20.vertices)).winding_consistent == trimesh.Trimesh(
-        box20.vertices, faces, process=False
-    ).is_winding_consistent
+    assert (
+        edge_topology(faces, len(box20.vertices)).winding_consistent
+        == trimesh.Trimesh(box20.vertices, faces, process=False).is_winding_consistent
+    )
 
 
 def test_empty_faces() -> None:
@@ -104,7 +105,9 @@ def test_overhang_of_a_sphere_is_its_lower_cap() -> None:
 def test_slopes_at_exactly_45_degrees_do_not_overhang() -> None:
     # a pyramid standing on its apex: 45° faces are printable; tilt them further and they overhang
     def inverted_pyramid(height: float) -> trimesh.Trimesh:
-        vertices = np.array([[0, 0, 0], [-10, -10, height], [10, -10, height], [10, 10, height], [-10, 10, height]], float)
+        vertices = np.array(
+            [[0, 0, 0], [-10, -10, height], [10, -10, height], [10, 10, height], [-10, 10, height]], float
+        )
         faces = np.array([[0, 2, 1], [0, 3, 2], [0, 4, 3], [0, 1, 4], [1, 2, 3], [1, 3, 4]])
         return trimesh.Trimesh(vertices, faces)
 
@@ -164,11 +167,7 @@ def _reference_topology(faces: np.ndarray) -> meshstats.EdgeTopology:
         for u, v in ((a, b), (b, c), (c, a)):
             uses.setdefault((min(u, v), max(u, v)), []).append((u, v))
     counts = [len(found) for found in uses.values()]
-    consistent = all(
-        found[0] != found[1] or found[0][0] == found[0][1]
-        for found in uses.values()
-        if len(found) == 2
-    )
+    consistent = all(found[0] != found[1] or found[0][0] == found[0][1] for found in uses.values() if len(found) == 2)
     return meshstats.EdgeTopology(
         boundary_edges=counts.count(1),
         nonmanifold_edges=sum(1 for c in counts if c > 2),

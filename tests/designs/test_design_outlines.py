@@ -239,6 +239,7 @@ def test_dxf_declaring_metres_for_a_mm_drawing_is_read_as_mm(tmp_path: Path) -> 
     assert outline.units == "m"
     assert outline.bbox_extents == pytest.approx((205.0, 50.0))
     assert any("read as mm" in w for w in outline.warnings)
+
     # a small drawing in metres is believed
     def small(msp, _doc):
         msp.add_lwpolyline([(0, 0), (0.5, 0), (0.5, 0.2)], close=True)
@@ -278,9 +279,16 @@ def test_to_dict_is_json_without_points(tmp_path: Path) -> None:
     outline = load_outline(write(tmp_path, svg('<rect width="10" height="10"/>')))
     data = json.loads(json.dumps(outline.to_dict(), allow_nan=False))
     assert data == {
-        "format": "svg", "paths": 1, "points": 4, "bbox_min": pytest.approx([0.0, 40.0]),
-        "bbox_extents": pytest.approx([10.0, 10.0]), "cut_length_mm": pytest.approx(40.0),
-        "closed_paths": 1, "open_paths": 0, "units": "mm", "warnings": [],
+        "format": "svg",
+        "paths": 1,
+        "points": 4,
+        "bbox_min": pytest.approx([0.0, 40.0]),
+        "bbox_extents": pytest.approx([10.0, 10.0]),
+        "cut_length_mm": pytest.approx(40.0),
+        "closed_paths": 1,
+        "open_paths": 0,
+        "units": "mm",
+        "warnings": [],
     }
 
 
@@ -291,14 +299,14 @@ def test_join_pieces_reverses_and_closes() -> None:
     a = np.array([[0.0, 0.0], [1.0, 0.0]])
     b = np.array([[1.0, 1.0], [1.0, 0.0]])  # stored backwards
     c = np.array([[1.0, 1.0], [0.0, 0.0]])
-    (points, closed), = join_pieces([(a, False), (b, False), (c, False)])
+    ((points, closed),) = join_pieces([(a, False), (b, False), (c, False)])
     assert closed and len(points) == 3
 
 
 def test_join_pieces_extends_backwards() -> None:
     middle = np.array([[1.0, 0.0], [2.0, 0.0]])
     first = np.array([[0.0, 0.0], [1.0, 0.0]])
-    (points, closed), = join_pieces([(middle, False), (first, False)])
+    ((points, closed),) = join_pieces([(middle, False), (first, False)])
     assert not closed
     assert points.tolist() == [[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]]
 

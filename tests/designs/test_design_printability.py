@@ -17,8 +17,16 @@ from designs.printability import (
     units_hint,
 )
 
-CLEAN = dict(watertight=True, winding_consistent=True, boundary_edges=0, nonmanifold_edges=0,
-             degenerate_faces=0, signed_volume=1000.0, overhang_fraction=0.0, extents_mm=(20, 20, 20))
+CLEAN = dict(
+    watertight=True,
+    winding_consistent=True,
+    boundary_edges=0,
+    nonmanifold_edges=0,
+    degenerate_faces=0,
+    signed_volume=1000.0,
+    overhang_fraction=0.0,
+    extents_mm=(20, 20, 20),
+)
 
 
 def verdict(**changes) -> tuple[Verdict, tuple[str, ...]]:

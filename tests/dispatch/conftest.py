@@ -50,9 +50,20 @@ def free_port() -> int:
 
 def set_online(services, node_id: str, online: bool = True) -> None:
     with Session(services.engine) as session:
-        apply_status(session, node_id, NodeStatus(node_id=node_id, online=online, machines=[
-            MachineStatus(machine_id="p1", process="FDM", build_volume_mm=(200, 200, 200), materials=["PLA"],
-                          state="idle")]), services.registry)
+        apply_status(
+            session,
+            node_id,
+            NodeStatus(
+                node_id=node_id,
+                online=online,
+                machines=[
+                    MachineStatus(
+                        machine_id="p1", process="FDM", build_volume_mm=(200, 200, 200), materials=["PLA"], state="idle"
+                    )
+                ],
+            ),
+            services.registry,
+        )
 
 
 @pytest.fixture
@@ -60,9 +71,17 @@ def hub(api, tokens):
     """The hub's services with three active, online labs."""
     services = api.app.state.services
     for node_id, lat, lon in LABS:
-        response = api.post("/api/v1/nodes", headers=bearer(tokens["admin"]), json={
-            "id": node_id, "name": node_id, "lat": lat, "lon": lon,
-            "machines": [{"machine_id": "p1", "build_volume_mm": [200, 200, 200], "materials": ["PLA"]}]})
+        response = api.post(
+            "/api/v1/nodes",
+            headers=bearer(tokens["admin"]),
+            json={
+                "id": node_id,
+                "name": node_id,
+                "lat": lat,
+                "lon": lon,
+                "machines": [{"machine_id": "p1", "build_volume_mm": [200, 200, 200], "materials": ["PLA"]}],
+            },
+        )
         assert response.status_code == 201, response.text
         assert api.post(f"/api/v1/nodes/{node_id}/approvals", headers=bearer(tokens["admin"])).status_code == 200
         set_online(services, node_id)
@@ -71,8 +90,12 @@ def hub(api, tokens):
 
 @pytest.fixture
 def design_id(api, tokens) -> str:
-    response = api.post("/api/v1/designs", content=stl_bytes(box((20, 20, 20))), headers=bearer(tokens["designer"]),
-                        params={"filename": "p.stl", "title": "part"})
+    response = api.post(
+        "/api/v1/designs",
+        content=stl_bytes(box((20, 20, 20))),
+        headers=bearer(tokens["designer"]),
+        params={"filename": "p.stl", "title": "part"},
+    )
     assert response.status_code == 201, response.text
     return response.json()["id"]
 
@@ -80,19 +103,29 @@ def design_id(api, tokens) -> str:
 @pytest.fixture
 def place(api, tokens, hub, design_id) -> Callable[..., dict]:
     """place(quantity=1, where=NEAR_A) -> the order's full view (its POST answer's Location)."""
+
     def place(quantity: int = 1, where: tuple[float, float] = NEAR_A) -> dict:
-        response = api.post("/api/v1/orders", headers=bearer(tokens["maker"]), json={
-            "design_id": design_id, "material": "PLA", "quantity": quantity, "lat": where[0], "lon": where[1]})
+        response = api.post(
+            "/api/v1/orders",
+            headers=bearer(tokens["maker"]),
+            json={"design_id": design_id, "material": "PLA", "quantity": quantity, "lat": where[0], "lon": where[1]},
+        )
         assert response.status_code == 201, response.text
         return api.get(response.headers["Location"], headers=bearer(tokens["maker"])).json()
+
     return place
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[MosquittoSupervisor]:
     """A real Mosquitto with the hub's generated configuration (node and hub listeners)."""
-    settings = BrokerSettings(data_dir=tmp_path / "broker", port=free_port(), hub_port=free_port(),
-                              hub_username=HUB_USER, hub_password=HUB_PASSWORD)
+    settings = BrokerSettings(
+        data_dir=tmp_path / "broker",
+        port=free_port(),
+        hub_port=free_port(),
+        hub_username=HUB_USER,
+        hub_password=HUB_PASSWORD,
+    )
     supervisor = MosquittoSupervisor(settings, watchdog_interval=0.1)
     with supervisor:
         yield supervisor
@@ -101,11 +134,20 @@ def broker(tmp_path: Path) -> Iterator[MosquittoSupervisor]:
 class Probe:
     """A paho v5 client that records the messages it gets, with their properties."""
 
-    def __init__(self, endpoint: tuple[str, int], username: str, password: str, *, client_id: str | None = None,
-                 persistent: bool = False, on_subscribed: Callable[[mqtt.Client], None] | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: tuple[str, int],
+        username: str,
+        password: str,
+        *,
+        client_id: str | None = None,
+        persistent: bool = False,
+        on_subscribed: Callable[[mqtt.Client], None] | None = None,
+    ) -> None:
         self.endpoint = endpoint
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"probe-{uuid.uuid4().hex[:6]}",
-                                  protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id or f"probe-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
+        )
         self.client.username_pw_set(username, password)
         self.client.reconnect_delay_set(min_delay=0.05, max_delay=0.2)
         self.persistent = persistent

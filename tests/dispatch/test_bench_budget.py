@@ -10,11 +10,16 @@ from bench.dispatch import CpuMeter, cpu_budget
 
 def test_the_budget_sums_every_process_and_compares_with_raw():
     hub = {"hub_cpu_ms": 0.6, "nodes_cpu_ms": 0.2, "broker_cpu_ms": 0.1, "driver_cpu_ms": 0.1, "rate_per_s": 999}
-    raw = [{"client_cpu_ms": 0.2, "nodes_cpu_ms": 0.2, "broker_cpu_ms": 0.1, "rate_per_s": 1},
-           {"client_cpu_ms": 0.1, "nodes_cpu_ms": 0.2, "broker_cpu_ms": 0.1, "rate_per_s": 1}]
+    raw = [
+        {"client_cpu_ms": 0.2, "nodes_cpu_ms": 0.2, "broker_cpu_ms": 0.1, "rate_per_s": 1},
+        {"client_cpu_ms": 0.1, "nodes_cpu_ms": 0.2, "broker_cpu_ms": 0.1, "rate_per_s": 1},
+    ]
     budget = cpu_budget(hub, raw)
-    assert budget == {"hub_path_cpu_ms_per_job": 1.0, "raw_cpu_ms_per_round_trip": 0.45,
-                      "rate_ratio_ceiling_at_equal_utilisation": 0.45}
+    assert budget == {
+        "hub_path_cpu_ms_per_job": 1.0,
+        "raw_cpu_ms_per_round_trip": 0.45,
+        "rate_ratio_ceiling_at_equal_utilisation": 0.45,
+    }
 
 
 def test_the_meter_counts_a_process_list_found_when_reading():

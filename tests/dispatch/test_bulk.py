@@ -38,8 +38,9 @@ def test_staged_rows_are_written_at_commit_and_dropped_by_a_rollback(hub, place)
         session.rollback()
         assert bulk.staged_count(session) == 0
         session.commit()
-        notes = session.exec(select(OrderEvent.message).where(OrderEvent.order_id == order_id,
-                                                              OrderEvent.kind == "note")).all()
+        notes = session.exec(
+            select(OrderEvent.message).where(OrderEvent.order_id == order_id, OrderEvent.kind == "note")
+        ).all()
     assert notes == ["kept"]
 
 
@@ -58,15 +59,29 @@ def test_a_staged_row_may_point_at_an_object_added_in_its_transaction(hub, place
 def test_rows_with_different_columns_go_in_separate_statements(hub, place):
     order_id = place(1)["id"]
     with Session(hub.engine) as session:
-        bulk.stage(session, OrderEvent.__table__, {"order_id": order_id, "at": 1.0, "kind": "a", "message": "one",
-                                                   "data": {}})
-        bulk.stage(session, OrderEvent.__table__, {"order_id": order_id, "at": 2.0, "kind": "b", "message": "two",
-                                                   "data": {"x": 1}, "node_id": "lab-a", "job_id": None})
+        bulk.stage(
+            session, OrderEvent.__table__, {"order_id": order_id, "at": 1.0, "kind": "a", "message": "one", "data": {}}
+        )
+        bulk.stage(
+            session,
+            OrderEvent.__table__,
+            {
+                "order_id": order_id,
+                "at": 2.0,
+                "kind": "b",
+                "message": "two",
+                "data": {"x": 1},
+                "node_id": "lab-a",
+                "job_id": None,
+            },
+        )
         assert bulk.write_staged(session) == 2
         session.commit()
-        rows = session.exec(select(OrderEvent.kind, OrderEvent.node_id, OrderEvent.data)
-                            .where(OrderEvent.order_id == order_id, OrderEvent.kind.in_(["a", "b"]))
-                            .order_by(OrderEvent.kind)).all()
+        rows = session.exec(
+            select(OrderEvent.kind, OrderEvent.node_id, OrderEvent.data)
+            .where(OrderEvent.order_id == order_id, OrderEvent.kind.in_(["a", "b"]))
+            .order_by(OrderEvent.kind)
+        ).all()
     assert rows == [("a", None, {}), ("b", "lab-a", {"x": 1})]
 
 
@@ -86,20 +101,19 @@ def test_a_batch_mixing_a_decline_with_other_events(hub, place):
     """One job is fetched then declined in the batch (re-routed, its later stale event
     ignored); the other is accepted: each as if applied alone."""
     declined, accepted = (j["id"] for j in place(2)["jobs"])
-    events = [("lab-a", JobEvent(job_id=declined, node_id="lab-a", seq=1, type=EventType.PROGRESS,
-                                 stage="fetching")),
-              ("lab-a", JobEvent(job_id=accepted, node_id="lab-a", seq=1, type=EventType.ACCEPTED, machine_id="p1")),
-              ("lab-a", JobEvent(job_id=declined, node_id="lab-a", seq=2, type=EventType.DECLINED, reason="no PLA")),
-              ("lab-a", JobEvent(job_id=declined, node_id="lab-a", seq=3, type=EventType.PROGRESS,
-                                 stage="checking"))]
+    events = [
+        ("lab-a", JobEvent(job_id=declined, node_id="lab-a", seq=1, type=EventType.PROGRESS, stage="fetching")),
+        ("lab-a", JobEvent(job_id=accepted, node_id="lab-a", seq=1, type=EventType.ACCEPTED, machine_id="p1")),
+        ("lab-a", JobEvent(job_id=declined, node_id="lab-a", seq=2, type=EventType.DECLINED, reason="no PLA")),
+        ("lab-a", JobEvent(job_id=declined, node_id="lab-a", seq=3, type=EventType.PROGRESS, stage="checking")),
+    ]
     with Session(hub.engine, expire_on_commit=False) as session, hub.dispatch.lock:
         changed = orders_service.apply_events(session, hub.dispatch, events)
         session.commit()
     assert changed == [True, True, True, False]
     with Session(hub.engine) as session:
         moved, kept = session.get(Job, declined), session.get(Job, accepted)
-        kinds = session.exec(select(OrderEvent.kind).where(OrderEvent.job_id == declined)
-                             .order_by(OrderEvent.id)).all()
+        kinds = session.exec(select(OrderEvent.kind).where(OrderEvent.job_id == declined).order_by(OrderEvent.id)).all()
     assert (moved.status, moved.declined_by, moved.last_seq, moved.attempts) == ("offered", ["lab-a"], 0, 2)
     assert moved.node_id != "lab-a"
     assert kinds == ["offered", "progress", "declined", "offered"]
@@ -114,11 +128,20 @@ def test_json_columns_take_what_the_standard_library_took(hub, place):
 
     order_id = place(1)["id"]
     with Session(hub.engine) as session:
-        history.record(session, order_id, "note", "numbers", mass=np.float64(2.5), count=np.int64(3),
-                       by_layer={1: "first"}, flag=np.bool_(True))
+        history.record(
+            session,
+            order_id,
+            "note",
+            "numbers",
+            mass=np.float64(2.5),
+            count=np.int64(3),
+            by_layer={1: "first"},
+            flag=np.bool_(True),
+        )
         session.commit()
-        [data] = session.exec(select(OrderEvent.data).where(OrderEvent.order_id == order_id,
-                                                            OrderEvent.kind == "note")).all()
+        [data] = session.exec(
+            select(OrderEvent.data).where(OrderEvent.order_id == order_id, OrderEvent.kind == "note")
+        ).all()
     assert data == {"mass": 2.5, "count": 3, "by_layer": {"1": "first"}, "flag": True}
 
 

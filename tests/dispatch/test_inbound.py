@@ -27,13 +27,22 @@ def message(topic: str, payload: bytes) -> mqtt.MQTTMessage:
 
 
 def event(job_id: str, node: str, seq: int, type: EventType, **fields) -> mqtt.MQTTMessage:
-    return message(f"cofab/v1/nodes/{node}/events",
-                   JobEvent(job_id=job_id, node_id=node, seq=seq, type=type, **fields).to_bytes())
+    return message(
+        f"cofab/v1/nodes/{node}/events", JobEvent(job_id=job_id, node_id=node, seq=seq, type=type, **fields).to_bytes()
+    )
 
 
 def status(node: str, online: bool) -> mqtt.MQTTMessage:
-    return message(f"cofab/v1/nodes/{node}/status", NodeStatus(node_id=node, online=online, machines=[
-        MachineStatus(machine_id="p1", process="FDM", build_volume_mm=(200, 200, 200), materials=["PLA"])]).to_bytes())
+    return message(
+        f"cofab/v1/nodes/{node}/status",
+        NodeStatus(
+            node_id=node,
+            online=online,
+            machines=[
+                MachineStatus(machine_id="p1", process="FDM", build_volume_mm=(200, 200, 200), materials=["PLA"])
+            ],
+        ).to_bytes(),
+    )
 
 
 def job(hub, job_id: str) -> Job:
@@ -50,8 +59,14 @@ def worker(hub):
         job_id = msg.payload and b'"job_id"' in msg.payload and msg.payload.split(b'"job_id":"')[1].split(b'"')[0]
         acked.append((msg.mid, job(hub, job_id.decode()).status if job_id else None))
 
-    handler = InboundHandler(hub.engine, hub.dispatch.topics, hub.dispatch, after_commit=lambda: None, ack=ack,
-                             registry_lock=hub.registry_lock)
+    handler = InboundHandler(
+        hub.engine,
+        hub.dispatch.topics,
+        hub.dispatch,
+        after_commit=lambda: None,
+        ack=ack,
+        registry_lock=hub.registry_lock,
+    )
     handler.acked = acked
     handler.start()
     yield handler
@@ -113,8 +128,11 @@ def test_statuses_and_events_are_applied_in_the_order_they_came(hub, place, work
     """An event before a node's offline status applies first (job 1 stays with its node); the
     offline status then moves the unanswered job 2, and lab-a's late word about it is stale."""
     first, second = (place(1)["jobs"][0]["id"] for _ in range(2))
-    for msg in (event(first, "lab-a", 1, EventType.ACCEPTED, machine_id="p1"), status("lab-a", False),
-                event(second, "lab-a", 1, EventType.PROGRESS, stage="fetching")):
+    for msg in (
+        event(first, "lab-a", 1, EventType.ACCEPTED, machine_id="p1"),
+        status("lab-a", False),
+        event(second, "lab-a", 1, EventType.PROGRESS, stage="fetching"),
+    ):
         worker.submit(msg)
     wait_until(lambda: len(worker.acked) == 3, what="every message acknowledged")
     assert (job(hub, first).status, job(hub, first).node_id) == ("accepted", "lab-a")
@@ -133,16 +151,18 @@ def test_an_event_that_overtook_its_predecessor_waits_for_it(hub, place, worker)
     wait_until(lambda: len(worker.acked) == 2, what="both acknowledged")
     assert job(hub, job_id).status == "completed" and job(hub, job_id).started_at is not None
     with Session(hub.engine) as session:
-        history = [e.kind for e in session.exec(select(OrderEvent).where(OrderEvent.job_id == job_id)
-                                                .order_by(OrderEvent.id))]
+        history = [
+            e.kind for e in session.exec(select(OrderEvent).where(OrderEvent.job_id == job_id).order_by(OrderEvent.id))
+        ]
     assert history == ["offered", "accepted", "completed"]
 
 
 def test_an_event_whose_predecessor_never_comes_is_applied_after_the_hold(hub, place):
     job_id = place(1)["jobs"][0]["id"]
     acked = []
-    handler = InboundHandler(hub.engine, hub.dispatch.topics, hub.dispatch, after_commit=lambda: None,
-                             ack=acked.append, hold_s=0.3)
+    handler = InboundHandler(
+        hub.engine, hub.dispatch.topics, hub.dispatch, after_commit=lambda: None, ack=acked.append, hold_s=0.3
+    )
     handler.start()
     try:
         handler.submit(event(job_id, "lab-a", 2, EventType.COMPLETED))

@@ -146,7 +146,6 @@ def test_concurrent_relays_never_share_a_row(request, place):
     assert sorted(every) == sorted(all_rows)  # each row claimed exactly once
 
 
-
 def test_a_restarted_replica_takes_back_its_dead_predecessors_claims_at_once(hub, place):
     place(2)
     held = claim(hub, "hub-1/dead0001")

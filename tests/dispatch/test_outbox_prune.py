@@ -19,12 +19,15 @@ def test_acknowledged_rows_older_than_the_retention_are_deleted(hub, place):
     with Session(hub.engine) as session:
         ids = list(session.exec(select(OutboxMessage.id).order_by(OutboxMessage.id)))
         old = at - 10 * 86400
-        for row_id, sent_at, expires_at in ((ids[0], old, None),  # an old command: goes
-                                            (ids[1], old, at - 60),  # an offer long past its deadline: goes
-                                            (ids[2], old, at + 600),  # an offer still open: stays
-                                            (ids[3], at - 10, None)):  # acknowledged 10 s ago: stays
-            session.exec(update(OutboxMessage).where(OutboxMessage.id == row_id)
-                         .values(sent_at=sent_at, expires_at=expires_at))
+        for row_id, sent_at, expires_at in (
+            (ids[0], old, None),  # an old command: goes
+            (ids[1], old, at - 60),  # an offer long past its deadline: goes
+            (ids[2], old, at + 600),  # an offer still open: stays
+            (ids[3], at - 10, None),
+        ):  # acknowledged 10 s ago: stays
+            session.exec(
+                update(OutboxMessage).where(OutboxMessage.id == row_id).values(sent_at=sent_at, expires_at=expires_at)
+            )
         session.commit()  # ids[4] stays unsent
     relay = OutboxRelay(hub.engine, mqtt=None, retention_s=3600, restart_window_s=60, write_lock=hub.dispatch.lock)
     assert relay.prune(at=at) == 2 and relay.counts["pruned"] == 2

@@ -34,9 +34,16 @@ NEAR_B = (LABS[1][1] + 0.001, LABS[1][2] + 0.001)
 
 def start_relay(hub, broker) -> tuple[HubMqtt, OutboxRelay]:
     host, port = broker.settings.hub_endpoint
-    mqtt = HubMqtt(host=host, port=port, username=HUB_USER, password=HUB_PASSWORD, topics=hub.dispatch.topics,
-                   on_message=lambda message: mqtt.ack(message), client_id="cofab-hub-test",
-                   on_published=lambda _mid: relay.notify())
+    mqtt = HubMqtt(
+        host=host,
+        port=port,
+        username=HUB_USER,
+        password=HUB_PASSWORD,
+        topics=hub.dispatch.topics,
+        on_message=lambda message: mqtt.ack(message),
+        client_id="cofab-hub-test",
+        on_published=lambda _mid: relay.notify(),
+    )
     relay = OutboxRelay(hub.engine, mqtt, owner="test", write_lock=hub.dispatch.lock)
     assert mqtt.start()
     relay.start()
@@ -82,24 +89,43 @@ def live_hub(request, tmp_path):
     """A whole hub as `cofab hub run` starts it: its own supervised Mosquitto, relay, event
     worker; two active labs registered through the API (with their broker logins)."""
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-    settings = Settings(data_dir=tmp_path / "hub", database_url=url, admin_token=ADMIN, public_url="http://testserver",
-                        mqtt_port=free_port(), broker_hub_port=free_port(), replica_id="test",
-                        maintenance_interval_s=0.5)
+    settings = Settings(
+        data_dir=tmp_path / "hub",
+        database_url=url,
+        admin_token=ADMIN,
+        public_url="http://testserver",
+        mqtt_port=free_port(),
+        broker_hub_port=free_port(),
+        replica_id="test",
+        maintenance_interval_s=0.5,
+    )
     with TestClient(create_app(settings)) as api:
         services = api.app.state.services
         services.broker_accounts._watchdog_interval = 0.1
         logins = {}
         for node_id, lat, lon in LABS[:2]:
-            response = api.post("/api/v1/nodes", headers=bearer(ADMIN), json={
-                "id": node_id, "name": node_id, "lat": lat, "lon": lon,
-                "machines": [{"machine_id": "p1", "build_volume_mm": [200, 200, 200], "materials": ["PLA"]}]})
+            response = api.post(
+                "/api/v1/nodes",
+                headers=bearer(ADMIN),
+                json={
+                    "id": node_id,
+                    "name": node_id,
+                    "lat": lat,
+                    "lon": lon,
+                    "machines": [{"machine_id": "p1", "build_volume_mm": [200, 200, 200], "materials": ["PLA"]}],
+                },
+            )
             assert response.status_code == 201, response.text
             logins[node_id] = response.json()["mqtt"]["password"]
             api.post(f"/api/v1/nodes/{node_id}/approvals", headers=bearer(ADMIN)).raise_for_status()
         maker = api.post("/api/v1/tokens", headers=bearer(ADMIN), json={"role": "maker", "name": "m"}).json()["token"]
         designer = api.post("/api/v1/tokens", headers=bearer(ADMIN), json={"role": "designer", "name": "d"})
-        design = api.post("/api/v1/designs", content=stl_bytes(box((20, 20, 20))),
-                          headers=bearer(designer.json()["token"]), params={"filename": "p.stl", "title": "part"})
+        design = api.post(
+            "/api/v1/designs",
+            content=stl_bytes(box((20, 20, 20))),
+            headers=bearer(designer.json()["token"]),
+            params={"filename": "p.stl", "title": "part"},
+        )
         assert design.status_code == 201, design.text
         yield SimpleNamespace(api=api, services=services, logins=logins, maker=maker, design_id=design.json()["id"])
 
@@ -107,11 +133,25 @@ def live_hub(request, tmp_path):
 def live_node(hub, node_id: str, *, persistent: bool = False) -> Probe:
     """A node as the hub sees one: it subscribes to its jobs, then says it is online (retained)."""
     host, port = hub.services.broker_accounts.settings.node_endpoint
-    status = NodeStatus(node_id=node_id, online=True, machines=[MachineStatus(
-        machine_id="p1", process="FDM", build_volume_mm=(200, 200, 200), materials=["PLA"], state="idle")])
-    probe = Probe((host, port), node_id, hub.logins[node_id], client_id=node_id, persistent=persistent,
-                  on_subscribed=lambda client: client.publish(f"cofab/v1/nodes/{node_id}/status", status.to_bytes(),
-                                                              qos=1, retain=True))
+    status = NodeStatus(
+        node_id=node_id,
+        online=True,
+        machines=[
+            MachineStatus(
+                machine_id="p1", process="FDM", build_volume_mm=(200, 200, 200), materials=["PLA"], state="idle"
+            )
+        ],
+    )
+    probe = Probe(
+        (host, port),
+        node_id,
+        hub.logins[node_id],
+        client_id=node_id,
+        persistent=persistent,
+        on_subscribed=lambda client: client.publish(
+            f"cofab/v1/nodes/{node_id}/status", status.to_bytes(), qos=1, retain=True
+        ),
+    )
     return probe.start(f"cofab/v1/nodes/{node_id}/jobs")
 
 
@@ -128,8 +168,11 @@ def test_offers_a_killed_broker_lost_are_sent_again_and_a_repeat_is_ignored(live
     lab_b.stop()  # away without a Last Will: the hub still counts it online; its offers queue in the broker
 
     def place(where) -> str:
-        response = hub.api.post("/api/v1/orders", headers=bearer(hub.maker), json={
-            "design_id": hub.design_id, "material": "PLA", "quantity": 1, "lat": where[0], "lon": where[1]})
+        response = hub.api.post(
+            "/api/v1/orders",
+            headers=bearer(hub.maker),
+            json={"design_id": hub.design_id, "material": "PLA", "quantity": 1, "lat": where[0], "lon": where[1]},
+        )
         assert response.status_code == 201, response.text
         return response.json()["job_ids"][0]
 
@@ -146,8 +189,9 @@ def test_offers_a_killed_broker_lost_are_sent_again_and_a_repeat_is_ignored(live
     wait_until(lambda: len(lab_a.messages) >= 2, timeout=20, what="lab-a's repeated offer")
     # lab-a had its offer already: the node's journal takes every repeat as the same job.
     journal = Journal(tmp_path / "journal.db")
-    verdicts = [journal.remember_offer(json.loads(m.payload)["job_id"], m.payload.decode())
-                for m in list(lab_a.messages)]
+    verdicts = [
+        journal.remember_offer(json.loads(m.payload)["job_id"], m.payload.decode()) for m in list(lab_a.messages)
+    ]
     journal.close()
     assert {json.loads(m.payload)["job_id"] for m in lab_a.messages} == {job_a}
     assert verdicts[0] is True and not any(verdicts[1:])

@@ -31,8 +31,15 @@ TOPICS = [f"cofab/v1/nodes/burst-{n}/jobs" for n in range(3)]
 
 def hub_session(hub, broker, *, cap: int = 0) -> HubMqtt:
     host, port = broker.settings.hub_endpoint
-    mqtt = HubMqtt(host=host, port=port, username=HUB_USER, password=HUB_PASSWORD, topics=hub.dispatch.topics,
-                   on_message=lambda message: mqtt.ack(message), client_id="cofab-hub-burst")
+    mqtt = HubMqtt(
+        host=host,
+        port=port,
+        username=HUB_USER,
+        password=HUB_PASSWORD,
+        topics=hub.dispatch.topics,
+        on_message=lambda message: mqtt.ack(message),
+        client_id="cofab-hub-burst",
+    )
     mqtt.client.max_queued_messages_set(cap)
     return mqtt
 
@@ -66,8 +73,11 @@ def first_seen(probe: Probe) -> dict[str, list[bytes]]:
 
 def unclaimed_unsent(hub) -> int:
     with Session(hub.engine) as session:
-        return len(session.exec(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None),
-                                                            OutboxMessage.claimed_by.is_(None))).all())
+        return len(
+            session.exec(
+                select(OutboxMessage).where(OutboxMessage.sent_at.is_(None), OutboxMessage.claimed_by.is_(None))
+            ).all()
+        )
 
 
 def test_a_burst_beyond_a_capped_queue_while_the_broker_stalls_is_sent_whole_and_in_order(hub, broker):
@@ -115,6 +125,12 @@ def test_a_publish_after_the_connection_dropped_leaves_its_rows_for_the_next_pas
 
 def test_the_hub_session_puts_no_cap_on_paho_queue(hub):
     """The outbox is the durable queue: paho's in-memory one must never refuse for size."""
-    mqtt = HubMqtt(host="127.0.0.1", port=1, username=HUB_USER, password=HUB_PASSWORD, topics=hub.dispatch.topics,
-                   on_message=lambda _message: None)
+    mqtt = HubMqtt(
+        host="127.0.0.1",
+        port=1,
+        username=HUB_USER,
+        password=HUB_PASSWORD,
+        topics=hub.dispatch.topics,
+        on_message=lambda _message: None,
+    )
     assert mqtt.client.max_queued_messages == 0

@@ -65,8 +65,9 @@ def test_an_event_two_replicas_get_at_once_applies_once(hub, place, replicas):
     jobs = [j["id"] for j in place(10)["jobs"]]
     results: list[bool] = []
     for job_id in jobs:
-        together(*(lambda ctx=ctx, j=job_id: results.append(send(hub, ctx, j, 1, EventType.ACCEPTED))
-                   for ctx in replicas))
+        together(
+            *(lambda ctx=ctx, j=job_id: results.append(send(hub, ctx, j, 1, EventType.ACCEPTED)) for ctx in replicas)
+        )
     assert results.count(True) == len(jobs)
     assert kinds(hub, "accepted") == Counter({j: 1 for j in jobs})
 
@@ -77,8 +78,12 @@ def test_replicas_finishing_an_orders_last_jobs_together_complete_it(hub, place,
     for order in orders:
         for j in order["jobs"]:
             assert send(hub, replicas[0], j["id"], 1, EventType.ACCEPTED)
-        together(*(lambda ctx=ctx, j=j: send(hub, ctx, j["id"], 2, EventType.COMPLETED)
-                   for ctx, j in zip(replicas, order["jobs"])))
+        together(
+            *(
+                lambda ctx=ctx, j=j: send(hub, ctx, j["id"], 2, EventType.COMPLETED)
+                for ctx, j in zip(replicas, order["jobs"])
+            )
+        )
     with Session(hub.engine) as session:
         statuses = [session.get(Order, o["id"]).status for o in orders]
     assert statuses == ["completed"] * len(orders)

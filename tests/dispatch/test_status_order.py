@@ -16,8 +16,20 @@ NODE = "lab-a"
 
 
 def status(online: bool, sent_at: float, state: str = "idle", queue: int = 0) -> NodeStatus:
-    machines = [MachineStatus(machine_id="p1", process="FDM", build_volume_mm=(200, 200, 200), materials=["PLA"],
-                              state=state, queue_length=queue)] if online else []
+    machines = (
+        [
+            MachineStatus(
+                machine_id="p1",
+                process="FDM",
+                build_volume_mm=(200, 200, 200),
+                materials=["PLA"],
+                state=state,
+                queue_length=queue,
+            )
+        ]
+        if online
+        else []
+    )
     return NodeStatus(node_id=NODE, online=online, machines=machines, sent_at=sent_at)
 
 

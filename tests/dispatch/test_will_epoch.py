@@ -27,17 +27,28 @@ def test_each_connection_has_its_own_will_epoch(broker):
     hub_host, hub_port = broker.settings.hub_endpoint
     watcher = Probe((hub_host, hub_port), HUB_USER, HUB_PASSWORD).start(TOPICS.status(NODE))
     session = SessionClient(
-        client_id=NODE, username=NODE, password=password, host=host, port=port, subscriptions=[],
-        on_message=lambda _m: None, session_expiry_s=60, who="test node",
-        will=lambda epoch: (TOPICS.status(NODE),
-                            NodeStatus(node_id=NODE, online=False, connection_epoch=epoch).to_bytes()))
+        client_id=NODE,
+        username=NODE,
+        password=password,
+        host=host,
+        port=port,
+        subscriptions=[],
+        on_message=lambda _m: None,
+        session_expiry_s=60,
+        who="test node",
+        will=lambda epoch: (
+            TOPICS.status(NODE),
+            NodeStatus(node_id=NODE, online=False, connection_epoch=epoch).to_bytes(),
+        ),
+    )
     session.client.reconnect_delay_set(min_delay=0.05, max_delay=0.2)
     try:
         assert session.start(10)
         first = session.connection_epoch
         assert first is not None
-        session.publish(TOPICS.status(NODE), NodeStatus(node_id=NODE, online=True,
-                                                        connection_epoch=first).to_bytes(), retain=True)
+        session.publish(
+            TOPICS.status(NODE), NodeStatus(node_id=NODE, online=True, connection_epoch=first).to_bytes(), retain=True
+        )
         wait_until(lambda: any(s.online for s in statuses(watcher)), what="online status")
 
         session.client.socket().shutdown(socket.SHUT_RDWR)  # the network drops: no DISCONNECT sent

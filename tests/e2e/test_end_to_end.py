@@ -48,8 +48,10 @@ def publish(designer, data: bytes, title: str) -> dict:
 
 
 def place(maker, design: dict, where=NEAR_EAST) -> dict:
-    response = maker.post("/api/v1/orders", json={"design_id": design["id"], "material": "PLA", "quantity": 1,
-                                                  "lat": where[0], "lon": where[1]})
+    response = maker.post(
+        "/api/v1/orders",
+        json={"design_id": design["id"], "material": "PLA", "quantity": 1, "lat": where[0], "lon": where[1]},
+    )
     assert response.status_code == 201, response.text
     return maker.get(response.headers["Location"]).json()
 
@@ -178,8 +180,9 @@ def test_malformed_and_foreign_payloads_from_a_node_change_nothing(network, desi
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    registered = network.client(network.admin_token).post("/api/v1/nodes", json={
-        "id": "lab-rogue", "name": "Rogue", "lat": 41.40, "lon": 2.17, "machines": []})
+    registered = network.client(network.admin_token).post(
+        "/api/v1/nodes", json={"id": "lab-rogue", "name": "Rogue", "lat": 41.40, "lon": 2.17, "machines": []}
+    )
     assert registered.status_code == 201, registered.text
     design = publish(designer, stl_bytes(box((12, 12, 6))), "Rogue target")
     victim = place(maker, design)
@@ -193,15 +196,40 @@ def test_malformed_and_foreign_payloads_from_a_node_change_nothing(network, desi
     client.loop_start()
     try:
         own = "cofab/v1/nodes/lab-rogue/events"
-        for payload in (b"", b"\xff\xfe not json", b"{" * 50_000, b'{"kind": "event"}',
-                        json.dumps({"kind": "event", "job_id": victim_job, "node_id": "lab-rogue", "seq": 99,
-                                    "type": "completed"}).encode(),
-                        json.dumps({"kind": "event", "job_id": victim_job, "node_id": "lab-east", "seq": 99,
-                                    "type": "failed", "reason": "spoofed"}).encode()):
+        for payload in (
+            b"",
+            b"\xff\xfe not json",
+            b"{" * 50_000,
+            b'{"kind": "event"}',
+            json.dumps(
+                {"kind": "event", "job_id": victim_job, "node_id": "lab-rogue", "seq": 99, "type": "completed"}
+            ).encode(),
+            json.dumps(
+                {
+                    "kind": "event",
+                    "job_id": victim_job,
+                    "node_id": "lab-east",
+                    "seq": 99,
+                    "type": "failed",
+                    "reason": "spoofed",
+                }
+            ).encode(),
+        ):
             client.publish(own, payload, qos=1).wait_for_publish(5)
-        foreign = client.publish("cofab/v1/nodes/lab-east/events", json.dumps({
-            "kind": "event", "job_id": victim_job, "node_id": "lab-east", "seq": 99, "type": "failed",
-            "reason": "spoofed"}).encode(), qos=1)
+        foreign = client.publish(
+            "cofab/v1/nodes/lab-east/events",
+            json.dumps(
+                {
+                    "kind": "event",
+                    "job_id": victim_job,
+                    "node_id": "lab-east",
+                    "seq": 99,
+                    "type": "failed",
+                    "reason": "spoofed",
+                }
+            ).encode(),
+            qos=1,
+        )
         foreign.wait_for_publish(5)
         assert acks[foreign.mid].value == 135  # not authorised
     finally:

@@ -85,10 +85,18 @@ def test_a_repeated_offer_is_taken_again_only_if_it_never_reached_a_machine(tmp_
     journal.set_state("printed", JobState.RUNNING, machine_id="m1", remote_name="printed.gcode")
     journal.set_state("printed", JobState.DONE)
     journal.set_state("declined", JobState.DECLINED)
-    again = {job: journal.claim_repeated_offer(job, '{"v": 2}')
-             for job in ("crashed-in-intake", "withdrawn", "held", "accepted", "printed", "declined")}
-    assert again == {"crashed-in-intake": True, "withdrawn": True, "held": False, "accepted": False,
-                     "printed": False, "declined": False}
+    again = {
+        job: journal.claim_repeated_offer(job, '{"v": 2}')
+        for job in ("crashed-in-intake", "withdrawn", "held", "accepted", "printed", "declined")
+    }
+    assert again == {
+        "crashed-in-intake": True,
+        "withdrawn": True,
+        "held": False,
+        "accepted": False,
+        "printed": False,
+        "declined": False,
+    }
     assert journal.job("withdrawn").state is JobState.RECEIVED
     assert journal.job("withdrawn").offer == {"v": 2}
     assert journal.job("printed").state is JobState.DONE

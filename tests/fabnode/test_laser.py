@@ -129,22 +129,47 @@ class Events:
 
 
 def offer(job_id: str, material: str, process: str, file_name: str) -> JobOffer:
-    return JobOffer(job_id=job_id, order_id="o-1", design_id="d-1", design_title="Plate",
-                    licence="CERN-OHL-S-2.0", authors=["Ada"], file_name=file_name,
-                    file_sha256="0" * 64, file_size=1, download_url="http://x/f",
-                    download_token="t", token_expires_at=0, material=material, process=process,
-                    bbox_mm=(60, 60, 0))
+    return JobOffer(
+        job_id=job_id,
+        order_id="o-1",
+        design_id="d-1",
+        design_title="Plate",
+        licence="CERN-OHL-S-2.0",
+        authors=["Ada"],
+        file_name=file_name,
+        file_sha256="0" * 64,
+        file_size=1,
+        download_url="http://x/f",
+        download_token="t",
+        token_expires_at=0,
+        material=material,
+        process=process,
+        bbox_mm=(60, 60, 0),
+    )
 
 
 def worker_for(tmp_path: Path, port: str, process: str, profile: str) -> tuple[MachineWorker, Events]:
-    config = MachineConfig(id=f"{process.lower()}-1", process=process, build_volume_mm=(400, 300, 40),
-                           materials=["plywood-3mm"], driver={"type": "grbl", "port": port},
-                           safety_profile=str(ROOT / "examples" / "machines" / profile))
+    config = MachineConfig(
+        id=f"{process.lower()}-1",
+        process=process,
+        build_volume_mm=(400, 300, 40),
+        materials=["plywood-3mm"],
+        driver={"type": "grbl", "port": port},
+        safety_profile=str(ROOT / "examples" / "machines" / profile),
+    )
     events = Events()
     journal = Journal(tmp_path / "node" / "journal.db")
-    worker = MachineWorker(config, create_driver(config.driver), EventEmitter("lab", journal, events.publish),
-                           journal, work_dir=tmp_path / "node", profile=Path("unused.ini"), poll_s=0.05,
-                           progress_step=10, on_change=lambda: None)
+    worker = MachineWorker(
+        config,
+        create_driver(config.driver),
+        EventEmitter("lab", journal, events.publish),
+        journal,
+        work_dir=tmp_path / "node",
+        profile=Path("unused.ini"),
+        poll_s=0.05,
+        progress_step=10,
+        on_change=lambda: None,
+    )
     return worker, events
 
 

@@ -229,6 +229,8 @@ def test_trace_lines_are_filtered() -> None:
         ".amf(.xml), .prusa or .step/.stp extension."
     )
     abort = slicer._failure(
-        -6, "", "terminate called after throwing an instance of 'Slic3r::RuntimeError'\n  what():  Objects could not fit on the bed\n"
+        -6,
+        "",
+        "terminate called after throwing an instance of 'Slic3r::RuntimeError'\n  what():  Objects could not fit on the bed\n",
     )
     assert isinstance(abort, DoesNotFitBedError)

@@ -18,9 +18,7 @@ def test_the_env_var_names_the_executable(monkeypatch: pytest.MonkeyPatch) -> No
     assert launcher.find_octoprint() == real
 
 
-def test_a_missing_octoprint_names_the_three_places_looked(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_a_missing_octoprint_names_the_three_places_looked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(launcher.ENV_VAR, str(tmp_path / "nowhere" / "octoprint"))
     monkeypatch.setattr(launcher, "REPO_ROOT", tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -35,9 +33,7 @@ def test_a_missing_octoprint_names_the_three_places_looked(
 
 
 @pytest.mark.integration
-def test_a_start_failure_says_why_with_the_log_tail(
-    octoprint: VirtualOctoPrint, tmp_path: Path
-) -> None:
+def test_a_start_failure_says_why_with_the_log_tail(octoprint: VirtualOctoPrint, tmp_path: Path) -> None:
     clash = VirtualOctoPrint(tmp_path / "clash", port=octoprint.port, startup_timeout_s=30)
     with pytest.raises(OctoPrintStartError, match="Address already in use") as err:
         clash.start()

@@ -113,14 +113,20 @@ def test_generated_bench_program_agrees_between_fast_path_and_interpreter(tmp_pa
 
 
 def test_estimates_of_a_known_program() -> None:
-    program = "\n".join([
-        "G21", "G90", "M83", "G28",                    # at 0,0,0
-        "G1 X60 F600",                                 # 60 mm at 10 mm/s: 6 s
-        "G1 Y80 E10",                                  # 80 mm: 8 s, 10 mm filament
-        "G1 E-2 F1200", "G1 E2",                       # retract, prime: 2 x 0.1 s
-        "G4 P500",                                     # 0.5 s
-        "G2 X60 Y80 I0 J-10 F600",                     # full circle r=10: 62.83 mm, 6.283 s
-    ])
+    program = "\n".join(
+        [
+            "G21",
+            "G90",
+            "M83",
+            "G28",  # at 0,0,0
+            "G1 X60 F600",  # 60 mm at 10 mm/s: 6 s
+            "G1 Y80 E10",  # 80 mm: 8 s, 10 mm filament
+            "G1 E-2 F1200",
+            "G1 E2",  # retract, prime: 2 x 0.1 s
+            "G4 P500",  # 0.5 s
+            "G2 X60 Y80 I0 J-10 F600",  # full circle r=10: 62.83 mm, 6.283 s
+        ]
+    )
     machine = profile("marlin")
     for fast in (True, False):
         report = check_text(program, machine, fast=fast)
@@ -141,8 +147,7 @@ def test_many_violations_are_counted_but_listed_up_to_a_cap() -> None:
 
 
 def test_lowercase_and_line_numbers_read_like_upper_case() -> None:
-    ok = check_text("g28\nn1 g1 x10 y10 f600*" + str(_checksum("N1 G1 X10 Y10 F600")) + "\n",
-                    profile("marlin"))
+    ok = check_text("g28\nn1 g1 x10 y10 f600*" + str(_checksum("N1 G1 X10 Y10 F600")) + "\n", profile("marlin"))
     assert ok.safe, ok.violations
 
 
@@ -200,15 +205,22 @@ def _messy_programs() -> dict[str, str]:
     for layer in range(60):
         klipper.append(f"EXCLUDE_OBJECT_START NAME=part_{layer % 3}")
         klipper.append(f"G1 Z{0.2 + layer * 0.2:.2f} F600")
-        klipper += [f"G1 X{rng.uniform(10, 300):.3f} Y{rng.uniform(10, 300):.3f} "
-                    f"E{rng.uniform(0, 0.1):.4f} ; c" for _ in range(30)]
-        klipper += ["EXCLUDE_OBJECT_END NAME=part", "SET_HEATER_TEMPERATURE HEATER=extruder TARGET=245",
-                    "G2 X150 Y150 R20" if layer % 7 == 0 else "G3 X100 Y100 I5 J5", "M117 Layer done"]
+        klipper += [
+            f"G1 X{rng.uniform(10, 300):.3f} Y{rng.uniform(10, 300):.3f} E{rng.uniform(0, 0.1):.4f} ; c"
+            for _ in range(30)
+        ]
+        klipper += [
+            "EXCLUDE_OBJECT_END NAME=part",
+            "SET_HEATER_TEMPERATURE HEATER=extruder TARGET=245",
+            "G2 X150 Y150 R20" if layer % 7 == 0 else "G3 X100 Y100 I5 J5",
+            "M117 Layer done",
+        ]
     klipper += ["G91", "G1 Z5", "G90"]
     grbl = ["G21 G90", "M3 S10000", "G0 X10 Y10", "G1 Z-2 F200"]
     for i in range(1500):
-        grbl.append(f"X{rng.uniform(0, 500):.3f} Y{rng.uniform(0, 390):.3f}" if i % 3
-                    else f"G1 X-{rng.uniform(0, 3):.3f} F800")
+        grbl.append(
+            f"X{rng.uniform(0, 500):.3f} Y{rng.uniform(0, 390):.3f}" if i % 3 else f"G1 X-{rng.uniform(0, 3):.3f} F800"
+        )
         if i % 50 == 0:
             grbl.append("G2 X100 Y100 I10 J0 (arc)")
         if i % 97 == 0:

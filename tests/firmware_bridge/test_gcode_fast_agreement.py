@@ -23,7 +23,6 @@ from tests.firmware_bridge.support import MACHINES, PROFILES
 CORPUS = SHARED_CORPUS / "gcode"
 
 
-
 def test_the_c_lexer_is_built() -> None:
     """setup.py marks the extension optional so an install never fails for want of a compiler,
     which would also let a broken build pass unnoticed at 1/90 of the speed; scripts/setup.sh
@@ -78,23 +77,100 @@ def _move(rng: random.Random, grbl: bool) -> str:
 def _odd(rng: random.Random, grbl: bool) -> str:
     """Lines the lexer must not take as plain moves (or must read exactly as the
     interpreter does)."""
-    return rng.choice([
-        "g1 x10 y10", "G1 X10 X20", "G1 F0 X1", "G1 F-5", "G1 X1.2.3", "G1 X", "G1 X 5",
-        "G1 X5\rY5", "G1 X5 (note) Y5", "G1 X5 ( never closed", "N10 G1 X5", "G1 X5 *12",
-        "G1 X1-2", "G1.0 X5", "G1 X5 S100", "G1 X5 E1 G90", "M73 P50 R10", "M73 P", "M117 Hello X",
-        "M204 S800 S900", "M106 S255", "M107", "M104 S300", "M140 S120", "M600", "M500",
-        "G92 E0", "G92 X10 Y10", "G92", "G28", "G28 X Y", "G20", "G21", "G90", "G91", "G91\nG1 X5 Y-5\nG90",
-        "M82", "M83", "G2 X50 Y50 I10 J0", "G3 X60 Y40 J-10", "G2 X10 Y10 R5", "G2 X1 Y1",
-        "G18\nG2 X10 Z5 I5 K0\nG17", "G4 P200", "G4 S1", "G1 X999 Y-5", "G0 Z-9", "   ", "",
-        "; only a comment", "\t; indented comment", "G1 X5 ; comment (with paren", "G1 X5;c",
-        "G1 X5 \r", "\r", "G1 X5\x85", "G1 X\xe95", "T1", "M5", "M3 S20000", "M9", "X10 Y10",
-        "$110=500", "$H", "G53 G0 Z0", "G54", "G38.2 Z-10 F50", "M0", "M30", "G10 L20 P1 X0",
-        "SET_HEATER_TEMPERATURE HEATER=extruder TARGET=300", "PRINT_START EXTRUDER=240 BED=60",
-        "G1 X10 Y10 E1 F1200 " + "0" * 3, "G1 X1." + "1" * 40, "G1 X1" + "0" * 200, "G0", "G1",
-        "G1 Y5 I3", "G3 X100 Y100 I5 J5 E.5 F900", "G2 X10 Y10 I-300 J0", "X Y", "G1 X1E5",
-        "G2 X50 Y50 I10 J0\nX60 Y40 I5 J5\nX70 Y30", "G3 X1 Y1 J3\nX2 Y2 I1", "X5 Y5 I1 J1",
-        "G0 X1\nX5 Y5", "F300", "X10 F0", "G80\nX1 Y1", "G18\nG2 X1 Z1 I1 K1\nX2 Z2 I1 K1\nG17",
-    ])
+    return rng.choice(
+        [
+            "g1 x10 y10",
+            "G1 X10 X20",
+            "G1 F0 X1",
+            "G1 F-5",
+            "G1 X1.2.3",
+            "G1 X",
+            "G1 X 5",
+            "G1 X5\rY5",
+            "G1 X5 (note) Y5",
+            "G1 X5 ( never closed",
+            "N10 G1 X5",
+            "G1 X5 *12",
+            "G1 X1-2",
+            "G1.0 X5",
+            "G1 X5 S100",
+            "G1 X5 E1 G90",
+            "M73 P50 R10",
+            "M73 P",
+            "M117 Hello X",
+            "M204 S800 S900",
+            "M106 S255",
+            "M107",
+            "M104 S300",
+            "M140 S120",
+            "M600",
+            "M500",
+            "G92 E0",
+            "G92 X10 Y10",
+            "G92",
+            "G28",
+            "G28 X Y",
+            "G20",
+            "G21",
+            "G90",
+            "G91",
+            "G91\nG1 X5 Y-5\nG90",
+            "M82",
+            "M83",
+            "G2 X50 Y50 I10 J0",
+            "G3 X60 Y40 J-10",
+            "G2 X10 Y10 R5",
+            "G2 X1 Y1",
+            "G18\nG2 X10 Z5 I5 K0\nG17",
+            "G4 P200",
+            "G4 S1",
+            "G1 X999 Y-5",
+            "G0 Z-9",
+            "   ",
+            "",
+            "; only a comment",
+            "\t; indented comment",
+            "G1 X5 ; comment (with paren",
+            "G1 X5;c",
+            "G1 X5 \r",
+            "\r",
+            "G1 X5\x85",
+            "G1 X\xe95",
+            "T1",
+            "M5",
+            "M3 S20000",
+            "M9",
+            "X10 Y10",
+            "$110=500",
+            "$H",
+            "G53 G0 Z0",
+            "G54",
+            "G38.2 Z-10 F50",
+            "M0",
+            "M30",
+            "G10 L20 P1 X0",
+            "SET_HEATER_TEMPERATURE HEATER=extruder TARGET=300",
+            "PRINT_START EXTRUDER=240 BED=60",
+            "G1 X10 Y10 E1 F1200 " + "0" * 3,
+            "G1 X1." + "1" * 40,
+            "G1 X1" + "0" * 200,
+            "G0",
+            "G1",
+            "G1 Y5 I3",
+            "G3 X100 Y100 I5 J5 E.5 F900",
+            "G2 X10 Y10 I-300 J0",
+            "X Y",
+            "G1 X1E5",
+            "G2 X50 Y50 I10 J0\nX60 Y40 I5 J5\nX70 Y30",
+            "G3 X1 Y1 J3\nX2 Y2 I1",
+            "X5 Y5 I1 J1",
+            "G0 X1\nX5 Y5",
+            "F300",
+            "X10 F0",
+            "G80\nX1 Y1",
+            "G18\nG2 X1 Z1 I1 K1\nX2 Z2 I1 K1\nG17",
+        ]
+    )
 
 
 def _program(seed: int, grbl: bool, lines: int = 3000) -> str:
@@ -119,8 +195,7 @@ def _agree(fast: dict, slow: dict) -> None:
 @pytest.mark.parametrize("machine", sorted(PROFILES))
 @pytest.mark.parametrize("chunk", [fast_path.CHUNK_BYTES, 4096, 257])
 @pytest.mark.parametrize("seed", range(4))
-def test_generated_programs_agree(machine: str, chunk: int, seed: int,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generated_programs_agree(machine: str, chunk: int, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fast_path, "CHUNK_BYTES", chunk)
     profile = load_profile(MACHINES / PROFILES[machine])
     text = _program(seed * 31 + len(machine), profile.dialect == "grbl")
@@ -159,8 +234,10 @@ def test_more_violations_than_listed_agree() -> None:
 
 
 @pytest.mark.parametrize("machine", sorted(PROFILES))
-@pytest.mark.parametrize("name", ["cura_puzzle_all.gcode", "mach3_plasma.gcode",
-                                  "prusaslicer_plant-sign.gcode", "slic3rpe_duplo_tracks.gcode"])
+@pytest.mark.parametrize(
+    "name",
+    ["cura_puzzle_all.gcode", "mach3_plasma.gcode", "prusaslicer_plant-sign.gcode", "slic3rpe_duplo_tracks.gcode"],
+)
 def test_corpus_files_agree(machine: str, name: str) -> None:
     path = CORPUS / name
     if not path.exists():
@@ -179,8 +256,9 @@ def test_every_corpus_file_agrees() -> None:
         _agree(check_file(path, profile).to_dict(), check_file(path, profile, fast=False).to_dict())
 
 
-def test_without_the_lexer_every_line_is_interpreted(monkeypatch: pytest.MonkeyPatch,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_without_the_lexer_every_line_is_interpreted(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """An install without a C compiler still checks, line by line, and says so in the log."""
     monkeypatch.setattr(fast_path, "AVAILABLE", False)
     profile = load_profile(MACHINES / PROFILES["marlin"])

@@ -100,8 +100,13 @@ def test_pause_resume_and_cancel(
     assert paused.completion is not None and paused.completion < 100
     assert b"!" in emulator.realtime
     driver.resume()
-    wait_for(lambda: (s := driver.status()).state is MachineState.PRINTING
-             and (s.completion or 0) > (paused.completion or 0), 10, "printing again")
+    wait_for(
+        lambda: (
+            (s := driver.status()).state is MachineState.PRINTING and (s.completion or 0) > (paused.completion or 0)
+        ),
+        10,
+        "printing again",
+    )
     driver.cancel()
     progress, success = recorder.wait_done(timeout=10)
     assert success is False
@@ -130,9 +135,7 @@ def test_a_busy_machine_refuses_another_job_and_commands(
     driver.cancel()
 
 
-def test_uploads_need_a_gcode_file_and_start_needs_an_upload(
-    driver: GrblDriver, tmp_path: Path
-) -> None:
+def test_uploads_need_a_gcode_file_and_start_needs_an_upload(driver: GrblDriver, tmp_path: Path) -> None:
     with pytest.raises(UploadRejected, match="no such file"):
         driver.upload(tmp_path / "missing.nc", "missing.nc")
     model = tmp_path / "part.stl"
@@ -143,9 +146,7 @@ def test_uploads_need_a_gcode_file_and_start_needs_an_upload(
         driver.start("never.nc")
 
 
-def test_send_commands_waits_for_each_answer_and_surfaces_errors(
-    driver: GrblDriver, emulator: GrblEmulator
-) -> None:
+def test_send_commands_waits_for_each_answer_and_surfaces_errors(driver: GrblDriver, emulator: GrblEmulator) -> None:
     driver.send_commands(["G21", "G0 X5 Y5", "$$"])
     assert b"G0X5Y5" in emulator.lines_executed
     with pytest.raises(MachineResponseError, match="error:20: unsupported"):
@@ -236,8 +237,9 @@ def test_a_silent_device_is_not_taken_for_grbl() -> None:
 
 
 def test_create_driver_builds_a_grbl_driver(emulator: GrblEmulator) -> None:
-    with create_driver({"type": "grbl", "port": emulator.port, "process": "CNC",
-                        "work_area_mm": [600, 400, 80]}) as drv:
+    with create_driver(
+        {"type": "grbl", "port": emulator.port, "process": "CNC", "work_area_mm": [600, 400, 80]}
+    ) as drv:
         assert isinstance(drv, GrblDriver)
         drv.connect(timeout=5)
         assert drv.capabilities.process == "CNC"

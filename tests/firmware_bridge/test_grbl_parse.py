@@ -32,9 +32,14 @@ def test_status_work_position_from_wco_and_hold_substates() -> None:
     held = parse_status("<Hold:0|WPos:1.000,2.000,3.000|F:500>")
     assert held is not None and held.machine_state is MachineState.PAUSED
     assert held.wpos == (1.0, 2.0, 3.0) and held.feed == 500.0
-    for text, state in [("Idle", MachineState.IDLE), ("Alarm", MachineState.ERROR),
-                        ("Door:0", MachineState.PAUSED), ("Jog", MachineState.PRINTING),
-                        ("Sleep", MachineState.DISCONNECTED), ("Bogus", MachineState.ERROR)]:
+    for text, state in [
+        ("Idle", MachineState.IDLE),
+        ("Alarm", MachineState.ERROR),
+        ("Door:0", MachineState.PAUSED),
+        ("Jog", MachineState.PRINTING),
+        ("Sleep", MachineState.DISCONNECTED),
+        ("Bogus", MachineState.ERROR),
+    ]:
         parsed = parse_status(f"<{text}|MPos:0,0,0>")
         assert parsed is not None and parsed.machine_state is state, text
 

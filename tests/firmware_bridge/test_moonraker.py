@@ -12,8 +12,14 @@ from firmware_bridge.moonraker_parse import parse_capabilities, parse_status, pa
 
 PRINTING = {
     "webhooks": {"state": "ready", "state_message": "Printer is ready"},
-    "print_stats": {"filename": "jobs/part.gcode", "total_duration": 130.2, "print_duration": 120.5,
-                    "filament_used": 812.3, "state": "printing", "message": ""},
+    "print_stats": {
+        "filename": "jobs/part.gcode",
+        "total_duration": 130.2,
+        "print_duration": 120.5,
+        "filament_used": 812.3,
+        "state": "printing",
+        "message": "",
+    },
     "virtual_sdcard": {"progress": 0.4215, "is_active": True, "file_position": 12345},
     "extruder": {"temperature": 239.8, "target": 240.0},
     "heater_bed": {"temperature": 99.6, "target": 100.0},
@@ -31,10 +37,15 @@ def test_a_printing_status() -> None:
     assert snapshot.temperatures["bed"].target == 100.0
 
 
-@pytest.mark.parametrize("state,expected,completion", [
-    ("standby", MachineState.IDLE, None), ("complete", MachineState.IDLE, 100.0),
-    ("cancelled", MachineState.IDLE, None), ("paused", MachineState.PAUSED, pytest.approx(42.15)),
-])
+@pytest.mark.parametrize(
+    "state,expected,completion",
+    [
+        ("standby", MachineState.IDLE, None),
+        ("complete", MachineState.IDLE, 100.0),
+        ("cancelled", MachineState.IDLE, None),
+        ("paused", MachineState.PAUSED, pytest.approx(42.15)),
+    ],
+)
 def test_print_stats_states(state: str, expected: MachineState, completion) -> None:
     snapshot = parse_status({**PRINTING, "print_stats": {**PRINTING["print_stats"], "state": state}})
     assert snapshot.state is expected
@@ -42,8 +53,9 @@ def test_print_stats_states(state: str, expected: MachineState, completion) -> N
 
 
 def test_klipper_shutdown_and_print_errors_carry_their_message() -> None:
-    down = parse_status({**PRINTING, "webhooks": {"state": "shutdown",
-                                                  "state_message": "MCU 'mcu' shutdown: Thermal runaway\n"}})
+    down = parse_status(
+        {**PRINTING, "webhooks": {"state": "shutdown", "state_message": "MCU 'mcu' shutdown: Thermal runaway\n"}}
+    )
     assert down.state is MachineState.ERROR and down.error == "MCU 'mcu' shutdown: Thermal runaway"
     starting = parse_status({"webhooks": {"state": "startup", "state_message": "Klipper starting"}})
     assert starting.state is MachineState.CONNECTING and starting.error is None
@@ -58,8 +70,9 @@ def test_capabilities_from_the_toolhead_limits() -> None:
 
 
 def test_upload_answers_old_and_new() -> None:
-    assert parse_upload({"item": {"path": "part.gcode", "root": "gcodes"}, "print_started": True,
-                         "action": "create_file"}, "x") == ("part.gcode", True)
+    assert parse_upload(
+        {"item": {"path": "part.gcode", "root": "gcodes"}, "print_started": True, "action": "create_file"}, "x"
+    ) == ("part.gcode", True)
     assert parse_upload("part.gcode", "x") == ("part.gcode", False)
 
 

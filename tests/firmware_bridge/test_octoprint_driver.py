@@ -36,6 +36,7 @@ def test_connect_makes_the_printer_idle_and_reads_its_profile(
     # OctoPrint's default profile: a 200 mm cube with a heated bed.
     assert driver.capabilities.build_volume_mm == (200.0, 200.0, 200.0)
     assert driver.capabilities.heated_bed is True
+
     # The virtual printer reports its (ambient 250 °C) temperatures shortly after connecting.
     def tool0() -> Temperature | None:
         return driver.status().temperatures.get("tool0")
@@ -56,6 +57,7 @@ def test_connect_again_attaches_to_a_running_job_without_disturbing_it(
         snapshot = again.status()
     assert snapshot.state is MachineState.PRINTING
     assert snapshot.file_name == "attach.gcode"
+
     def progressed() -> JobProgress | None:
         now = driver.status()
         return now if (now.completion or 0) > (snapshot.completion or 0) else None
@@ -87,16 +89,12 @@ def test_run_file_prints_to_completion_and_reports_success(
     assert seen == sorted(c for c in seen if c is not None), "completion never goes back"
     assert done_count == 1
     # OctoPrint's own record agrees: printed once, successfully.
-    counts = wait_for(
-        lambda: octoprint.printed_files().get("small-part.gcode"), 5, "OctoPrint's print record"
-    )
+    counts = wait_for(lambda: octoprint.printed_files().get("small-part.gcode"), 5, "OctoPrint's print record")
     assert (counts.success, counts.failure) == (1, 0)
     assert wait_for(lambda: octoprint.started_prints().get("small-part.gcode"), 5, "log") == 1
 
 
-def test_a_job_shorter_than_the_poll_interval_is_still_reported(
-    driver: OctoPrintDriver, tmp_path: Path
-) -> None:
+def test_a_job_shorter_than_the_poll_interval_is_still_reported(driver: OctoPrintDriver, tmp_path: Path) -> None:
     recorder = Recorder()
     driver.add_listener(recorder)
     driver.start_monitoring(interval_s=1.5)  # the next poll comes after the job ended
@@ -107,9 +105,7 @@ def test_a_job_shorter_than_the_poll_interval_is_still_reported(
     assert progress.file_name == "tiny.gcode"
 
 
-def test_pause_resume_and_cancel(
-    driver: OctoPrintDriver, recorder: Recorder, tmp_path: Path
-) -> None:
+def test_pause_resume_and_cancel(driver: OctoPrintDriver, recorder: Recorder, tmp_path: Path) -> None:
     job = write_job(tmp_path / "long.gcode", moves=200, dwell_ms=100)
     driver.run_file(job, "pausable.gcode")
     wait_for(state_is(driver, MachineState.PRINTING), 5, "printing")
@@ -121,8 +117,9 @@ def test_pause_resume_and_cancel(
 
     driver.resume()
     wait_for(
-        lambda: (s := driver.status()).state is MachineState.PRINTING
-        and (s.completion or 0) > (paused.completion or 0),
+        lambda: (
+            (s := driver.status()).state is MachineState.PRINTING and (s.completion or 0) > (paused.completion or 0)
+        ),
         5,
         "printing again and progressing",
     )
@@ -145,9 +142,7 @@ def test_pause_and_cancel_without_a_job_say_why(driver: OctoPrintDriver) -> None
         driver.cancel()
 
 
-def test_run_file_and_start_refuse_a_busy_printer(
-    driver: OctoPrintDriver, tmp_path: Path
-) -> None:
+def test_run_file_and_start_refuse_a_busy_printer(driver: OctoPrintDriver, tmp_path: Path) -> None:
     job = write_job(tmp_path / "long.gcode", moves=200, dwell_ms=100)
     other = write_job(tmp_path / "other.gcode", moves=2, dwell_ms=0)
     driver.run_file(job, "first.gcode")
@@ -177,9 +172,7 @@ def test_upload_then_start(driver: OctoPrintDriver, recorder: Recorder, tmp_path
     assert progress.file_name == stored
 
 
-def test_uploads_of_non_gcode_and_missing_files_are_rejected(
-    driver: OctoPrintDriver, tmp_path: Path
-) -> None:
+def test_uploads_of_non_gcode_and_missing_files_are_rejected(driver: OctoPrintDriver, tmp_path: Path) -> None:
     model = tmp_path / "part.stl"
     model.write_text("solid part\nendsolid part\n")
     with pytest.raises(UploadRejected, match="only G-code"):
@@ -190,9 +183,7 @@ def test_uploads_of_non_gcode_and_missing_files_are_rejected(
         driver.start("nowhere.gcode")
 
 
-def test_a_firmware_error_is_surfaced_with_the_firmware_message(
-    driver: OctoPrintDriver, tmp_path: Path
-) -> None:
+def test_a_firmware_error_is_surfaced_with_the_firmware_message(driver: OctoPrintDriver, tmp_path: Path) -> None:
     driver.send_commands(["!!DEBUG:trigger_fatal_error_marlin"])
 
     halted = wait_for(state_is(driver, MachineState.ERROR), 5, "state error")
@@ -219,9 +210,7 @@ def test_a_firmware_error_during_a_job_ends_it_as_failed(
     assert progress.error is not None and "Thermal Runaway" in progress.error
 
 
-def test_emergency_stop_halts_a_running_job(
-    driver: OctoPrintDriver, recorder: Recorder, tmp_path: Path
-) -> None:
+def test_emergency_stop_halts_a_running_job(driver: OctoPrintDriver, recorder: Recorder, tmp_path: Path) -> None:
     driver.run_file(write_job(tmp_path / "long.gcode", moves=200, dwell_ms=100), "estop.gcode")
     wait_for(state_is(driver, MachineState.PRINTING), 5, "printing")
     driver.emergency_stop()

@@ -19,9 +19,7 @@ from tests.firmware_bridge.support import FAST, Recorder, state_is, wait_for, wr
 pytestmark = pytest.mark.integration
 
 
-def test_push_messages_alone_report_a_job_to_its_end(
-    driver: OctoPrintDriver, tmp_path: Path
-) -> None:
+def test_push_messages_alone_report_a_job_to_its_end(driver: OctoPrintDriver, tmp_path: Path) -> None:
     recorder = Recorder()
     driver.add_listener(recorder)
     driver.start_monitoring(interval_s=600)  # polling effectively off: push must carry it
@@ -85,8 +83,9 @@ def test_backoff_doubles_up_to_a_cap() -> None:
 def test_octoprint_down_then_back_is_followed_without_a_crash(tmp_path: Path) -> None:
     server = VirtualOctoPrint(tmp_path / "octoprint").start()
     try:
-        with OctoPrintDriver(server.url, server.api_key, port="VIRTUAL", setup_commands=FAST,
-                             request_timeout_s=2) as drv:
+        with OctoPrintDriver(
+            server.url, server.api_key, port="VIRTUAL", setup_commands=FAST, request_timeout_s=2
+        ) as drv:
             drv.connect(timeout=20)
             recorder = Recorder()
             drv.add_listener(recorder)

@@ -88,8 +88,10 @@ def test_an_error_state_without_message_still_explains_itself() -> None:
 
 
 def test_completion_is_clamped_and_junk_numbers_are_dropped() -> None:
-    job = {"state": "Printing", "progress": {"completion": 100.0000001, "printTime": "soon",
-                                             "printTimeLeft": float("nan")}}
+    job = {
+        "state": "Printing",
+        "progress": {"completion": 100.0000001, "printTime": "soon", "printTimeLeft": float("nan")},
+    }
     progress = parse_job(job)
     assert progress.completion == 100.0
     assert progress.print_time_s is None
@@ -99,11 +101,20 @@ def test_completion_is_clamped_and_junk_numbers_are_dropped() -> None:
 def test_capabilities_from_the_current_printer_profile() -> None:
     profiles = {
         "profiles": {
-            "_default": {"id": "_default", "default": True, "current": False,
-                         "volume": {"width": 200, "depth": 200, "height": 200}},
-            "mk4": {"id": "mk4", "current": True, "heatedBed": True, "heatedChamber": False,
-                    "extruder": {"count": 2},
-                    "volume": {"width": 250, "depth": 210, "height": 220}},
+            "_default": {
+                "id": "_default",
+                "default": True,
+                "current": False,
+                "volume": {"width": 200, "depth": 200, "height": 200},
+            },
+            "mk4": {
+                "id": "mk4",
+                "current": True,
+                "heatedBed": True,
+                "heatedChamber": False,
+                "extruder": {"count": 2},
+                "volume": {"width": 250, "depth": 210, "height": 220},
+            },
         }
     }
     caps = parse_capabilities(current_profile(profiles))

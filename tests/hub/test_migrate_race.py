@@ -28,8 +28,9 @@ def _upgrade_when_released(url: str, start, failures) -> None:
 def test_replicas_upgrading_a_fresh_database_at_once_all_succeed(postgres_url):
     context = multiprocessing.get_context("spawn")
     start, failures = context.Barrier(REPLICAS), context.Queue()
-    replicas = [context.Process(target=_upgrade_when_released, args=(postgres_url, start, failures))
-                for _ in range(REPLICAS)]
+    replicas = [
+        context.Process(target=_upgrade_when_released, args=(postgres_url, start, failures)) for _ in range(REPLICAS)
+    ]
     for replica in replicas:
         replica.start()
     for replica in replicas:

@@ -27,8 +27,14 @@ def ts(day: str) -> float:
 
 
 def match(mass_g: float, print_hours: float) -> dict:
-    return {"price": {"currency": "EUR", "total": 9.0, "designer_share": 0.6,
-                      "basis": {"mass_g": mass_g, "print_hours": print_hours}}}
+    return {
+        "price": {
+            "currency": "EUR",
+            "total": 9.0,
+            "designer_share": 0.6,
+            "basis": {"mass_g": mass_g, "print_hours": print_hours},
+        }
+    }
 
 
 @pytest.fixture
@@ -44,34 +50,119 @@ def dataset(api, tokens) -> None:
     with Session(engine) as s:
         maker = s.exec(select(ApiToken).where(ApiToken.role == "maker")).first()
         designer = s.exec(select(ApiToken).where(ApiToken.role == "designer")).first()
-        s.add(Node(id="lab-a", name="Lab A", city="Barcelona", lat=41.40, lon=2.19, membership="active",
-                   created_at=ts("2026-01-01")))
-        s.add(Node(id="lab-b", name="Lab B", city="", lat=41.47, lon=2.27, membership="active",
-                   created_at=ts("2026-01-01")))
-        s.add(Node(id="lab-c", name="Lab C", city="Girona", lat=41.98, lon=2.82, membership="pending",
-                   created_at=ts("2026-01-01")))
+        s.add(
+            Node(
+                id="lab-a",
+                name="Lab A",
+                city="Barcelona",
+                lat=41.40,
+                lon=2.19,
+                membership="active",
+                created_at=ts("2026-01-01"),
+            )
+        )
+        s.add(
+            Node(
+                id="lab-b", name="Lab B", city="", lat=41.47, lon=2.27, membership="active", created_at=ts("2026-01-01")
+            )
+        )
+        s.add(
+            Node(
+                id="lab-c",
+                name="Lab C",
+                city="Girona",
+                lat=41.98,
+                lon=2.82,
+                membership="pending",
+                created_at=ts("2026-01-01"),
+            )
+        )
         s.flush()
-        s.add(Machine(node_id="lab-b", machine_id="p1", process="FDM", build_x_mm=200, build_y_mm=200,
-                      build_z_mm=200, volumetric_rate_mm3_s=10.0))
-        s.add(Design(id="d_1", title="Cube", licence="CC-BY-4.0", author="Ada", owner_token_id=designer.id,
-                     latest_version=1, created_at=ts("2026-01-01")))
+        s.add(
+            Machine(
+                node_id="lab-b",
+                machine_id="p1",
+                process="FDM",
+                build_x_mm=200,
+                build_y_mm=200,
+                build_z_mm=200,
+                volumetric_rate_mm3_s=10.0,
+            )
+        )
+        s.add(
+            Design(
+                id="d_1",
+                title="Cube",
+                licence="CC-BY-4.0",
+                author="Ada",
+                owner_token_id=designer.id,
+                latest_version=1,
+                created_at=ts("2026-01-01"),
+            )
+        )
         s.flush()
-        s.add(DesignVersion(id=1, design_id="d_1", number=1, label="1", published_by_token_id=designer.id,
-                            created_at=ts("2026-01-01")))
+        s.add(
+            DesignVersion(
+                id=1,
+                design_id="d_1",
+                number=1,
+                label="1",
+                published_by_token_id=designer.id,
+                created_at=ts("2026-01-01"),
+            )
+        )
         s.flush()
-        s.add(DesignFile(id=1, design_id="d_1", version_id=1, filename="cube.stl", sha256="0" * 64, size_bytes=684,
-                         format="stl_binary", volume_mm3=4000.0, size_x_mm=20, size_y_mm=20, size_z_mm=10,
-                         created_at=ts("2026-01-01")))
+        s.add(
+            DesignFile(
+                id=1,
+                design_id="d_1",
+                version_id=1,
+                filename="cube.stl",
+                sha256="0" * 64,
+                size_bytes=684,
+                format="stl_binary",
+                volume_mm3=4000.0,
+                size_x_mm=20,
+                size_y_mm=20,
+                size_z_mm=10,
+                created_at=ts("2026-01-01"),
+            )
+        )
         s.flush()
 
         def order(oid: str, status: str, lat: float, lon: float, paid: bool = True) -> None:
-            s.add(Order(id=oid, design_id="d_1", maker_token_id=maker.id, material="PLA", quantity=1, lat=lat,
-                        lon=lon, paid=paid, status=status, created_at=ts("2026-03-01"), updated_at=ts("2026-03-01")))
+            s.add(
+                Order(
+                    id=oid,
+                    design_id="d_1",
+                    maker_token_id=maker.id,
+                    material="PLA",
+                    quantity=1,
+                    lat=lat,
+                    lon=lon,
+                    paid=paid,
+                    status=status,
+                    created_at=ts("2026-03-01"),
+                    updated_at=ts("2026-03-01"),
+                )
+            )
 
         def job(jid: str, oid: str, node: str, status: str, km: float, day: str | None, m: dict) -> None:
-            s.add(Job(id=jid, order_id=oid, design_file_id=1, status=status, node_id=node, machine_id="p1",
-                      distance_km=km, match=m, created_at=ts("2026-03-01"), updated_at=ts("2026-03-01"),
-                      completed_at=ts(day) if day else None))
+            s.add(
+                Job(
+                    id=jid,
+                    order_id=oid,
+                    design_file_id=1,
+                    status=status,
+                    node_id=node,
+                    machine_id="p1",
+                    distance_km=km,
+                    match=m,
+                    created_at=ts("2026-03-01"),
+                    updated_at=ts("2026-03-01"),
+                    completed_at=ts(day) if day else None,
+                )
+            )
 
         order("o1", "completed", 41.40, 2.17)
         order("o2", "completed", 41.37, 2.15, paid=False)
@@ -80,8 +171,15 @@ def dataset(api, tokens) -> None:
         s.flush()
         job("j1", "o1", "lab-a", "completed", 1.7, "2026-03-10", match(5.0, 0.5))
         job("j2", "o1", "lab-a", "completed", 1.7, "2026-03-11", match(5.0, 0.5))
-        job("j3", "o2", "lab-b", "completed", 12.0, "2026-04-02", {"price": {"total": 0.0, "basis": {
-            "note": "unpaid, non-commercial job: nothing is charged"}}})
+        job(
+            "j3",
+            "o2",
+            "lab-b",
+            "completed",
+            12.0,
+            "2026-04-02",
+            {"price": {"total": 0.0, "basis": {"note": "unpaid, non-commercial job: nothing is charged"}}},
+        )
         job("j4", "o3", "lab-a", "completed", 3.0, "2026-04-05", match(5.0, 0.5))
         job("j5", "o3", "lab-a", "running", 3.0, None, match(5.0, 0.5))
         job("j6", "o4", "lab-a", "failed", 3.0, "2026-04-06", match(5.0, 0.5))
@@ -91,13 +189,13 @@ def dataset(api, tokens) -> None:
 # --- the hand computation ------------------------------------------------------------------
 BASELINE, FACTOR = 1000.0, 0.1
 # j3 has no price basis: mass = volume_mm3 / 1000 x density(PLA 1.24) x solid fraction 0.35
-J3_MASS_G = 4000 / 1000 * 1.24 * 0.35                      # 1.736 g
+J3_MASS_G = 4000 / 1000 * 1.24 * 0.35  # 1.736 g
 # and hours = 0.15 h set-up + volume x 0.35 / lab B machine's 10 mm3/s / 3600
-J3_HOURS = 0.15 + 4000 * 0.35 / 10 / 3600                  # 0.18889 h
+J3_HOURS = 0.15 + 4000 * 0.35 / 10 / 3600  # 0.18889 h
 PARTS = [  # (mass_g, km maker->lab, hours, district, month)
     (5.0, 1.7, 0.5, "Barcelona", "2026-03"),
     (5.0, 1.7, 0.5, "Barcelona", "2026-03"),
-    (J3_MASS_G, 12.0, J3_HOURS, "cell 41.45,2.25", "2026-04"),   # 41.47 -> 41.45, 2.27 -> 2.25 on a 0.05 grid
+    (J3_MASS_G, 12.0, J3_HOURS, "cell 41.45,2.25", "2026-04"),  # 41.47 -> 41.45, 2.27 -> 2.25 on a 0.05 grid
     (5.0, 3.0, 0.5, "Barcelona", "2026-04"),
 ]
 
@@ -124,18 +222,19 @@ def test_totals_match_the_hand_computation(api, tokens, dataset):
     assert total["parts"] == 4
     for key in ("mass_kg", "avoided_km", "avoided_tkm", "co2_kg", "labour_hours"):
         assert total[key] == pytest.approx(want[key], abs=1e-4), key
-    assert total["orders_completed"] == 2          # o1 and o2; o3 still has a running part
-    assert total["orders_within_radius"] == 1      # o1 (1.7 km); o2 was made 12 km away
+    assert total["orders_completed"] == 2  # o1 and o2; o3 still has a running part
+    assert total["orders_within_radius"] == 1  # o1 (1.7 km); o2 was made 12 km away
     assert total["parts_within_radius"] == 3
-    assert total["active_labs"] == 2               # lab C made nothing
-    assert body["member_labs"] == 2                # lab C is still pending
+    assert total["active_labs"] == 2  # lab C made nothing
+    assert body["member_labs"] == 2  # lab C is still pending
     assert body["assumptions"]["baseline_km"] == BASELINE and body["assumptions"]["emission_kg_per_tkm"] == FACTOR
     assert "baseline_km" in body["formulas"]["avoided_km"]
 
 
 def test_per_district_and_month(api, tokens, dataset):
-    rows = api.get("/api/v1/metrics/breakdown", params={"by": "district_month"},
-                   headers=bearer(tokens["city"])).json()["rows"]
+    rows = api.get("/api/v1/metrics/breakdown", params={"by": "district_month"}, headers=bearer(tokens["city"])).json()[
+        "rows"
+    ]
     got = {(r["district"], r["month"]): r for r in rows}
     assert set(got) == {("Barcelona", "2026-03"), ("Barcelona", "2026-04"), ("cell 41.45,2.25", "2026-04")}
     for key, row in got.items():
@@ -143,21 +242,28 @@ def test_per_district_and_month(api, tokens, dataset):
         assert row["parts"] == want["parts"]
         assert row["mass_kg"] == pytest.approx(want["mass_kg"], abs=1e-4)
         assert row["co2_kg"] == pytest.approx(want["co2_kg"], abs=1e-5)
-    assert got[("Barcelona", "2026-03")]["orders_completed"] == 1   # o1 ends in March
-    assert got[("Barcelona", "2026-04")]["orders_completed"] == 0   # o3 is not complete
+    assert got[("Barcelona", "2026-03")]["orders_completed"] == 1  # o1 ends in March
+    assert got[("Barcelona", "2026-04")]["orders_completed"] == 0  # o3 is not complete
     assert got[("cell 41.45,2.25", "2026-04")]["orders_completed"] == 1
-    months = {r["month"]: r for r in api.get("/api/v1/metrics/breakdown", params={"by": "month"},
-                                             headers=bearer(tokens["city"])).json()["rows"]}
+    months = {
+        r["month"]: r
+        for r in api.get("/api/v1/metrics/breakdown", params={"by": "month"}, headers=bearer(tokens["city"])).json()[
+            "rows"
+        ]
+    }
     assert months["2026-04"]["parts"] == 2 and months["2026-04"]["active_labs"] == 2
 
 
 def test_period_and_overrides(api, tokens, dataset):
-    april = api.get("/api/v1/metrics/summary", params={"since": "2026-04", "until": "2026-04"},
-                    headers=bearer(tokens["city"])).json()["total"]
+    april = api.get(
+        "/api/v1/metrics/summary", params={"since": "2026-04", "until": "2026-04"}, headers=bearer(tokens["city"])
+    ).json()["total"]
     assert april["parts"] == 2
-    wide = api.get("/api/v1/metrics/summary", params={"radius_km": 20, "baseline_km": 500,
-                                                      "emission_kg_per_tkm": 1.0},
-                   headers=bearer(tokens["city"])).json()
+    wide = api.get(
+        "/api/v1/metrics/summary",
+        params={"radius_km": 20, "baseline_km": 500, "emission_kg_per_tkm": 1.0},
+        headers=bearer(tokens["city"]),
+    ).json()
     assert wide["total"]["orders_within_radius"] == 2
     tkm = sum(m / 1e6 * (500 - km) for m, km, *_ in PARTS)
     assert wide["total"]["co2_kg"] == pytest.approx(tkm * 1.0, abs=1e-5)
@@ -168,8 +274,13 @@ def test_csv_and_geojson_exports(api, tokens, dataset):
     table = {row["district"]: row for row in csv.DictReader(io.StringIO(text))}
     assert float(table["Barcelona"]["mass_kg"]) == pytest.approx(0.015)
     assert table["Barcelona"]["baseline_km"] == "1000.0"
-    parts = list(csv.DictReader(io.StringIO(api.get("/api/v1/metrics/export.csv", params={"table": "part"},
-                                                     headers=bearer(tokens["city"])).text)))
+    parts = list(
+        csv.DictReader(
+            io.StringIO(
+                api.get("/api/v1/metrics/export.csv", params={"table": "part"}, headers=bearer(tokens["city"])).text
+            )
+        )
+    )
     j3 = next(p for p in parts if p["job_id"] == "j3")
     assert j3["mass_source"] == "volume x density" and float(j3["mass_g"]) == pytest.approx(J3_MASS_G)
     # makers' places are published only as the centre of a 0.01 degree cell
@@ -179,7 +290,7 @@ def test_csv_and_geojson_exports(api, tokens, dataset):
     flows = [f for f in geo["features"] if f["properties"]["kind"] == "flow"]
     assert labs["lab-a"]["geometry"]["coordinates"] == [2.19, 41.40] and labs["lab-a"]["properties"]["parts"] == 3
     assert sum(f["properties"]["parts"] for f in flows) == 4
-    assert [2.175, 41.405] in [f["geometry"]["coordinates"][0] for f in flows]   # o1's maker cell
+    assert [2.175, 41.405] in [f["geometry"]["coordinates"][0] for f in flows]  # o1's maker cell
 
 
 def test_only_the_city_role_reads_the_figures(api, tokens, dataset):

@@ -20,25 +20,31 @@ def test_a_capable_machine_passes_everything():
     assert failed(lab_checks(lab("a"), spec(), NOW) + machine_checks(machine(), spec())) == {}
 
 
-@pytest.mark.parametrize(("the_lab", "name", "words"), [
-    (lab("a", membership="pending"), "membership", "pending"),
-    (lab("a", membership="inactive"), "membership", "inactive"),
-    (lab("a", online=False), "online", "offline"),
-])
+@pytest.mark.parametrize(
+    ("the_lab", "name", "words"),
+    [
+        (lab("a", membership="pending"), "membership", "pending"),
+        (lab("a", membership="inactive"), "membership", "inactive"),
+        (lab("a", online=False), "online", "offline"),
+    ],
+)
 def test_lab_checks_fail_with_reasons(the_lab, name, words):
     problems = failed(lab_checks(the_lab, spec(), NOW))
     assert name in problems and words in problems[name]
 
 
-@pytest.mark.parametrize(("the_machine", "the_spec", "name", "words"), [
-    (machine(process="laser"), spec(), "process", "does laser, not FDM"),
-    (machine(materials=("PETG",)), spec(), "material", "no PLA"),
-    (machine(build=(200, 200, 200)), spec(size_mm=(250, 20, 20)), "fits", "does not fit"),
-    (machine(queue_length=5, queue_limit=5), spec(), "queue", "queue is full"),
-    (machine(colours=frozenset({"black"})), spec(colour="orange"), "colour", "no orange"),
-    (machine(nozzle_mm=0.4), spec(nozzle_mm=0.6), "nozzle", "0.6"),
-    (machine(eta_free_s=10 * 3600), spec(lead_time_h=4), "lead_time", "more than the 4 h"),
-])
+@pytest.mark.parametrize(
+    ("the_machine", "the_spec", "name", "words"),
+    [
+        (machine(process="laser"), spec(), "process", "does laser, not FDM"),
+        (machine(materials=("PETG",)), spec(), "material", "no PLA"),
+        (machine(build=(200, 200, 200)), spec(size_mm=(250, 20, 20)), "fits", "does not fit"),
+        (machine(queue_length=5, queue_limit=5), spec(), "queue", "queue is full"),
+        (machine(colours=frozenset({"black"})), spec(colour="orange"), "colour", "no orange"),
+        (machine(nozzle_mm=0.4), spec(nozzle_mm=0.6), "nozzle", "0.6"),
+        (machine(eta_free_s=10 * 3600), spec(lead_time_h=4), "lead_time", "more than the 4 h"),
+    ],
+)
 def test_machine_checks_fail_with_reasons(the_machine, the_spec, name, words):
     problems = failed(machine_checks(the_machine, the_spec))
     assert list(problems) == [name]

@@ -28,21 +28,29 @@ def test_nearest_lab_wins_when_all_else_is_equal():
     best = result.ranked[0]
     assert best.score.distance == pytest.approx(best.distance_km * WEIGHTS.km)
     assert best.score.total == pytest.approx(best.score.distance + best.score.lead_time + best.score.price)
-    assert best.price.total == pytest.approx(best.price.material + best.price.machine_time + best.price.labour
-                                              + best.price.designer_share + best.price.coop_fee, abs=0.02)
+    assert best.price.total == pytest.approx(
+        best.price.material
+        + best.price.machine_time
+        + best.price.labour
+        + best.price.designer_share
+        + best.price.coop_fee,
+        abs=0.02,
+    )
 
 
 def test_a_cheaper_lab_a_little_farther_can_win():
-    registry = registry_of(lab("dear", 41.40, 2.17, machine_rate_per_hour=200.0, labour_per_job=50.0),
-                           lab("cheap", 41.41, 2.17))
+    registry = registry_of(
+        lab("dear", 41.40, 2.17, machine_rate_per_hour=200.0, labour_per_job=50.0), lab("cheap", 41.41, 2.17)
+    )
     result = match(registry, spec(lat=41.39, lon=2.17), weights=WEIGHTS, fairness=FairnessLedger(3600))
     assert result.ranked[0].node_id == "cheap"
     assert result.ranked[1].score.price > result.ranked[0].score.price
 
 
 def test_a_busy_machine_ranks_behind_a_free_one_by_lead_time():
-    registry = registry_of(lab("busy", 41.40, 2.17, machines=[machine("busy", eta_free_s=8 * 3600)]),
-                           lab("free", 41.402, 2.17))
+    registry = registry_of(
+        lab("busy", 41.40, 2.17, machines=[machine("busy", eta_free_s=8 * 3600)]), lab("free", 41.402, 2.17)
+    )
     result = match(registry, spec(), weights=WEIGHTS, fairness=FairnessLedger(3600))
     assert result.ranked[0].node_id == "free"
     assert result.ranked[1].lead_time_h > 8
@@ -75,10 +83,14 @@ def test_fairness_grows_with_evidence_and_is_capped():
 
 
 def test_excluded_and_incapable_labs_are_explained():
-    registry = registry_of(lab("declined", 41.40, 2.17), lab("offline", 41.40, 2.18, online=False),
-                           lab("small", 41.40, 2.19, machines=[machine("small", build=(50, 50, 50))]))
-    result = match(registry, spec(size_mm=(100, 100, 100)), weights=WEIGHTS, fairness=FairnessLedger(3600),
-                   exclude={"declined"})
+    registry = registry_of(
+        lab("declined", 41.40, 2.17),
+        lab("offline", 41.40, 2.18, online=False),
+        lab("small", 41.40, 2.19, machines=[machine("small", build=(50, 50, 50))]),
+    )
+    result = match(
+        registry, spec(size_mm=(100, 100, 100)), weights=WEIGHTS, fairness=FairnessLedger(3600), exclude={"declined"}
+    )
     assert result.ranked == []
     reasons = result.rejection_reasons()
     assert reasons["declined"] == "already declined this job"
@@ -96,14 +108,29 @@ def test_the_best_machine_of_a_lab_is_chosen():
 def random_registry(rng: random.Random, count: int) -> LabRegistry:
     labs = []
     for i in range(count):
-        machines = [machine(f"l{i}", f"m{j}", process=rng.choice(["FDM", "FDM", "laser"]),
-                            build=(rng.choice([120, 180, 250, 300]),) * 3,
-                            materials=rng.sample(["PLA", "PETG", "ABS"], rng.randint(1, 3)),
-                            queue_length=rng.randint(0, 5), eta_free_s=rng.uniform(0, 20000))
-                    for j in range(rng.randint(0, 4))]
-        labs.append(lab(f"l{i}", rng.uniform(40.0, 43.0), rng.uniform(0.0, 4.0), machines=machines,
-                        membership=rng.choice(["active"] * 8 + ["pending"]), online=rng.random() > 0.1,
-                        machine_rate_per_hour=rng.uniform(2, 12)))
+        machines = [
+            machine(
+                f"l{i}",
+                f"m{j}",
+                process=rng.choice(["FDM", "FDM", "laser"]),
+                build=(rng.choice([120, 180, 250, 300]),) * 3,
+                materials=rng.sample(["PLA", "PETG", "ABS"], rng.randint(1, 3)),
+                queue_length=rng.randint(0, 5),
+                eta_free_s=rng.uniform(0, 20000),
+            )
+            for j in range(rng.randint(0, 4))
+        ]
+        labs.append(
+            lab(
+                f"l{i}",
+                rng.uniform(40.0, 43.0),
+                rng.uniform(0.0, 4.0),
+                machines=machines,
+                membership=rng.choice(["active"] * 8 + ["pending"]),
+                online=rng.random() > 0.1,
+                machine_rate_per_hour=rng.uniform(2, 12),
+            )
+        )
     registry = LabRegistry()
     registry.replace_all(labs)
     return registry
@@ -117,8 +144,12 @@ def test_indexed_match_returns_exactly_what_the_full_scan_returns(seed):
     for _ in range(50):
         ledger.record(f"l{rng.randrange(300)}")
     for _ in range(10):
-        job = spec(lat=rng.uniform(40, 43), lon=rng.uniform(0, 4), material=rng.choice(["PLA", "PETG", "ABS"]),
-                   size_mm=(rng.uniform(10, 280), rng.uniform(10, 100), rng.uniform(5, 100)))
+        job = spec(
+            lat=rng.uniform(40, 43),
+            lon=rng.uniform(0, 4),
+            material=rng.choice(["PLA", "PETG", "ABS"]),
+            size_mm=(rng.uniform(10, 280), rng.uniform(10, 100), rng.uniform(5, 100)),
+        )
         fast = match(registry, job, weights=WEIGHTS, fairness=ledger, top=5)
         full = match_naive(registry, job, weights=WEIGHTS, fairness=ledger, top=5)
         assert [(c.node_id, c.machine_id) for c in fast.ranked] == [(c.node_id, c.machine_id) for c in full.ranked]

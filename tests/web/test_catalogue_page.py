@@ -20,10 +20,21 @@ def shelves(api, tokens) -> None:
     with Session(api.app.state.services.engine) as s:
         designer = s.exec(select(ApiToken).where(ApiToken.role == "designer")).first()
         for n in range(25):
-            s.add(Design(id=f"d_shelf{n:02d}", title=f"Shelf part {n}", licence="MIT", author="Ada",
-                         owner_token_id=designer.id, created_at=float(n)))
-        s.add(Design(id="d_pin", title="Shelf pin", licence="MIT", author="Ada", owner_token_id=designer.id,
-                     created_at=100.0))
+            s.add(
+                Design(
+                    id=f"d_shelf{n:02d}",
+                    title=f"Shelf part {n}",
+                    licence="MIT",
+                    author="Ada",
+                    owner_token_id=designer.id,
+                    created_at=float(n),
+                )
+            )
+        s.add(
+            Design(
+                id="d_pin", title="Shelf pin", licence="MIT", author="Ada", owner_token_id=designer.id, created_at=100.0
+            )
+        )
         s.flush()
         search.index_designs(s)
         s.commit()

@@ -42,8 +42,9 @@ def test_a_bad_token_and_a_foreign_next_are_refused(api, tokens):
     assert response.status_code == 401 and "not valid" in response.text
     response = api.post("/login", data={"token": tokens["maker"], "next": "//evil.example/x"}, follow_redirects=False)
     assert response.headers["location"] == "/catalogue"
-    response = api.post("/login", data={"token": tokens["maker"]}, headers={"Origin": "http://evil.example"},
-                        follow_redirects=False)
+    response = api.post(
+        "/login", data={"token": tokens["maker"]}, headers={"Origin": "http://evil.example"}, follow_redirects=False
+    )
     assert response.status_code == 403
 
 
@@ -87,11 +88,32 @@ def finished_order(api, tokens) -> str:
     with Session(api.app.state.services.engine) as s:
         maker = s.exec(select(ApiToken).where(ApiToken.role == "maker")).first()
         designer = s.exec(select(ApiToken).where(ApiToken.role == "designer")).first()
-        s.add(Design(id="d_s", title="Streamed", licence="CC-BY-4.0", author="Ada", owner_token_id=designer.id,
-                     created_at=1.0))
+        s.add(
+            Design(
+                id="d_s",
+                title="Streamed",
+                licence="CC-BY-4.0",
+                author="Ada",
+                owner_token_id=designer.id,
+                created_at=1.0,
+            )
+        )
         s.flush()
-        s.add(Order(id="o_s", design_id="d_s", maker_token_id=maker.id, material="PLA", quantity=1, lat=41.4,
-                    lon=2.17, status="completed", created_at=1.0, updated_at=3.0, completed_at=3.0))
+        s.add(
+            Order(
+                id="o_s",
+                design_id="d_s",
+                maker_token_id=maker.id,
+                material="PLA",
+                quantity=1,
+                lat=41.4,
+                lon=2.17,
+                status="completed",
+                created_at=1.0,
+                updated_at=3.0,
+                completed_at=3.0,
+            )
+        )
         s.flush()
         for i, kind in enumerate(("placed", "offered", "completed")):
             s.add(OrderEvent(order_id="o_s", at=1.0 + i, kind=kind, message=f"{kind} message"))
@@ -117,11 +139,13 @@ def test_the_order_stream_sends_history_state_and_ends(api, tokens, finished_ord
     assert [d["kind"] for e, d in events if e == "history"] == ["placed", "offered", "completed"]
     assert events[3][1]["status"] == "completed" and events[3][1]["design_title"] == "Streamed"
     # resuming after the second row sends only the third
-    with api.stream("GET", f"/api/v1/orders/{finished_order}/stream", headers={
-            **bearer(tokens["maker"]), "Last-Event-ID": str(events[1][1]["id"])}) as response:
+    with api.stream(
+        "GET",
+        f"/api/v1/orders/{finished_order}/stream",
+        headers={**bearer(tokens["maker"]), "Last-Event-ID": str(events[1][1]["id"])},
+    ) as response:
         resumed = events_of("".join(response.iter_text()))
     assert [d["kind"] for e, d in resumed if e == "history"] == ["completed"]
     # another maker's order is not there for this maker
     other = api.post("/api/v1/tokens", json={"role": "maker", "name": "other"}, headers=bearer(tokens["admin"]))
-    assert api.get(f"/api/v1/orders/{finished_order}/stream",
-                   headers=bearer(other.json()["token"])).status_code == 404
+    assert api.get(f"/api/v1/orders/{finished_order}/stream", headers=bearer(other.json()["token"])).status_code == 404

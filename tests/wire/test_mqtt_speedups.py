@@ -39,8 +39,12 @@ def test_properties_encode_and_decode_as_paho_does():
 
 def test_reason_codes_read_as_paho_reads_them():
     speedups.install()
-    for packet_type, args in ((PacketTypes.PUBACK, ()), (PacketTypes.DISCONNECT, ()),
-                              (PacketTypes.PUBACK, ("Success", 16)), (PacketTypes.CONNACK, ("Not authorized",))):
+    for packet_type, args in (
+        (PacketTypes.PUBACK, ()),
+        (PacketTypes.DISCONNECT, ()),
+        (PacketTypes.PUBACK, ("Success", 16)),
+        (PacketTypes.CONNACK, ("Not authorized",)),
+    ):
         ours, theirs = ReasonCode(packet_type, *args), paho_reason(packet_type, *args)
         assert (ours.value, ours.getName(), str(ours)) == (theirs.value, theirs.getName(), str(theirs))
     code = ReasonCode(PacketTypes.PUBACK)

@@ -7,7 +7,17 @@ import json
 
 import pytest
 
-from cofab_wire import EventType, JobEvent, JobOffer, NodeStatus, Topics, WireError, parse_event, parse_job_message, parse_status
+from cofab_wire import (
+    EventType,
+    JobEvent,
+    JobOffer,
+    NodeStatus,
+    Topics,
+    WireError,
+    parse_event,
+    parse_job_message,
+    parse_status,
+)
 
 
 def test_topics_are_built_under_the_prefix():
@@ -22,17 +32,29 @@ def test_ids_that_could_escape_a_topic_are_refused(bad):
         Topics().jobs(bad)
 
 
-@pytest.mark.parametrize("topic", ["cofab/v1/nodes/a/b/events", "other/nodes/a/events", "cofab/v1/nodes/+/events",
-                                   "cofab/v1/nodes/a/secrets"])
+@pytest.mark.parametrize(
+    "topic",
+    ["cofab/v1/nodes/a/b/events", "other/nodes/a/events", "cofab/v1/nodes/+/events", "cofab/v1/nodes/a/secrets"],
+)
 def test_foreign_topics_are_not_parsed_as_node_topics(topic):
     with pytest.raises(ValueError):
         Topics().node_of(topic)
 
 
 def _offer(**overrides) -> JobOffer:
-    fields = dict(job_id="j1", order_id="o1", design_id="d1", file_name="a.stl", file_sha256="a" * 64,
-                  file_size=10, download_url="http://h/f", download_token="t", token_expires_at=1.0,
-                  material="PLA", bbox_mm=(1, 2, 3))
+    fields = dict(
+        job_id="j1",
+        order_id="o1",
+        design_id="d1",
+        file_name="a.stl",
+        file_sha256="a" * 64,
+        file_size=10,
+        download_url="http://h/f",
+        download_token="t",
+        token_expires_at=1.0,
+        material="PLA",
+        bbox_mm=(1, 2, 3),
+    )
     return JobOffer(**{**fields, **overrides})
 
 
@@ -45,15 +67,23 @@ def test_messages_round_trip():
     assert parse_status(status.to_bytes()).online is False
 
 
-@pytest.mark.parametrize("payload", [
-    b"", b"not json", b"[]", b"{}", json.dumps({"kind": "event", "job_id": "j", "node_id": "n", "seq": 0,
-                                                "type": "progress"}).encode(),
-    json.dumps({"kind": "event", "job_id": "j", "node_id": "n", "seq": 1, "type": "exploded"}).encode(),
-    json.dumps({"kind": "event", "job_id": "j", "node_id": "n", "seq": 1, "type": "progress",
-                "percent": 250}).encode(),
-    json.dumps({"v": 2, "kind": "event", "job_id": "j", "node_id": "n", "seq": 1, "type": "progress"}).encode(),
-    b"{" * 100_000, b"x" * 300_000,
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b"{}",
+        json.dumps({"kind": "event", "job_id": "j", "node_id": "n", "seq": 0, "type": "progress"}).encode(),
+        json.dumps({"kind": "event", "job_id": "j", "node_id": "n", "seq": 1, "type": "exploded"}).encode(),
+        json.dumps(
+            {"kind": "event", "job_id": "j", "node_id": "n", "seq": 1, "type": "progress", "percent": 250}
+        ).encode(),
+        json.dumps({"v": 2, "kind": "event", "job_id": "j", "node_id": "n", "seq": 1, "type": "progress"}).encode(),
+        b"{" * 100_000,
+        b"x" * 300_000,
+    ],
+)
 def test_malformed_events_raise_wire_error(payload):
     with pytest.raises(WireError):
         parse_event(payload)

@@ -35,9 +35,7 @@ def _free_port(host: str = "127.0.0.1") -> int:
             return port
 
 
-def _wait_until(
-    predicate: Callable[[], bool], timeout: float = WAIT, what: str = "condition"
-) -> None:
+def _wait_until(predicate: Callable[[], bool], timeout: float = WAIT, what: str = "condition") -> None:
     """Poll `predicate` until it holds; fail the test at the deadline."""
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -187,9 +185,7 @@ def wait_until() -> Callable[..., None]:
 
 @pytest.fixture
 def broker_settings(tmp_path: Path) -> BrokerSettings:
-    return BrokerSettings(
-        data_dir=tmp_path / "broker", port=_free_port(), hub_password=HUB_PASSWORD
-    )
+    return BrokerSettings(data_dir=tmp_path / "broker", port=_free_port(), hub_password=HUB_PASSWORD)
 
 
 @pytest.fixture
@@ -204,9 +200,7 @@ def mqtt_client() -> Iterator[Callable[..., MqttProbe]]:
     """Factory: mqtt_client(endpoint, username, password, **options) -> MqttProbe, closed after."""
     probes: list[MqttProbe] = []
 
-    def make(
-        endpoint: tuple[str, int], username: str | None, password: str | None, **options
-    ) -> MqttProbe:
+    def make(endpoint: tuple[str, int], username: str | None, password: str | None, **options) -> MqttProbe:
         probe = MqttProbe(endpoint, username, password, **options)
         probes.append(probe)
         return probe

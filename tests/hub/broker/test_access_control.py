@@ -37,9 +37,7 @@ def test_hub_publishes_to_any_node_and_reads_all_events_and_status(broker, nodes
     hub.wait_for(T.status("lab-b"), b"online")
 
 
-def test_hub_replicas_share_events_through_a_shared_subscription(
-    broker, nodes, connect, wait_until
-) -> None:
+def test_hub_replicas_share_events_through_a_shared_subscription(broker, nodes, connect, wait_until) -> None:
     replica_1 = connect("hub", broker.settings.hub_password)
     replica_2 = connect("hub", broker.settings.hub_password)
     for replica in (replica_1, replica_2):

@@ -68,9 +68,7 @@ def test_a_removed_node_is_disconnected_and_refused(broker, connect, can_log_in,
 
 def test_the_watchdog_restarts_a_killed_broker(broker_settings, mqtt_client, wait_until, caplog):
     restarts: list[int] = []
-    with MosquittoSupervisor(
-        broker_settings, watchdog_interval=0.1, on_restart=lambda: restarts.append(1)
-    ) as broker:
+    with MosquittoSupervisor(broker_settings, watchdog_interval=0.1, on_restart=lambda: restarts.append(1)) as broker:
         old_pid = broker.pid
         os.kill(old_pid, signal.SIGKILL)
         wait_until(lambda: broker.restart_count == 1 and broker.is_running, what="restart")
@@ -143,9 +141,7 @@ def _orphan_of_a_dead_hub(settings: BrokerSettings) -> tuple[subprocess.Popen, i
         "print(sup.pid, flush=True)\n"
         "time.sleep(60)\n"
     )
-    hub = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=Path(__file__).parents[3]
-    )
+    hub = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=Path(__file__).parents[3])
     orphan = int(hub.stdout.readline())
     hub.kill()
     hub.wait()
@@ -176,8 +172,12 @@ def test_a_healthy_broker_left_by_a_dead_hub_is_adopted(broker_settings, mqtt_cl
 def test_a_broker_left_with_another_config_is_replaced(broker_settings, mqtt_client, wait_until) -> None:
     hub, orphan = _orphan_of_a_dead_hub(broker_settings)
     try:
-        changed = BrokerSettings(data_dir=broker_settings.data_dir, port=broker_settings.port,
-                                 hub_password=broker_settings.hub_password, max_queued_messages=77)
+        changed = BrokerSettings(
+            data_dir=broker_settings.data_dir,
+            port=broker_settings.port,
+            hub_password=broker_settings.hub_password,
+            max_queued_messages=77,
+        )
         with MosquittoSupervisor(changed) as broker:
             assert broker.pid != orphan
             wait_until(lambda: not _alive(orphan), what="the orphan to exit")
@@ -189,19 +189,13 @@ def test_a_broker_left_with_another_config_is_replaced(broker_settings, mqtt_cli
             os.kill(orphan, signal.SIGKILL)
 
 
-def test_a_hub_listener_keeps_nodes_out_of_each_others_sessions(
-    tmp_path, mqtt_client, wait_until, free_port
-) -> None:
-    settings = BrokerSettings(
-        data_dir=tmp_path, port=free_port(), hub_port=free_port(), hub_password=HUB_PASSWORD
-    )
+def test_a_hub_listener_keeps_nodes_out_of_each_others_sessions(tmp_path, mqtt_client, wait_until, free_port) -> None:
+    settings = BrokerSettings(data_dir=tmp_path, port=free_port(), hub_port=free_port(), hub_password=HUB_PASSWORD)
     with MosquittoSupervisor(settings) as broker:
         pw_a, pw_b = broker.add_node("lab-a"), broker.add_node("lab-b")
 
         def node(user: str, password: str, client_id: str):
-            probe = mqtt_client(
-                settings.node_endpoint, user, password, client_id=client_id, **PERSISTENT
-            )
+            probe = mqtt_client(settings.node_endpoint, user, password, client_id=client_id, **PERSISTENT)
             wait_until(lambda: not probe.connect().is_failure, what=f"{user} login")
             return probe
 
