@@ -60,7 +60,6 @@ template per order (~2 us each), time-ordered job ids for the B-tree (no differe
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import secrets
@@ -72,8 +71,8 @@ import tempfile
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -631,7 +630,7 @@ class CpuMeter:
         listed = pids() if callable(pids) else [pids] if isinstance(pids, int) else pids or []
         return {pid: cpu_seconds(pid) for pid in listed}
 
-    def start(self) -> "CpuMeter":
+    def start(self) -> CpuMeter:
         self.before = {name: self._usage(pids) for name, pids in self.pids.items()}
         return self
 

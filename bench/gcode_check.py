@@ -70,7 +70,8 @@ def write_gcode(path: Path, size_mb: float, seed: int = 4) -> int:
                 lines.append(f";TYPE:{feature}\nM204 S{rng.choice((800, 1000, 1250))}")
                 cx, cy, r = 110 + rng.uniform(-30, 30), 110 + rng.uniform(-30, 30), rng.uniform(10, 60)
                 lines.append(
-                    f"G1 E-.8 F2100\nG1 X{cx + r:.3f} Y{cy:.3f} F10800\nG1 E.8 F2100\nG1 F{rng.choice((1800, 2400, 3000))}"
+                    f"G1 E-.8 F2100\nG1 X{cx + r:.3f} Y{cy:.3f} F10800\nG1 E.8 F2100\n"
+                    f"G1 F{rng.choice((1800, 2400, 3000))}"
                 )
                 steps = 120
                 for i in range(1, steps + 1):

@@ -43,15 +43,79 @@ from hub.catalog.models import Design, DesignMaterial, DesignTag, DesignVersion
 from hub.catalog.search import COUNT_CAP, SearchQuery, build_statement, index_designs, search_designs
 from hub.db import make_engine
 
-WORDS = (
-    "bracket shelf hook gear knob spacer clip holder mount stand case box lid hinge handle wheel pulley "
-    "adapter cover plate panel frame rail clamp fan duct nozzle spool tray drawer organizer cable bin "
-    "vase planter lamp shade button key ring badge coaster rack tool wrench tube pipe joint bearing"
-).split()
-TAGS = (
-    "furniture kitchen garden workshop printer electronics toys office bathroom outdoor repair "
-    "education music camera bike car medical lab storage decor"
-).split()
+WORDS = [
+    "bracket",
+    "shelf",
+    "hook",
+    "gear",
+    "knob",
+    "spacer",
+    "clip",
+    "holder",
+    "mount",
+    "stand",
+    "case",
+    "box",
+    "lid",
+    "hinge",
+    "handle",
+    "wheel",
+    "pulley",
+    "adapter",
+    "cover",
+    "plate",
+    "panel",
+    "frame",
+    "rail",
+    "clamp",
+    "fan",
+    "duct",
+    "nozzle",
+    "spool",
+    "tray",
+    "drawer",
+    "organizer",
+    "cable",
+    "bin",
+    "vase",
+    "planter",
+    "lamp",
+    "shade",
+    "button",
+    "key",
+    "ring",
+    "badge",
+    "coaster",
+    "rack",
+    "tool",
+    "wrench",
+    "tube",
+    "pipe",
+    "joint",
+    "bearing",
+]
+TAGS = [
+    "furniture",
+    "kitchen",
+    "garden",
+    "workshop",
+    "printer",
+    "electronics",
+    "toys",
+    "office",
+    "bathroom",
+    "outdoor",
+    "repair",
+    "education",
+    "music",
+    "camera",
+    "bike",
+    "car",
+    "medical",
+    "lab",
+    "storage",
+    "decor",
+]
 MATERIALS = ["PLA", "PETG", "ABS", "TPU", "Nylon", "ASA", "resin", "plywood 3mm", "acrylic 3mm", "aluminium"]
 PROCESSES = ["FDM", "FDM", "FDM", "SLA", "laser", "CNC"]
 QUERIES = {

@@ -27,7 +27,8 @@ Measured here, 2 GB (2 cores shared with four other engineers' jobs): the hub is
 MB/s in runs at load 2-3 (ratio 0.28-0.45, most ~0.3) and 924-955 MB/s in three runs at load
 ~1 (cat before and after agreeing, ratio 0.68-0.70). So the target (0.5) is met only when cat
 writes below ~1.3 GB/s. Hub peak RSS 146.2-146.5 MB (idle 145.0). Before this round, in the
-same bench: 277-599 MB/s, hub CPU 3.6-4.0 s, ratio 0.16-0.28. What limits the hub: sha256 alone takes 1.26 s for 2 GiB here (1.7 GB/s), longer than cat's whole
+same bench: 277-599 MB/s, hub CPU 3.6-4.0 s, ratio 0.16-0.28. What limits the hub: sha256
+alone takes 1.26 s for 2 GiB here (1.7 GB/s), longer than cat's whole
 write (1.0-1.1 s warm), and the hub also reads the socket and writes the page cache on the
 same thread; threads to overlap them measured worse (see `FileStore.stage`). Reaching 0.5
 needs the hash off the critical path without the GIL hand-overs (or a parallel hash, which
@@ -109,7 +110,7 @@ def _disk_baseline(folder: Path, total: int) -> tuple[float, int]:
     backs freed guest memory lazily): 2 GB written by Python took 5.4 s of CPU (266 MiB/s) on
     the first run and 0.4-1.1 s (1.3-3.4 GiB/s) right after, and 2.5 s again after 8 s idle.
     Before this, cat ran after the hub and got the memory the hub had just freed."""
-    size, chunks = stl_stream(total)
+    _, chunks = stl_stream(total)
     target = folder / "baseline.stl"
     started = time.perf_counter()
     with target.open("wb") as out:

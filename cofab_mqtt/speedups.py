@@ -30,24 +30,29 @@ def _shared_tables() -> tuple[list[str], dict[str, int], dict[int, tuple[int, li
 
 def install() -> None:
     """Make paho's Properties and ReasonCode share their constant tables (idempotent)."""
-    global _installed
+    global _installed  # noqa: PLW0603 - installing twice would wrap paho twice; one flag per process
     if _installed:
         return
     types, names, properties = _shared_tables()
     reason_names = ReasonCode.names
 
-    def properties_init(self: Properties, packetType: int) -> None:
+    def properties_init(self: Properties, packetType: int) -> None:  # noqa: N803 - paho's own parameter names
         object.__setattr__(self, "packetType", packetType)
         object.__setattr__(self, "types", types)
         object.__setattr__(self, "names", names)
         object.__setattr__(self, "properties", properties)
 
-    def reason_init(self: ReasonCode, packetType: int, aName: str = "Success", identifier: int = -1) -> None:
+    def reason_init(
+        self: ReasonCode,
+        packetType: int,  # noqa: N803 - paho's own parameter names
+        aName: str = "Success",  # noqa: N803
+        identifier: int = -1,
+    ) -> None:
         self.names = reason_names
         self.packetType = packetType
         if identifier == -1:
             if packetType == PacketTypes.DISCONNECT and aName == "Success":
-                aName = "Normal disconnection"
+                aName = "Normal disconnection"  # noqa: N806
             self.set(aName)
         else:
             self.value = identifier

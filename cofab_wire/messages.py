@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from enum import StrEnum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -171,7 +171,7 @@ class JobEvent(_Message):
     detail: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
 
 
-_JobMessage = Annotated[Union[JobOffer, JobCommand, EventAck], Field(discriminator="kind")]
+_JobMessage = Annotated[JobOffer | JobCommand | EventAck, Field(discriminator="kind")]
 _job_adapter: TypeAdapter[JobOffer | JobCommand | EventAck] = TypeAdapter(_JobMessage)
 
 

@@ -149,8 +149,8 @@ def _build(
     )
     return MeshAnalysis(
         format=MeshFormat(fmt),
-        faces=int(len(faces)),
-        vertices=int(len(vertices)),
+        faces=len(faces),
+        vertices=len(vertices),
         bbox_min=_vec3(low),
         bbox_extents=_vec3(extents),
         volume=volume,

@@ -21,8 +21,10 @@ Axes = tuple[int, int, int]
 Vec3 = tuple[float, float, float]
 
 # as designed first, then a quarter turn about Z (keeps the designer's "up"), then the rest
-_ORIENTATIONS: tuple[Axes, ...] = ((0, 1, 2), (1, 0, 2)) + tuple(
-    p for p in itertools.permutations(range(3)) if p not in ((0, 1, 2), (1, 0, 2))
+_ORIENTATIONS: tuple[Axes, ...] = (
+    (0, 1, 2),
+    (1, 0, 2),
+    *(p for p in itertools.permutations(range(3)) if p not in ((0, 1, 2), (1, 0, 2))),
 )
 # absorbs float noise such as 220.00000001 from a CAD export of a 220 mm part
 _TOLERANCE_MM = 1e-6

@@ -176,7 +176,7 @@ def _to_millimetres(mesh: trimesh.Trimesh, units: str | None) -> None:
     if units:
         try:
             factor = trimesh.units.unit_conversion(units, MESH_UNITS)
-        except Exception as exc:  # noqa: BLE001 - trimesh raises for unknown unit names
+        except Exception as exc:
             raise NotAMeshError(f"the file declares an unknown unit {units!r}") from exc
         if factor != 1.0:
             log.debug("scaling mesh from %s to mm by %g", units, factor)

@@ -71,7 +71,7 @@ class RawOutline:
 
 
 def _key(point: np.ndarray, tolerance: float) -> tuple[int, int]:
-    return (int(round(float(point[0]) / tolerance)), int(round(float(point[1]) / tolerance)))
+    return (round(float(point[0]) / tolerance), round(float(point[1]) / tolerance))
 
 
 def _close_if_looped(points: np.ndarray, tolerance: float) -> tuple[np.ndarray, bool]:
@@ -101,11 +101,11 @@ def join_pieces(
         if closed:
             result.append((points, True))
         else:
-            points, looped = _close_if_looped(points, tolerance)
+            joined, looped = _close_if_looped(points, tolerance)
             if looped:
-                result.append((points, True))
+                result.append((joined, True))
             else:
-                open_pieces.append(points)
+                open_pieces.append(joined)
     # end point key -> indices of open pieces with an end there
     ends: dict[tuple[int, int], list[int]] = {}
     for index, points in enumerate(open_pieces):

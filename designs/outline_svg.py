@@ -195,7 +195,7 @@ def _without_unrendered(data: bytes) -> bytes:
             # drawn only through <use>: inside <defs> svgelements still resolves the
             # reference but no longer draws the symbol where it stands
             defs = etree.Element(
-                etree.QName(element).namespace and f"{{{etree.QName(element).namespace}}}defs" or "defs"
+                (etree.QName(element).namespace and f"{{{etree.QName(element).namespace}}}defs") or "defs"
             )
             parent.replace(element, defs)
             defs.append(element)

@@ -187,7 +187,7 @@ def render_thumbnail(mesh: trimesh.Trimesh | Path, size_px: int = 256) -> bytes:
             xy_vertices, depth_vertices = _frame(vertices, internal)
             xy, depth = xy_vertices[faces], depth_vertices[faces]
         image = _rasterise(xy, depth, _shades(vertices[faces]), internal)
-    rgba = np.zeros(image.shape + (4,), dtype=np.uint8)
+    rgba = np.zeros((*image.shape, 4), dtype=np.uint8)
     covered = np.isfinite(image)
     rgba[covered, :3] = np.clip(_COLOUR * image[covered, None], 0, 255).astype(np.uint8)
     rgba[covered, 3] = 255

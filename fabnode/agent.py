@@ -22,7 +22,7 @@ from fabnode.checks import check_offer_file
 from fabnode.config import NodeConfig
 from fabnode.download import DownloadError, download_offer_file
 from fabnode.events import EventEmitter
-from fabnode.journal import Journal, JobState
+from fabnode.journal import JobState, Journal
 from fabnode.machines import AcceptedJob, MachineWorker, RecoveredRun
 from fabnode.status import node_status
 from firmware_bridge import MachineDriver, create_driver

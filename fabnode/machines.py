@@ -22,7 +22,7 @@ from cofab_wire import EventType, JobOffer
 from fabnode.config import MachineConfig
 from fabnode.events import EventEmitter
 from fabnode.gcode_header import header_lines, prepend_header
-from fabnode.journal import Journal, JobState
+from fabnode.journal import JobState, Journal
 from fabnode.laser import LaserJobError, write_laser_gcode
 from fabnode.slicer import SlicerError, profile_build_volume, slice_mesh
 from firmware_bridge import JOB_STATES, MachineDriver, MachineError, MachineState

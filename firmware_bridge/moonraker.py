@@ -94,7 +94,7 @@ class MoonrakerDriver(MachineDriver):
         return result_of(body)
 
     def _query(self) -> dict[str, Any]:
-        result = self._request("GET", "/printer/objects/query", params={k: "" for k in QUERY_OBJECTS})
+        result = self._request("GET", "/printer/objects/query", params=dict.fromkeys(QUERY_OBJECTS, ""))
         status = (result or {}).get("status") if isinstance(result, dict) else None
         if not isinstance(status, dict):
             raise MachineResponseError(f"{self} answered the status query without a status")

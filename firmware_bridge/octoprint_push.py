@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 import httpx
@@ -72,7 +71,7 @@ class PushClient:
         if socket is not None:
             try:
                 socket.close()
-            except Exception:  # noqa: BLE001 - closing a broken socket may fail any way
+            except Exception:
                 pass
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5)

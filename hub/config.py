@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     weight_fairness: float = Field(10.0, ge=0, description="Points for a lab at twice its fair share.")
 
     @model_validator(mode="after")
-    def _refuse_dev_secret_in_production(self) -> "Settings":
+    def _refuse_dev_secret_in_production(self) -> Settings:
         if self.environment != "development" and self.secret_key == DEV_SECRET:
             raise ValueError("COFAB_SECRET_KEY must be set outside development")
         return self

@@ -15,7 +15,6 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
-
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 

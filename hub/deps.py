@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from hub.services import HubServices
 
 
-def get_services(request: Request) -> "HubServices":
+def get_services(request: Request) -> HubServices:
     return request.app.state.services
 
 

@@ -1,5 +1,7 @@
 """Every table model, imported in one place for Alembic and metadata creation."""
 
+from sqlmodel import SQLModel
+
 from hub.auth.models import ApiToken
 from hub.catalog.models import (
     Design,
@@ -14,7 +16,6 @@ from hub.catalog.models import (
 from hub.dispatch.models import OutboxMessage
 from hub.nodes.models import Machine, Node
 from hub.orders.models import Job, Order, OrderEvent
-from sqlmodel import SQLModel
 
 metadata = SQLModel.metadata
 

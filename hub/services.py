@@ -195,7 +195,7 @@ def _start_messaging(services: HubServices) -> None:
         topics,
         services.dispatch,
         after_commit=services.notify_outbox,
-        ack=lambda message: mqtt.ack(message),
+        ack=lambda message: mqtt.ack(message),  # noqa: PLW0108 - mqtt is assigned below
         registry_lock=services.registry_lock,
         on_node_online=lambda node_id: relay.node_back(topics.jobs(node_id)),
         confirm=confirm,

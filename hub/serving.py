@@ -40,7 +40,7 @@ class _Pieces:
         self._parts: list[bytes] = []
         self._size = 0
 
-    def __iadd__(self, piece: bytes) -> "_Pieces":
+    def __iadd__(self, piece: bytes) -> _Pieces:
         self._parts.append(piece)
         self._size += len(piece)
         return self

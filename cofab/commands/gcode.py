@@ -66,7 +66,7 @@ def _print_text(data: dict, max_listed: int) -> None:
     if data["max_s"] is not None:
         print(f"  max S (laser power / spindle): {data['max_s']:g}")
     est = data["estimate"]
-    hours, rest = divmod(int(math.ceil(est["time_s"])), 3600)
+    hours, rest = divmod(math.ceil(est["time_s"]), 3600)
     print(
         f"  estimate: {hours}h{rest // 60:02d}m{rest % 60:02d}s, filament {est['filament_mm']:g} mm "
         f"({est['filament_g']:g} g); feed-rate based, acceleration ignored"

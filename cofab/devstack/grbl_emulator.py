@@ -440,7 +440,7 @@ class GrblEmulator:
                     self._cond.wait(0.1)
                 if self._stopping.is_set():
                     return
-                target, seconds, feed = self._planner[0]
+                target, seconds, _feed = self._planner[0]
                 self._executing = True
             remaining = seconds
             while remaining > 0 and not self._stopping.is_set():

@@ -100,7 +100,7 @@ class LocalNetwork:
             handle.close()
         self._logs.clear()
 
-    def __enter__(self) -> "LocalNetwork":
+    def __enter__(self) -> LocalNetwork:
         self.start()
         return self
 

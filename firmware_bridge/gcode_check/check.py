@@ -81,7 +81,7 @@ def _fast_available(wanted: bool) -> bool:
 
 def _scan_slowly(stream, interp: Interpreter) -> tuple[int, int]:
     lines = total = 0
-    for lines, raw in enumerate(stream, 1):  # noqa: B007 - the count is the result
+    for lines, raw in enumerate(stream, 1):
         total += len(raw)
         interp.feed_line(lines, raw.rstrip(b"\r\n").decode("latin-1"))
     return lines, total

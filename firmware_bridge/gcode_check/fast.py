@@ -176,10 +176,10 @@ class _Scanner:
         # Room for a line per 16 bytes; a chunk of shorter lines is counted and lexed again.
         self._buffers(len(chunk) // 16 + 64)
         try:
-            nlines, m, nother, room = self._lex(chunk)
+            nlines, m, nother, _room = self._lex(chunk)
         except OverflowError:
             self._buffers(chunk.count(b"\n") + 1)
-            nlines, m, nother, room = self._lex(chunk)
+            nlines, m, nother, _room = self._lex(chunk)
         Chunk(
             self.interp,
             chunk,

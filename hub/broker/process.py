@@ -8,6 +8,7 @@ what happened and shows the broker's own last words.
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import os
 import shutil
@@ -236,7 +237,7 @@ def _runs_conf(pid: int, conf_file: Path) -> bool:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return False
     target = os.fsencode(str(conf_file))
-    return any(a == b"-c" and b == target for a, b in zip(args, args[1:]))
+    return any(a == b"-c" and b == target for a, b in itertools.pairwise(args))
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

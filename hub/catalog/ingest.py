@@ -220,6 +220,6 @@ def _optional(what: str, func, *args):
         return func(*args)
     except MemoryError:
         raise
-    except Exception:  # noqa: BLE001 - a derived file is a convenience, never a reason to refuse
+    except Exception:
         log.warning("could not make the %s of an upload; continuing without it", what, exc_info=True)
         return None

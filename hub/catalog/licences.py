@@ -58,7 +58,7 @@ class LicenceTerms:
     remix_licences: frozenset[str] = frozenset()
     deprecated_by: str | None = None
 
-    def allows_remix_under(self, child: "LicenceTerms") -> bool:
+    def allows_remix_under(self, child: LicenceTerms) -> bool:
         """Whether a remix of a design under this licence may be published under `child`."""
         if self.no_derivatives:
             return False

@@ -93,7 +93,7 @@ def attribution_chain(session: Session, design_id: str, *, include_self: bool = 
     design = session.get(Design, design_id)
     if design is None:
         return []
-    ordered = _ancestor_ids(session, [p for p in _parents(session, [design_id]).get(design_id, [])])
+    ordered = _ancestor_ids(session, list(_parents(session, [design_id]).get(design_id, [])))
     rows = (
         {d.id: d for d in session.exec(select(Design).where(Design.id.in_([i for i, _ in ordered])))} if ordered else {}
     )

@@ -36,13 +36,13 @@ from hub.catalog.models import Design, DesignVersion
 from hub.catalog.schemas import DesignMeta
 
 __all__ = [
+    "REQUIRED_LOSH_FIELDS",
     "ManifestPlan",
     "ManifestRejected",
     "PlannedPart",
     "export_manifest",
     "import_manifest",
     "parse_manifest",
-    "REQUIRED_LOSH_FIELDS",
 ]
 
 #: The fields OKH-LOSH v1 requires in every manifest.
@@ -153,10 +153,9 @@ def _names(value: Any, *, split_commas: bool = False) -> list[str]:
     items = value if isinstance(value, list) else [value]
     out: list[str] = []
     for item in items:
-        if isinstance(item, dict):
-            item = item.get("name")
-        if isinstance(item, str):
-            pieces = item.split(",") if split_commas else [item]
+        name = item.get("name") if isinstance(item, dict) else item
+        if isinstance(name, str):
+            pieces = name.split(",") if split_commas else [name]
             out += [" ".join(p.split())[:200] for p in pieces if p.strip()]
     return list(dict.fromkeys(out))
 

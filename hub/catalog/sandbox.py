@@ -54,7 +54,7 @@ _context: multiprocessing.context.ForkServerContext | None = None
 
 
 def _forkserver() -> multiprocessing.context.ForkServerContext:
-    global _context
+    global _context  # noqa: PLW0603 - one forkserver per process, started on first use
     if _context is None:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(_PRELOAD)
@@ -124,7 +124,7 @@ def _child_main(
             outcome = ("memory", None)
         except rejected as exc:
             outcome = ("rejected", str(exc))
-        except Exception:  # noqa: BLE001 - reported to the hub, which logs it and answers 500
+        except Exception:
             outcome = ("error", traceback.format_exc())
         sender.send(outcome)
     except MemoryError:

@@ -122,7 +122,8 @@ _Parts = tuple[sa.Subquery, sa.Subquery, list[sa.ColumnElement]]
 def build_statement(query: SearchQuery, dialect: str) -> sa.Select:
     """The one statement a search runs. Each row is (total, design_id, the design's columns
     that `summary` reads) and the rows are the page in order; a page past the end is one row
-    with design_id NULL, so the total always comes back. dialect: "sqlite" or "postgresql". Public so a benchmark runs the same SQL bare.
+    with design_id NULL, so the total always comes back. dialect: "sqlite" or "postgresql".
+    Public so a benchmark runs the same SQL bare.
 
     Why the bounds: an exact count and a full ranking cost time in proportion to the matches,
     and a very common word matches most of the catalogue (bm25 or ts_rank of 100,000 rows and

@@ -84,7 +84,7 @@ class PartSpec:
     name: str = ""
 
     @classmethod
-    def from_ingested(cls, item: Ingested, *, quantity: int = 1, name: str = "") -> "PartSpec":
+    def from_ingested(cls, item: Ingested, *, quantity: int = 1, name: str = "") -> PartSpec:
         return cls(item.filename, item.sha256, item.size_bytes, item.kind, item.format, item.analysis, quantity, name)
 
 

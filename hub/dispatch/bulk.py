@@ -12,8 +12,8 @@ ORM object added in the same transaction), so no commit leaves a staged row behi
 end of a transaction that did not commit (a rollback, a closed session) drops them. Staged
 rows are invisible to queries until written: a caller that reads them back calls
 `write_staged` first. Only the outermost transaction counts: a row staged inside a savepoint
-that is rolled back is still written, so the hot paths that stage use none. A row carries every column the statement writes (Core applies no model
-defaults); the database fills in an autoincrement id left out.
+that is rolled back is still written, so the hot paths that stage use none. A row carries
+every column the statement writes (Core applies no model defaults); the database fills in an autoincrement id left out.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ applied anyway, superseding the missing one (which is then ignored as stale if i
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -150,7 +151,7 @@ class InboundHandler:
                 changed |= self._flush(run)
                 run = []
                 if kind == "status" and item.payload:  # an empty payload clears a retained status
-                    self._retry(lambda: self._on_status(node_id, item.payload))
+                    self._retry(functools.partial(self._on_status, node_id, item.payload))
                     self.counts["status"] += 1
                     changed = True
             except (WireError, ValueError) as exc:
@@ -183,7 +184,7 @@ class InboundHandler:
             log.exception("event batch failed; applying its events one by one")
             for _, node, event in run:
                 try:
-                    self._retry(lambda: self._apply_events([(node, event)], [True]))
+                    self._retry(functools.partial(self._apply_events, [(node, event)], [True]))
                 except _Stopping:
                     raise
                 except Exception:

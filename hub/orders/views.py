@@ -146,6 +146,6 @@ def decline(
     session: Annotated[Session, Depends(get_session)],
     lab: Annotated[Principal, Depends(require(Role.LAB))],
     services=Depends(get_services),
-    body: Annotated[Decision, Body()] = Decision(),
+    body: Annotated[Decision | None, Body()] = None,
 ) -> dict:
-    return _decide(job_id, False, body.reason, session, lab, services)
+    return _decide(job_id, False, body.reason if body else None, session, lab, services)

@@ -15,6 +15,10 @@ from hub.routing.pricing import estimate_lead_time_h
 _FIT_TOLERANCE_MM = 1e-6
 
 
+def _listed(names) -> str:
+    return ", ".join(sorted(names)) or "none"
+
+
 def lab_checks(lab: LabView, spec: JobSpec, now: datetime) -> list[Check]:
     return [
         Check(
@@ -43,7 +47,7 @@ def machine_checks(machine: MachineView, spec: JobSpec) -> list[Check]:
             material in machine.materials,
             ""
             if material in machine.materials
-            else f"{machine.machine_id} works no {spec.material} (has {', '.join(sorted(machine.materials)) or 'none'})",
+            else f"{machine.machine_id} works no {spec.material} (has {_listed(machine.materials)})",
         ),
         _fit_check(machine, spec),
         Check(
@@ -68,7 +72,8 @@ def machine_checks(machine: MachineView, spec: JobSpec) -> list[Check]:
                 ok,
                 ""
                 if ok
-                else f"{machine.machine_id} nozzle is {machine.nozzle_mm or 'unknown'} mm, job needs {spec.nozzle_mm} mm",
+                else f"{machine.machine_id} nozzle is {machine.nozzle_mm or 'unknown'} mm, "
+                f"job needs {spec.nozzle_mm} mm",
             )
         )
     if spec.lead_time_h is not None:

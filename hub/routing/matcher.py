@@ -15,7 +15,7 @@ oracle) returns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from hub.routing.checks import lab_checks, machine_checks
@@ -140,7 +140,7 @@ def _evaluate(
         elif not closest or sum(not c.passed for c in checks) < sum(not c.passed for c in closest):
             closest = checks
     if best is None and not lab.machines:
-        closest = tuple(base) + (Check("machines", False, "no machines registered"),)
+        closest = (*base, Check("machines", False, "no machines registered"))
     return best, closest
 
 
@@ -158,7 +158,7 @@ def match(
     exclude: frozenset[str] | set[str] = frozenset(),
     now: datetime | None = None,
 ) -> MatchResult:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     active = registry.active_count()
     counts, total_jobs = fairness.snapshot()
     result = MatchResult(total_labs=len(registry))
@@ -191,7 +191,7 @@ def match_naive(
     now: datetime | None = None,
 ) -> MatchResult:
     """Every lab, every machine, every check, then sort: the baseline and the oracle."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     active = registry.active_count()
     counts, total_jobs = fairness.snapshot()
     result = MatchResult(total_labs=len(registry))

@@ -13,6 +13,7 @@ page itself never polls.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
@@ -77,7 +78,7 @@ async def _order_stream(request: Request, engine, order_id: str, after: int) -> 
     while loop.time() - started < MAX_STREAM_S:
         if await request.is_disconnected():
             return
-        events = await run_in_threadpool(_read, engine, lambda s: _new_events(s, order_id, after))
+        events = await run_in_threadpool(_read, engine, functools.partial(_new_events, order_id=order_id, after=after))
         if events or first:
             first = False
             for event in events:

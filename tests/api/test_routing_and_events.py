@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from cofab.devstack.samples import box, stl_bytes
-from cofab_wire import EventType, JobEvent, NodeStatus, MachineStatus
+from cofab_wire import EventType, JobEvent, MachineStatus, NodeStatus
 from hub.dispatch.models import OutboxMessage
 from hub.nodes.service import apply_status
 from hub.orders.service import handle_event, release_unaccepted_offers

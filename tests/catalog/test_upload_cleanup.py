@@ -156,7 +156,7 @@ class _Steps:
         def run() -> None:
             try:
                 func()
-            except BaseException as exc:  # noqa: BLE001 - reported by the test
+            except BaseException as exc:
                 self.errors[name] = exc
             finally:
                 if then is not None:

@@ -18,11 +18,12 @@ from designs import (
     NotAMeshError,
     TruncatedMeshError,
     analyze_mesh,
+    formats,
     render_thumbnail,
     repair_mesh,
+    thumbnail,
     viewer_mesh,
 )
-from designs import formats, thumbnail
 
 # --- thumbnails ---------------------------------------------------------------------
 

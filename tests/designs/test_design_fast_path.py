@@ -12,8 +12,7 @@ import trimesh
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from designs import MeshAnalysis, MeshFormat, analyze_mesh, analyze_trimesh, load_mesh
-from designs import stl_binary
+from designs import MeshAnalysis, MeshFormat, analyze_mesh, analyze_trimesh, load_mesh, stl_binary
 from designs.errors import EmptyMeshError, NotAMeshError, TruncatedMeshError
 from designs.stl_binary import read_binary_stl
 from tests.corpus import CORPUS

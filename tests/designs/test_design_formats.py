@@ -22,10 +22,10 @@ from designs import (
     TruncatedMeshError,
     UnsupportedFormatError,
     extension_for,
+    formats,
     sniff_file,
     sniff_format,
 )
-from designs import formats
 from tests.designs.conftest import encode
 
 ALL_FORMATS = list(MeshFormat)

@@ -18,9 +18,9 @@ from designs import (
     MeshTooLargeError,
     NotAMeshError,
     TruncatedMeshError,
+    formats,
     load_mesh,
 )
-from designs import formats
 from designs.loading import MESH_UNITS, SOURCE_UNITS_KEY
 from tests.designs.conftest import encode
 
@@ -123,7 +123,10 @@ def test_truncated_ascii_stl(write_bytes) -> None:
 
 def test_ascii_stl_vertex_lines_with_wrong_counts(write_bytes) -> None:
     # 2 numbers then 4: trimesh alone would read 9 numbers and shift every coordinate
-    data = b"solid x\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nvertex 1 0\nvertex 0 1 0 0\nendloop\nendfacet\nendsolid x\n"
+    data = (
+        b"solid x\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nvertex 1 0\nvertex 0 1 0 0\n"
+        b"endloop\nendfacet\nendsolid x\n"
+    )
     with pytest.raises(NotAMeshError, match="line 5 of the ASCII STL is a vertex without exactly 3 coordinates"):
         load_mesh(write_bytes(data))
 
@@ -136,7 +139,10 @@ def test_truncated_second_solid_is_not_silently_dropped(write_bytes, box20: trim
 
 
 def test_unparseable_ascii_stl_gives_one_line(write_bytes) -> None:
-    data = b"solid x\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nvertex 1 0 zero\nvertex 0 1 0\nendloop\nendfacet\nendsolid x\n"
+    data = (
+        b"solid x\nfacet normal 0 0 1\nouter loop\nvertex 0 0 0\nvertex 1 0 zero\nvertex 0 1 0\n"
+        b"endloop\nendfacet\nendsolid x\n"
+    )
     with pytest.raises(NotAMeshError) as caught:
         load_mesh(write_bytes(data))
     message = str(caught.value)

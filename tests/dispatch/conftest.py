@@ -172,7 +172,7 @@ class Probe:
             self._on_subscribed(client)
         self.subscribed.set()
 
-    def start(self, *topics: str) -> "Probe":
+    def start(self, *topics: str) -> Probe:
         self._subscriptions = list(topics)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600 if self.persistent else 0

@@ -40,7 +40,7 @@ def start_relay(hub, broker) -> tuple[HubMqtt, OutboxRelay]:
         username=HUB_USER,
         password=HUB_PASSWORD,
         topics=hub.dispatch.topics,
-        on_message=lambda message: mqtt.ack(message),
+        on_message=lambda message: mqtt.ack(message),  # noqa: PLW0108 - mqtt is assigned by this call
         client_id="cofab-hub-test",
         on_published=lambda _mid: relay.notify(),
     )

@@ -37,7 +37,7 @@ def hub_session(hub, broker, *, cap: int = 0) -> HubMqtt:
         username=HUB_USER,
         password=HUB_PASSWORD,
         topics=hub.dispatch.topics,
-        on_message=lambda message: mqtt.ack(message),
+        on_message=lambda message: mqtt.ack(message),  # noqa: PLW0108 - mqtt is assigned by this call
         client_id="cofab-hub-burst",
     )
     mqtt.client.max_queued_messages_set(cap)

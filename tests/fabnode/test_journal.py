@@ -3,7 +3,7 @@ unacknowledged events are listed for re-sending, unfinished jobs are found again
 
 from __future__ import annotations
 
-from fabnode.journal import Journal, JobState
+from fabnode.journal import JobState, Journal
 
 
 def test_offers_are_remembered_across_a_restart(tmp_path):
@@ -47,7 +47,7 @@ def test_only_events_not_sent_recently_are_due_again(tmp_path):
 def test_unfinished_jobs_are_found_with_their_machine_and_file(tmp_path):
     journal = Journal(tmp_path / "j.db")
     for job in ("held", "queued", "starting", "running", "done", "declined"):
-        journal.remember_offer(job, '{"job_id": "%s"}' % job)
+        journal.remember_offer(job, f'{{"job_id": "{job}"}}')
     journal.set_state("held", JobState.AWAITING, machine_id="m1")
     journal.set_state("queued", JobState.ACCEPTED, machine_id="m1")
     journal.set_state("starting", JobState.STARTING, machine_id="m1", remote_name="starting.gcode")

@@ -27,7 +27,7 @@ def moves_between(lines: list[str], start: int) -> list[tuple[float, float]]:
         if line == "M5":
             break
         if line.startswith("G1"):
-            words = dict((w[0], float(w[1:])) for w in line.split()[1:])
+            words = {w[0]: float(w[1:]) for w in line.split()[1:]}
             points.append((words["X"], words["Y"]))
     return points
 
@@ -103,7 +103,7 @@ from cofab.devstack.grbl_emulator import GrblEmulator  # noqa: E402
 from cofab_wire import EventType, JobEvent, JobOffer  # noqa: E402
 from fabnode.config import MachineConfig  # noqa: E402
 from fabnode.events import EventEmitter  # noqa: E402
-from fabnode.journal import Journal, JobState  # noqa: E402
+from fabnode.journal import JobState, Journal  # noqa: E402
 from fabnode.machines import AcceptedJob, MachineWorker  # noqa: E402
 from firmware_bridge import create_driver  # noqa: E402
 

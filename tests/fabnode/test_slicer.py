@@ -94,9 +94,9 @@ def test_gcode_follows_the_profile(prusa_slicer: str, tmp_path: Path) -> None:
     assert not re.search(r"^G91\b", body, re.MULTILINE)  # absolute XYZ only
     ranges = _axis_ranges(body)
     # every move stays on the 220 x 220 bed and below 250 mm
-    assert 0 <= ranges["X"][0] and ranges["X"][1] <= 220
-    assert 0 <= ranges["Y"][0] and ranges["Y"][1] <= 220
-    assert 0 <= ranges["Z"][0] and ranges["Z"][1] <= 250
+    assert ranges["X"][0] >= 0 and ranges["X"][1] <= 220
+    assert ranges["Y"][0] >= 0 and ranges["Y"][1] <= 220
+    assert ranges["Z"][0] >= 0 and ranges["Z"][1] <= 250
     # PrusaSlicer arranged the part around the bed centre (110, 110)
     assert "; bed_shape = 0x0,220x0,220x220,0x220" in gcode
 
@@ -108,8 +108,8 @@ def test_bed_center_moves_the_part(prusa_slicer: str, tmp_path: Path) -> None:
     layer = out.read_text().split(";Z:0.6\n")[1].split(";LAYER_CHANGE")[0]
     xs = [float(x) for x in re.findall(r"^G1 X([\d.]+)", layer, re.MULTILINE)]
     ys = [float(y) for y in re.findall(r"^G1 X[\d.]+ Y([\d.]+)", layer, re.MULTILINE)]
-    assert 49 < min(xs) and max(xs) < 71
-    assert 139 < min(ys) and max(ys) < 161
+    assert min(xs) > 49 and max(xs) < 71
+    assert min(ys) > 139 and max(ys) < 161
 
 
 @pytest.mark.integration
@@ -231,6 +231,7 @@ def test_trace_lines_are_filtered() -> None:
     abort = slicer._failure(
         -6,
         "",
-        "terminate called after throwing an instance of 'Slic3r::RuntimeError'\n  what():  Objects could not fit on the bed\n",
+        "terminate called after throwing an instance of 'Slic3r::RuntimeError'\n"
+        "  what():  Objects could not fit on the bed\n",
     )
     assert isinstance(abort, DoesNotFitBedError)

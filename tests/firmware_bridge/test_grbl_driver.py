@@ -230,10 +230,12 @@ def test_a_port_that_does_not_exist_is_unreachable(tmp_path: Path) -> None:
 
 
 def test_a_silent_device_is_not_taken_for_grbl() -> None:
-    with GrblEmulator(sink=True) as silent:  # reads, never answers
-        with GrblDriver(silent.port, status_timeout_s=0.3) as drv:
-            with pytest.raises(MachineUnreachable, match="does not answer status queries"):
-                drv.connect(timeout=1)
+    with (
+        GrblEmulator(sink=True) as silent,  # reads, never answers
+        GrblDriver(silent.port, status_timeout_s=0.3) as drv,
+        pytest.raises(MachineUnreachable, match="does not answer status queries"),
+    ):
+        drv.connect(timeout=1)
 
 
 def test_create_driver_builds_a_grbl_driver(emulator: GrblEmulator) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from hub.routing.checks import lab_checks, machine_checks
 from tests.routing.factories import lab, machine, spec
 
-NOW = datetime(2026, 11, 25, 22, 0, tzinfo=timezone.utc)  # a Wednesday, 23:00 in Madrid
+NOW = datetime(2026, 11, 25, 22, 0, tzinfo=UTC)  # a Wednesday, 23:00 in Madrid
 
 
 def failed(checks) -> dict[str, str]:
