@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from hub import errors
 from hub.auth.views import router as auth_router
 from hub.catalog.config import CatalogSettings
 from hub.catalog.views import licences_router, uploads_router
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="cofab hub", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.catalog_settings = CatalogSettings()
+    errors.install(app)
     for router in (
         auth_router,
         catalog_router,

@@ -8,10 +8,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from hub.auth.deps import require
 from hub.auth.roles import Role
 from hub.auth.service import Principal, create_token
-from hub.deps import get_session
+from hub.deps import get_session, require
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["auth"])
 

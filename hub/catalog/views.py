@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from hub.auth.deps import current_principal, require
 from hub.auth.roles import Role
 from hub.auth.service import Principal
 from hub.catalog import okh, search, service
@@ -33,7 +32,7 @@ from hub.catalog.schemas import (
     VersionCreate,
     VersionPublic,
 )
-from hub.deps import get_services, get_session
+from hub.deps import current_principal, get_services, get_session, require
 from hub.files import holds
 from hub.files.store import UploadTooLarge
 

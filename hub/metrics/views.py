@@ -11,10 +11,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
 
-from hub.auth.deps import require
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.deps import get_session
+from hub.deps import get_session, require
 from hub.metrics import export, service
 from hub.metrics.config import Assumptions, MetricsSettings
 from hub.metrics.schemas import Breakdown, BreakdownRow, Summary

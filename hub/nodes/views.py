@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException
 from sqlmodel import Session
 
-from hub.auth.deps import current_principal, require
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.deps import get_services, get_session
+from hub.deps import current_principal, get_services, get_session, require
 from hub.nodes import okw, service
 from hub.nodes.models import Membership
 from hub.nodes.schemas import BrokerAccess, NodeCreate, NodePublic, NodeRegistered

@@ -6,10 +6,9 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from hub.auth.deps import require
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.deps import get_services, get_session
+from hub.deps import get_services, get_session, require
 from hub.orders import quotes, service
 from hub.orders.models import Order
 from hub.orders.schemas import OrderCreate, OrderPlaced, OrderPublic

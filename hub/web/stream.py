@@ -24,10 +24,9 @@ from fastapi.responses import StreamingResponse
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
-from hub.auth.deps import require
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.deps import get_session
+from hub.deps import get_session, require
 from hub.orders.models import OrderEvent
 from hub.web import queries
 
