@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION: Literal[1] = 1
 MAX_PAYLOAD_BYTES = 256 * 1024
 
 
@@ -172,7 +172,8 @@ class JobEvent(_Message):
 
 
 _JobMessage = Annotated[JobOffer | JobCommand | EventAck, Field(discriminator="kind")]
-_job_adapter: TypeAdapter[JobOffer | JobCommand | EventAck] = TypeAdapter(_JobMessage)
+# An Annotated union is not a class to mypy; pydantic builds the adapter from it at run time.
+_job_adapter: TypeAdapter[JobOffer | JobCommand | EventAck] = TypeAdapter(_JobMessage)  # type: ignore[arg-type,unused-ignore]
 
 
 def _decode(payload: bytes) -> bytes:

@@ -24,7 +24,7 @@ Vec3 = tuple[float, float, float]
 _ORIENTATIONS: tuple[Axes, ...] = (
     (0, 1, 2),
     (1, 0, 2),
-    *(p for p in itertools.permutations(range(3)) if p not in ((0, 1, 2), (1, 0, 2))),
+    *((a, b, c) for a, b, c in itertools.permutations(range(3)) if (a, b, c) not in ((0, 1, 2), (1, 0, 2))),
 )
 # absorbs float noise such as 220.00000001 from a CAD export of a 220 mm part
 _TOLERANCE_MM = 1e-6

@@ -22,8 +22,8 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from io import BufferedIOBase
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
@@ -159,11 +159,11 @@ class _RecordReader:
     The file must not change while it is read (as for any reader): a shorter file raises
     TruncatedMeshError, and `_gather_corners` re-checks the coordinates it reads back."""
 
-    def __init__(self, f: BinaryIO, declared: int) -> None:
+    def __init__(self, f: BufferedIOBase, declared: int) -> None:
         self._f = f
         self.declared = declared
         self._buffer = np.empty(min(_CHUNK_FACES, declared), dtype=_RECORD)
-        self._bytes = memoryview(self._buffer).cast("B")
+        self._bytes = memoryview(self._buffer).cast("B")  # type: ignore[arg-type]  # numpy stubs: no Buffer
 
     def blocks(self, first_face: int = 0) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (first face index, (k, 3, 3) float32 corners view) from `first_face` on."""

@@ -196,6 +196,7 @@ class Journal:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            assert cursor.lastrowid is not None  # an INSERT into a rowid table sets it
             return cursor.lastrowid, payload
 
     def _max_event_seq(self, job_id: str) -> int:

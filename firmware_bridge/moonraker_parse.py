@@ -99,15 +99,13 @@ def parse_capabilities(status: Mapping[str, Any]) -> MachineCapabilities:
     low, high = toolhead.get("axis_minimum"), toolhead.get("axis_maximum")
     volume = None
     if isinstance(low, list) and isinstance(high, list) and len(low) >= 3 and len(high) >= 3:
-        size = [
-            _number(b) - _number(a) if _number(a) is not None and _number(b) is not None else None
-            for a, b in zip(low[:3], high[:3], strict=True)
-        ]
-        if all(s is not None and s > 0 for s in size):
+        ends = [(_number(a), _number(b)) for a, b in zip(low[:3], high[:3], strict=True)]
+        size = [b - a for a, b in ends if a is not None and b is not None]
+        if len(size) == 3 and all(s > 0 for s in size):
             volume = (size[0], size[1], size[2])
     return MachineCapabilities(
         process="FDM",
-        build_volume_mm=volume,  # type: ignore[arg-type]
+        build_volume_mm=volume,
         extruders=sum(1 for k in ("extruder", "extruder1") if status.get(k) is not None) or 1,
         heated_bed=status.get("heater_bed") is not None,
         file_extensions=GCODE_EXTENSIONS,

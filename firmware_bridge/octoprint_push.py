@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import httpx
 from websockets.exceptions import WebSocketException
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from firmware_bridge.octoprint_parse import parse_push
 from firmware_bridge.state import JobProgress
@@ -52,7 +52,7 @@ class PushClient:
         self._name = name
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._socket = None
+        self._socket: ClientConnection | None = None
         self.connected = threading.Event()
         self.messages = 0
         self.connects = 0

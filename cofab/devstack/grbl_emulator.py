@@ -387,7 +387,8 @@ class GrblEmulator:
             elif g in (0, 1, 2, 3):
                 self._motion = int(g)
             elif g == 4:
-                self._planner.append((tuple(self._planned_end()), words.get("P", 0.0) * self.time_scale, 0.0))
+                x, y, z = self._planned_end()
+                self._planner.append(((x, y, z), words.get("P", 0.0) * self.time_scale, 0.0))
         for m in mcodes:
             if m in (3, 4):
                 self._spindle = words.get("S", self._spindle)

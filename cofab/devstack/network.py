@@ -260,7 +260,10 @@ class LocalNetwork:
 
     def lab_token(self, node_id: str) -> str:
         """The lab's own node token (role lab), issued at registration."""
-        return self._labs[node_id].api_token
+        token = self._labs[node_id].api_token
+        if token is None:
+            raise NetworkError(f"lab {node_id} is not registered yet")
+        return token
 
     def lab_client(self, node_id: str) -> httpx.Client:
         """The hub API as the lab's own node token, as a person at the lab uses it."""

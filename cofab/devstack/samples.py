@@ -16,7 +16,9 @@ class SampleDesign:
 
 
 def stl_bytes(mesh: trimesh.Trimesh) -> bytes:
-    return mesh.export(file_type="stl")
+    data = mesh.export(file_type="stl")
+    assert isinstance(data, bytes)  # trimesh returns bytes for binary formats
+    return data
 
 
 def box(size_mm: tuple[float, float, float]) -> trimesh.Trimesh:

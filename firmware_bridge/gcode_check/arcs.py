@@ -74,6 +74,9 @@ def arc_bounds(
     x0: float, y0: float, x1: float, y1: float, cx: float, cy: float, clockwise: bool
 ) -> tuple[float, float, float, float, float]:
     """(min_x, min_y, max_x, max_y, length) of one arc: `arc_extents` on one element."""
-    one = [np.array([v], dtype=np.float64) for v in (x0, y0, x1, y1, cx, cy)]
-    result = arc_extents(*one, np.array([clockwise]))
+
+    def one(v: float) -> np.ndarray:
+        return np.array([v], dtype=np.float64)
+
+    result = arc_extents(one(x0), one(y0), one(x1), one(y1), one(cx), one(cy), np.array([clockwise]))
     return tuple(float(v[0]) for v in result)  # type: ignore[return-value]

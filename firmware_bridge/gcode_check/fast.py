@@ -56,10 +56,10 @@ from firmware_bridge.gcode_check.interpreter import Interpreter
 
 try:
     from firmware_bridge.gcode_check import _lexer
-except ImportError:  # not built (a checkout without `pip install -e .`)
-    _lexer = None
 
-AVAILABLE = _lexer is not None
+    AVAILABLE = True
+except ImportError:  # not built (a checkout without `pip install -e .`)
+    AVAILABLE = False
 """False when the C lexer is not built; `check_file` then interprets every line."""
 
 CHUNK_BYTES = 1 << 20
@@ -114,7 +114,7 @@ class _Scanner:
     """Lexes chunks and applies them to the interpreter in order."""
 
     def __init__(self, interp: Interpreter) -> None:
-        if _lexer is None:
+        if not AVAILABLE:
             raise RuntimeError("the G-code lexer (_lexer.c) is not built: run pip install -e .")
         self.interp = interp
         self.lines = 0

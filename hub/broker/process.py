@@ -124,7 +124,7 @@ def wait_until_listening(
         time.sleep(_POLL_SECONDS)
 
 
-def terminate(proc: subprocess.Popen[bytes], timeout: float) -> int:
+def terminate(proc: subprocess.Popen[bytes] | AdoptedProcess, timeout: float) -> int:
     """SIGTERM (mosquitto then saves its database), wait, SIGKILL if it hangs; return the code."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -133,8 +133,9 @@ def terminate(proc: subprocess.Popen[bytes], timeout: float) -> int:
         except subprocess.TimeoutExpired:
             log.warning("mosquitto pid %d ignored SIGTERM for %g s; killing it", proc.pid, timeout)
             proc.kill()
-            proc.wait()
-    return proc.returncode
+            return proc.wait()
+        return proc.returncode if proc.returncode is not None else proc.wait()
+    return proc.wait()
 
 
 class AdoptedProcess:
@@ -165,8 +166,9 @@ class AdoptedProcess:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() >= deadline:
-                raise subprocess.TimeoutExpired(f"mosquitto pid {self.pid}", timeout)
+                raise subprocess.TimeoutExpired(f"mosquitto pid {self.pid}", timeout or 0.0)
             time.sleep(_POLL_SECONDS)
+        assert self.returncode is not None  # poll() set it
         return self.returncode
 
 

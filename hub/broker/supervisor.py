@@ -56,7 +56,7 @@ class MosquittoSupervisor:
         self._credentials = BrokerCredentials(settings)
         self._credentials.set_user(settings.hub_username, settings.hub_password)
         self._lock = threading.RLock()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | process.AdoptedProcess | None = None
         self._stopping = threading.Event()
         self._watchdog: threading.Thread | None = None
         self._restarts = 0
