@@ -1,7 +1,7 @@
 """bench.analysis: check a large binary STL with cofab, side by side with admesh.
 
 `python -m bench.analysis [--quick]` writes an icosphere binary STL (subdivisions 8:
-1,310,720 faces, 65 MB, the file TARGETS.md names, also with --quick, which only repeats
+1,310,720 faces, 65 MB, the file docs/benchmarks.md names, also with --quick, which only repeats
 fewer times: on a small file both tools' start-up is the whole figure) into a temporary folder,
 then runs, as child processes taking turns:
 - `python -m designs.analysis_cli FILE`: cofab's analysis alone (`designs.analyze_mesh`, the
@@ -10,7 +10,7 @@ then runs, as child processes taking turns:
   structlog set-up), reported beside it;
 - `admesh FILE` (Debian's C tool: load, connectivity, normals, volume): the baseline.
 Each child's wall time and exact peak RSS come from `bench.common.run_measured`. The report
-gives medians and the ratios cofab / admesh; the target is in ../shared/TARGETS.md (time
+gives medians and the ratios cofab / admesh; the target is in docs/benchmarks.md (time
 within 2x, memory within 3x). The tools' answers (faces, volume, parts) are compared too, so
 a fast wrong answer shows.
 
@@ -38,7 +38,7 @@ from pathlib import Path
 from bench.common import Measured, parse_args, report, run_measured
 
 ADMESH = "/usr/bin/admesh"
-TARGET = "time within 2x of admesh, peak memory within 3x (../shared/TARGETS.md)"
+TARGET = "time within 2x of admesh, peak memory within 3x (docs/benchmarks.md)"
 
 
 def _write_icosphere(folder: Path, subdivisions: int) -> Path:

@@ -2,7 +2,7 @@
 
 Baseline, side by side in the same run: reading the same file and splitting it into lines
 in Python (text mode, as a Python G-code tool reads it; the binary variant is in the notes).
-Target (TARGETS.md): at least 25 MB/s, within 4x of the read-and-split.
+Target (docs/benchmarks.md): at least 25 MB/s, within 4x of the read-and-split.
 
 The file imitates PrusaSlicer output for a Marlin printer: relative extrusion, perimeters
 and infill as G1 X Y E, travels with retractions, feature comments, M73 progress, M204

@@ -4,7 +4,7 @@ Indexed path (`hub.routing.matcher.match`: k-d tree nearest-first with a score b
 the naive full scan (`match_naive`: every lab, every machine, every check) on the same
 registry and the same jobs, in this process. Also checks both agree on every query, and
 measures the registry's memory (tracemalloc, labs + index). Target: p99 < 2 ms and >= 20x
-faster than the scan (../shared/TARGETS.md).
+faster than the scan (docs/benchmarks.md).
 """
 
 from __future__ import annotations

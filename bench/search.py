@@ -5,7 +5,7 @@ into a fresh, migrated database: SQLite in a temporary folder by default, or the
 database named by --database-url. Each query of a fixed set runs through
 `hub.catalog.search.search_designs` (a session, the ORM, the API's page model) and, side by
 side, as the very same SQL (compiled with its values inlined) on the bare DB-API cursor. The
-report gives p50/p95 of each and their ratio. Target (../shared/TARGETS.md): p95 under 50 ms
+report gives p50/p95 of each and their ratio. Target (docs/benchmarks.md): p95 under 50 ms
 and within 3x of the bare SQL.
 
     .venv/bin/python -m bench.search [--quick] [--database-url postgresql+psycopg://…]

@@ -35,7 +35,7 @@ needs the hash off the critical path without the GIL hand-overs (or a parallel h
 would change the content address).
 
     .venv/bin/python -m bench.upload [--quick]
-Target (../shared/TARGETS.md): hub peak RSS under 150 MB; throughput at least 50 % of `cat`.
+Target (docs/benchmarks.md): hub peak RSS under 150 MB; throughput at least 50 % of `cat`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 - MQTT v5 with a persistent session (clean_start false and a session expiry), so queued QoS 1
   messages wait in the broker while a side is away;
 - TCP_NODELAY on the socket after every connect: paho never sets it, and request/reply
-  traffic collapses to tens of messages per second without it (notes/mqtt.md);
+  traffic collapses to tens of messages per second without it (docs/mqtt.md);
 - subscriptions renewed on every connect, since a broker that lost its state (a SIGKILL
   before autosave) no longer has them;
 - a Last Will renewed before every connection with a later `connection_epoch` (when the

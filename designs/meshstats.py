@@ -36,7 +36,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: A face with less area than this is degenerate (zero-area: collinear or repeated vertices).
-#: The shared corpus's MANIFEST counts `zero_area_faces` with the same threshold.
+#: The test corpus's MANIFEST counts `zero_area_faces` with the same threshold (docs/corpus.md).
 DEGENERATE_FACE_AREA_MM2 = 1e-12
 #: A downward-facing surface tilted further than this from vertical is an overhang that an
 #: FDM printer cannot build without supports (the usual 45° rule).

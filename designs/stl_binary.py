@@ -1,7 +1,7 @@
 """Read a binary STL straight into merged numpy arrays, without trimesh.
 
 Why: analysing a 1.3-million-face STL through `trimesh.load` took 9.6x admesh's time and
-8.6x its memory (../shared/TARGETS.md): trimesh imports for a second, keeps several float64
+8.6x its memory (docs/benchmarks.md): trimesh imports for a second, keeps several float64
 copies of every corner and builds hash tables and caches it does not need for a check. This
 path reads the 50-byte records in chunks into one reused buffer, keeps only two 64-bit
 hashes per corner, merges equal vertices with one 64-bit sort, reads the merged vertices'

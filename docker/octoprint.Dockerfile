@@ -1,4 +1,4 @@
-# OctoPrint with its virtual printer, configured as cofab's devstack does (notes/octoprint.md).
+# OctoPrint with its virtual printer, configured as cofab's devstack does (docs/octoprint.md).
 FROM python:3.11-slim-bookworm
 RUN pip install --no-cache-dir 'octoprint>=1.11,<1.12'
 COPY docker/octoprint-config.yaml /octoprint/config.yaml

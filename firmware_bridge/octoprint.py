@@ -3,7 +3,7 @@
 Why not a client library: there is no `octoprint-client` package on the index;
 `pyoctoprintapi` (last release 2023) has no upload and no select/print; `octorest` (2020)
 drops the select flag on upload. The handful of calls we need is short and fully under
-our control here (see /work/shared/notes/octoprint.md for the verified flow).
+our control here (docs/octoprint.md lists the calls and OctoPrint's behaviour they rely on).
 
 Things this driver is careful about:
 - `connect()` never re-issues a connection to a printer that is already up: after a node

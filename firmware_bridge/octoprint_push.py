@@ -1,6 +1,6 @@
 """OctoPrint's push socket: `current` state messages (about every 0.5 s) without polling.
 
-Flow (verified on OctoPrint 1.11, notes/octoprint.md): `POST /api/login {"passive": true}`
+Flow (verified on OctoPrint 1.11, docs/octoprint.md): `POST /api/login {"passive": true}`
 with the API key gives a user name and session; open `ws://host:port/sockjs/websocket`
 (the raw-websocket SockJS endpoint: plain JSON messages) and send `{"auth": "name:session"}`.
 

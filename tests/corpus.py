@@ -1,8 +1,10 @@
-"""Where the shared design corpus is: $COFAB_CORPUS, or ../shared/corpus beside the checkout.
+"""Where the test corpus is: $COFAB_CORPUS, or ../shared/corpus beside the checkout.
 
-One place for every test that reads it, so a clean clone with ../shared beside it (as CI runs)
-and a machine that points COFAB_CORPUS elsewhere both find it; tests skip with a reason
-naming this path where it is absent. Its files are read in place, never copied."""
+The corpus (real files from public repositories, docs/corpus.md) is an optional test input
+kept outside the repository. This is the one place every test that reads it looks: a
+checkout with the folder beside it and a machine that points COFAB_CORPUS elsewhere both
+find it; tests skip with a reason naming this path where it is absent. Its files are read
+in place, never copied."""
 
 from __future__ import annotations
 

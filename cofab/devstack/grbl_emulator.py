@@ -2,7 +2,7 @@
 
 Everything else cofab tests against is the real thing (Mosquitto, OctoPrint's virtual
 printer, PrusaSlicer, PostgreSQL). A GRBL controller is firmware on a microcontroller
-behind a serial line, and no GRBL simulator is installable here (notes/octoprint.md), so
+behind a serial line, and no GRBL simulator is installable here (docs/octoprint.md), so
 this module plays one on a pty (`os.openpty()`): the driver opens `emulator.port` with
 pyserial exactly as it would open /dev/ttyUSB0.
 

@@ -1,8 +1,8 @@
 """A real OctoPrint with its virtual printer, started headless for tests and the demo.
 
-The project tests against the real thing (docs: "real parts in tests"), so this starts the
+The project tests against the real thing, so this starts the
 same `octoprint serve` a lab runs, in its own virtual environment, on a local port, with a
-configuration that needs no browser step and no internet (see notes/octoprint.md):
+configuration that needs no browser step and no internet (see docs/octoprint.md):
 first-run wizard off, online checks and internet-only plugins off, the virtual printer on
 with a 250 °C ambient temperature so heating is instant, an admin user, and a pre-seeded
 application key.

@@ -35,7 +35,7 @@ Then, per chunk of `CHUNK_BYTES` (memory stays bounded: arrays for one chunk onl
    maximum, violations from `np.flatnonzero`), arc bulges and run time for every move at once.
 
 The interpreter is the reference: tests hold this path to the same report on generated
-programs, the shared corpus and every unsafe case. The rules of plain moves (bounds, arc
+programs, the test corpus and every unsafe case. The rules of plain moves (bounds, arc
 extremes, time and filament) exist here as array operations beside the interpreter's
 per-line ones; they are few, and the agreement tests are what keeps the two the same.
 

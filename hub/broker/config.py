@@ -157,7 +157,7 @@ def render_config(settings: BrokerSettings) -> str:
         f"autosave_interval {s.autosave_interval}",
         "",
         # paho never sets TCP_NODELAY and Mosquitto's default is off: request/reply over
-        # MQTT falls to tens of round trips per second without it (notes/mqtt.md).
+        # MQTT falls to tens of round trips per second without it (docs/mqtt.md).
         "set_tcp_nodelay true",
         f"max_queued_messages {s.max_queued_messages}",
     ]

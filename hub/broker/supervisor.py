@@ -2,7 +2,7 @@
 
 The hub is the only authority on who may use the broker, so it writes the configuration,
 password and ACL files itself, signals the broker to reload them when nodes come and go, and
-restarts the broker if it dies. What a crash loses (see notes/mqtt.md) the hub's database
+restarts the broker if it dies. What a crash loses (see docs/mqtt.md) the hub's database
 re-sends: `on_restart` tells the hub when to do so.
 """
 

@@ -25,7 +25,7 @@ MessageHandler = Callable[[mqtt.MQTTMessage], None]
 
 SHARE_GROUP = "cofab-hubs"
 RECEIVE_MAXIMUM = 65535  # the MQTT maximum
-PUBLISH_WINDOW = 50  # QoS 1 publishes awaiting PUBACK; 20-100 is best (notes/mqtt.md)
+PUBLISH_WINDOW = 50  # QoS 1 publishes awaiting PUBACK; 20-100 is best (docs/mqtt.md)
 
 
 def shared_events_filter(topics: Topics) -> str:

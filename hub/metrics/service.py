@@ -1,6 +1,6 @@
 """City figures from job records: what was made locally, how far it travelled, what it saved.
 
-Why from job records: the brief's promise is measured local production, not a model. Every
+Why from job records: what cofab promises a city is measured local production, not a model. Every
 figure here is a sum over completed jobs (one job = one part copy made at one lab), with the
 mass and print hours the price was computed from at offer time (`jobs.match.price.basis`), so
 the city sees the same numbers the maker paid for. Where a job has no such basis (an unpaid,

@@ -2,7 +2,7 @@
 
 OKW names processes and materials by Wikipedia URL and makes nothing mandatory; cofab needs
 an id, a name and GPS coordinates, and maps the rest where it has a counterpart. Fields
-follow the OKW facility and equipment models (notes/anchors.md).
+follow the OKW facility and equipment models (docs/okw.md).
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 `install(app)` is the one hook the hub's app calls: it adds the cookie sign-in middleware,
 the page and stream routes, the page error handlers and the static files.
+- `views`: the server-rendered pages (Jinja2, `templates/`) and their error handlers;
+- `stream`: live updates as Server-Sent Events; `session`: the API token kept in a cookie;
+- `queries`: the read-only queries the pages need beyond the domains' services;
+- `charts`: bar charts as plain data for SVG templates; `static/`: scripts and styles.
 """
 
 from __future__ import annotations

@@ -17,8 +17,7 @@ from urllib.parse import urlparse
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-# As this machine's notes say Chromium must start here: without the background-networking
-# flags it tries to reach Google's hosts at every start.
+# Without the background-networking flags Chromium tries to reach Google's hosts at every start.
 FLAGS = [
     "--headless",
     "--no-sandbox",

@@ -1,4 +1,4 @@
-"""The licence table: the ids the brief names are known with the right terms, spelling is
+"""The licence table: the ids in REQUIRED are known with the right terms, spelling is
 forgiven only where it is unambiguous, and unknown ids are refused with the list."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ cleanly. Run in a child process with memory and time limits by test_design_fuzz.
     python tests/designs/fuzz_worker.py --seed 1 --inputs 300 --out DIR
 
 Seeds are small valid files of every kind cofab reads (generated here, plus small files of
-the shared corpus when present). Each input is a seed mutated by a seeded random generator:
+the test corpus when present, docs/corpus.md). Each input is a seed mutated by a seeded random generator:
 bit flips, byte overwrites with boundary values, truncation, insertion, duplication, a
 splice of two files, a rewritten binary-STL triangle count, a mutated 3MF model re-zipped
 (so the XML parser, not only the ZIP reader, sees damage), or plain random bytes.
@@ -201,7 +201,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--inputs", type=int, default=300)
     parser.add_argument("--out", type=Path, required=True, help="where failing inputs are written")
-    parser.add_argument("--corpus", type=Path, help="the shared corpus, whose files become seeds too")
+    parser.add_argument("--corpus", type=Path, help="the test corpus (docs/corpus.md), whose files become seeds too")
     args = parser.parse_args()
 
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_BYTES, ADDRESS_SPACE_BYTES))

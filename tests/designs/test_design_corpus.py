@@ -1,4 +1,4 @@
-"""Real files from public repositories (the shared corpus), compared with the reference
+"""Real files from public repositories (the test corpus), compared with the reference
 values in its MANIFEST.tsv.
 
 The manifest's `measured` column was taken with trimesh 5.2 and the default
@@ -7,7 +7,7 @@ legitimately differs, `EXPECTED_DIFFERENCES` says what we expect instead and why
 `broken/` and every non-mesh file must give a DesignFileError or an analysis that shows the
 defect, never another exception.
 
-The corpus lives outside the repository: ../shared/corpus beside the checkout, or $COFAB_CORPUS (tests/corpus.py).
+The corpus is an optional input from outside the repository (docs/corpus.md; tests/corpus.py finds it).
 """
 
 from __future__ import annotations

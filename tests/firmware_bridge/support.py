@@ -23,7 +23,7 @@ PROFILES = {
     "cnc": "grbl-cnc.toml",
 }
 
-# The demo's setting: the virtual printer moves 100x faster (notes/octoprint.md).
+# The demo's setting: the virtual printer moves 100x faster (docs/octoprint.md).
 FAST = ["M220 S10000"]
 
 

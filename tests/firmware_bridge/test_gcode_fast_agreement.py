@@ -3,7 +3,7 @@
 Both must give the same report (violations with line, kind and reason; bounds; maximum
 temperatures; estimates as reported) on generated programs full of the lines the lexer
 must either read exactly or hand over, on small chunks (so chunk edges fall everywhere),
-and on every file of the shared corpus.
+and on every file of the test corpus (docs/corpus.md).
 """
 
 from __future__ import annotations
