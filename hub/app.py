@@ -17,7 +17,7 @@ from hub.files.views import router as files_router
 from hub.metrics.views import router as metrics_router
 from hub.nodes.views import router as nodes_router
 from hub.orders.views import router as orders_router
-from hub.services import start_services
+from hub.runtime import start_services
 from hub.web import install as install_web
 
 DESCRIPTION = """
