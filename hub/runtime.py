@@ -205,36 +205,27 @@ def _hub_broker_password(settings: Settings) -> str:
     return value
 
 
-def _broker_settings(settings: Settings, hub_password: str | None) -> BrokerSettings:
+def _broker_settings(settings: Settings, hub_password: str) -> BrokerSettings:
+    """The supervised Mosquitto: the nodes' listener at `mqtt_host:mqtt_port`, the hub's own
+    next to it (loopback), and its files under the data dir."""
     return BrokerSettings(
         host=settings.mqtt_host,
         port=settings.mqtt_port,
+        hub_port=settings.broker_hub_port or settings.mqtt_port + 1,
         data_dir=settings.broker_dir,
         prefix=settings.mqtt_prefix,
         hub_username=settings.mqtt_username,
         hub_password=hub_password,
-        hub_port=settings.broker_hub_port or settings.mqtt_port + 1,
     )
 
 
 def _messaging(settings: Settings, engine: Engine, ctx: DispatchContext, registry_lock: threading.RLock) -> Messaging:
-    password = _hub_broker_password(settings) if settings.broker_managed or settings.mqtt_password else None
-    broker_settings = _broker_settings(settings, password) if settings.broker_managed else None
-    host, port = (settings.mqtt_host, settings.mqtt_port) if broker_settings is None else broker_settings.hub_endpoint
+    broker_settings = _broker_settings(settings, _hub_broker_password(settings)) if settings.broker_managed else None
     topics = ctx.topics
     # The session is built first; what it calls (the inbound handler, the relay) is bound below.
     deliver: LateBound[[MQTTMessage]] = LateBound("the hub session's message handler")
     published: LateBound[[int]] = LateBound("the hub session's publish callback")
-    mqtt = HubMqtt(
-        host=host,
-        port=port,
-        username=settings.mqtt_username,
-        password=password,
-        topics=topics,
-        on_message=deliver,
-        client_id=f"{settings.mqtt_username}-{settings.replica_id}",
-        on_published=published,
-    )
+    mqtt = _hub_session(settings, topics, broker_settings, on_message=deliver, on_published=published)
     relay = OutboxRelay(
         engine,
         mqtt,
@@ -243,6 +234,13 @@ def _messaging(settings: Settings, engine: Engine, ctx: DispatchContext, registr
         restart_window_s=max(60.0, settings.offer_timeout_s),
         retention_s=settings.outbox_retention_s,
     )
+
+    def node_back(node_id: str) -> None:
+        relay.node_back(topics.jobs(node_id))
+
+    def broker_restarted() -> None:
+        relay.requeue_after_broker_restart()
+
     inbound = InboundHandler(
         engine,
         topics,
@@ -250,19 +248,42 @@ def _messaging(settings: Settings, engine: Engine, ctx: DispatchContext, registr
         after_commit=relay.notify,
         ack=mqtt.ack,
         registry_lock=registry_lock,
-        on_node_online=lambda node_id: relay.node_back(topics.jobs(node_id)),
+        on_node_online=node_back,
         confirm=_event_acks(mqtt, topics),
     )
     deliver.bind(inbound.submit)
     published.bind(lambda _mid: relay.notify())
-    broker = None
-    if broker_settings is not None:
-        broker = MosquittoSupervisor(broker_settings, on_restart=relay.requeue_after_broker_restart)
+    broker = None if broker_settings is None else MosquittoSupervisor(broker_settings, on_restart=broker_restarted)
     sweeper = OfferSweeper(engine, ctx, interval_s=settings.maintenance_interval_s, after_change=relay.notify)
     refresher = None
     if settings.registry_refresh_s > 0:
         refresher = RegistryRefresher(engine, ctx, interval_s=settings.registry_refresh_s, lock=registry_lock)
     return Messaging(broker, mqtt, relay, inbound, sweeper, refresher)
+
+
+def _hub_session(
+    settings: Settings,
+    topics: Topics,
+    broker: BrokerSettings | None,
+    *,
+    on_message: Callable[[MQTTMessage], None],
+    on_published: Callable[[int], None],
+) -> HubMqtt:
+    """The hub's MQTT session: to the supervised broker's hub listener when this replica runs
+    it, else to `mqtt_host:mqtt_port` (another replica's broker, or one run apart)."""
+    host, port, password = settings.mqtt_host, settings.mqtt_port, settings.mqtt_password or None
+    if broker is not None:
+        (host, port), password = broker.hub_endpoint, broker.hub_password
+    return HubMqtt(
+        host=host,
+        port=port,
+        username=settings.mqtt_username,
+        password=password,
+        topics=topics,
+        on_message=on_message,
+        client_id=f"{settings.mqtt_username}-{settings.replica_id}",
+        on_published=on_published,
+    )
 
 
 def _event_acks(mqtt: HubMqtt, topics: Topics) -> Callable[[str, JobEvent, bool], None]:
