@@ -1,7 +1,7 @@
 """bench.upload: stream a 2 GB binary STL into a running hub (200 MB with --quick).
 
 Starts the hub as a child process the way it is deployed (`cofab hub run`: uvicorn with
-httptools and the hub's streaming protocol, `hub.serving`; SQLite in a temporary folder, MQTT
+httptools and the hub's streaming protocol, `hub.http_protocol`; SQLite in a temporary folder, MQTT
 off), gets a designer token, and sends a valid binary STL (an 84-byte header, then 50-byte
 triangle records) to `POST /api/v1/uploads`, generated on the fly by httpx from a generator
 of ~1 MiB chunks, so neither side ever holds the file (the client costs ~0.4 s of CPU per

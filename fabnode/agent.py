@@ -25,7 +25,7 @@ from fabnode.events import EventEmitter
 from fabnode.journal import JobState, Journal
 from fabnode.machines import AcceptedJob, MachineWorker, RecoveredRun
 from fabnode.status import node_status
-from firmware_bridge import MachineDriver, create_driver
+from firmware_bridge import MachineDriver, StartStagger, create_driver
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ class NodeAgent:
             epochs=self.journal.next_connection_epoch,
         )
         self.emitter = EventEmitter(config.node_id, self.journal, self._publish_event)
+        # One per agent: its FDM machines take turns to switch their heaters on.
+        self.stagger = StartStagger(config.start_stagger_s)
         self.workers: dict[str, MachineWorker] = {
             m.id: MachineWorker(
                 m,
@@ -71,6 +73,7 @@ class NodeAgent:
                 poll_s=config.status_poll_s,
                 progress_step=config.progress_step_percent,
                 on_change=self.publish_status,
+                stagger=self.stagger,
             )
             for m in config.machines
         }

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from cofab_wire.topics import DEFAULT_PREFIX, validate_id
 
@@ -54,7 +54,6 @@ class MachineConfig(BaseModel):
         description="Machine profile TOML for the G-code safety check (see examples/machines/), "
         "relative to the config file; derived from this section when unset.",
     )
-    _start_stagger_s: float = PrivateAttr(30.0)
 
     @field_validator("id")
     @classmethod
@@ -90,9 +89,9 @@ class NodeConfig(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _machine_settings(self) -> NodeConfig:
+    def _resolve_safety_profiles(self) -> NodeConfig:
+        """A machine's `safety_profile` is written relative to the config file; made absolute once, here."""
         for machine in self.machines:
-            machine._start_stagger_s = self.start_stagger_s
             if machine.safety_profile and not Path(machine.safety_profile).is_absolute():
                 machine.safety_profile = str(self.config_dir / machine.safety_profile)
         return self

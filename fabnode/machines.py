@@ -25,7 +25,7 @@ from fabnode.gcode_header import header_lines, prepend_header
 from fabnode.journal import JobState, Journal
 from fabnode.laser import LaserJobError, write_laser_gcode
 from fabnode.slicer import SlicerError, profile_build_volume, slice_mesh
-from firmware_bridge import JOB_STATES, MachineDriver, MachineError, MachineState
+from firmware_bridge import JOB_STATES, JobProgress, MachineDriver, MachineError, MachineState
 from firmware_bridge.gcode_check import (
     GcodeUnreadable,
     MachineProfile,
@@ -39,18 +39,6 @@ from firmware_bridge.stagger import StartStagger
 log = logging.getLogger(__name__)
 
 _DIALECTS = {"octoprint": "marlin", "moonraker": "klipper", "grbl": "grbl"}
-_STAGGERS: dict[Path, StartStagger] = {}
-_STAGGERS_LOCK = threading.Lock()
-
-
-def node_stagger(work_dir: Path, delay_s: float) -> StartStagger:
-    """The one start scheduler shared by the machine workers of a node (one per work dir)."""
-    key = work_dir.resolve()
-    with _STAGGERS_LOCK:
-        stagger = _STAGGERS.get(key)
-        if stagger is None or stagger.delay_s != delay_s:
-            stagger = _STAGGERS[key] = StartStagger(delay_s)
-        return stagger
 
 
 def safety_profile(config: MachineConfig, slicer_profile: Path | None = None) -> MachineProfile:
@@ -114,7 +102,11 @@ class MachineWorker:
         poll_s: float,
         progress_step: float,
         on_change: Callable[[], None],
+        stagger: StartStagger | None = None,
     ) -> None:
+        """`stagger` is the node's start scheduler, shared by all its workers (the agent owns
+        it). None: a scheduler of this worker's own, which never makes it wait, since a
+        machine does not wait for itself."""
         self.config = config
         self.driver = driver
         self._emitter = emitter
@@ -132,7 +124,7 @@ class MachineWorker:
         self._thread = threading.Thread(target=self._run, name=f"machine-{config.id}", daemon=True)
         self._connected = False
         self._safety = safety_profile(config, profile)
-        self._stagger = node_stagger(work_dir, config._start_stagger_s)
+        self._stagger = stagger if stagger is not None else StartStagger(0)
 
     @property
     def queue_length(self) -> int:
@@ -400,32 +392,7 @@ class MachineWorker:
                     reported = pct
                     self._emitter.progress(job_id, "running", percent=round(min(pct, 100.0), 1))
                 continue
-            if status.state is MachineState.ERROR:
-                self._finish(
-                    job_id, EventType.FAILED, reason=f"machine {self.config.id}: {status.error or 'firmware error'}"
-                )
-                return
-            ours = status.file_name is None or status.file_name.endswith(stored_as)
-            done = ours and status.completion is not None and status.completion >= 100.0
-            if done or (seen_active and status.state is MachineState.IDLE):
-                if done and job_id not in self._cancelled:
-                    self._finish(
-                        job_id,
-                        EventType.COMPLETED,
-                        machine_id=self.config.id,
-                        detail={
-                            "print_seconds": round(time.monotonic() - started, 1),
-                            "slice_seconds": round(slice_seconds, 2),
-                        },
-                    )
-                else:
-                    self._finish(
-                        job_id,
-                        EventType.FAILED,
-                        reason="cancelled"
-                        if job_id in self._cancelled
-                        else f"machine stopped at {status.completion or 0:.0f}%",
-                    )
+            if self._ended(job_id, status, stored_as, seen_active=seen_active, started=started, slice_s=slice_seconds):
                 return
             if not seen_active and time.monotonic() > grace_until:
                 self._finish(
@@ -434,3 +401,34 @@ class MachineWorker:
                     reason=f"machine {self.config.id} never started the job (state {status.state.value})",
                 )
                 return
+
+    def _ended(
+        self, job_id: str, status: JobProgress, stored_as: str, *, seen_active: bool, started: float, slice_s: float
+    ) -> bool:
+        """Report the job's end if the machine, no longer running it, shows one: a firmware
+        error, our file at 100 %, or idle after it ran. False: not ended (yet)."""
+        if status.state is MachineState.ERROR:
+            self._finish(
+                job_id, EventType.FAILED, reason=f"machine {self.config.id}: {status.error or 'firmware error'}"
+            )
+            return True
+        ours = status.file_name is None or status.file_name.endswith(stored_as)
+        done = ours and status.completion is not None and status.completion >= 100.0
+        if not (done or (seen_active and status.state is MachineState.IDLE)):
+            return False
+        if done and job_id not in self._cancelled:
+            self._finish(
+                job_id,
+                EventType.COMPLETED,
+                machine_id=self.config.id,
+                detail={"print_seconds": round(time.monotonic() - started, 1), "slice_seconds": round(slice_s, 2)},
+            )
+        else:
+            self._finish(
+                job_id,
+                EventType.FAILED,
+                reason="cancelled"
+                if job_id in self._cancelled
+                else f"machine stopped at {status.completion or 0:.0f}%",
+            )
+        return True

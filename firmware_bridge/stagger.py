@@ -4,6 +4,9 @@ A print farm's printers each draw several hundred watts while heating bed and ho
 started together they trip breakers (a request from print-farm labs). Every machine worker
 asks `wait_turn()` right before it starts a job; turns are handed out at least `delay_s`
 apart, first come first served, and a start long after the last one does not wait.
+
+A node has one `StartStagger`, made by its agent and handed to each of its machine workers;
+there is no process-wide table, so two agents in one process (tests) keep their own turns.
 """
 
 from __future__ import annotations

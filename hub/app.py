@@ -3,6 +3,7 @@ thin and reach services through `hub.deps`."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -17,7 +18,7 @@ from hub.files.views import router as files_router
 from hub.metrics.views import router as metrics_router
 from hub.nodes.views import router as nodes_router
 from hub.orders.views import router as orders_router
-from hub.services import start_services
+from hub.runtime import start_services
 from hub.web import install as install_web
 
 DESCRIPTION = """
@@ -31,7 +32,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """The hub's parts live as long as the app serves: started before the first request,
+        stopped in reverse after the last (`hub.runtime`)."""
         app.state.services = start_services(settings)
         try:
             yield

@@ -21,7 +21,7 @@ from hub.auth.service import Principal, authenticate
 from hub.errors import Forbidden, Unauthenticated
 
 if TYPE_CHECKING:
-    from hub.services import HubServices
+    from hub.runtime import HubServices
 
 
 def get_services(request: Request) -> HubServices:

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 
 class _Periodic:
+    """Runs `run_once` every `interval_s` on its own thread; a `hub.lifecycle.Component`."""
+
     name = "periodic"
 
     def __init__(self, interval_s: float) -> None:
@@ -109,11 +111,23 @@ class RegistryRefresher(_Periodic):
 
 
 class UploadPurger(_Periodic):
+    """Purges once when started, then every `interval_s` (0: only the start-up purge)."""
+
     name = "upload-purge"
 
     def __init__(self, engine: Engine, store: FileStore, *, interval_s: float) -> None:
         super().__init__(interval_s)
         self._engine, self._store = engine, store
+
+    def start(self) -> None:
+        """A hub that was down for a day comes back with a clean staging area; a failed
+        start-up purge is logged and left to the next run rather than keeping the hub down."""
+        try:
+            self.purge()
+        except Exception:
+            log.exception("start-up purge of expired uploads failed; the periodic purge will try again")
+        if self._interval_s > 0:
+            super().start()
 
     def purge(self) -> int:
         with Session(self._engine) as session:

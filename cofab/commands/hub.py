@@ -25,7 +25,7 @@ def _run(args: argparse.Namespace) -> int:
     from hub.app import create_app
     from hub.config import Settings
     from hub.gc_tuning import settle_after_startup
-    from hub.serving import uvicorn_options
+    from hub.http_protocol import uvicorn_options
 
     app = create_app(Settings())
     settle_after_startup()  # everything imported and built by now lives as long as the process

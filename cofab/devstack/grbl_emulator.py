@@ -187,10 +187,6 @@ class GrblEmulator:
         self._stopping.set()
         self._close()
 
-    def trigger_alarm(self, code: int) -> None:
-        with self._cond:
-            self._enter_alarm(code)
-
     # --- state ------------------------------------------------------------------------
 
     @property

@@ -59,7 +59,7 @@ class FileStore:
         body over. Worker threads were tried and measured side by side in bench.upload (2 GB,
         alternating pairs on this shared 2-core machine): a thread hashing and writing ~0.5-1
         MiB batches reached 210-280 MB/s against 340-400 MB/s inline (load 4-5); a thread
-        only hashing, after `hub.serving` made receiving cheap, 450-590 MB/s and 4.1 s of hub
+        only hashing, after `hub.http_protocol` made receiving cheap, 450-590 MB/s and 4.1 s of hub
         CPU against 510-640 MB/s and 3.3 s inline (load ~2). hashlib and writes release the
         GIL, but every call has to win it back from the busy receiving thread, and with both
         cores taken (the client, other jobs) the overlap bought less than the hand-overs

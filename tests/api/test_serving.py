@@ -1,4 +1,4 @@
-"""The hub behind a real uvicorn server with its own HTTP protocol (`hub.serving`): request
+"""The hub behind a real uvicorn server with its own HTTP protocol (`hub.http_protocol`): request
 bodies reach the app whole and in order however the client splits them, and the connection
 stays usable for the next request."""
 
@@ -17,7 +17,7 @@ import uvicorn
 from cofab.devstack.ports import free_port
 from cofab.devstack.samples import stl_bytes
 from hub.app import create_app
-from hub.serving import StreamingHttpToolsProtocol, uvicorn_options
+from hub.http_protocol import StreamingHttpToolsProtocol, uvicorn_options
 from tests.conftest import ADMIN, bearer
 
 

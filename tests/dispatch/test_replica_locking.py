@@ -1,5 +1,5 @@
 """Several replicas on one PostgreSQL database, each with its own dispatch context and no
-process lock (as hub.services builds them there): an event two replicas get applies once,
+process lock (as hub.runtime builds them there): an event two replicas get applies once,
 two replicas finishing an order's last jobs complete it, two sweepers release a lapsed offer
 once. And a replica's registry picks up labs changed through another (SQLite too)."""
 

@@ -94,7 +94,7 @@ def test_an_unknown_material_names_the_known_ones(tmp_path: Path) -> None:
         write_laser_gcode(svg, tmp_path / "x.gcode", LASER, "steel")
 
 
-# --- the node's machine worker: laser and CNC jobs, the safety check, staggered starts ---
+# --- the node's machine worker: laser and CNC jobs, the safety check ---
 
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -219,17 +219,3 @@ def test_an_unsafe_cnc_program_is_refused_before_anything_is_sent(tmp_path: Path
     assert end.reason is not None
     # The header (5 comment lines) comes first, so the program's line 4 is line 9 of the file.
     assert "safety check for cnc-1: line 9: Z -35.000 mm is outside the work volume" in end.reason
-
-
-def test_the_machines_of_one_node_share_one_start_scheduler(tmp_path: Path) -> None:
-    with GrblEmulator() as one, GrblEmulator() as two:
-        first, _ = worker_for(tmp_path, one.port, "laser", "grbl-laser.toml")
-        second, _ = worker_for(tmp_path, two.port, "CNC", "grbl-cnc.toml")
-        other_node, _ = worker_for(tmp_path / "elsewhere", two.port, "CNC", "grbl-cnc.toml")
-        try:
-            assert first._stagger is second._stagger
-            assert first._stagger is not other_node._stagger
-            assert first._stagger.delay_s == 30.0
-        finally:
-            for worker in (first, second, other_node):
-                worker.driver.close()
