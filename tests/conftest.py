@@ -13,7 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from hub.app import create_app
+from hub.broker import MosquittoSupervisor
 from hub.config import Settings
+from tests.mqtt_support import running_broker
 
 ADMIN = "test-admin-token"
 
@@ -78,3 +80,10 @@ def tokens(api: TestClient) -> dict[str, str]:
         assert response.status_code == 201, response.text
         issued[role] = response.json()["token"]
     return issued
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[MosquittoSupervisor]:
+    """A real Mosquitto with the hub's generated configuration (node and hub listeners)."""
+    with running_broker(tmp_path / "broker") as supervisor:
+        yield supervisor

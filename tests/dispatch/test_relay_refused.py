@@ -20,7 +20,7 @@ from hub.dispatch import outbox
 from hub.dispatch.models import OutboxMessage
 from hub.dispatch.mqtt import HubMqtt
 from hub.dispatch.relay import OutboxRelay
-from tests.dispatch.conftest import HUB_PASSWORD, HUB_USER, Probe, wait_until
+from tests.mqtt_support import HUB_PASSWORD, HUB_USER, Probe, wait_until
 
 pytestmark = pytest.mark.integration
 
