@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.conftest import require_component
+
 CHROMIUM = Path("/usr/bin/chromium")
 # As this machine's notes say Chromium must start here: without the background-networking
 # flags it tries to reach Google's hosts at every start.
@@ -37,7 +39,7 @@ DESKTOP = {"width": 1280, "height": 900}
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium: `bash scripts/setup.sh` installs Debian's chromium")
+        require_component("Chromium", "no /usr/bin/chromium; `bash scripts/setup.sh` installs Debian's chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
