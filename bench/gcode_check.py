@@ -2,7 +2,7 @@
 
 Baseline, side by side in the same run: reading the same file and splitting it into lines
 in Python (text mode, as a Python G-code tool reads it; the binary variant is in the notes).
-Target (TARGETS.md): at least 25 MB/s, within 4x of the read-and-split.
+Target: at least 25 MB/s, within 4x of the read-and-split.
 
 The file imitates PrusaSlicer output for a Marlin printer: relative extrusion, perimeters
 and infill as G1 X Y E, travels with retractions, feature comments, M73 progress, M204
@@ -10,13 +10,9 @@ acceleration changes, one arc in 40 moves, G92 E0 and a Z hop per layer.
 
     .venv/bin/python -m bench.gcode_check [--quick] [--size-mb N]
 
-Measured 2026-12-02 11:03 UTC on this 2-core machine, busy with other work (load average
-4.2-5.4), three runs of `.venv/bin/python -m bench.gcode_check` (104.9 MB, 3,651,161
-lines, best of 3 each): check 0.969 / 0.436 / 0.884 s = 108.3 / 240.8 / 118.6 MB/s; text
-read-and-split 0.420 / 0.216 / 0.444 s; ratio 2.31 / 2.02 / 1.99 (target: within 4x and at
-least 25 MB/s: met). Against the binary read-and-split: 2.6-3.3x. Peak allocations of the
-check (tracemalloc) 23.2 MB, the same for a 20 MB file: the 1 MB chunks bound memory.
-Before the C lexer (numpy tokenizer): 31.7 MB/s, 17x the read-and-split.
+Each run reports the check's MB/s (best of the repeats, interleaved with the baselines), the
+text and binary read-and-split baselines, their ratios, and the check's peak allocations
+(tracemalloc), which the 1 MB chunks bound whatever the file's size.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ Will: offline), subscribes to its job topic, and answers each new offer at once 
 counted and otherwise ignored, as the real agent's journal does.
 
 All clients run on one thread through paho's external-loop callbacks and one epoll: a paho
-`loop_start` thread per client fails silently past ~340 clients in one process (select()
-cannot see descriptors above 1023; notes/mqtt.md).
+`loop_start` thread per client fails silently past a few hundred clients in one process
+(select() cannot see descriptors above 1023).
 
     python -m bench.simnodes --spec spec.json --stats stats.json
 
