@@ -1,5 +1,6 @@
-"""Shared fixtures: a hub app on a fresh SQLite database (API tests, no broker), and tokens
-of every role issued through the API itself."""
+"""Shared fixtures: a hub app on a fresh SQLite or PostgreSQL database (API tests, no broker),
+tokens of every role issued through the API itself, a real Mosquitto; and `require_component`.
+The factories the fixtures use (people, labs, designs, orders) are in tests/factories.py."""
 
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ from sqlalchemy import create_engine, text
 from hub.app import create_app
 from hub.broker import MosquittoSupervisor
 from hub.config import Settings
+from tests.factories import ADMIN, issue_tokens
 from tests.mqtt_support import running_broker
-
-ADMIN = "test-admin-token"
 
 
 def require_component(name: str, reason: str) -> NoReturn:
@@ -93,18 +93,10 @@ def api(hub_settings: Settings) -> Iterator[TestClient]:
         yield client
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture
 def tokens(api: TestClient) -> dict[str, str]:
-    issued = {"admin": ADMIN}
-    for role in ("designer", "lab", "maker", "city"):
-        response = api.post("/api/v1/tokens", json={"role": role, "name": f"test {role}"}, headers=bearer(ADMIN))
-        assert response.status_code == 201, response.text
-        issued[role] = response.json()["token"]
-    return issued
+    """A token of every role, issued through the API (tests.factories.issue_tokens)."""
+    return issue_tokens(api)
 
 
 @pytest.fixture

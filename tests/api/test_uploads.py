@@ -9,7 +9,7 @@ import pytest
 import trimesh
 
 from cofab.devstack.samples import box, open_box, stl_bytes
-from tests.conftest import bearer
+from tests.factories import bearer
 
 
 def _publish(api, token, data: bytes, filename="part.stl", **params):

@@ -7,15 +7,14 @@ import trimesh
 
 from cofab.devstack.samples import stl_bytes
 from hub.catalog import search
-from tests.catalog.conftest import publish, stage
-from tests.conftest import bearer
+from tests.factories import bearer, publish_design, stage_upload
 
 
 @pytest.fixture
 def catalogue(api, tokens):
     def add(title, size, **params):
         mesh = trimesh.creation.box(extents=size)
-        return publish(api, tokens["designer"], stl_bytes(mesh), title=title, **params).json()["id"]
+        return publish_design(api, tokens["designer"], stl_bytes(mesh), title=title, **params).json()["id"]
 
     return {
         "bracket": add(
@@ -112,8 +111,8 @@ def test_fits_uses_every_orientation(api, tokens, catalogue):
 
 
 def test_fits_considers_every_part(api, tokens):
-    small = stage(api, tokens["designer"], stl_bytes(trimesh.creation.box(extents=(10, 10, 10))), "s.stl").json()
-    long = stage(api, tokens["designer"], stl_bytes(trimesh.creation.box(extents=(5, 5, 190))), "l.stl").json()
+    small = stage_upload(api, tokens["designer"], stl_bytes(trimesh.creation.box(extents=(10, 10, 10))), "s.stl").json()
+    long = stage_upload(api, tokens["designer"], stl_bytes(trimesh.creation.box(extents=(5, 5, 190))), "l.stl").json()
     design = api.post(
         "/api/v1/designs",
         headers=bearer(tokens["designer"]),

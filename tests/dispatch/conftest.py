@@ -11,7 +11,7 @@ from sqlmodel import Session
 from cofab.devstack.samples import box, stl_bytes
 from cofab_wire import MachineStatus, NodeStatus
 from hub.nodes.service import apply_status
-from tests.conftest import bearer
+from tests.factories import bearer
 
 # Barcelona: labs a few km apart, makers near the first.
 LABS = [("lab-a", 41.3969, 2.1945), ("lab-b", 41.3836, 2.1302), ("lab-c", 41.4100, 2.2200)]

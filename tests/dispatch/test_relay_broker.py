@@ -24,8 +24,8 @@ from hub.dispatch import outbox
 from hub.dispatch.models import OutboxMessage
 from hub.dispatch.mqtt import HubMqtt
 from hub.dispatch.relay import OutboxRelay
-from tests.conftest import ADMIN, bearer
 from tests.dispatch.conftest import LABS, NEAR_A
+from tests.factories import ADMIN, bearer
 from tests.mqtt_support import HUB_PASSWORD, HUB_USER, Probe, free_port, wait_until
 
 pytestmark = pytest.mark.integration

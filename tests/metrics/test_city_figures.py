@@ -19,7 +19,7 @@ from hub.auth.models import ApiToken
 from hub.catalog.models import Design, DesignFile, DesignVersion
 from hub.nodes.models import Machine, Node
 from hub.orders.models import Job, Order
-from tests.conftest import bearer
+from tests.factories import bearer
 
 
 def ts(day: str) -> float:

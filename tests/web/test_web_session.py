@@ -12,7 +12,7 @@ from hub.auth.models import ApiToken
 from hub.catalog.models import Design
 from hub.orders.models import Order, OrderEvent
 from hub.web.session import COOKIE
-from tests.conftest import bearer
+from tests.factories import bearer
 
 
 def sign_in(api, token: str, next_url: str = "") -> None:
