@@ -62,21 +62,13 @@ from sqlalchemy import create_engine, text
 
 from bench.common import parse_args, percentile, report
 from bench.simnodes import DEFAULT_MACHINE, SimNodesProcess
+from cofab.devstack.ports import free_port
 from cofab_wire import JobOffer, Topics
 from hub.broker import BrokerSettings, MosquittoSupervisor
 
 PREFIX = "cofab/v1"
 HUB_USER = "cofab-hub"
 WINDOW = 1000  # jobs / round trips in flight, both runs
-
-
-def _free_port() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port != 1883:
-            return port
 
 
 @dataclass
@@ -107,8 +99,8 @@ def broker(work: Path, labs: list[Lab], hub_password: str):
     """The hub's Mosquitto configuration, every lab's login written in one go and one start."""
     settings = BrokerSettings(
         data_dir=work / "broker",
-        port=_free_port(),
-        hub_port=_free_port(),
+        port=free_port(),
+        hub_port=free_port(),
         prefix=PREFIX,
         hub_username=HUB_USER,
         hub_password=hub_password,
@@ -302,7 +294,7 @@ class HubProcess:
         admin_token: str,
         replica: str = "bench",
     ) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         host, mqtt_port = supervisor.settings.hub_endpoint
         self.env = {

@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from cofab.devstack.samples import box, stl_bytes
 from cofab_wire import EventType, JobEvent, MachineStatus, NodeStatus
 from hub.auth.models import ApiToken
+from hub.catalog.models import Design
 from hub.dispatch.models import OutboxMessage
 from hub.nodes.service import apply_status
 from hub.orders.service import handle_event
@@ -52,11 +53,24 @@ def issue_tokens(api: Any, roles: Sequence[str] = ROLES, admin: str = ADMIN) -> 
     return issued
 
 
-def token_row(session: Session, role: str) -> ApiToken:
-    """The stored token of a person with `role` (for tests that write rows straight to tables)."""
-    row = session.exec(select(ApiToken).where(ApiToken.role == role)).first()
-    assert row is not None, f"no {role} token issued"
-    return row
+def token_rows(session: Session) -> dict[str, ApiToken]:
+    """The stored token of each role's person, by role (for tests that write rows straight
+    to tables and need their owners' ids)."""
+    rows: dict[str, ApiToken] = {}
+    for row in session.exec(select(ApiToken).order_by(ApiToken.id)):
+        rows.setdefault(row.role, row)
+    return rows
+
+
+def design_row(session: Session, design_id: str, title: str, **fields: Any) -> Design:
+    """Write a design's row straight to its table, owned by the designer (for tests of pages
+    and figures that need many designs or set times the API would not)."""
+    owner = token_rows(session)["designer"]
+    design = Design(
+        id=design_id, title=title, **{"licence": "CC-BY-4.0", "author": "Ada", "owner_token_id": owner.id, **fields}
+    )
+    session.add(design)
+    return design
 
 
 # labs -----------------------------------------------------------------------------------------
@@ -106,24 +120,22 @@ def report_status(
     build: Sequence[float] = BUILD,
     materials: Sequence[str] = ("PLA",),
 ) -> None:
-    """Apply the status message the lab's node would send: its printer "p1", idle. `hub`: a
-    test client of the app, or its services."""
+    """Apply the status message the lab's node would send (`lab_status`). `hub`: a test client
+    of the app, or its services."""
     services = services_of(hub)
-    status = NodeStatus(
-        node_id=node_id,
-        online=online,
-        machines=[
-            MachineStatus(
-                machine_id="p1",
-                process="FDM",
-                build_volume_mm=tuple(build),
-                materials=list(materials),
-                state="idle",
-            )
-        ],
-    )
+    status = lab_status(node_id, online=online, build=build, materials=materials)
     with Session(services.engine) as session:
         apply_status(session, node_id, status, services.registry)
+
+
+def lab_status(
+    node_id: str, *, online: bool = True, build: Sequence[float] = BUILD, materials: Sequence[str] = ("PLA",)
+) -> NodeStatus:
+    """The status message of a lab `register_lab` made: its FDM printer "p1", idle."""
+    machine = MachineStatus(
+        machine_id="p1", process="FDM", build_volume_mm=tuple(build), materials=list(materials), state="idle"
+    )
+    return NodeStatus(node_id=node_id, online=online, machines=[machine])
 
 
 # designs --------------------------------------------------------------------------------------
@@ -160,6 +172,13 @@ def publish_design(
 def design_id(api: Any, token: str, size: Sequence[float] = (20, 20, 20), **params: Any) -> str:
     """The id of a new design: a box of `size` mm."""
     return publish_design(api, token, stl_bytes(box(tuple(size))), **params).json()["id"]
+
+
+def publish_parts(api: Any, token: str, parts: list[dict], *, title: str, **fields: Any) -> dict:
+    """Publish a design made of staged uploads (`parts`: upload_id, quantity); returns it."""
+    response = api.post("/api/v1/designs", headers=bearer(token), json={"title": title, "parts": parts, **fields})
+    assert response.status_code == 201, response.text
+    return response.json()
 
 
 def stage_upload(

@@ -6,20 +6,22 @@ deployment runs, not a permissive one."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from cofab.devstack.ports import free_port
 from hub.broker import BrokerSettings, MosquittoSupervisor
+from hub.dispatch.mqtt import HubMqtt
 
 HUB_USER = "cofab-hub"
 HUB_PASSWORD = "test-hub-password"
@@ -35,16 +37,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float = WAIT, what: str =
         time.sleep(0.02)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nothing listens on now (never 1883, where a system broker may run)."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port != 1883:
-            return port
-
-
 @contextmanager
 def running_broker(data_dir: Path) -> Iterator[MosquittoSupervisor]:
     """A real Mosquitto with the hub's generated configuration (node and hub listeners)."""
@@ -57,6 +49,22 @@ def running_broker(data_dir: Path) -> Iterator[MosquittoSupervisor]:
     )
     with MosquittoSupervisor(settings, watchdog_interval=0.1) as supervisor:
         yield supervisor
+
+
+def hub_mqtt(topics: Any, broker: MosquittoSupervisor, *, client_id: str, **options: Any) -> HubMqtt:
+    """The hub's MQTT session on `broker`'s hub listener, acknowledging what it receives."""
+    host, port = broker.settings.hub_endpoint
+    mqtt = HubMqtt(
+        host=host,
+        port=port,
+        username=HUB_USER,
+        password=HUB_PASSWORD,
+        topics=topics,
+        on_message=lambda message: mqtt.ack(message),  # noqa: PLW0108 - mqtt is assigned by this call
+        client_id=client_id,
+        **options,
+    )
+    return mqtt
 
 
 class Probe:

@@ -15,6 +15,7 @@ from tests.factories import (
     design_id,
     outbox_messages,
     place_order,
+    publish_parts,
     register_lab,
     report_status,
     send_event,
@@ -240,17 +241,8 @@ def two_part_design(api, tokens, big, small, *, small_quantity: int = 1) -> str:
         stage_upload(api, tokens["designer"], stl_bytes(box(size)), name).json()["id"]
         for name, size in (("big.stl", big), ("small.stl", small))
     ]
-    response = api.post(
-        "/api/v1/designs",
-        headers=bearer(tokens["designer"]),
-        json={
-            "title": "Two parts",
-            "licence": "CC-BY-SA-4.0",
-            "parts": [{"upload_id": uploads[0]}, {"upload_id": uploads[1], "quantity": small_quantity}],
-        },
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
+    parts = [{"upload_id": uploads[0]}, {"upload_id": uploads[1], "quantity": small_quantity}]
+    return publish_parts(api, tokens["designer"], parts, title="Two parts", licence="CC-BY-SA-4.0")["id"]
 
 
 def test_an_order_stays_at_one_lab_when_one_can_make_every_part(api, tokens):

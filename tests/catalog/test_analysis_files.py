@@ -7,7 +7,7 @@ import trimesh
 
 from cofab.devstack.samples import open_box, stl_bytes
 from tests.catalog.conftest import corpus_file
-from tests.factories import bearer, cube, publish_design, stage_upload
+from tests.factories import bearer, cube, publish_design, publish_parts, stage_upload
 
 
 def test_analysis_is_stored_with_its_key_columns(api, tokens):
@@ -80,18 +80,11 @@ def test_svg_and_dxf_outlines_for_laser_designs(api, tokens):
         assert upload["kind"] == "outline" and upload["format"] == fmt
         assert upload["analysis"]["cut_length_mm"] > 0 and upload["analysis"]["closed_paths"] >= 1
         assert upload["derived"] == []
-    response = api.post(
-        "/api/v1/designs",
-        headers=bearer(tokens["designer"]),
-        json={
-            "title": "Deck panel",
-            "process": "laser",
-            "materials": ["acrylic 3mm"],
-            "parts": [{"upload_id": dxf["id"]}, {"upload_id": svg["id"], "quantity": 2}],
-        },
+    parts = [{"upload_id": dxf["id"]}, {"upload_id": svg["id"], "quantity": 2}]
+    design = publish_parts(
+        api, tokens["designer"], parts, title="Deck panel", process="laser", materials=["acrylic 3mm"]
     )
-    assert response.status_code == 201, response.text
-    files = response.json()["files"]
+    files = design["files"]
     assert [f["kind"] for f in files] == ["outline", "outline"]
     assert files[0]["size_mm"][2] == 0 and files[0]["faces"] is None and files[0]["thumbnail_url"] is None
     assert files[0]["size_mm"][0] > 100  # the Voron deck panel is about 250 mm
