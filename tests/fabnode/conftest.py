@@ -17,28 +17,26 @@ from tests.mqtt_support import wait_until
 
 NODE = "lab-unit"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "machines"
-MILL = MachineConfig(
-    id="mill",
-    process="CNC",
-    build_volume_mm=(300.0, 300.0, 60.0),
-    materials=["plywood"],
-    driver={"type": "grbl", "machine": "mill"},
-)
-LASER = MachineConfig(
-    id="laser",
-    process="laser",
-    build_volume_mm=(400.0, 300.0, 40.0),
-    materials=["plywood-3mm"],
-    driver={"type": "grbl", "machine": "laser"},
-    safety_profile=str(EXAMPLES / "grbl-laser.toml"),
-)
-PRINTER = MachineConfig(
-    id="printer",
-    process="FDM",
-    build_volume_mm=(200.0, 200.0, 200.0),
-    materials=["PLA"],
-    driver={"type": "octoprint", "machine": "printer"},
-)
+
+
+def machine(
+    machine_id: str, process: str, build: tuple[float, float, float], material: str, **extra: str
+) -> MachineConfig:
+    """A machine of the test node; its driver config names it, so `Node` hands it its `MemoryMachine`."""
+    driver_type = "octoprint" if process == "FDM" else "grbl"
+    return MachineConfig(
+        id=machine_id,
+        process=process,
+        build_volume_mm=build,
+        materials=[material],
+        driver={"type": driver_type, "machine": machine_id},
+        **extra,
+    )
+
+
+MILL = machine("mill", "CNC", (300.0, 300.0, 60.0), "plywood")
+LASER = machine("laser", "laser", (400.0, 300.0, 40.0), "plywood-3mm", safety_profile=str(EXAMPLES / "grbl-laser.toml"))
+PRINTER = machine("printer", "FDM", (200.0, 200.0, 200.0), "PLA")
 
 
 class Node:

@@ -326,26 +326,22 @@ def test_a_job_still_running_after_a_restart_is_watched_to_its_end(node: Node, h
     assert files.requests == []
 
 
-def test_a_job_the_machine_no_longer_shows_fails_and_is_not_made_twice(
-    node: Node, hub: HubSide, files: FileServer
+@pytest.mark.parametrize(
+    ("state", "reason"),
+    [
+        # The mill is idle: someone cleared it while the node was down.
+        (JobState.RUNNING, "interrupted: after the node restarted, machine mill no longer shows this job"),
+        (JobState.STARTING, "interrupted before the machine took it; G-code lost"),
+    ],
+    ids=["machine-no-longer-shows-it", "program-lost-before-start"],
+)
+def test_a_job_a_restart_cannot_vouch_for_fails_and_is_not_made_twice(
+    node: Node, hub: HubSide, files: FileServer, state: JobState, reason: str
 ) -> None:
     offer = offer_for(files, CNC_PROGRAM)
-    crashed_journal(node.work_dir, offer, JobState.RUNNING, confirmed_accept=True)
-    machines = node.start()  # the mill is idle: someone cleared it while the node was down
-    failed = hub.outcome(offer.job_id)
-    assert failed.type is EventType.FAILED
-    assert failed.reason is not None and failed.reason.startswith("interrupted: after the node restarted, machine mill")
-    assert "not restarted, to avoid making it twice" in failed.reason
-    assert machines["mill"].started == []
-
-
-def test_a_job_that_never_reached_the_machine_fails_when_its_program_is_lost(
-    node: Node, hub: HubSide, files: FileServer
-) -> None:
-    offer = offer_for(files, CNC_PROGRAM)
-    crashed_journal(node.work_dir, offer, JobState.STARTING, confirmed_accept=True)
+    crashed_journal(node.work_dir, offer, state, confirmed_accept=True)
     machines = node.start()
     failed = hub.outcome(offer.job_id)
     assert failed.type is EventType.FAILED
-    assert failed.reason == "interrupted before the machine took it; G-code lost"
+    assert failed.reason is not None and failed.reason.startswith(reason), failed.reason
     assert machines["mill"].started == []
