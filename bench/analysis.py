@@ -13,15 +13,6 @@ Each child's wall time and exact peak RSS come from `bench.common.run_measured`.
 gives medians and the ratios cofab / admesh; the target is in docs/benchmarks.md (time
 within 2x, memory within 3x). The tools' answers (faces, volume, parts) are compared too, so
 a fast wrong answer shows.
-
-Measured (`.venv/bin/python -m bench.analysis`, 3 runs, 2 cores shared with other work at
-load average 6-7, so admesh itself took 0.64-1.04 s instead of ~0.5 s when idle):
-designs.analysis_cli 0.87-1.10 s, 129 MB peak: 1.05-1.36x admesh's time, 1.32x its memory
-(98 MB); `cofab design analyze --json` 0.77-1.21 s, 130 MB: 1.15-1.21x and 1.33x. The
-ratio moves with the load: 6 runs just before `designs.oneshot` kept freed memory, at
-load 4-6, gave 1.17-1.56x (CLI 1.36-1.70x). Before
-the single-sort edges, first-appearance vertex numbers, no corner copy and lean start-up
-(see docs/architecture.md, "Mesh analysis"): 2.08x and 2.29x.
 """
 
 from __future__ import annotations

@@ -28,34 +28,10 @@ PostgreSQL server's backends), and `notes.cpu_budget` adds them up against the C
 round trip: both runs share the same 2 cores, so were both CPU-bound alike, the rate ratio
 could not exceed raw CPU / hub-path CPU, however the hub's work were spread over processes.
 
-Measured 2026-12-02, one run after another on a quiet machine (load 0.6-2.9), `python -m
-bench.dispatch` (20,000 jobs) and the same with `--database-url
-postgresql+psycopg://root@127.0.0.1:5432/postgres` [`--replicas 2`]:
-
-| | jobs/s | raw/s | ratio | p99 vs raw | CPU ms/job: hub, nodes, broker, driver, db | ceiling |
-|---|---|---|---|---|---|---|
-| SQLite | 1,439 / 1,457 | 5,073 / 4,156 | 0.28 / 0.35 | 2.0x / 1.9x | 0.65, 0.23, 0.08, 0.07, - | 0.36 / 0.42 |
-| PostgreSQL | 1,084 | 4,565 | 0.24 | 3.0x | 0.79, 0.24, 0.08, 0.09, 0.37 | 0.26 |
-| PostgreSQL, 2 replicas | 1,201 | 4,333 | 0.28 | 3.0x | 0.81, 0.23, 0.08, 0.09, 0.43 | 0.26 |
-
-Raw moves with the machine (4,000-7,000/s over the sessions), so read the side-by-side ratio
-and repeat. The target (0.4 of raw, p99 within 2x) is not met, and here it cannot be: the
-ceiling is under 0.4 on PostgreSQL (its server alone spends about a raw round trip's CPU per
-job) and at 0.36-0.42 on SQLite, where the hub, one Python process whose GIL holds it near
-one core, runs at 80-85 % of it. A second replica adds CPU per job rather than removing it.
-
-Where the hub's CPU goes: py-spy (the GIL holder's stacks, `--profile`) is flat: ~35 % taking
-orders (routing, building offers, the executemany writes), ~20 % applying events and
-confirming them, ~15 % paho's network thread, ~10 % the relay, no item above 5 %; what is
-left is per-message Python (paho's packet handling, pydantic, SQLAlchemy's statement
-execution). Cut earlier from 1.2-1.5 ms per job: garbage collection (~45 % of it: the start-up
-heap is frozen), ORM objects for new rows (plain rows, one executemany per table), the full
-order view in the POST answer, ORM event application (Core), stdlib JSON (orjson), paho
-rebuilding its v5 tables per packet; and the driver's 4 open requests, which had set the pace.
-Tried and dropped: a buffered socket read for paho (no measurable gain), a 0.5 ms GIL switch
-interval, a larger paho in-flight window (both worse or no better), and, measured in-process,
-plain driver executemany instead of Core's (~2.5 us a row), offers copied from one validated
-template per order (~2 us each), time-ordered job ids for the B-tree (no difference).
+The report gives each run's rate, latency percentiles and CPU per job, and the ratios hub /
+raw. The raw rate moves with the machine, so read the side-by-side ratio and repeat. The
+target is 0.4 of raw with p99 within 2x; `notes.cpu_budget` says whether the machine's CPU
+allows it at all. `--profile FILE` records the hub with py-spy (the GIL holder's stacks).
 """
 
 from __future__ import annotations
@@ -86,21 +62,13 @@ from sqlalchemy import create_engine, text
 
 from bench.common import parse_args, percentile, report
 from bench.simnodes import DEFAULT_MACHINE, SimNodesProcess
+from cofab.devstack.ports import free_port
 from cofab_wire import JobOffer, Topics
 from hub.broker import BrokerSettings, MosquittoSupervisor
 
 PREFIX = "cofab/v1"
 HUB_USER = "cofab-hub"
 WINDOW = 1000  # jobs / round trips in flight, both runs
-
-
-def _free_port() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port != 1883:
-            return port
 
 
 @dataclass
@@ -131,8 +99,8 @@ def broker(work: Path, labs: list[Lab], hub_password: str):
     """The hub's Mosquitto configuration, every lab's login written in one go and one start."""
     settings = BrokerSettings(
         data_dir=work / "broker",
-        port=_free_port(),
-        hub_port=_free_port(),
+        port=free_port(),
+        hub_port=free_port(),
         prefix=PREFIX,
         hub_username=HUB_USER,
         hub_password=hub_password,
@@ -326,7 +294,7 @@ class HubProcess:
         admin_token: str,
         replica: str = "bench",
     ) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         host, mqtt_port = supervisor.settings.hub_endpoint
         self.env = {

@@ -10,20 +10,9 @@ and within 3x of the bare SQL.
 
     .venv/bin/python -m bench.search [--quick] [--database-url postgresql+psycopg://…]
 
-Measured 2026-12-02 on the 2-core machine shared with other work (load average 4-5), 100,000
-designs, 9 queries x 60, all samples pooled:
-- SQLite, before the capped count (exact count and bm25 of every match; the very common word
-  has 96,845): service p50 29.9 / p95 364.7 ms, bare 26.3 / 326.6 ms.
-- SQLite, now (count exact to 10,000, text ranked among the newest 10,001 matches, one
-  statement): service p50 16.7 / p95 49.4 ms, bare 11.6 / 50.3 ms, ratio 1.44 / 0.98; earlier
-  runs of the same SQL p95 36.6-48.3 ms. The slowest query is "material + fits" (no index
-  narrows fits, so every design is read to count them: about 19 ms of CPU).
-- PostgreSQL 15, now (`--database-url postgresql+psycopg://root@127.0.0.1:5432/search_bench`,
-  an empty database): service p50 12.0 / p95 48.3 ms, bare 8.6 / 51.8 ms, ratio 1.39 / 0.93;
-  78 ms p95 before the engine turned JIT off. Before this work the very common word alone
-  took about 230 ms bare (a count of 96,845 matches and ts_rank of all).
-With so much else on the two cores every figure moves by a factor of up to two between runs;
-the CPU time of a query (about half its wall time here) is the steadier measure.
+Each run reports the database, the number of designs, the bulk load's time, the pooled
+p50/p95 of both sides and each query's own figures (`notes.per_query`). On a machine shared with other work the figures move between runs: compare the
+service with the bare SQL of the same run, not runs with each other.
 """
 
 from __future__ import annotations

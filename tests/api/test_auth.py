@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cofab.devstack.samples import box, stl_bytes
-from tests.conftest import bearer
+from tests.factories import bearer
 
 ORDER = {"design_id": "d_missing", "material": "PLA", "quantity": 1, "lat": 41.39, "lon": 2.17}
 NODE = {

@@ -3,84 +3,24 @@ lab decisions on offers, makers cancelling, and orders split across labs."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from cofab.devstack.samples import box, stl_bytes
-from cofab_wire import EventType, JobEvent, MachineStatus, NodeStatus
-from hub.dispatch.models import OutboxMessage
+from cofab_wire import EventType, NodeStatus
 from hub.nodes.service import apply_status
-from hub.orders.service import handle_event
-from tests.conftest import bearer
-
-MAKER_AT = {"lat": 41.4036, "lon": 2.1744}
-
-
-def register(api, tokens, node_id, lat, lon, *, build=(200, 200, 200), materials=("PLA",), approve=True, **extra):
-    response = api.post(
-        "/api/v1/nodes",
-        headers=bearer(tokens["admin"]),
-        json={
-            "id": node_id,
-            "name": node_id,
-            "lat": lat,
-            "lon": lon,
-            **extra,
-            "machines": [{"machine_id": "p1", "build_volume_mm": list(build), "materials": list(materials)}],
-        },
-    )
-    assert response.status_code == 201, response.text
-    if approve:
-        api.post(f"/api/v1/nodes/{node_id}/approvals", headers=bearer(tokens["admin"]))
-    online(api, node_id, build, materials)
-    return response.json()
-
-
-def online(api, node_id, build=(200, 200, 200), materials=("PLA",)):
-    services = api.app.state.services
-    with Session(services.engine) as session:
-        apply_status(
-            session,
-            node_id,
-            NodeStatus(
-                node_id=node_id,
-                online=True,
-                machines=[
-                    MachineStatus(machine_id="p1", process="FDM", build_volume_mm=build, materials=list(materials))
-                ],
-            ),
-            services.registry,
-        )
-
-
-def publish(api, tokens, size=(20, 20, 20), **params) -> str:
-    response = api.post(
-        "/api/v1/designs",
-        content=stl_bytes(box(size)),
-        headers=bearer(tokens["designer"]),
-        params={"filename": "p.stl", "title": "part", **params},
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-def order(api, tokens, design_id, **fields):
-    response = api.post(
-        "/api/v1/orders",
-        headers=bearer(tokens["maker"]),
-        json={"design_id": design_id, "material": "PLA", **MAKER_AT, **fields},
-    )
-    assert response.status_code == 201, response.text
-    return api.get(response.headers["Location"], headers=bearer(tokens["maker"])).json()
-
-
-def outbox(api) -> list[tuple[str, dict]]:
-    with Session(api.app.state.services.engine) as session:
-        return [
-            (m.topic, json.loads(m.payload)) for m in session.exec(select(OutboxMessage).order_by(OutboxMessage.id))
-        ]
+from tests.factories import (
+    MAKER_AT,
+    bearer,
+    design_id,
+    outbox_messages,
+    place_order,
+    publish_parts,
+    register_lab,
+    report_status,
+    send_event,
+    stage_upload,
+)
 
 
 def lab_token(registered) -> dict:
@@ -91,11 +31,11 @@ def lab_token(registered) -> dict:
 
 
 def test_a_pending_lab_gets_no_jobs_until_members_approve_it(api, tokens):
-    first = register(api, tokens, "lab-one", 41.38, 2.13)
-    second = register(api, tokens, "lab-two", 41.39, 2.15)
-    newcomer = register(api, tokens, "lab-new", 41.4036, 2.1744, approve=False)
+    first = register_lab(api, "lab-one", 41.38, 2.13)
+    second = register_lab(api, "lab-two", 41.39, 2.15)
+    newcomer = register_lab(api, "lab-new", 41.4036, 2.1744, approve=False)
     assert newcomer["node"]["membership"] == "pending"
-    placed = order(api, tokens, publish(api, tokens))
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"]))
     assert placed["jobs"][0]["node_id"] != "lab-new"
     assert "pending" in placed["events"][1]["data"]["skipped"]["lab-new"]
 
@@ -106,13 +46,13 @@ def test_a_pending_lab_gets_no_jobs_until_members_approve_it(api, tokens):
     assert again.json()["membership"] == "pending"  # one lab, one vote
     two = api.post("/api/v1/nodes/lab-new/approvals", headers=lab_token(second))
     assert two.json()["membership"] == "active"
-    assert order(api, tokens, publish(api, tokens))["jobs"][0]["node_id"] == "lab-new"
+    assert place_order(api, tokens["maker"], design_id(api, tokens["designer"]))["jobs"][0]["node_id"] == "lab-new"
 
 
 def test_pending_labs_cannot_approve_and_nobody_approves_themselves(api, tokens):
-    register(api, tokens, "lab-one", 41.38, 2.13)
-    pending = register(api, tokens, "lab-p", 41.39, 2.15, approve=False)
-    other = register(api, tokens, "lab-q", 41.39, 2.16, approve=False)
+    register_lab(api, "lab-one", 41.38, 2.13)
+    pending = register_lab(api, "lab-p", 41.39, 2.15, approve=False)
+    other = register_lab(api, "lab-q", 41.39, 2.16, approve=False)
     refused = api.post("/api/v1/nodes/lab-q/approvals", headers=lab_token(pending))
     assert refused.status_code == 403 and "active member" in refused.json()["detail"]
     assert api.post("/api/v1/nodes/lab-p/approvals", headers=lab_token(pending)).status_code == 403
@@ -121,21 +61,20 @@ def test_pending_labs_cannot_approve_and_nobody_approves_themselves(api, tokens)
 
 
 def test_an_inactive_lab_gets_no_jobs(api, tokens):
-    register(api, tokens, "lab-one", 41.4036, 2.1744)
-    register(api, tokens, "lab-two", 41.38, 2.13)
+    register_lab(api, "lab-one", 41.4036, 2.1744)
+    register_lab(api, "lab-two", 41.38, 2.13)
     assert (
         api.post("/api/v1/nodes/lab-one/deactivate", headers=bearer(tokens["admin"])).json()["membership"] == "inactive"
     )
-    assert order(api, tokens, publish(api, tokens))["jobs"][0]["node_id"] == "lab-two"
+    assert place_order(api, tokens["maker"], design_id(api, tokens["designer"]))["jobs"][0]["node_id"] == "lab-two"
 
 
 # OKW ------------------------------------------------------------------------------------------
 
 
 def test_okw_export_and_import_round_trip(api, tokens):
-    register(
+    register_lab(
         api,
-        tokens,
         "lab-okw",
         41.3969,
         2.1945,
@@ -190,14 +129,14 @@ def test_bad_okw_records_are_refused(api, tokens, record):
 
 
 def test_a_quote_lists_the_best_labs_with_the_price_broken_down(api, tokens):
-    register(api, tokens, "near", 41.40, 2.17, material_price_per_kg={"PLA": 20.0})
-    register(api, tokens, "far", 41.45, 2.10)
-    register(api, tokens, "small", 41.4036, 2.1744, build=(10, 10, 10))
-    design = publish(api, tokens, size=(30, 30, 30))
+    register_lab(api, "near", 41.40, 2.17, material_price_per_kg={"PLA": 20.0})
+    register_lab(api, "far", 41.45, 2.10)
+    register_lab(api, "small", 41.4036, 2.1744, build=(10, 10, 10))
+    design = design_id(api, tokens["designer"], size=(30, 30, 30))
     response = api.post(
         "/api/v1/quotes",
         headers=bearer(tokens["maker"]),
-        json={"design_id": design, "material": "PLA", "quantity": 2, **MAKER_AT},
+        json={"design_id": design, "material": "PLA", "quantity": 2, "lat": MAKER_AT[0], "lon": MAKER_AT[1]},
     )
     assert response.status_code == 200, response.text
     quote = response.json()
@@ -219,12 +158,12 @@ def test_a_quote_lists_the_best_labs_with_the_price_broken_down(api, tokens):
 
 
 def test_a_non_commercial_design_is_only_made_unpaid(api, tokens):
-    register(api, tokens, "lab-one", 41.40, 2.17)
-    design = publish(api, tokens, licence="CC-BY-NC-4.0")
-    paid = order(api, tokens, design)
+    register_lab(api, "lab-one", 41.40, 2.17)
+    design = design_id(api, tokens["designer"], licence="CC-BY-NC-4.0")
+    paid = place_order(api, tokens["maker"], design)
     assert paid["status"] == "failed"
     assert "forbids commercial use" in paid["jobs"][0]["reason"]
-    unpaid = order(api, tokens, design, paid=False)
+    unpaid = place_order(api, tokens["maker"], design, paid=False)
     assert unpaid["jobs"][0]["status"] == "offered"
     assert unpaid["price_total"] == 0
 
@@ -232,62 +171,61 @@ def test_a_non_commercial_design_is_only_made_unpaid(api, tokens):
 # offers ---------------------------------------------------------------------------------------
 
 
-def send(api, node_id, job_id, seq, type, **fields) -> bool:
-    services = api.app.state.services
-    with Session(services.engine, expire_on_commit=False) as session:
-        return handle_event(
-            session, services.dispatch, node_id, JobEvent(job_id=job_id, node_id=node_id, seq=seq, type=type, **fields)
-        )
-
-
 def test_offers_carry_a_deadline_and_the_attribution(api, tokens):
-    register(api, tokens, "lab-one", 41.40, 2.17)
-    placed = order(api, tokens, publish(api, tokens))
-    [(_, offer)] = outbox(api)
+    register_lab(api, "lab-one", 41.40, 2.17)
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"]))
+    [(_, offer)] = outbox_messages(api)
     assert offer["deadline"] == pytest.approx(placed["jobs"][0]["offer_deadline"])
     assert offer["deadline"] > placed["created_at"]
     assert offer["attribution"][0]["licence"] == "CC-BY-SA-4.0"
 
 
 def test_a_person_at_the_lab_accepts_or_declines_a_held_offer(api, tokens):
-    one = register(api, tokens, "lab-one", 41.40, 2.17, auto_accept=False)
-    register(api, tokens, "lab-two", 41.45, 2.10)
-    first = order(api, tokens, publish(api, tokens))
+    one = register_lab(api, "lab-one", 41.40, 2.17, auto_accept=False)
+    register_lab(api, "lab-two", 41.45, 2.10)
+    first = place_order(api, tokens["maker"], design_id(api, tokens["designer"]))
     job = first["jobs"][0]["id"]
-    assert send(api, "lab-one", job, 1, EventType.PROGRESS, stage="checking")
-    assert send(api, "lab-one", job, 2, EventType.PROGRESS, stage="awaiting_acceptance")
+    assert send_event(api, "lab-one", job, 1, EventType.PROGRESS, stage="checking")
+    assert send_event(api, "lab-one", job, 2, EventType.PROGRESS, stage="awaiting_acceptance")
     maker_try = api.post(f"/api/v1/jobs/{job}/accept", headers=bearer(tokens["maker"]))
     assert maker_try.status_code == 403
     accepted = api.post(f"/api/v1/jobs/{job}/accept", headers=lab_token(one))
     assert accepted.status_code == 200, accepted.text
-    topic, command = outbox(api)[-1]
+    topic, command = outbox_messages(api)[-1]
     assert topic == "cofab/v1/nodes/lab-one/jobs" and command["command"] == "accept"
 
-    second = order(api, tokens, publish(api, tokens, size=(10, 10, 10)))
+    second = place_order(api, tokens["maker"], design_id(api, tokens["designer"], size=(10, 10, 10)))
     job2 = second["jobs"][0]["id"]
     declined = api.post(f"/api/v1/jobs/{job2}/decline", json={"reason": "out of PLA today"}, headers=lab_token(one))
     assert declined.status_code == 200
     assert declined.json()["node_id"] == "lab-two"
     view = api.get(f"/api/v1/orders/{second['id']}", headers=bearer(tokens["maker"])).json()
     assert any("out of PLA today" in e["message"] for e in view["events"])
-    assert [m["command"] for t, m in outbox(api) if m.get("kind") == "command"] == ["accept", "cancel"]
+    assert [m["command"] for t, m in outbox_messages(api) if m.get("kind") == "command"] == [
+        "accept",
+        "cancel",
+    ]
     # A lab cannot decide on another lab's offer, nor on a job it already accepted.
     assert api.post(f"/api/v1/jobs/{job2}/accept", headers=lab_token(one)).status_code == 404
-    assert send(api, "lab-one", job, 3, EventType.ACCEPTED, machine_id="p1")
+    assert send_event(api, "lab-one", job, 3, EventType.ACCEPTED, machine_id="p1")
     assert api.post(f"/api/v1/jobs/{job}/decline", headers=lab_token(one)).status_code == 409
 
 
 def test_a_maker_cancels_jobs_that_have_not_started(api, tokens):
-    register(api, tokens, "lab-one", 41.40, 2.17)
-    placed = order(api, tokens, publish(api, tokens), quantity=2)
+    register_lab(api, "lab-one", 41.40, 2.17)
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"]), quantity=2)
     running, waiting = (j["id"] for j in placed["jobs"])
-    assert send(api, "lab-one", running, 1, EventType.ACCEPTED, machine_id="p1")
-    assert send(api, "lab-one", running, 2, EventType.PROGRESS, stage="running", percent=5)
+    assert send_event(api, "lab-one", running, 1, EventType.ACCEPTED, machine_id="p1")
+    assert send_event(api, "lab-one", running, 2, EventType.PROGRESS, stage="running", percent=5)
     result = api.post(f"/api/v1/orders/{placed['id']}/cancel", headers=bearer(tokens["maker"]))
     assert result.status_code == 200, result.text
     assert result.json()["cancelled"] == [waiting] and result.json()["still_running"] == [running]
-    assert outbox(api)[-1][1] == {**outbox(api)[-1][1], "command": "cancel", "job_id": waiting}
-    assert not send(api, "lab-one", waiting, 1, EventType.ACCEPTED)  # cancelled is final
+    assert outbox_messages(api)[-1][1] == {
+        **outbox_messages(api)[-1][1],
+        "command": "cancel",
+        "job_id": waiting,
+    }
+    assert not send_event(api, "lab-one", waiting, 1, EventType.ACCEPTED)  # cancelled is final
     again = api.post(f"/api/v1/orders/{placed['id']}/cancel", headers=bearer(tokens["maker"]))
     assert again.status_code == 409 and "already running" in again.json()["detail"]
     other = api.post("/api/v1/tokens", json={"role": "maker", "name": "x"}, headers=bearer(tokens["admin"])).json()
@@ -299,34 +237,22 @@ def test_a_maker_cancels_jobs_that_have_not_started(api, tokens):
 
 def two_part_design(api, tokens, big, small, *, small_quantity: int = 1) -> str:
     """A design of two parts (two staged uploads), published through the catalogue API."""
-    uploads = []
-    for name, size in (("big.stl", big), ("small.stl", small)):
-        response = api.post(
-            "/api/v1/uploads",
-            content=stl_bytes(box(size)),
-            params={"filename": name},
-            headers=bearer(tokens["designer"]),
-        )
-        assert response.status_code == 201, response.text
-        uploads.append(response.json()["id"])
-    response = api.post(
-        "/api/v1/designs",
-        headers=bearer(tokens["designer"]),
-        json={
-            "title": "Two parts",
-            "licence": "CC-BY-SA-4.0",
-            "parts": [{"upload_id": uploads[0]}, {"upload_id": uploads[1], "quantity": small_quantity}],
-        },
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
+    uploads = [
+        stage_upload(api, tokens["designer"], stl_bytes(box(size)), name).json()["id"]
+        for name, size in (("big.stl", big), ("small.stl", small))
+    ]
+    parts = [{"upload_id": uploads[0]}, {"upload_id": uploads[1], "quantity": small_quantity}]
+    return publish_parts(api, tokens["designer"], parts, title="Two parts", licence="CC-BY-SA-4.0")["id"]
 
 
 def test_an_order_stays_at_one_lab_when_one_can_make_every_part(api, tokens):
-    register(api, tokens, "small-near", 41.4036, 2.1744, build=(100, 100, 100))
-    register(api, tokens, "big-far", 41.45, 2.10, build=(300, 300, 300))
-    placed = order(
-        api, tokens, two_part_design(api, tokens, big=(250, 50, 50), small=(20, 20, 20), small_quantity=3), quantity=2
+    register_lab(api, "small-near", 41.4036, 2.1744, build=(100, 100, 100))
+    register_lab(api, "big-far", 41.45, 2.10, build=(300, 300, 300))
+    placed = place_order(
+        api,
+        tokens["maker"],
+        two_part_design(api, tokens, big=(250, 50, 50), small=(20, 20, 20), small_quantity=3),
+        quantity=2,
     )
     assert len(placed["jobs"]) == 2 * (1 + 3)  # order quantity x each part's quantity
     assert {j["node_id"] for j in placed["jobs"]} == {"big-far"}
@@ -334,9 +260,9 @@ def test_an_order_stays_at_one_lab_when_one_can_make_every_part(api, tokens):
 
 def test_an_order_is_split_when_no_lab_can_make_every_part(api, tokens):
     # A flat plate fits only the wide, low machine; a tall post fits only the cube-shaped one.
-    register(api, tokens, "wide-low", 41.4036, 2.1744, build=(300, 300, 30))
-    register(api, tokens, "cube", 41.45, 2.10, build=(200, 200, 200))
-    placed = order(api, tokens, two_part_design(api, tokens, big=(250, 250, 20), small=(50, 50, 150)))
+    register_lab(api, "wide-low", 41.4036, 2.1744, build=(300, 300, 30))
+    register_lab(api, "cube", 41.45, 2.10, build=(200, 200, 200))
+    placed = place_order(api, tokens["maker"], two_part_design(api, tokens, big=(250, 250, 20), small=(50, 50, 150)))
     assert len(placed["jobs"]) == 2
     assert {j["node_id"] for j in placed["jobs"]} == {"wide-low", "cube"}
     assert any(e["kind"] == "split" for e in placed["events"])
@@ -345,16 +271,16 @@ def test_an_order_is_split_when_no_lab_can_make_every_part(api, tokens):
 def test_a_job_waits_while_every_capable_lab_is_offline_and_goes_out_when_one_returns(api, tokens):
     from hub.orders.service import route_waiting_jobs
 
-    register(api, tokens, "lab-one", 41.40, 2.17)
+    register_lab(api, "lab-one", 41.40, 2.17)
     services = api.app.state.services
     with Session(services.engine) as session:
         apply_status(session, "lab-one", NodeStatus(node_id="lab-one", online=False), services.registry)
-    placed = order(api, tokens, publish(api, tokens))
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"]))
     assert placed["status"] == "placed" and placed["jobs"][0]["status"] == "waiting"
     assert "node is offline" in placed["jobs"][0]["reason"]
     with Session(services.engine) as session:
         assert route_waiting_jobs(session, services.dispatch) == 0  # still offline
-    online(api, "lab-one")
+    report_status(api, "lab-one")
     with Session(services.engine) as session:
         assert route_waiting_jobs(session, services.dispatch) == 1
     view = api.get(f"/api/v1/orders/{placed['id']}", headers=bearer(tokens["maker"])).json()
@@ -363,22 +289,22 @@ def test_a_job_waits_while_every_capable_lab_is_offline_and_goes_out_when_one_re
 
 
 def test_a_job_no_lab_could_ever_make_fails_at_once(api, tokens):
-    register(api, tokens, "lab-one", 41.40, 2.17)
+    register_lab(api, "lab-one", 41.40, 2.17)
     services = api.app.state.services
     with Session(services.engine) as session:
         apply_status(session, "lab-one", NodeStatus(node_id="lab-one", online=False), services.registry)
-    placed = order(api, tokens, publish(api, tokens, size=(500, 20, 20)))
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"], size=(500, 20, 20)))
     assert placed["status"] == "failed"  # offline, but it would not fit anyway
 
 
 def test_a_waiting_job_fails_when_patience_runs_out(api, tokens):
     from hub.orders.service import route_waiting_jobs
 
-    register(api, tokens, "lab-one", 41.40, 2.17)
+    register_lab(api, "lab-one", 41.40, 2.17)
     services = api.app.state.services
     with Session(services.engine) as session:
         apply_status(session, "lab-one", NodeStatus(node_id="lab-one", online=False), services.registry)
-    placed = order(api, tokens, publish(api, tokens))
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"]))
     services.dispatch.routing_patience_s = 0.0
     with Session(services.engine) as session:
         route_waiting_jobs(session, services.dispatch)

@@ -3,18 +3,13 @@ node events move jobs along exactly once, declines and offline nodes reroute."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from cofab.devstack.samples import box, stl_bytes
-from cofab_wire import EventType, JobEvent, MachineStatus, NodeStatus
-from hub.dispatch.models import OutboxMessage
-from hub.nodes.service import apply_status
-from hub.orders.service import handle_event, release_unaccepted_offers
+from cofab_wire import EventType
+from hub.orders.service import release_unaccepted_offers
 from hub.routing.geo import haversine_km
-from tests.conftest import bearer
+from tests.factories import bearer, design_id, outbox_messages, place_order, register_lab, report_status, send_event
 
 # Barcelona: two labs, makers near each.
 LAB_NEAR_SAGRADA = ("lab-east", 41.3969, 2.1945)
@@ -30,82 +25,19 @@ def test_haversine_matches_a_known_distance():
 
 @pytest.fixture
 def network(api, tokens):
-    services = api.app.state.services
+    """Two active, online labs, registered through the API (pending until approved)."""
     for node_id, lat, lon in (LAB_NEAR_SAGRADA, LAB_WEST):
-        response = api.post(
-            "/api/v1/nodes",
-            headers=bearer(tokens["admin"]),
-            json={
-                "id": node_id,
-                "name": node_id,
-                "lat": lat,
-                "lon": lon,
-                "machines": [{"machine_id": "p1", "build_volume_mm": [200, 200, 200], "materials": ["PLA"]}],
-            },
-        )
-        assert response.status_code == 201, response.text
-        assert response.json()["api_token"]
-        assert response.json()["node"]["membership"] == "pending"
-        approved = api.post(f"/api/v1/nodes/{node_id}/approvals", headers=bearer(tokens["admin"]))
-        assert approved.json()["membership"] == "active"
-        set_online(services, node_id, True)
-    return services
+        registered = register_lab(api, node_id, lat, lon)
+        assert registered["api_token"] and registered["node"]["membership"] == "pending"
+    return api.app.state.services
 
 
 def set_online(services, node_id: str, online: bool) -> None:
-    with Session(services.engine) as session:
-        apply_status(
-            session,
-            node_id,
-            NodeStatus(
-                node_id=node_id,
-                online=online,
-                machines=[
-                    MachineStatus(
-                        machine_id="p1", process="FDM", build_volume_mm=(200, 200, 200), materials=["PLA"], state="idle"
-                    )
-                ],
-            ),
-            services.registry,
-        )
-        if not online:
+    """The node's status; going offline also releases its unaccepted offers, as the hub does."""
+    report_status(services, node_id, online=online)
+    if not online:
+        with Session(services.engine) as session:
             release_unaccepted_offers(session, services.dispatch, node_id=node_id, why="node went offline")
-
-
-def publish(api, tokens, size=(20, 20, 20)) -> str:
-    response = api.post(
-        "/api/v1/designs",
-        content=stl_bytes(box(size)),
-        headers=bearer(tokens["designer"]),
-        params={"filename": "p.stl", "title": "part"},
-    )
-    assert response.status_code == 201
-    return response.json()["id"]
-
-
-def order(api, tokens, design_id, where=SAGRADA, material="PLA") -> dict:
-    response = api.post(
-        "/api/v1/orders",
-        headers=bearer(tokens["maker"]),
-        json={"design_id": design_id, "material": material, "quantity": 1, "lat": where[0], "lon": where[1]},
-    )
-    assert response.status_code == 201, response.text
-    # The answer names the order; its full view (jobs, history) is at the Location.
-    return api.get(response.headers["Location"], headers=bearer(tokens["maker"])).json()
-
-
-def offers(services) -> list[tuple[str, dict]]:
-    with Session(services.engine) as session:
-        return [
-            (m.topic, json.loads(m.payload)) for m in session.exec(select(OutboxMessage).order_by(OutboxMessage.id))
-        ]
-
-
-def send(services, node_id, job_id, seq, type, **fields) -> bool:
-    with Session(services.engine, expire_on_commit=False) as session:
-        return handle_event(
-            session, services.dispatch, node_id, JobEvent(job_id=job_id, node_id=node_id, seq=seq, type=type, **fields)
-        )
 
 
 def view(api, tokens, order_id) -> dict:
@@ -113,11 +45,11 @@ def view(api, tokens, order_id) -> dict:
 
 
 def test_an_order_is_offered_to_the_nearest_capable_node(api, tokens, network):
-    placed = order(api, tokens, publish(api, tokens))
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"]))
     job = placed["jobs"][0]
     assert job["status"] == "offered" and job["node_id"] == "lab-east"
     assert job["distance_km"] == pytest.approx(haversine_km(*SAGRADA, 41.3969, 2.1945), abs=0.01)
-    [(topic, offer)] = offers(network)
+    [(topic, offer)] = outbox_messages(network)
     assert topic == "cofab/v1/nodes/lab-east/jobs"
     assert offer["job_id"] == job["id"] and offer["download_token"]
     assert offer["download_url"].endswith(offer["file_sha256"])
@@ -128,7 +60,7 @@ def test_placing_answers_with_the_order_and_where_its_view_is(api, tokens, netwo
         "/api/v1/orders",
         headers=bearer(tokens["maker"]),
         json={
-            "design_id": publish(api, tokens),
+            "design_id": design_id(api, tokens["designer"]),
             "material": "PLA",
             "quantity": 3,
             "lat": SAGRADA[0],
@@ -148,63 +80,63 @@ def test_placing_answers_with_the_order_and_where_its_view_is(api, tokens, netwo
 
 
 def test_events_move_the_job_to_completion_once(api, tokens, network):
-    placed = order(api, tokens, publish(api, tokens))
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"]))
     job_id = placed["jobs"][0]["id"]
-    assert send(network, "lab-east", job_id, 1, EventType.PROGRESS, stage="fetching")
-    assert send(network, "lab-east", job_id, 2, EventType.ACCEPTED, machine_id="p1")
-    assert not send(network, "lab-east", job_id, 2, EventType.ACCEPTED)  # duplicate
-    assert send(network, "lab-east", job_id, 4, EventType.PROGRESS, stage="running", percent=50)
-    assert not send(network, "lab-east", job_id, 3, EventType.PROGRESS, stage="slicing")  # stale
+    assert send_event(network, "lab-east", job_id, 1, EventType.PROGRESS, stage="fetching")
+    assert send_event(network, "lab-east", job_id, 2, EventType.ACCEPTED, machine_id="p1")
+    assert not send_event(network, "lab-east", job_id, 2, EventType.ACCEPTED)  # duplicate
+    assert send_event(network, "lab-east", job_id, 4, EventType.PROGRESS, stage="running", percent=50)
+    assert not send_event(network, "lab-east", job_id, 3, EventType.PROGRESS, stage="slicing")  # stale
     assert view(api, tokens, placed["id"])["jobs"][0]["status"] == "running"
-    assert not send(network, "lab-west", job_id, 5, EventType.COMPLETED)  # not its job
-    assert send(network, "lab-east", job_id, 5, EventType.COMPLETED)
+    assert not send_event(network, "lab-west", job_id, 5, EventType.COMPLETED)  # not its job
+    assert send_event(network, "lab-east", job_id, 5, EventType.COMPLETED)
     final = view(api, tokens, placed["id"])
     assert final["status"] == "completed" and final["completed_at"]
     assert [e["kind"] for e in final["events"]].count("completed") == 1
-    assert not send(network, "lab-east", job_id, 6, EventType.FAILED, reason="late")
+    assert not send_event(network, "lab-east", job_id, 6, EventType.FAILED, reason="late")
     assert view(api, tokens, placed["id"])["status"] == "completed"
 
 
 def test_a_decline_goes_to_the_next_node_and_the_maker_sees_why(api, tokens, network):
-    placed = order(api, tokens, publish(api, tokens))
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"]))
     job_id = placed["jobs"][0]["id"]
-    assert send(network, "lab-east", job_id, 1, EventType.DECLINED, reason="mesh is not watertight")
+    assert send_event(network, "lab-east", job_id, 1, EventType.DECLINED, reason="mesh is not watertight")
     current = view(api, tokens, placed["id"])
     assert current["jobs"][0]["node_id"] == "lab-west" and current["jobs"][0]["status"] == "offered"
     assert any("declined by lab-east: mesh is not watertight" in e["message"] for e in current["events"])
-    assert send(network, "lab-west", job_id, 1, EventType.DECLINED, reason="mesh is not watertight")
+    assert send_event(network, "lab-west", job_id, 1, EventType.DECLINED, reason="mesh is not watertight")
     final = view(api, tokens, placed["id"])
     assert final["status"] == "failed"
     assert "already declined" in final["jobs"][0]["reason"]
-    assert [t for t, _ in offers(network)] == ["cofab/v1/nodes/lab-east/jobs", "cofab/v1/nodes/lab-west/jobs"]
+    assert [t for t, _ in outbox_messages(network)] == ["cofab/v1/nodes/lab-east/jobs", "cofab/v1/nodes/lab-west/jobs"]
 
 
 def test_a_part_larger_than_every_machine_fails_with_the_reason(api, tokens, network):
-    placed = order(api, tokens, publish(api, tokens, size=(300, 150, 50)))
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"], size=(300, 150, 50)))
     assert placed["status"] == "failed"
     reason = placed["jobs"][0]["reason"]
     assert "lab-east" in reason and "lab-west" in reason and "does not fit" in reason
-    assert offers(network) == []
+    assert outbox_messages(network) == []
 
 
 def test_a_part_that_fits_only_rotated_is_routed(api, tokens, network):
-    placed = order(api, tokens, publish(api, tokens, size=(20, 20, 190)))
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"], size=(20, 20, 190)))
     assert placed["jobs"][0]["status"] == "offered"
 
 
 def test_a_material_nobody_has_fails_with_the_reason(api, tokens, network):
-    placed = order(api, tokens, publish(api, tokens), material="PEEK")
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"]), material="PEEK")
     assert placed["status"] == "failed" and "no PEEK" in placed["jobs"][0]["reason"]
 
 
 def test_an_offline_node_gets_no_offer(api, tokens, network):
     set_online(network, "lab-east", False)
-    placed = order(api, tokens, publish(api, tokens))
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"]))
     assert placed["jobs"][0]["node_id"] == "lab-west"
 
 
 def test_an_unanswered_offer_moves_when_its_node_goes_offline(api, tokens, network):
-    placed = order(api, tokens, publish(api, tokens))
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"]))
     set_online(network, "lab-east", False)
     current = view(api, tokens, placed["id"])
     assert current["jobs"][0]["node_id"] == "lab-west"
@@ -212,15 +144,15 @@ def test_an_unanswered_offer_moves_when_its_node_goes_offline(api, tokens, netwo
 
 
 def test_a_started_job_stays_with_its_node_when_it_goes_offline(api, tokens, network):
-    placed = order(api, tokens, publish(api, tokens))
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"]))
     job_id = placed["jobs"][0]["id"]
-    assert send(network, "lab-east", job_id, 1, EventType.ACCEPTED, machine_id="p1")
+    assert send_event(network, "lab-east", job_id, 1, EventType.ACCEPTED, machine_id="p1")
     set_online(network, "lab-east", False)
     assert view(api, tokens, placed["id"])["jobs"][0]["node_id"] == "lab-east"
 
 
 def test_an_expired_offer_goes_to_the_next_node(api, tokens, network):
-    placed = order(api, tokens, publish(api, tokens))
+    placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"]))
     with Session(network.engine, expire_on_commit=False) as session:
         released = release_unaccepted_offers(
             session,
@@ -235,4 +167,4 @@ def test_an_expired_offer_goes_to_the_next_node(api, tokens, network):
 
 
 def test_events_for_unknown_jobs_are_dropped(network):
-    assert not send(network, "lab-east", "j_nope", 1, EventType.COMPLETED)
+    assert not send_event(network, "lab-east", "j_nope", 1, EventType.COMPLETED)

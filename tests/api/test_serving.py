@@ -18,7 +18,7 @@ from cofab.devstack.ports import free_port
 from cofab.devstack.samples import stl_bytes
 from hub.app import create_app
 from hub.http_protocol import StreamingHttpToolsProtocol, uvicorn_options
-from tests.conftest import ADMIN, bearer
+from tests.factories import ADMIN, bearer
 
 
 @pytest.fixture

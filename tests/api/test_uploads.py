@@ -9,26 +9,19 @@ import pytest
 import trimesh
 
 from cofab.devstack.samples import box, open_box, stl_bytes
-from tests.conftest import bearer
-
-
-def _publish(api, token, data: bytes, filename="part.stl", **params):
-    return api.post(
-        "/api/v1/designs",
-        content=data,
-        headers={**bearer(token), "Content-Type": "application/octet-stream"},
-        params={"filename": filename, "title": "A part", **params},
-    )
+from tests.factories import ADMIN, bearer, publish_design
 
 
 def _stored(api) -> tuple[int, int]:
     services = api.app.state.services
-    listed = api.get("/api/v1/designs", headers=bearer("test-admin-token")).json()
+    listed = api.get("/api/v1/designs", headers=bearer(ADMIN)).json()
     return services.files.count() + services.files.staging_count(), listed["total"]
 
 
 def test_publish_binary_stl_analyses_it(api, tokens):
-    response = _publish(api, tokens["designer"], stl_bytes(box((20, 30, 10))), licence="CERN-OHL-S-2.0")
+    response = publish_design(
+        api, tokens["designer"], stl_bytes(box((20, 30, 10))), licence="CERN-OHL-S-2.0", expect=None
+    )
     assert response.status_code == 201, response.text
     design = response.json()
     part = design["files"][0]
@@ -43,7 +36,7 @@ def test_publish_binary_stl_analyses_it(api, tokens):
 
 
 def test_non_watertight_mesh_is_published_with_the_flag(api, tokens):
-    response = _publish(api, tokens["designer"], stl_bytes(open_box()))
+    response = publish_design(api, tokens["designer"], stl_bytes(open_box()), expect=None)
     assert response.status_code == 201
     assert response.json()["files"][0]["watertight"] is False
 
@@ -73,7 +66,7 @@ def test_bad_uploads_are_refused_and_nothing_is_stored(api, tokens, case, data, 
     if data is None:
         data = _truncated_stl() if "truncated" in case else stl_bytes(box((10, 10, 10)))
     before = _stored(api)
-    response = _publish(api, tokens["designer"], data, filename=filename)
+    response = publish_design(api, tokens["designer"], data, filename=filename, expect=None)
     assert response.status_code == status, (case, response.text)
     assert words in response.json()["detail"].lower(), (case, response.json())
     assert _stored(api) == before
@@ -82,7 +75,9 @@ def test_bad_uploads_are_refused_and_nothing_is_stored(api, tokens, case, data, 
 def test_upload_over_the_size_cap_is_refused(api, tokens, hub_settings):
     api.app.state.services.settings.upload_max_bytes = 1000
     before = _stored(api)
-    response = _publish(api, tokens["designer"], stl_bytes(trimesh.creation.icosphere(subdivisions=3)))
+    response = publish_design(
+        api, tokens["designer"], stl_bytes(trimesh.creation.icosphere(subdivisions=3)), expect=None
+    )
     assert response.status_code == 413
     assert "limit" in response.json()["detail"]
     assert _stored(api) == before
@@ -90,9 +85,9 @@ def test_upload_over_the_size_cap_is_refused(api, tokens, hub_settings):
 
 def test_same_content_is_stored_once(api, tokens):
     data = stl_bytes(box((12, 12, 12)))
-    first = _publish(api, tokens["designer"], data).json()
+    first = publish_design(api, tokens["designer"], data).json()
     after_first = api.app.state.services.files.count()  # the file, and its thumbnail and viewer mesh
-    second = _publish(api, tokens["designer"], data, filename="again.stl").json()
+    second = publish_design(api, tokens["designer"], data, filename="again.stl").json()
     assert first["id"] != second["id"]
     assert first["files"][0]["sha256"] == second["files"][0]["sha256"]
     assert api.app.state.services.files.count() == after_first
@@ -100,9 +95,11 @@ def test_same_content_is_stored_once(api, tokens):
 
 def test_obj_and_3mf_are_accepted_by_content(api, tokens):
     mesh = box((15, 15, 15))
-    obj = _publish(api, tokens["designer"], mesh.export(file_type="obj").encode(), filename="cube.obj")
+    obj = publish_design(
+        api, tokens["designer"], mesh.export(file_type="obj").encode(), filename="cube.obj", expect=None
+    )
     assert obj.status_code == 201, obj.text
     assert obj.json()["files"][0]["format"] == "obj"
-    threemf = _publish(api, tokens["designer"], mesh.export(file_type="3mf"), filename="cube.3mf")
+    threemf = publish_design(api, tokens["designer"], mesh.export(file_type="3mf"), filename="cube.3mf", expect=None)
     assert threemf.status_code == 201, threemf.text
     assert threemf.json()["files"][0]["format"] == "threemf"

@@ -16,6 +16,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.conftest import require_component
+
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium tries to reach Google's hosts at every start.
 FLAGS = [
@@ -36,7 +38,7 @@ DESKTOP = {"width": 1280, "height": 900}
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium: `bash scripts/setup.sh` installs Debian's chromium")
+        require_component("Chromium", "no /usr/bin/chromium; `bash scripts/setup.sh` installs Debian's chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

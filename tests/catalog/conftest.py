@@ -1,4 +1,4 @@
-"""Helpers for catalogue tests: publish and stage files through the API, and count what is
+"""Helpers for catalogue tests (publishing and staging are tests.factories'): count what is
 stored (objects in the content store and rows in every catalogue table), so each refusal can
 show that it left nothing behind."""
 
@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from cofab.devstack.samples import box, stl_bytes
 from hub.catalog.models import (
     Design,
     DesignFile,
@@ -21,48 +20,9 @@ from hub.catalog.models import (
     FileDerivative,
     Upload,
 )
-from tests.conftest import bearer
 from tests.corpus import CORPUS
 
 _TABLES = (Design, DesignVersion, DesignFile, FileDerivative, Upload, DesignRemix, DesignTag, DesignMaterial)
-
-
-def cube(size: float = 20.0) -> bytes:
-    return stl_bytes(box((size, size, size)))
-
-
-def publish(
-    api,
-    token: str,
-    data: bytes | None = None,
-    *,
-    filename: str = "part.stl",
-    title: str = "A part",
-    expect: int | None = 201,
-    **params,
-):
-    params = {k: (",".join(v) if isinstance(v, (list, tuple)) else v) for k, v in params.items()}
-    response = api.post(
-        "/api/v1/designs",
-        content=cube() if data is None else data,
-        headers={**bearer(token), "Content-Type": "application/octet-stream"},
-        params={"filename": filename, "title": title, **params},
-    )
-    if expect is not None:
-        assert response.status_code == expect, response.text
-    return response
-
-
-def stage(api, token: str, data: bytes, filename: str = "part.stl", expect: int | None = 201):
-    response = api.post(
-        "/api/v1/uploads",
-        content=data,
-        params={"filename": filename},
-        headers={**bearer(token), "Content-Type": "application/octet-stream"},
-    )
-    if expect is not None:
-        assert response.status_code == expect, response.text
-    return response
 
 
 def stored(api) -> dict[str, int]:

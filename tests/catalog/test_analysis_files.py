@@ -6,12 +6,12 @@ from __future__ import annotations
 import trimesh
 
 from cofab.devstack.samples import open_box, stl_bytes
-from tests.catalog.conftest import corpus_file, cube, publish, stage
-from tests.conftest import bearer
+from tests.catalog.conftest import corpus_file
+from tests.factories import bearer, cube, publish_design, publish_parts, stage_upload
 
 
 def test_analysis_is_stored_with_its_key_columns(api, tokens):
-    design = publish(api, tokens["designer"], cube(20)).json()
+    design = publish_design(api, tokens["designer"], cube(20)).json()
     part = design["files"][0]
     assert part["kind"] == "mesh" and part["verdict"] == part["analysis"]["verdict"]
     assert part["watertight"] is True and sorted(part["size_mm"]) == [20, 20, 20]
@@ -32,7 +32,7 @@ def test_analysis_is_stored_with_its_key_columns(api, tokens):
 
 
 def test_thumbnail_and_viewer_mesh_are_served(api, tokens):
-    design = publish(api, tokens["designer"], cube(20)).json()
+    design = publish_design(api, tokens["designer"], cube(20)).json()
     part = design["files"][0]
     headers = bearer(tokens["maker"])
     png = api.get(part["thumbnail_url"], headers=headers)
@@ -49,7 +49,7 @@ def test_thumbnail_and_viewer_mesh_are_served(api, tokens):
 
 
 def test_a_repairable_mesh_keeps_its_original_and_gets_a_repaired_copy(api, tokens):
-    upload = stage(api, tokens["designer"], stl_bytes(open_box()), "open.stl").json()
+    upload = stage_upload(api, tokens["designer"], stl_bytes(open_box()), "open.stl").json()
     repaired = [d for d in upload["derived"] if d["kind"] == "repaired"]
     assert repaired, upload["derived"]
     assert repaired[0]["sha256"] != upload["sha256"] and repaired[0]["detail"]["actions"]
@@ -67,36 +67,31 @@ def test_a_repairable_mesh_keeps_its_original_and_gets_a_repaired_copy(api, toke
 
 
 def test_a_clean_mesh_gets_no_repaired_copy(api, tokens):
-    upload = stage(api, tokens["designer"], stl_bytes(trimesh.creation.icosphere(subdivisions=2))).json()
+    upload = stage_upload(api, tokens["designer"], stl_bytes(trimesh.creation.icosphere(subdivisions=2))).json()
     assert "repaired" not in {d["kind"] for d in upload["derived"]}
 
 
 def test_svg_and_dxf_outlines_for_laser_designs(api, tokens):
-    svg = stage(api, tokens["designer"], corpus_file("svg/boxes_ABox.svg").read_bytes(), "box.svg").json()
-    dxf = stage(api, tokens["designer"], corpus_file("dxf/voron2_250_Deck_Panel.dxf").read_bytes(), "deck.dxf").json()
+    svg = stage_upload(api, tokens["designer"], corpus_file("svg/boxes_ABox.svg").read_bytes(), "box.svg").json()
+    dxf = stage_upload(
+        api, tokens["designer"], corpus_file("dxf/voron2_250_Deck_Panel.dxf").read_bytes(), "deck.dxf"
+    ).json()
     for upload, fmt in ((svg, "svg"), (dxf, "dxf")):
         assert upload["kind"] == "outline" and upload["format"] == fmt
         assert upload["analysis"]["cut_length_mm"] > 0 and upload["analysis"]["closed_paths"] >= 1
         assert upload["derived"] == []
-    response = api.post(
-        "/api/v1/designs",
-        headers=bearer(tokens["designer"]),
-        json={
-            "title": "Deck panel",
-            "process": "laser",
-            "materials": ["acrylic 3mm"],
-            "parts": [{"upload_id": dxf["id"]}, {"upload_id": svg["id"], "quantity": 2}],
-        },
+    parts = [{"upload_id": dxf["id"]}, {"upload_id": svg["id"], "quantity": 2}]
+    design = publish_parts(
+        api, tokens["designer"], parts, title="Deck panel", process="laser", materials=["acrylic 3mm"]
     )
-    assert response.status_code == 201, response.text
-    files = response.json()["files"]
+    files = design["files"]
     assert [f["kind"] for f in files] == ["outline", "outline"]
     assert files[0]["size_mm"][2] == 0 and files[0]["faces"] is None and files[0]["thumbnail_url"] is None
     assert files[0]["size_mm"][0] > 100  # the Voron deck panel is about 250 mm
 
 
 def test_a_broken_svg_is_refused(api, tokens):
-    response = stage(
+    response = stage_upload(
         api, tokens["designer"], b"<svg xmlns='http://www.w3.org/2000/svg'><path d='M 0 0 L'", "cut.svg", expect=None
     )
     assert response.status_code == 422, response.text

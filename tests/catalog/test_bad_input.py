@@ -11,7 +11,8 @@ import zipfile
 import pytest
 
 from cofab.devstack.samples import box
-from tests.catalog.conftest import cube, publish, stage, stored
+from tests.catalog.conftest import stored
+from tests.factories import cube, publish_design, stage_upload
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:
@@ -74,9 +75,9 @@ def test_hostile_files_are_refused_and_nothing_is_stored(api, tokens, route, cas
     before = stored(api)
     data = make()
     if route == "upload":
-        response = stage(api, tokens["designer"], data, filename, expect=None)
+        response = stage_upload(api, tokens["designer"], data, filename, expect=None)
     else:
-        response = publish(api, tokens["designer"], data, filename=filename, expect=None)
+        response = publish_design(api, tokens["designer"], data, filename=filename, expect=None)
     assert response.status_code == status, (case, response.text)
     assert words in response.json()["detail"].lower(), (case, response.json())
     assert stored(api) == before
@@ -89,7 +90,7 @@ def test_too_many_triangles_are_refused_before_analysis(api, tokens):
 
     from cofab.devstack.samples import stl_bytes
 
-    response = stage(api, tokens["designer"], stl_bytes(trimesh.creation.icosphere(subdivisions=3)), expect=413)
+    response = stage_upload(api, tokens["designer"], stl_bytes(trimesh.creation.icosphere(subdivisions=3)), expect=413)
     assert "1,280 triangles" in response.json()["detail"]
     assert stored(api) == before
 
@@ -97,6 +98,6 @@ def test_too_many_triangles_are_refused_before_analysis(api, tokens):
 def test_size_cap_applies_to_staged_uploads(api, tokens):
     api.app.state.services.settings.upload_max_bytes = 500
     before = stored(api)
-    response = stage(api, tokens["designer"], cube(), expect=413)
+    response = stage_upload(api, tokens["designer"], cube(), expect=413)
     assert "limit" in response.json()["detail"]
     assert stored(api) == before

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from hub.catalog.licences import LICENCES, UnknownLicence, licence_terms, normalise_licence_id
-from tests.catalog.conftest import publish, stored
-from tests.conftest import bearer
+from tests.catalog.conftest import stored
+from tests.factories import bearer, publish_design
 
 REQUIRED = [
     "CC0-1.0",
@@ -86,7 +86,7 @@ def test_spelling_is_forgiven_only_where_unambiguous():
 
 def test_unknown_licence_is_refused_with_the_list_and_nothing_is_stored(api, tokens):
     before = stored(api)
-    response = publish(api, tokens["designer"], licence="Some-Custom-Licence", expect=422)
+    response = publish_design(api, tokens["designer"], licence="Some-Custom-Licence", expect=422)
     assert "unknown licence" in response.text and "CERN-OHL-S-2.0" in response.text
     assert stored(api) == before
 
@@ -99,7 +99,7 @@ def test_licences_endpoint_lists_terms(api, tokens):
 
 
 def test_design_shows_its_licence_terms(api, tokens):
-    design = publish(api, tokens["designer"], licence="cc-by-nc-sa-4.0").json()
+    design = publish_design(api, tokens["designer"], licence="cc-by-nc-sa-4.0").json()
     assert design["licence"] == "CC-BY-NC-SA-4.0"
     assert design["licence_terms"]["commercial_use_allowed"] is False
     assert design["licence_terms"]["share_alike"] is True

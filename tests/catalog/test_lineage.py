@@ -7,12 +7,12 @@ import pytest
 from sqlmodel import Session
 
 from hub.catalog import attribution_chain
-from tests.catalog.conftest import cube, publish, stored
-from tests.conftest import bearer
+from tests.catalog.conftest import stored
+from tests.factories import bearer, cube, publish_design
 
 
 def _design(api, tokens, title, licence="CC-BY-4.0", remix_of=(), **params):
-    return publish(
+    return publish_design(
         api, tokens["designer"], cube(10 + len(title)), title=title, licence=licence, remix_of=list(remix_of), **params
     ).json()
 
@@ -38,7 +38,9 @@ def test_chain_is_nearest_first_and_deduplicated(api, tokens):
 def test_remix_of_a_no_derivatives_design_is_refused(api, tokens):
     nd = _design(api, tokens, "Sealed", licence="CC-BY-ND-4.0")
     before = stored(api)
-    response = publish(api, tokens["designer"], title="Remix", licence="CC-BY-4.0", remix_of=nd["id"], expect=422)
+    response = publish_design(
+        api, tokens["designer"], title="Remix", licence="CC-BY-4.0", remix_of=nd["id"], expect=422
+    )
     assert "no derivatives" in response.json()["detail"]
     assert stored(api) == before
 
@@ -61,7 +63,7 @@ def test_remix_of_a_no_derivatives_design_is_refused(api, tokens):
 def test_licence_compatibility(api, tokens, parent, child, ok):
     source = _design(api, tokens, "Source", licence=parent)
     before = stored(api)
-    response = publish(api, tokens["designer"], title="Remix", licence=child, remix_of=source["id"], expect=None)
+    response = publish_design(api, tokens["designer"], title="Remix", licence=child, remix_of=source["id"], expect=None)
     if ok:
         assert response.status_code == 201, response.text
         assert response.json()["attribution"][0]["licence"] == parent
@@ -74,12 +76,12 @@ def test_licence_compatibility(api, tokens, parent, child, ok):
 def test_share_alike_is_checked_against_every_ancestor(api, tokens):
     grand = _design(api, tokens, "Grand", licence="CC-BY-SA-4.0")
     parent = _design(api, tokens, "Parent", licence="GPL-3.0-or-later", remix_of=[grand["id"]])
-    ok = publish(api, tokens["designer"], title="Child", licence="GPL-3.0-only", remix_of=parent["id"])
+    ok = publish_design(api, tokens["designer"], title="Child", licence="GPL-3.0-only", remix_of=parent["id"])
     assert [a["title"] for a in ok.json()["attribution"]] == ["Parent", "Grand"]
 
 
 def test_unknown_parent_is_refused(api, tokens):
-    response = publish(api, tokens["designer"], title="Remix", remix_of="d_doesnotexist", expect=422)
+    response = publish_design(api, tokens["designer"], title="Remix", remix_of="d_doesnotexist", expect=422)
     assert "do not exist" in response.json()["detail"]
 
 

@@ -9,8 +9,8 @@ import tomllib
 import pytest
 
 from hub.catalog.okh import REQUIRED_LOSH_FIELDS, ManifestRejected, parse_manifest
-from tests.catalog.conftest import CORPUS, corpus_file, cube, publish, stage, stored
-from tests.conftest import bearer
+from tests.catalog.conftest import CORPUS, corpus_file, stored
+from tests.factories import bearer, cube, publish_design, stage_upload
 
 TOML = {"Content-Type": "application/toml"}
 YAML = {"Content-Type": "application/yaml"}
@@ -51,7 +51,7 @@ def test_corpus_manifests_parse(name):
 
 def test_losh_manifest_import_export_round_trip(api, tokens):
     raw = corpus_file("okh/losh-dummy-mosh-a_okh.toml").read_bytes()
-    clamp = stage(api, tokens["designer"], cube(28), "ClampRing.stl").json()
+    clamp = stage_upload(api, tokens["designer"], cube(28), "ClampRing.stl").json()
     response = _import(api, tokens["designer"], raw, [clamp])
     assert response.status_code == 201, response.text
     design = response.json()
@@ -91,7 +91,7 @@ def test_losh_manifest_import_export_round_trip(api, tokens):
 
 def test_planktoscope_manifest_with_an_outline_part(api, tokens):
     raw = corpus_file("okh/planktoscope_okh.toml").read_bytes()
-    dxf = stage(
+    dxf = stage_upload(
         api, tokens["designer"], corpus_file("dxf/voron2_250_Deck_Panel.dxf").read_bytes(), "PlanktoScope-Case.dxf"
     ).json()
     assert dxf["kind"] == "outline"
@@ -117,7 +117,7 @@ def test_manifest_without_printable_files_and_yaml_licence_override(api, tokens)
 
 
 def test_native_design_exports_a_valid_manifest(api, tokens):
-    design = publish(api, tokens["designer"], title="Bracket", description="", licence="MIT").json()
+    design = publish_design(api, tokens["designer"], title="Bracket", description="", licence="MIT").json()
     exported = _export(api, tokens["maker"], design["id"])
     assert exported["function"] == "Bracket" and exported["repo"].endswith(f"/api/v1/designs/{design['id']}")
     assert (
@@ -196,12 +196,12 @@ def test_missing_and_unexpected_files_are_refused(api, tokens):
         'okhv="1"\nname="Kit"\nlicense="MIT"\nlicensor="Ada"\n'
         '[[part]]\nname="A"\nexport=["parts/a.stl"]\nquantity=4\n[[part]]\nname="B"\nsource="b.3mf"\n'
     )
-    a = stage(api, tokens["designer"], cube(10), "a.stl").json()
-    other = stage(api, tokens["designer"], cube(12), "other.stl").json()
+    a = stage_upload(api, tokens["designer"], cube(10), "a.stl").json()
+    other = stage_upload(api, tokens["designer"], cube(12), "other.stl").json()
     before = stored(api)
     missing = _import(api, tokens["designer"], manifest, [a])
     assert missing.status_code == 422 and "b.3mf" in missing.json()["detail"]
-    b = stage(api, tokens["designer"], cube(11), "b.3mf").json()  # content decides: an STL named .3mf
+    b = stage_upload(api, tokens["designer"], cube(11), "b.3mf").json()  # content decides: an STL named .3mf
     before = stored(api)
     extra = _import(api, tokens["designer"], manifest, [a, b, other])
     assert extra.status_code == 422 and "other.stl" in extra.json()["detail"]

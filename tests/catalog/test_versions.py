@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from hub.catalog import current_parts
-from tests.catalog.conftest import cube, publish, stage, stored
-from tests.conftest import bearer
+from tests.catalog.conftest import stored
+from tests.factories import bearer, cube, publish_design, stage_upload
 
 
 def _create(api, token, parts, **meta):
@@ -22,8 +22,8 @@ def _create(api, token, parts, **meta):
 
 
 def test_a_design_of_several_parts_with_quantities(api, tokens):
-    foot = stage(api, tokens["designer"], cube(10), "foot.stl").json()
-    top = stage(api, tokens["designer"], cube(40), "top.stl").json()
+    foot = stage_upload(api, tokens["designer"], cube(10), "foot.stl").json()
+    top = stage_upload(api, tokens["designer"], cube(40), "top.stl").json()
     assert foot["kind"] == "mesh" and foot["analysis"]["faces"] == 12
     response = _create(
         api,
@@ -45,9 +45,9 @@ def test_a_design_of_several_parts_with_quantities(api, tokens):
 
 
 def test_versions_are_immutable_and_numbered(api, tokens):
-    design = publish(api, tokens["designer"], cube(20), filename="v1.stl").json()
+    design = publish_design(api, tokens["designer"], cube(20), filename="v1.stl").json()
     first = api.get(f"/api/v1/designs/{design['id']}/versions/1", headers=bearer(tokens["maker"])).json()
-    upload = stage(api, tokens["designer"], cube(25), "v2.stl").json()
+    upload = stage_upload(api, tokens["designer"], cube(25), "v2.stl").json()
     response = api.post(
         f"/api/v1/designs/{design['id']}/versions",
         headers=bearer(tokens["designer"]),
@@ -66,12 +66,12 @@ def test_versions_are_immutable_and_numbered(api, tokens):
 
 
 def test_only_the_owner_publishes_versions_and_only_with_own_uploads(api, tokens):
-    design = publish(api, tokens["designer"]).json()
+    design = publish_design(api, tokens["designer"]).json()
     other = api.post(
         "/api/v1/tokens", json={"role": "designer", "name": "other"}, headers=bearer(tokens["admin"])
     ).json()["token"]
-    theirs = stage(api, other, cube(11)).json()
-    mine = stage(api, tokens["designer"], cube(12)).json()
+    theirs = stage_upload(api, other, cube(11)).json()
+    mine = stage_upload(api, tokens["designer"], cube(12)).json()
     url = f"/api/v1/designs/{design['id']}/versions"
     denied = api.post(url, json={"parts": [{"upload_id": theirs["id"]}]}, headers=bearer(other))
     assert denied.status_code == 403
@@ -90,15 +90,15 @@ def test_only_the_owner_publishes_versions_and_only_with_own_uploads(api, tokens
 
 
 def test_anyone_authenticated_reads_but_only_designers_stage(api, tokens):
-    design = publish(api, tokens["designer"]).json()
+    design = publish_design(api, tokens["designer"]).json()
     for role in ("maker", "lab", "city"):
         assert api.get(f"/api/v1/designs/{design['id']}", headers=bearer(tokens[role])).status_code == 200
-        assert stage(api, tokens[role], cube(), expect=403)
+        assert stage_upload(api, tokens[role], cube(), expect=403)
     assert api.get(f"/api/v1/designs/{design['id']}").status_code == 401
 
 
 def test_a_version_referencing_a_missing_upload_stores_nothing(api, tokens):
-    design = publish(api, tokens["designer"]).json()
+    design = publish_design(api, tokens["designer"]).json()
     before = stored(api)
     response = api.post(
         f"/api/v1/designs/{design['id']}/versions",
@@ -110,7 +110,7 @@ def test_a_version_referencing_a_missing_upload_stores_nothing(api, tokens):
 
 
 def test_metadata_changes_do_not_touch_versions(api, tokens):
-    design = publish(api, tokens["designer"], tags="old").json()
+    design = publish_design(api, tokens["designer"], tags="old").json()
     response = api.patch(
         f"/api/v1/designs/{design['id']}",
         headers=bearer(tokens["designer"]),

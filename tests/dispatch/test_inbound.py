@@ -15,7 +15,7 @@ from cofab_wire import EventType, JobEvent, MachineStatus, NodeStatus
 from hub.dispatch.handlers import InboundHandler
 from hub.orders import service as orders_service
 from hub.orders.models import Job, OrderEvent
-from tests.dispatch.conftest import wait_until
+from tests.mqtt_support import wait_until
 
 _mids = iter(range(1, 10**6))
 

@@ -15,8 +15,9 @@ from hub.dispatch import outbox
 from hub.dispatch.models import OutboxMessage
 from hub.orders.models import Job, JobStatus
 from hub.timeutil import now
-from tests.conftest import bearer
+from tests.conftest import postgres_only
 from tests.dispatch.conftest import LABS, NEAR_A
+from tests.factories import bearer
 
 NEAR_B = (LABS[1][1] + 0.001, LABS[1][2] + 0.001)
 NEAR_C = (LABS[2][1] + 0.001, LABS[2][2] + 0.001)
@@ -118,10 +119,9 @@ def test_expired_offers_are_not_sent_again(hub, place):
         assert outbox.requeue_after_broker_loss(session, sent_before=now(), commands_since=now() - 30) == 0
 
 
-@pytest.mark.postgres
+@postgres_only
 def test_concurrent_relays_never_share_a_row(request, place):
-    if request.node.callspec.params.get("hub_settings") != "postgres":
-        pytest.skip("row locks are PostgreSQL's; SQLite has one process")
+    """Row locks are PostgreSQL's; SQLite has one process."""
     hub = request.getfixturevalue("hub")
     for where in (NEAR_A, NEAR_B, NEAR_C):
         place(20, where)

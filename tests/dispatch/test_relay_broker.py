@@ -15,8 +15,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from cofab.devstack.samples import box, stl_bytes
-from cofab_wire import MachineStatus, NodeStatus
 from fabnode.journal import Journal
 from hub.app import create_app
 from hub.config import Settings
@@ -24,8 +22,9 @@ from hub.dispatch import outbox
 from hub.dispatch.models import OutboxMessage
 from hub.dispatch.mqtt import HubMqtt
 from hub.dispatch.relay import OutboxRelay
-from tests.conftest import ADMIN, bearer
-from tests.dispatch.conftest import HUB_PASSWORD, HUB_USER, LABS, NEAR_A, Probe, free_port, wait_until
+from tests.dispatch.conftest import LABS, NEAR_A
+from tests.factories import ADMIN, design_id, issue_tokens, lab_status, place_order, register_lab
+from tests.mqtt_support import Probe, free_port, hub_mqtt, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -33,17 +32,7 @@ NEAR_B = (LABS[1][1] + 0.001, LABS[1][2] + 0.001)
 
 
 def start_relay(hub, broker) -> tuple[HubMqtt, OutboxRelay]:
-    host, port = broker.settings.hub_endpoint
-    mqtt = HubMqtt(
-        host=host,
-        port=port,
-        username=HUB_USER,
-        password=HUB_PASSWORD,
-        topics=hub.dispatch.topics,
-        on_message=lambda message: mqtt.ack(message),  # noqa: PLW0108 - mqtt is assigned by this call
-        client_id="cofab-hub-test",
-        on_published=lambda _mid: relay.notify(),
-    )
+    mqtt = hub_mqtt(hub.dispatch.topics, broker, client_id="cofab-hub-test", on_published=lambda _mid: relay.notify())
     relay = OutboxRelay(hub.engine, mqtt, owner="test", write_lock=hub.dispatch.lock)
     assert mqtt.start()
     relay.start()
@@ -102,46 +91,24 @@ def live_hub(request, tmp_path):
     with TestClient(create_app(settings)) as api:
         services = api.app.state.services
         services.broker_accounts._watchdog_interval = 0.1
-        logins = {}
-        for node_id, lat, lon in LABS[:2]:
-            response = api.post(
-                "/api/v1/nodes",
-                headers=bearer(ADMIN),
-                json={
-                    "id": node_id,
-                    "name": node_id,
-                    "lat": lat,
-                    "lon": lon,
-                    "machines": [{"machine_id": "p1", "build_volume_mm": [200, 200, 200], "materials": ["PLA"]}],
-                },
-            )
-            assert response.status_code == 201, response.text
-            logins[node_id] = response.json()["mqtt"]["password"]
-            api.post(f"/api/v1/nodes/{node_id}/approvals", headers=bearer(ADMIN)).raise_for_status()
-        maker = api.post("/api/v1/tokens", headers=bearer(ADMIN), json={"role": "maker", "name": "m"}).json()["token"]
-        designer = api.post("/api/v1/tokens", headers=bearer(ADMIN), json={"role": "designer", "name": "d"})
-        design = api.post(
-            "/api/v1/designs",
-            content=stl_bytes(box((20, 20, 20))),
-            headers=bearer(designer.json()["token"]),
-            params={"filename": "p.stl", "title": "part"},
+        logins = {
+            node_id: register_lab(api, node_id, lat, lon, online=False)["mqtt"]["password"]
+            for node_id, lat, lon in LABS[:2]
+        }
+        people = issue_tokens(api, ("maker", "designer"))
+        yield SimpleNamespace(
+            api=api,
+            services=services,
+            logins=logins,
+            maker=people["maker"],
+            design_id=design_id(api, people["designer"]),
         )
-        assert design.status_code == 201, design.text
-        yield SimpleNamespace(api=api, services=services, logins=logins, maker=maker, design_id=design.json()["id"])
 
 
 def live_node(hub, node_id: str, *, persistent: bool = False) -> Probe:
     """A node as the hub sees one: it subscribes to its jobs, then says it is online (retained)."""
     host, port = hub.services.broker_accounts.settings.node_endpoint
-    status = NodeStatus(
-        node_id=node_id,
-        online=True,
-        machines=[
-            MachineStatus(
-                machine_id="p1", process="FDM", build_volume_mm=(200, 200, 200), materials=["PLA"], state="idle"
-            )
-        ],
-    )
+    status = lab_status(node_id)
     probe = Probe(
         (host, port),
         node_id,
@@ -168,13 +135,7 @@ def test_offers_a_killed_broker_lost_are_sent_again_and_a_repeat_is_ignored(live
     lab_b.stop()  # away without a Last Will: the hub still counts it online; its offers queue in the broker
 
     def place(where) -> str:
-        response = hub.api.post(
-            "/api/v1/orders",
-            headers=bearer(hub.maker),
-            json={"design_id": hub.design_id, "material": "PLA", "quantity": 1, "lat": where[0], "lon": where[1]},
-        )
-        assert response.status_code == 201, response.text
-        return response.json()["job_ids"][0]
+        return place_order(hub.api, hub.maker, hub.design_id, where=where, quantity=1)["jobs"][0]["id"]
 
     job_a, job_b = place(NEAR_A), place(NEAR_B)
     wait_until(lambda: len(lab_a.messages) == 1 and unsent(hub.services) == 0, what="both offers acknowledged")

@@ -20,7 +20,7 @@ from hub.dispatch import outbox
 from hub.dispatch.models import OutboxMessage
 from hub.dispatch.mqtt import HubMqtt
 from hub.dispatch.relay import OutboxRelay
-from tests.dispatch.conftest import HUB_PASSWORD, HUB_USER, Probe, wait_until
+from tests.mqtt_support import HUB_PASSWORD, HUB_USER, Probe, hub_mqtt, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -30,16 +30,7 @@ TOPICS = [f"cofab/v1/nodes/burst-{n}/jobs" for n in range(3)]
 
 
 def hub_session(hub, broker, *, cap: int = 0) -> HubMqtt:
-    host, port = broker.settings.hub_endpoint
-    mqtt = HubMqtt(
-        host=host,
-        port=port,
-        username=HUB_USER,
-        password=HUB_PASSWORD,
-        topics=hub.dispatch.topics,
-        on_message=lambda message: mqtt.ack(message),  # noqa: PLW0108 - mqtt is assigned by this call
-        client_id="cofab-hub-burst",
-    )
+    mqtt = hub_mqtt(hub.dispatch.topics, broker, client_id="cofab-hub-burst")
     mqtt.client.max_queued_messages_set(cap)
     return mqtt
 

@@ -21,12 +21,11 @@ from hub.nodes.service import set_membership
 from hub.orders.models import Job, Order, OrderEvent
 from hub.orders.service import handle_event
 from hub.timeutil import now
+from tests.conftest import postgres_only
 
 
 @pytest.fixture
-def replicas(request, hub):
-    if request.node.callspec.params.get("hub_settings") != "postgres":
-        pytest.skip("several replicas need PostgreSQL")
+def replicas(hub):
     return [dataclasses.replace(hub.dispatch, lock=nullcontext()) for _ in range(3)]
 
 
@@ -60,7 +59,7 @@ def kinds(hub, kind: str) -> Counter[str]:
         return Counter(e.job_id for e in session.exec(select(OrderEvent).where(OrderEvent.kind == kind)))
 
 
-@pytest.mark.postgres
+@postgres_only
 def test_an_event_two_replicas_get_at_once_applies_once(hub, place, replicas):
     jobs = [j["id"] for j in place(10)["jobs"]]
     results: list[bool] = []
@@ -72,7 +71,7 @@ def test_an_event_two_replicas_get_at_once_applies_once(hub, place, replicas):
     assert kinds(hub, "accepted") == Counter(dict.fromkeys(jobs, 1))
 
 
-@pytest.mark.postgres
+@postgres_only
 def test_replicas_finishing_an_orders_last_jobs_together_complete_it(hub, place, replicas):
     orders = [place(3) for _ in range(5)]
     for order in orders:
@@ -90,7 +89,7 @@ def test_replicas_finishing_an_orders_last_jobs_together_complete_it(hub, place,
     assert sum(kinds(hub, "order_completed").values()) == len(orders)
 
 
-@pytest.mark.postgres
+@postgres_only
 def test_two_sweepers_release_each_lapsed_offer_once(hub, place, replicas):
     jobs = [j["id"] for j in place(12)["jobs"]]
     with Session(hub.engine) as session:

@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, text
 
 from bench.simnodes import SimNodesProcess
 from cofab.devstack.samples import box, stl_bytes
-from tests.dispatch.conftest import free_port, wait_until
+from tests.mqtt_support import free_port, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.scale, pytest.mark.postgres]
 

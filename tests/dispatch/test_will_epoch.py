@@ -9,8 +9,7 @@ import socket
 
 from cofab_mqtt.session import SessionClient
 from cofab_wire import NodeStatus, Topics, parse_status
-
-from .conftest import HUB_PASSWORD, HUB_USER, Probe, wait_until
+from tests.mqtt_support import HUB_PASSWORD, HUB_USER, Probe, wait_until
 
 NODE = "lab-w"
 TOPICS = Topics("cofab/v1")

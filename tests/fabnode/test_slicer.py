@@ -1,8 +1,8 @@
 """fabnode.slicer with the real PrusaSlicer and the shipped profile.
 
 Meshes are generated with trimesh and stored as the node stores downloads: by hash, without
-an extension. Tests that run PrusaSlicer are marked `integration` and skip when it is not
-installed.
+an extension. Tests that run PrusaSlicer are marked `integration`; without it they skip, or fail under
+CI (tests.conftest.require_component).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from fabnode.slicer import (
     read_profile,
     slice_mesh,
 )
+from tests.conftest import require_component
 
 HASH_NAME = "5f2b0c9e8d7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c"
 _MOVE = re.compile(r"^G[01] (?P<args>.*?)(?:;.*)?$", re.MULTILINE)
@@ -38,7 +39,7 @@ def prusa_slicer() -> str:
     try:
         return find_prusa_slicer()
     except SlicerNotFoundError as exc:
-        pytest.skip(str(exc))
+        require_component("PrusaSlicer", str(exc))
 
 
 def _write_cube(folder: Path, size_mm: float, *, name: str = HASH_NAME, file_type: str = "stl") -> Path:

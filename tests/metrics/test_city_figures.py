@@ -13,13 +13,12 @@ import io
 from datetime import UTC, datetime
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from hub.auth.models import ApiToken
-from hub.catalog.models import Design, DesignFile, DesignVersion
+from hub.catalog.models import DesignFile, DesignVersion
 from hub.nodes.models import Machine, Node
 from hub.orders.models import Job, Order
-from tests.conftest import bearer
+from tests.factories import bearer, design_row, token_rows
 
 
 def ts(day: str) -> float:
@@ -48,8 +47,7 @@ def dataset(api, tokens) -> None:
     """
     engine = api.app.state.services.engine
     with Session(engine) as s:
-        maker = s.exec(select(ApiToken).where(ApiToken.role == "maker")).first()
-        designer = s.exec(select(ApiToken).where(ApiToken.role == "designer")).first()
+        people = token_rows(s)
         s.add(
             Node(
                 id="lab-a",
@@ -89,17 +87,7 @@ def dataset(api, tokens) -> None:
                 volumetric_rate_mm3_s=10.0,
             )
         )
-        s.add(
-            Design(
-                id="d_1",
-                title="Cube",
-                licence="CC-BY-4.0",
-                author="Ada",
-                owner_token_id=designer.id,
-                latest_version=1,
-                created_at=ts("2026-01-01"),
-            )
-        )
+        design_row(s, "d_1", "Cube", latest_version=1, created_at=ts("2026-01-01"))
         s.flush()
         s.add(
             DesignVersion(
@@ -107,7 +95,7 @@ def dataset(api, tokens) -> None:
                 design_id="d_1",
                 number=1,
                 label="1",
-                published_by_token_id=designer.id,
+                published_by_token_id=people["designer"].id,
                 created_at=ts("2026-01-01"),
             )
         )
@@ -135,7 +123,7 @@ def dataset(api, tokens) -> None:
                 Order(
                     id=oid,
                     design_id="d_1",
-                    maker_token_id=maker.id,
+                    maker_token_id=people["maker"].id,
                     material="PLA",
                     quantity=1,
                     lat=lat,

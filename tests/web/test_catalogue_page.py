@@ -6,11 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from hub.auth.models import ApiToken
 from hub.catalog import search
-from hub.catalog.models import Design
+from tests.factories import design_row
 from tests.web.test_web_session import sign_in
 
 
@@ -18,23 +17,9 @@ from tests.web.test_web_session import sign_in
 def shelves(api, tokens) -> None:
     """25 designs with "shelf" in the title (one more than a page), written straight to the tables."""
     with Session(api.app.state.services.engine) as s:
-        designer = s.exec(select(ApiToken).where(ApiToken.role == "designer")).first()
         for n in range(25):
-            s.add(
-                Design(
-                    id=f"d_shelf{n:02d}",
-                    title=f"Shelf part {n}",
-                    licence="MIT",
-                    author="Ada",
-                    owner_token_id=designer.id,
-                    created_at=float(n),
-                )
-            )
-        s.add(
-            Design(
-                id="d_pin", title="Shelf pin", licence="MIT", author="Ada", owner_token_id=designer.id, created_at=100.0
-            )
-        )
+            design_row(s, f"d_shelf{n:02d}", f"Shelf part {n}", licence="MIT", created_at=float(n))
+        design_row(s, "d_pin", "Shelf pin", licence="MIT", created_at=100.0)
         s.flush()
         search.index_designs(s)
         s.commit()

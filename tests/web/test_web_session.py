@@ -6,13 +6,11 @@ import json
 import re
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from hub.auth.models import ApiToken
-from hub.catalog.models import Design
 from hub.orders.models import Order, OrderEvent
 from hub.web.session import COOKIE
-from tests.conftest import bearer
+from tests.factories import bearer, design_row, token_rows
 
 
 def sign_in(api, token: str, next_url: str = "") -> None:
@@ -86,24 +84,14 @@ def test_sign_out_needs_the_page_token_and_clears_the_cookie(api, tokens):
 @pytest.fixture
 def finished_order(api, tokens) -> str:
     with Session(api.app.state.services.engine) as s:
-        maker = s.exec(select(ApiToken).where(ApiToken.role == "maker")).first()
-        designer = s.exec(select(ApiToken).where(ApiToken.role == "designer")).first()
-        s.add(
-            Design(
-                id="d_s",
-                title="Streamed",
-                licence="CC-BY-4.0",
-                author="Ada",
-                owner_token_id=designer.id,
-                created_at=1.0,
-            )
-        )
+        people = token_rows(s)
+        design_row(s, "d_s", "Streamed", created_at=1.0)
         s.flush()
         s.add(
             Order(
                 id="o_s",
                 design_id="d_s",
-                maker_token_id=maker.id,
+                maker_token_id=people["maker"].id,
                 material="PLA",
                 quantity=1,
                 lat=41.4,

@@ -9,6 +9,7 @@ import pytest
 
 import hub.broker.process as process
 from hub.broker import BrokerError, find_mosquitto
+from tests.conftest import require_component
 
 
 class TestFindMosquitto:
@@ -24,7 +25,7 @@ class TestFindMosquitto:
 
     def test_falls_back_to_usr_sbin(self, tmp_path: Path) -> None:
         if not Path("/usr/sbin/mosquitto").exists():
-            pytest.skip("mosquitto is not installed in /usr/sbin")
+            require_component("Mosquitto", "it is not installed in /usr/sbin")
         assert find_mosquitto({"PATH": str(tmp_path)}) == "/usr/sbin/mosquitto"
 
     def test_missing_everywhere_is_a_clear_error(self, tmp_path: Path, monkeypatch) -> None:

@@ -105,11 +105,11 @@ def test_a_broker_that_cannot_start_is_a_clear_error(broker_settings) -> None:
     # so in mosquitto's own words rather than time out.
     broker_settings.persistence_dir.mkdir(parents=True)
     (broker_settings.persistence_dir / "mosquitto.db").write_bytes(b"not a database")
-    supervisor = MosquittoSupervisor(broker_settings, start_timeout=WAIT)
+    supervisor = MosquittoSupervisor(broker_settings, start_timeout=12 * WAIT)
     started = time.monotonic()
     with pytest.raises(BrokerError) as caught:
         supervisor.start()
-    assert time.monotonic() - started < WAIT
+    assert time.monotonic() - started < WAIT  # the exit is noticed, not sat out until the start timeout
     message = str(caught.value)
     assert "exited with code" in message
     assert "database" in message
