@@ -1,0 +1,25 @@
+"""The hub's guard: no single client can stall or flood the hub, and each gets a clear 4xx.
+
+`install(app, settings, upload_max_bytes)` is the one hook `hub.app.create_app` calls. What it
+sets up, one module per job (docs/limits.md has the numbers and why):
+- `bodies`: request body limits per kind of route (JSON, form, upload), enforced by a pure
+  ASGI middleware while the body arrives, before authentication: 413 naming the limit;
+- `settings`: `GuardSettings`, from `COFAB_…`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from hub.guard.settings import GuardSettings
+
+
+def install(app: FastAPI, settings: GuardSettings, upload_max_bytes: int) -> None:
+    """Add the body limits, outermost of the app's middleware, so no other reads a body first."""
+    from hub.guard.bodies import BodyLimitMiddleware, BodyLimits
+
+    limits = BodyLimits(json=settings.json_body_max_bytes, form=settings.form_body_max_bytes, upload=upload_max_bytes)
+    app.add_middleware(BodyLimitMiddleware, limits=limits)
