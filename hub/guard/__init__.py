@@ -4,7 +4,11 @@
 sets up, one module per job (docs/limits.md has the numbers and why):
 - `bodies`: request body limits per kind of route (JSON, form, upload), enforced by a pure
   ASGI middleware while the body arrives, before authentication: 413 naming the limit;
-- `settings`: `GuardSettings`, from `COFAB_…`.
+- `ratelimit`: failed authentications per client address and requests per token, counted
+  where the token is checked (`hub.deps.current_principal` calls `authenticate_within_limits`):
+  429 with `Retry-After`;
+- `storage`: where the counts live, this process or Redis (shared by replicas), with the
+  policy for when Redis is unreachable; `settings`: `GuardSettings`, from `COFAB_…`.
 """
 
 from __future__ import annotations
@@ -18,8 +22,12 @@ if TYPE_CHECKING:
 
 
 def install(app: FastAPI, settings: GuardSettings, upload_max_bytes: int) -> None:
-    """Add the body limits, outermost of the app's middleware, so no other reads a body first."""
+    """Add the body limits (outermost of the app's middleware, so no other reads a body
+    first) and keep the rate limits on `app.state` for the hook in `hub.deps`."""
     from hub.guard.bodies import BodyLimitMiddleware, BodyLimits
+    from hub.guard.ratelimit import RateLimits
+    from hub.guard.storage import Counters
 
+    app.state.rate_limits = RateLimits(Counters(settings), settings)
     limits = BodyLimits(json=settings.json_body_max_bytes, form=settings.form_body_max_bytes, upload=upload_max_bytes)
     app.add_middleware(BodyLimitMiddleware, limits=limits)
