@@ -17,9 +17,9 @@ form post.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UPLOAD_ROUTES = frozenset({"/api/v1/uploads", "/api/v1/designs"})
@@ -72,7 +72,9 @@ class BodyLimitMiddleware:
         limit, what = self.limits.for_request(scope)
         declared = _declared_length(scope)
         if declared is not None and declared > limit:
-            await _too_large(send, f"a body of {declared:,} bytes is past the limit of {limit:,} bytes for {what}")
+            await _too_large(
+                scope, receive, send, f"a body of {declared:,} bytes is past the limit of {limit:,} bytes for {what}"
+            )
             return
         received = 0
         started = refused = False
@@ -87,7 +89,9 @@ class BodyLimitMiddleware:
                 if received > limit:
                     refused = True
                     if not started:
-                        await _too_large(send, f"the body is past the limit of {limit:,} bytes for {what}")
+                        await _too_large(
+                            scope, receive, send, f"the body is past the limit of {limit:,} bytes for {what}"
+                        )
                     raise _BodyTooLarge
             return message
 
@@ -104,13 +108,5 @@ class BodyLimitMiddleware:
             pass  # answered (413), or the app had started its answer and it ends here
 
 
-async def _too_large(send: Send, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+async def _too_large(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
+    await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)

@@ -42,14 +42,10 @@ class GuardSettings(BaseSettings):
         "a minute; past it every authentication from that address is refused (429) until the minute passes.",
     )
     requests_per_minute_per_token: int = Field(
-        1200,
-        ge=1,
-        description="API requests one token may make in a minute (429 past it).",
+        1200, ge=1, description="API requests one token may make in a minute (429 past it)."
     )
     streams_per_token: int = Field(
-        4,
-        ge=1,
-        description="Live streams (Server-Sent Events) one token may hold open at once (429 past it).",
+        4, ge=1, description="Live streams (Server-Sent Events) one token may hold open at once (429 past it)."
     )
 
     @field_validator("rate_limit_storage")
