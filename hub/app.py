@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from hub import errors
+from hub import errors, guard
 from hub.auth.views import router as auth_router
 from hub.catalog.config import CatalogSettings
 from hub.catalog.views import licences_router, uploads_router
 from hub.catalog.views import router as catalog_router
 from hub.config import Settings
 from hub.files.views import router as files_router
+from hub.guard.settings import GuardSettings
 from hub.metrics.views import router as metrics_router
 from hub.nodes.views import router as nodes_router
 from hub.orders.views import router as orders_router
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     install_web(app)  # the web faces: pages, live streams, static files, cookie sign-in
+    guard.install(app, GuardSettings(), settings.upload_max_bytes)  # body, rate and stream limits
 
     @app.get("/healthz", tags=["ops"], summary="Liveness, and whether the hub hears the broker")
     def health() -> dict:

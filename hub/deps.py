@@ -19,6 +19,7 @@ from sqlmodel import Session
 from hub.auth.roles import Role
 from hub.auth.service import Principal, authenticate
 from hub.errors import Forbidden, Unauthenticated
+from hub.guard.ratelimit import authenticate_within_limits
 
 if TYPE_CHECKING:
     from hub.runtime import HubServices
@@ -41,11 +42,13 @@ _bearer = HTTPBearer(auto_error=False, description="API token: `Authorization: B
 
 
 def current_principal(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], session: DbSession
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    session: DbSession,
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise Unauthenticated("missing API token (Authorization: Bearer <token>)")
-    principal = authenticate(session, credentials.credentials)
+    principal = authenticate_within_limits(request, lambda: authenticate(session, credentials.credentials))
     if principal is None:
         raise Unauthenticated("invalid or revoked API token")
     return principal

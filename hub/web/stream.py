@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.auth.roles import Role
 from hub.auth.service import Principal
 from hub.deps import get_session, require
+from hub.guard.streams import StreamSlot
 from hub.orders.models import OrderEvent
 from hub.web import queries
 
@@ -107,6 +108,7 @@ async def order_stream(
     order_id: str,
     request: Request,
     caller: Annotated[Principal, Depends(require(Role.MAKER, Role.CITY))],
+    _slot: StreamSlot,
     session: Annotated[Session, Depends(get_session)],
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[int, Query(ge=0, description="Send only rows after this id.")] = 0,
@@ -153,7 +155,7 @@ async def _snapshot_stream(request: Request, engine, build: Callable[[Session], 
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def lab_console_stream(
-    node_id: str, request: Request, lab: Annotated[Principal, Depends(require(Role.LAB))]
+    node_id: str, request: Request, lab: Annotated[Principal, Depends(require(Role.LAB))], _slot: StreamSlot
 ) -> StreamingResponse:
     if lab.role is not Role.ADMIN and lab.node_id != node_id:
         raise HTTPException(404, f"no lab {node_id!r} for this token")
