@@ -34,6 +34,7 @@ import designs
 from designs.formats import SNIFF_BYTES
 from hub.catalog.config import CatalogSettings
 from hub.catalog.sandbox import AnalysisLimits, AnalysisOverLimit, AnalysisRejected, run_limited
+from hub.errors import Rejected, TooLarge
 from hub.files.store import FileStore, StagedFile, stage_bytes_in
 
 __all__ = ["DerivedFile", "IngestRejected", "IngestTooLarge", "Ingested", "ingest"]
@@ -44,11 +45,11 @@ _STL_HEADER = 84
 _STL_RECORD = 50
 
 
-class IngestRejected(ValueError):
+class IngestRejected(Rejected):
     """The file cannot be accepted; the message says why (422)."""
 
 
-class IngestTooLarge(IngestRejected):
+class IngestTooLarge(TooLarge):
     """The file is past an analysis budget (413)."""
 
 
@@ -116,9 +117,7 @@ async def ingest(
                 limits=analysis,
                 rejected=designs.DesignFileError,
             )
-        except designs.DesignFileError as exc:
-            raise IngestRejected(str(exc)) from None
-        except (AnalysisRejected, AnalysisOverLimit) as exc:
+        except (designs.DesignFileError, AnalysisRejected, AnalysisOverLimit) as exc:
             raise IngestRejected(str(exc)) from None
         derived = []
         for out_kind, media_type, piece, detail in outputs:

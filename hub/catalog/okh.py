@@ -34,6 +34,7 @@ from hub.catalog import lineage, service
 from hub.catalog.licences import UnknownLicence, known_licence_ids, normalise_licence_id
 from hub.catalog.models import Design, DesignVersion
 from hub.catalog.schemas import DesignMeta
+from hub.errors import NotFound, Rejected
 
 __all__ = [
     "REQUIRED_LOSH_FIELDS",
@@ -55,7 +56,7 @@ _TOML_TYPES = {"application/toml", "text/toml", "application/x-toml"}
 _YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
 
 
-class ManifestRejected(ValueError):
+class ManifestRejected(Rejected):
     """The manifest cannot be imported; the message says why (422)."""
 
 
@@ -347,12 +348,12 @@ def export_manifest(session: Session, design_id: str, number: int, *, public_url
     """An OKH-LOSH `okh.toml` for one version, with every required field."""
     design = session.get(Design, design_id)
     if design is None:
-        raise service.NotFound(f"no design {design_id!r}")
+        raise NotFound(f"no design {design_id!r}")
     version = session.exec(
         select(DesignVersion).where(DesignVersion.design_id == design_id, DesignVersion.number == number)
     ).first()
     if version is None:
-        raise service.NotFound(f"no version {number} of design {design_id!r}")
+        raise NotFound(f"no version {number} of design {design_id!r}")
     authors = lineage.authors_of(design)
     manifest: dict[str, Any] = {
         "okhv": OKHV,

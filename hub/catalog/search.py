@@ -36,6 +36,7 @@ from hub.catalog.licences import LICENCES, licence_terms
 from hub.catalog.lineage import authors_of
 from hub.catalog.models import Design, DesignMaterial, DesignTag
 from hub.catalog.schemas import DesignPage, DesignSummary
+from hub.errors import Rejected
 
 __all__ = ["COUNT_CAP", "SearchQuery", "build_statement", "index_designs", "parse_fits", "search_designs", "summary"]
 
@@ -64,16 +65,16 @@ class SearchQuery:
 
 
 def parse_fits(text: str) -> tuple[float, float, float]:
-    """ "200x200x180" (also × or commas) -> three positive mm values. Raises ValueError."""
+    """ "200x200x180" (also × or commas) -> three positive mm values. Raises Rejected."""
     parts = [p for p in re.split(r"[x×X,*]", text.strip()) if p.strip()]
-    if len(parts) != 3:
-        raise ValueError(f"fits must be three sizes in mm like 200x200x180, not {text!r}")
     try:
         values = tuple(float(p) for p in parts)
     except ValueError:
-        raise ValueError(f"fits must be three sizes in mm like 200x200x180, not {text!r}") from None
+        values = ()
+    if len(values) != 3:
+        raise Rejected(f"fits must be three sizes in mm like 200x200x180, not {text!r}")
     if not all(math.isfinite(v) and v > 0 for v in values):
-        raise ValueError(f"fits sizes must be positive numbers of mm, not {text!r}")
+        raise Rejected(f"fits sizes must be positive numbers of mm, not {text!r}")
     return values  # type: ignore[return-value]
 
 

@@ -1,7 +1,7 @@
 """The catalogue's logic: designs, immutable versions of parts, staged uploads, metadata.
 
-Services take a `Session` and never import FastAPI; they raise the errors below, which the
-views turn into 403/404/422. Files reach a design through `hub.catalog.ingest` (streamed,
+Services take a `Session` and never import FastAPI; they raise `hub.errors` types, which
+`create_app` turns into 403/404/422. Files reach a design through `hub.catalog.ingest` (streamed,
 analysed, committed to the content store) and then as rows here; a version's rows are written
 once and never updated.
 
@@ -50,6 +50,7 @@ from hub.catalog.schemas import (
     VersionPublic,
     VersionSummary,
 )
+from hub.errors import Forbidden, NotFound, Rejected
 from hub.files import holds
 from hub.files.store import FileStore
 from hub.ids import new_id
@@ -58,16 +59,8 @@ from hub.timeutil import now
 log = logging.getLogger(__name__)
 
 
-class DesignRejected(ValueError):
+class DesignRejected(Rejected):
     """The request cannot become (part of) a design; the message says why (422)."""
-
-
-class NotFound(LookupError):
-    """No such design, version, file or upload (404)."""
-
-
-class Forbidden(PermissionError):
-    """The caller may not change this design (403)."""
 
 
 @dataclass(frozen=True)
@@ -350,7 +343,7 @@ def create_design(
     """A new design with version 1 made of `parts`.
 
     authors: the credited names, first author first; default: the publishing designer,
-    then `meta.co_authors`. Raises DesignRejected for impossible lineage or licences.
+    then `meta.co_authors`. Raises LineageRejected for impossible lineage or licences.
     """
     credited = list(dict.fromkeys([*(authors or [owner.name]), *meta.co_authors]))
     design = Design(
@@ -368,10 +361,7 @@ def create_design(
         documentation_language=documentation_language,
         created_at=now(),
     )
-    try:
-        parents = lineage.check_remix(session, licence=meta.licence, parent_ids=meta.remix_of)
-    except lineage.LineageRejected as exc:
-        raise DesignRejected(str(exc)) from None
+    parents = lineage.check_remix(session, licence=meta.licence, parent_ids=meta.remix_of)
     session.add(design)
     session.flush()
     for position, parent in enumerate(parents):
@@ -386,11 +376,8 @@ def create_design(
 
 
 def check_lineage(session: Session, meta: DesignMeta) -> None:
-    """Check a new design's `remix_of` before its file is received (raises DesignRejected)."""
-    try:
-        lineage.check_remix(session, licence=meta.licence, parent_ids=meta.remix_of)
-    except lineage.LineageRejected as exc:
-        raise DesignRejected(str(exc)) from None
+    """Check a new design's `remix_of` before its file is received (raises LineageRejected)."""
+    lineage.check_remix(session, licence=meta.licence, parent_ids=meta.remix_of)
 
 
 def publish_version(
@@ -426,12 +413,9 @@ def update_design(session: Session, design_id: str, patch: DesignUpdate, caller:
             a for a in dict.fromkeys([*design.co_authors, *patch.add_co_authors]) if a != design.author
         ]
     if patch.add_remix_of:
-        try:
-            parents = lineage.check_remix(
-                session, licence=design.licence, parent_ids=patch.add_remix_of, design_id=design.id
-            )
-        except lineage.LineageRejected as exc:
-            raise DesignRejected(str(exc)) from None
+        parents = lineage.check_remix(
+            session, licence=design.licence, parent_ids=patch.add_remix_of, design_id=design.id
+        )
         existing = list(session.exec(select(DesignRemix).where(DesignRemix.design_id == design.id)))
         known = {r.parent_id for r in existing}
         position = max((r.position for r in existing), default=-1) + 1

@@ -7,13 +7,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
 from hub.deps import get_session, require
+from hub.errors import Rejected
 from hub.metrics import export, service
 from hub.metrics.config import Assumptions, MetricsSettings
 from hub.metrics.schemas import Breakdown, BreakdownRow, Summary
@@ -45,7 +46,7 @@ def parse_period(value: str | None, *, end: bool = False) -> float | None:
         day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
         return day.timestamp() + (86400 if end else 0)
     except ValueError:
-        raise HTTPException(422, f"{value!r} is not a month (YYYY-MM) or a day (YYYY-MM-DD)") from None
+        raise Rejected(f"{value!r} is not a month (YYYY-MM) or a day (YYYY-MM-DD)") from None
 
 
 def parse_number(value: str | None, name: str, low: float, high: float) -> float | None:
@@ -55,9 +56,9 @@ def parse_number(value: str | None, name: str, low: float, high: float) -> float
     try:
         number = float(value)
     except ValueError:
-        raise HTTPException(422, f"{name} must be a number, not {value!r}") from None
+        raise Rejected(f"{name} must be a number, not {value!r}") from None
     if not low <= number <= high:
-        raise HTTPException(422, f"{name} must be between {low:g} and {high:g}")
+        raise Rejected(f"{name} must be between {low:g} and {high:g}")
     return number
 
 

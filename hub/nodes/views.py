@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException
+from fastapi import APIRouter, Body, Depends
 from sqlmodel import Session
 
 from hub.auth.roles import Role
@@ -18,10 +18,7 @@ router = APIRouter(prefix="/api/v1/nodes", tags=["labs"])
 
 
 def _registered(services, session: Session, body: NodeCreate) -> NodeRegistered:
-    try:
-        node, token, password = service.register_node(session, body, services.broker_accounts, services.registry)
-    except service.NodeAlreadyExists as exc:
-        raise HTTPException(409, str(exc)) from None
+    node, token, password = service.register_node(session, body, services.broker_accounts, services.registry)
     s = services.settings
     return NodeRegistered(
         node=node,
@@ -59,21 +56,14 @@ def import_okw(
     _: Annotated[Principal, Depends(require(Role.ADMIN))],
     services=Depends(get_services),
 ) -> NodeRegistered:
-    try:
-        body = okw.from_okw(record)
-    except okw.OkwError as exc:
-        raise HTTPException(422, str(exc)) from None
-    return _registered(services, session, body)
+    return _registered(services, session, okw.from_okw(record))
 
 
 @router.get("/{node_id}/okw", summary="The lab as an Open Know-Where facility record")
 def export_okw(
     node_id: str, session: Annotated[Session, Depends(get_session)], _: Annotated[Principal, Depends(current_principal)]
 ) -> dict[str, Any]:
-    lab = service.get_node(session, node_id)
-    if lab is None:
-        raise HTTPException(404, f"no lab {node_id!r}")
-    return okw.to_okw(lab)
+    return okw.to_okw(service.get_node(session, node_id))
 
 
 @router.post(
@@ -87,14 +77,9 @@ def approve(
     approver: Annotated[Principal, Depends(require(Role.LAB))],
     services=Depends(get_services),
 ) -> NodePublic:
-    try:
-        return service.approve(
-            session, node_id, approver, required=services.settings.membership_approvals, registry=services.registry
-        )
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except service.ApprovalRefused as exc:
-        raise HTTPException(403, str(exc)) from None
+    return service.approve(
+        session, node_id, approver, required=services.settings.membership_approvals, registry=services.registry
+    )
 
 
 @router.post("/{node_id}/deactivate", response_model=NodePublic, summary="Make a lab inactive (admin): no more jobs")
@@ -104,10 +89,7 @@ def deactivate(
     _: Annotated[Principal, Depends(require(Role.ADMIN))],
     services=Depends(get_services),
 ) -> NodePublic:
-    try:
-        return service.set_membership(session, node_id, Membership.INACTIVE, services.registry)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
+    return service.set_membership(session, node_id, Membership.INACTIVE, services.registry)
 
 
 @router.get("", response_model=list[NodePublic], summary="Labs with membership and live status")
@@ -121,7 +103,4 @@ def list_nodes(
 def get_node(
     node_id: str, session: Annotated[Session, Depends(get_session)], _: Annotated[Principal, Depends(current_principal)]
 ) -> NodePublic:
-    lab = service.get_node(session, node_id)
-    if lab is None:
-        raise HTTPException(404, f"no lab {node_id!r}")
-    return lab
+    return service.get_node(session, node_id)

@@ -19,7 +19,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.auth.roles import Role
 from hub.auth.service import Principal
 from hub.deps import get_session, require
+from hub.errors import NotFound
 from hub.orders.models import OrderEvent
 from hub.web import queries
 
@@ -113,7 +114,7 @@ async def order_stream(
 ) -> StreamingResponse:
     owner = queries.order_owner(session, order_id)
     if owner is None or (caller.role is Role.MAKER and owner != caller.token_id):
-        raise HTTPException(404, f"no order {order_id!r}")
+        raise NotFound(f"no order {order_id!r}")
     if last_event_id and last_event_id.isdigit():
         after = int(last_event_id)
     engine = request.app.state.services.engine
@@ -156,10 +157,10 @@ async def lab_console_stream(
     node_id: str, request: Request, lab: Annotated[Principal, Depends(require(Role.LAB))]
 ) -> StreamingResponse:
     if lab.role is not Role.ADMIN and lab.node_id != node_id:
-        raise HTTPException(404, f"no lab {node_id!r} for this token")
+        raise NotFound(f"no lab {node_id!r} for this token")
     engine = request.app.state.services.engine
     if await run_in_threadpool(_read, engine, lambda s: queries.lab_console(s, node_id)) is None:
-        raise HTTPException(404, f"no lab {node_id!r}")
+        raise NotFound(f"no lab {node_id!r}")
     return StreamingResponse(
         _snapshot_stream(request, engine, lambda s: queries.lab_console(s, node_id)),
         media_type="text/event-stream",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
@@ -27,6 +27,7 @@ from hub.catalog import search
 from hub.catalog import service as catalog
 from hub.catalog.licences import known_licence_ids
 from hub.deps import get_session
+from hub.errors import Forbidden
 from hub.metrics import service as metrics
 from hub.metrics.service import FORMULAS
 from hub.metrics.views import ReportQuery, metrics_settings
@@ -183,7 +184,7 @@ def login(
     next: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     if not _same_origin(request):
-        raise HTTPException(403, "sign-in from another site refused")
+        raise Forbidden("sign-in from another site refused")
     principal = authenticate(session, token.strip())
     if principal is None:
         return render(
@@ -211,7 +212,7 @@ def login(
 def logout(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     token = request.cookies.get(COOKIE)
     if token and not csrf_ok(request.app.state.services.settings.secret_key, token, csrf):
-        raise HTTPException(403, "sign-out needs the page's CSRF token")
+        raise Forbidden("sign-out needs the page's CSRF token")
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response
