@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
@@ -16,7 +16,6 @@ from starlette.concurrency import run_in_threadpool
 from hub.auth.roles import Role
 from hub.auth.service import Principal
 from hub.catalog import okh, search, service
-from hub.catalog.config import CatalogSettings
 from hub.catalog.ingest import Ingested, ingest
 from hub.catalog.licences import known_licence_ids, licence_terms
 from hub.catalog.sandbox import AnalysisLimits
@@ -32,17 +31,18 @@ from hub.catalog.schemas import (
     VersionCreate,
     VersionPublic,
 )
-from hub.deps import current_principal, get_services, get_session, require
+from hub.deps import Caller, DbSession, Services, require
 from hub.errors import NotFound, Rejected, TooLarge
 from hub.files import holds
+
+if TYPE_CHECKING:
+    from hub.services import HubServices
 
 router = APIRouter(prefix="/api/v1/designs", tags=["designs"])
 uploads_router = APIRouter(prefix="/api/v1/uploads", tags=["designs"])
 licences_router = APIRouter(prefix="/api/v1/licences", tags=["designs"])
 
 Designer = Annotated[Principal, Depends(require(Role.DESIGNER))]
-Reader = Annotated[Principal, Depends(current_principal)]
-DbSession = Annotated[Session, Depends(get_session)]
 
 _RAW_BODY = {
     "requestBody": {
@@ -63,13 +63,6 @@ def _inline_schema(model) -> dict:
     return schema
 
 
-def catalog_settings(request: Request) -> CatalogSettings:
-    settings = getattr(request.app.state, "catalog_settings", None)
-    if settings is None:
-        settings = request.app.state.catalog_settings = CatalogSettings()
-    return settings
-
-
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -78,7 +71,7 @@ def _unprocessable(exc: ValidationError) -> Rejected:
     return Rejected(exc.errors(include_url=False, include_context=False, include_input=False))
 
 
-async def _ingest(request: Request, filename: str, services, limits: CatalogSettings, session: Session):
+async def _ingest(request: Request, filename: str, services: HubServices, session: Session) -> Ingested:
     """Stream the request body through `ingest`, which refuses with 413/422 itself. The objects
     it stores or finds are held until `session`'s transaction ends (`hub.files.holds`)."""
     declared = request.headers.get("content-length")
@@ -93,7 +86,7 @@ async def _ingest(request: Request, filename: str, services, limits: CatalogSett
         request.stream(),
         filename=filename,
         max_bytes=limit,
-        limits=limits,
+        limits=services.settings.catalog,
         analysis=analysis,
         derived_for=lambda sha: service.derived_kinds(session, sha),
         hold=lambda hashes: holds.hold_shared(session, hashes),
@@ -101,7 +94,7 @@ async def _ingest(request: Request, filename: str, services, limits: CatalogSett
 
 
 @asynccontextmanager
-async def _recorded_or_removed(session: Session, services, item: Ingested) -> AsyncIterator[None]:
+async def _recorded_or_removed(session: Session, services: HubServices, item: Ingested) -> AsyncIterator[None]:
     """The rows for an ingested file are committed, or its new objects leave the store: a
     failed transaction (or any error before the commit) must not orphan the bytes. The
     clean-up runs in a worker thread: it may wait for another upload of the same bytes, which
@@ -150,12 +143,11 @@ async def stage_upload(
     filename: Annotated[str, Query(max_length=255, description="The file's name, without any path.")],
     principal: Designer,
     session: DbSession,
-    services=Depends(get_services),
-    limits: CatalogSettings = Depends(catalog_settings),
+    services: Services,
 ) -> UploadPublic:
-    item = await _ingest(request, filename, services, limits, session)
+    item = await _ingest(request, filename, services, session)
     async with _recorded_or_removed(session, services, item):
-        return service.record_upload(session, principal, item, ttl_s=limits.upload_ttl_s)
+        return service.record_upload(session, principal, item, ttl_s=services.settings.catalog.upload_ttl_s)
 
 
 @router.post(
@@ -187,8 +179,7 @@ async def publish(
     request: Request,
     principal: Designer,
     session: DbSession,
-    services=Depends(get_services),
-    limits: CatalogSettings = Depends(catalog_settings),
+    services: Services,
     filename: Annotated[str | None, Query(max_length=255, description="Raw body only: the file's name.")] = None,
     title: Annotated[str | None, Query(max_length=200)] = None,
     description: str = "",
@@ -230,7 +221,7 @@ async def publish(
         raise _unprocessable(exc) from None
     # lineage is checked before the file is received, so a refused remix stores nothing
     service.check_lineage(session, meta)
-    item = await _ingest(request, filename, services, limits, session)
+    item = await _ingest(request, filename, services, session)
     async with _recorded_or_removed(session, services, item):
         # The design first, then the derived links in the same transaction: their savepoints
         # need an open transaction (on SQLite a savepoint opened first would commit on release).
@@ -265,7 +256,7 @@ async def publish(
 )
 def list_designs(
     session: DbSession,
-    _: Reader,
+    _: Caller,
     q: Annotated[str | None, Query(max_length=200)] = None,
     process: Annotated[str | None, Query(pattern="^(FDM|SLA|laser|CNC)$")] = None,
     licence: Annotated[str | None, Query(max_length=64)] = None,
@@ -322,12 +313,12 @@ async def import_okh(
     request: Request,
     principal: Designer,
     session: DbSession,
+    services: Services,
     upload: Annotated[list[str], Query(description="Staged upload ids, one per file.")] = [],  # noqa: B006
     licence: Annotated[str | None, Query(max_length=64, description="SPDX id overriding the manifest's.")] = None,
     process: Annotated[str | None, Query(pattern="^(FDM|SLA|laser|CNC)$")] = None,
-    limits: CatalogSettings = Depends(catalog_settings),
 ) -> DesignPublic:
-    raw = await _read_limited(request.stream(), limits.max_manifest_bytes, "the manifest")
+    raw = await _read_limited(request.stream(), services.settings.catalog.max_manifest_bytes, "the manifest")
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     design = await _off_loop(
         okh.import_manifest,
@@ -347,7 +338,7 @@ async def import_okh(
     response_model=DesignPublic,
     summary="One design: metadata, licence terms, versions, latest parts with analysis, attribution",
 )
-def get_design(design_id: str, session: DbSession, _: Reader) -> DesignPublic:
+def get_design(design_id: str, session: DbSession, _: Caller) -> DesignPublic:
     design = service.design_public(session, design_id)
     if design is None:
         raise NotFound(f"no design {design_id!r}")
@@ -387,7 +378,7 @@ def publish_version(design_id: str, body: VersionCreate, session: DbSession, pri
     response_model=VersionPublic,
     summary="One version of a design with its parts and their analysis",
 )
-def get_version(design_id: str, number: int, session: DbSession, _: Reader) -> VersionPublic:
+def get_version(design_id: str, number: int, session: DbSession, _: Caller) -> VersionPublic:
     version = service.version_public(session, design_id, number)
     if version is None:
         raise NotFound(f"no version {number} of design {design_id!r}")
@@ -395,7 +386,14 @@ def get_version(design_id: str, number: int, session: DbSession, _: Reader) -> V
 
 
 def _derived_response(
-    session: Session, services, design_id: str, number: int, file_id: int, kind: str, media_type: str, name: str
+    session: Session,
+    services: HubServices,
+    design_id: str,
+    number: int,
+    file_id: int,
+    kind: str,
+    media_type: str,
+    name: str,
 ) -> FileResponse:
     derived = service.derived_file(session, design_id, number, file_id, kind)
     path = services.files.stored_path(derived.sha256, missing=f"the {kind} of file {file_id} is missing from the store")
@@ -411,7 +409,7 @@ def _derived_response(
     responses={200: {"content": {"image/png": {}}}},
 )
 def thumbnail(
-    design_id: str, number: int, file_id: int, session: DbSession, _: Reader, services=Depends(get_services)
+    design_id: str, number: int, file_id: int, session: DbSession, _: Caller, services: Services
 ) -> FileResponse:
     return _derived_response(session, services, design_id, number, file_id, "thumbnail", "image/png", f"{file_id}.png")
 
@@ -423,7 +421,7 @@ def thumbnail(
     responses={200: {"content": {"model/gltf-binary": {}}}},
 )
 def viewer(
-    design_id: str, number: int, file_id: int, session: DbSession, _: Reader, services=Depends(get_services)
+    design_id: str, number: int, file_id: int, session: DbSession, _: Caller, services: Services
 ) -> FileResponse:
     return _derived_response(
         session, services, design_id, number, file_id, "viewer", "model/gltf-binary", f"{file_id}.glb"
@@ -438,7 +436,7 @@ def viewer(
     "documentation-language, function) and one `[[part]]` per file, with its quantity.",
     responses={200: {"content": {"application/toml": {}}}},
 )
-def export_okh(design_id: str, number: int, session: DbSession, _: Reader, services=Depends(get_services)):
+def export_okh(design_id: str, number: int, session: DbSession, _: Caller, services: Services):
     text = okh.export_manifest(session, design_id, number, public_url=services.settings.public_url)
     return Response(
         text,
@@ -455,7 +453,7 @@ def export_okh(design_id: str, number: int, session: DbSession, _: Reader, servi
 def remixes(
     design_id: str,
     session: DbSession,
-    _: Reader,
+    _: Caller,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[DesignSummary]:
@@ -465,7 +463,7 @@ def remixes(
 @licences_router.get(
     "", response_model=list[LicencePublic], summary="The SPDX licences the catalogue accepts, with their terms"
 )
-def licences(_: Reader) -> list[LicencePublic]:
+def licences(_: Caller) -> list[LicencePublic]:
     return [service.licence_public(i) for i in known_licence_ids()]
 
 

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.deps import get_session, require
+from hub.deps import CurrentLab, DbSession, require
 from hub.errors import NotFound
 from hub.orders.models import OrderEvent
 from hub.web import queries
@@ -108,7 +108,7 @@ async def order_stream(
     order_id: str,
     request: Request,
     caller: Annotated[Principal, Depends(require(Role.MAKER, Role.CITY))],
-    session: Annotated[Session, Depends(get_session)],
+    session: DbSession,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[int, Query(ge=0, description="Send only rows after this id.")] = 0,
 ) -> StreamingResponse:
@@ -153,14 +153,9 @@ async def _snapshot_stream(request: Request, engine, build: Callable[[Session], 
     "history, earnings) whenever any of it changes. The lab's own token, or an admin.",
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def lab_console_stream(
-    node_id: str, request: Request, lab: Annotated[Principal, Depends(require(Role.LAB))]
-) -> StreamingResponse:
-    if lab.role is not Role.ADMIN and lab.node_id != node_id:
-        raise NotFound(f"no lab {node_id!r} for this token")
+async def lab_console_stream(request: Request, lab: CurrentLab) -> StreamingResponse:
+    node_id = lab.id
     engine = request.app.state.services.engine
-    if await run_in_threadpool(_read, engine, lambda s: queries.lab_console(s, node_id)) is None:
-        raise NotFound(f"no lab {node_id!r}")
     return StreamingResponse(
         _snapshot_stream(request, engine, lambda s: queries.lab_console(s, node_id)),
         media_type="text/event-stream",

@@ -19,18 +19,17 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlmodel import Session
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal, authenticate
 from hub.catalog import search
 from hub.catalog import service as catalog
 from hub.catalog.licences import known_licence_ids
-from hub.deps import get_session
+from hub.deps import DbSession
 from hub.errors import Forbidden
 from hub.metrics import service as metrics
 from hub.metrics.service import FORMULAS
-from hub.metrics.views import ReportQuery, metrics_settings
+from hub.metrics.views import ReportQuery
 from hub.web import charts, queries
 from hub.web.session import COOKIE, COOKIE_MAX_AGE_S, csrf_ok, csrf_token
 
@@ -91,7 +90,7 @@ class WrongRole(Exception):
         self.principal, self.roles = principal, roles
 
 
-def signed_in(request: Request, session: Annotated[Session, Depends(get_session)]) -> Principal | None:
+def signed_in(request: Request, session: DbSession) -> Principal | None:
     token = request.cookies.get(COOKIE)
     return authenticate(session, token) if token else None
 
@@ -110,7 +109,6 @@ def page_for(*roles: Role):
 
 
 AnyRole = Annotated[Principal, Depends(page_for())]
-DbSession = Annotated[Session, Depends(get_session)]
 
 
 def render(
@@ -399,7 +397,6 @@ def city_page(
         charts.bar_chart("Parts made per district", "parts", [(k, f.parts) for k, f in districts]),
         charts.bar_chart("CO2e avoided per district", "kg", [(k, f.co2_kg) for k, f in districts]),
     ]
-    defaults = metrics_settings(request).assumptions()
     return render(
         request,
         "city.html",
@@ -410,7 +407,7 @@ def city_page(
         charts=chart_list,
         query=query,
         qs=urlencode(query),
-        defaults=defaults,
+        defaults=params.defaults,
         form=dict(request.query_params),
         tables=("district_month", "district", "month", "lab", "part"),
         lab_figures=[(lab, lab.figures.rounded()) for lab in report.labs],
