@@ -1,5 +1,10 @@
-"""The design catalogue: designs with immutable versions of parts, SPDX licences and their
+"""The design catalog: designs with immutable versions of parts, SPDX licences and their
 terms, remix lineage, analysis and derived files on upload, search, and Open Know-How.
+
+Layout: `service` reads and simple writes, `flows` the multi-step changes (publish a design or
+a version, edit metadata), `uploads` staged uploads and the clean-up of their bytes, `ingest`
+the streamed file checks and analysis, `views` the thin HTTP routes; `config.CatalogSettings` is
+`Settings.catalog`.
 
 What other domains call:
 - `attribution_chain(session, design_id)`: every ancestor's title, authors and licence;

@@ -1,4 +1,4 @@
-"""Catalogue search: full text over title, description and tags, with filters, paginated.
+"""Catalog search: full text over title, description and tags, with filters, paginated.
 
 One function, `search_designs`, picks the database's own full-text engine, because a LIKE
 scan over 100,000 descriptions is neither fast nor ranked:
@@ -127,7 +127,7 @@ def build_statement(query: SearchQuery, dialect: str) -> sa.Select:
     Public so a benchmark runs the same SQL bare.
 
     Why the bounds: an exact count and a full ranking cost time in proportion to the matches,
-    and a very common word matches most of the catalogue (bm25 or ts_rank of 100,000 rows and
+    and a very common word matches most of the catalog (bm25 or ts_rank of 100,000 rows and
     a count of them took 0.3 s per search on SQLite). So at most COUNT_CAP + 1 matches are kept:
     - total is exact up to COUNT_CAP; COUNT_CAP + 1 means "more than COUNT_CAP" (the page
       model reports COUNT_CAP with total_exact false);

@@ -1,5 +1,5 @@
-"""Catalogue routes: thin translations to HTTP; the logic is in `hub.catalog.service`,
-`search`, `lineage`, `okh` and `ingest`."""
+"""Catalog routes: thin translations to HTTP; the logic is in `hub.catalog.service`, `flows`,
+`uploads`, `search`, `lineage`, `okh` and `ingest`, whose refusals are `hub.errors` types."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.catalog import okh, search, service
+from hub.catalog import flows, okh, search, service, uploads
 from hub.catalog.ingest import Ingested, ingest
 from hub.catalog.licences import known_licence_ids, licence_terms
 from hub.catalog.sandbox import AnalysisLimits
@@ -34,6 +34,7 @@ from hub.catalog.schemas import (
 from hub.deps import Caller, DbSession, Services, require
 from hub.errors import NotFound, Rejected, TooLarge
 from hub.files import holds
+from hub.files.store import FileStore
 
 if TYPE_CHECKING:
     from hub.services import HubServices
@@ -103,7 +104,7 @@ async def _recorded_or_removed(session: Session, services: HubServices, item: In
         yield
     except BaseException:
         session.rollback()
-        await run_in_threadpool(service.forget_new_objects, session, services.files, item)
+        await run_in_threadpool(uploads.forget_new_objects, session, services.files, item)
         raise
 
 
@@ -147,7 +148,7 @@ async def stage_upload(
 ) -> UploadPublic:
     item = await _ingest(request, filename, services, session)
     async with _recorded_or_removed(session, services, item):
-        return service.record_upload(session, principal, item, ttl_s=services.settings.catalog.upload_ttl_s)
+        return uploads.record_upload(session, principal, item, ttl_s=services.settings.catalog.upload_ttl_s)
 
 
 @router.post(
@@ -197,9 +198,7 @@ async def publish(
         except ValidationError as exc:
             raise _unprocessable(exc) from None
         parts = await _off_loop(service.parts_from_uploads, session, principal, body.parts)
-        design = service.create_design(
-            session, meta=body, parts=parts, owner=principal, label=body.label, note=body.note
-        )
+        design = flows.create_design(session, meta=body, parts=parts, owner=principal, label=body.label, note=body.note)
         return service.design_public(session, design.id)
     if not filename or not title:
         raise Rejected(
@@ -225,14 +224,14 @@ async def publish(
     async with _recorded_or_removed(session, services, item):
         # The design first, then the derived links in the same transaction: their savepoints
         # need an open transaction (on SQLite a savepoint opened first would commit on release).
-        design = service.create_design(
+        design = flows.create_design(
             session,
             meta=meta,
-            parts=[service.PartSpec.from_ingested(item)],
+            parts=[service.PartSpec.from_stored(item)],
             owner=principal,
             commit=False,
         )
-        service.record_derived(session, item)
+        uploads.record_derived(session, item)
         session.commit()
     return service.design_public(session, design.id)
 
@@ -354,7 +353,7 @@ def get_design(design_id: str, session: DbSession, _: Caller) -> DesignPublic:
     "that descends from this design is refused (no cycles).",
 )
 def update_design(design_id: str, body: DesignUpdate, session: DbSession, principal: Designer) -> DesignPublic:
-    service.update_design(session, design_id, body, principal)
+    flows.update_design(session, design_id, body, principal)
     return service.design_public(session, design_id)
 
 
@@ -369,7 +368,7 @@ def update_design(design_id: str, body: DesignUpdate, session: DbSession, princi
 )
 def publish_version(design_id: str, body: VersionCreate, session: DbSession, principal: Designer) -> VersionPublic:
     parts = service.parts_from_uploads(session, principal, body.parts)
-    version = service.publish_version(session, design_id, parts, principal, label=body.label, note=body.note)
+    version = flows.publish_version(session, design_id, parts, principal, label=body.label, note=body.note)
     return service.version_public(session, design_id, version.number)
 
 
@@ -386,17 +385,10 @@ def get_version(design_id: str, number: int, session: DbSession, _: Caller) -> V
 
 
 def _derived_response(
-    session: Session,
-    services: HubServices,
-    design_id: str,
-    number: int,
-    file_id: int,
-    kind: str,
-    media_type: str,
-    name: str,
+    session: Session, store: FileStore, design_id: str, number: int, file_id: int, kind: str, media_type: str, name: str
 ) -> FileResponse:
     derived = service.derived_file(session, design_id, number, file_id, kind)
-    path = services.files.stored_path(derived.sha256, missing=f"the {kind} of file {file_id} is missing from the store")
+    path = store.stored_path(derived.sha256, missing=f"the {kind} of file {file_id} is missing from the store")
     return FileResponse(
         path, media_type=media_type, filename=name, headers={"Cache-Control": "private, max-age=31536000, immutable"}
     )
@@ -411,7 +403,9 @@ def _derived_response(
 def thumbnail(
     design_id: str, number: int, file_id: int, session: DbSession, _: Caller, services: Services
 ) -> FileResponse:
-    return _derived_response(session, services, design_id, number, file_id, "thumbnail", "image/png", f"{file_id}.png")
+    return _derived_response(
+        session, services.files, design_id, number, file_id, "thumbnail", "image/png", f"{file_id}.png"
+    )
 
 
 @router.get(
@@ -424,7 +418,7 @@ def viewer(
     design_id: str, number: int, file_id: int, session: DbSession, _: Caller, services: Services
 ) -> FileResponse:
     return _derived_response(
-        session, services, design_id, number, file_id, "viewer", "model/gltf-binary", f"{file_id}.glb"
+        session, services.files, design_id, number, file_id, "viewer", "model/gltf-binary", f"{file_id}.glb"
     )
 
 
