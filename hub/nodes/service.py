@@ -159,33 +159,39 @@ def apply_status(session: Session, node_id: str, status: NodeStatus, registry: L
         node.status_sent_at = status.sent_at  # not stale: newer, a repeat, or after a clock step back
     session.add(node)
     if status.online:
-        existing = {m.machine_id: m for m in machines_of(session, node_id)}
-        for reported in status.machines:
-            machine = existing.get(reported.machine_id)
-            if machine is None:
-                machine = _machine_from(
-                    node_id,
-                    MachineSpec(
-                        machine_id=reported.machine_id,
-                        process=reported.process,
-                        build_volume_mm=reported.build_volume_mm,
-                        materials=reported.materials,
-                    ),
-                )
-            machine.process = reported.process
-            machine.build_x_mm, machine.build_y_mm, machine.build_z_mm = (float(v) for v in reported.build_volume_mm)
-            machine.materials = list(reported.materials)
-            machine.state = reported.state
-            machine.queue_length = reported.queue_length
-            machine.material_loaded = reported.material_loaded
-            machine.colour_loaded = reported.colour_loaded
-            if reported.nozzle_mm is not None:
-                machine.nozzle_mm = reported.nozzle_mm
-            machine.eta_free_s = reported.eta_free_s
-            session.add(machine)
+        _apply_machines(session, node_id, status)
     session.commit()
     _sync(session, registry, node_id)
     return was_online and not status.online
+
+
+def _apply_machines(session: Session, node_id: str, status: NodeStatus) -> None:
+    """Copy each machine's reported state onto its row; a machine the lab added since it
+    registered gets a row of its own."""
+    existing = {m.machine_id: m for m in machines_of(session, node_id)}
+    for reported in status.machines:
+        machine = existing.get(reported.machine_id)
+        if machine is None:
+            machine = _machine_from(
+                node_id,
+                MachineSpec(
+                    machine_id=reported.machine_id,
+                    process=reported.process,
+                    build_volume_mm=reported.build_volume_mm,
+                    materials=reported.materials,
+                ),
+            )
+        machine.process = reported.process
+        machine.build_x_mm, machine.build_y_mm, machine.build_z_mm = (float(v) for v in reported.build_volume_mm)
+        machine.materials = list(reported.materials)
+        machine.state = reported.state
+        machine.queue_length = reported.queue_length
+        machine.material_loaded = reported.material_loaded
+        machine.colour_loaded = reported.colour_loaded
+        if reported.nozzle_mm is not None:
+            machine.nozzle_mm = reported.nozzle_mm
+        machine.eta_free_s = reported.eta_free_s
+        session.add(machine)
 
 
 def is_stale(node: Node, status: NodeStatus) -> bool:
