@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
@@ -35,9 +35,6 @@ from hub.deps import Caller, DbSession, Services, require
 from hub.errors import NotFound, Rejected, TooLarge
 from hub.files import holds
 from hub.files.store import FileStore
-
-if TYPE_CHECKING:
-    from hub.services import HubServices
 
 router = APIRouter(prefix="/api/v1/designs", tags=["designs"])
 uploads_router = APIRouter(prefix="/api/v1/uploads", tags=["designs"])
@@ -72,7 +69,7 @@ def _unprocessable(exc: ValidationError) -> Rejected:
     return Rejected(exc.errors(include_url=False, include_context=False, include_input=False))
 
 
-async def _ingest(request: Request, filename: str, services: HubServices, session: Session) -> Ingested:
+async def _ingest(request: Request, filename: str, services: Services, session: Session) -> Ingested:
     """Stream the request body through `ingest`, which refuses with 413/422 itself. The objects
     it stores or finds are held until `session`'s transaction ends (`hub.files.holds`)."""
     declared = request.headers.get("content-length")
@@ -95,7 +92,7 @@ async def _ingest(request: Request, filename: str, services: HubServices, sessio
 
 
 @asynccontextmanager
-async def _recorded_or_removed(session: Session, services: HubServices, item: Ingested) -> AsyncIterator[None]:
+async def _recorded_or_removed(session: Session, services: Services, item: Ingested) -> AsyncIterator[None]:
     """The rows for an ingested file are committed, or its new objects leave the store: a
     failed transaction (or any error before the commit) must not orphan the bytes. The
     clean-up runs in a worker thread: it may wait for another upload of the same bytes, which

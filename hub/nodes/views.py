@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
 from sqlmodel import Session
@@ -14,15 +14,12 @@ from hub.nodes import okw, service
 from hub.nodes.models import Membership
 from hub.nodes.schemas import BrokerAccess, NodeCreate, NodePublic, NodeRegistered
 
-if TYPE_CHECKING:
-    from hub.services import HubServices
-
 router = APIRouter(prefix="/api/v1/nodes", tags=["labs"])
 
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
-def _registered(services: HubServices, session: Session, body: NodeCreate) -> NodeRegistered:
+def _registered(services: Services, session: Session, body: NodeCreate) -> NodeRegistered:
     node, token, password = service.register_node(session, body, services.broker_accounts, services.registry)
     s = services.settings
     return NodeRegistered(
