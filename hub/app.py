@@ -10,7 +10,6 @@ from fastapi import FastAPI
 
 from hub import errors, guard
 from hub.auth.views import router as auth_router
-from hub.catalog.config import CatalogSettings
 from hub.catalog.views import licences_router, uploads_router
 from hub.catalog.views import router as catalog_router
 from hub.config import Settings
@@ -43,7 +42,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.services.stop()
 
     app = FastAPI(title="cofab hub", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
-    app.state.catalog_settings = CatalogSettings()
     errors.install(app)
     for router in (
         auth_router,

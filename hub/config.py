@@ -1,7 +1,9 @@
 """Hub settings, read from the environment (prefix `COFAB_`) with documented defaults.
 
 One `Settings` object is built at start-up and passed down; nothing reads the environment
-at import time, so tests build their own settings without touching globals.
+at import time or per request, so tests build their own settings without touching globals.
+A domain's own group of settings is a nested model named for its prefix: `catalog`
+(`COFAB_CATALOG_…`, `hub.catalog.config`) and `city` (`COFAB_CITY_…`, `hub.metrics.config`).
 """
 
 from __future__ import annotations
@@ -12,11 +14,18 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.catalog.config import CatalogSettings
+from hub.metrics.config import MetricsSettings
+
 DEV_SECRET = "dev-only-secret-change-me"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COFAB_", env_file=None, extra="ignore")
+    # A nested group takes the variables named by its field and one "_": COFAB_CATALOG_MAX_FACES
+    # is catalog.max_faces (split once, so the field names keep their own underscores).
+    model_config = SettingsConfigDict(
+        env_prefix="COFAB_", env_file=None, extra="ignore", env_nested_delimiter="_", env_nested_max_split=1
+    )
 
     environment: str = Field(
         "development", description="`development` allows the built-in secret; anything else refuses it."
@@ -104,6 +113,13 @@ class Settings(BaseSettings):
     weight_lead_hour: float = Field(0.5, ge=0, description="Ranking points per hour of lead time.")
     weight_price: float = Field(0.2, ge=0, description="Ranking points per currency unit of price.")
     weight_fairness: float = Field(10.0, ge=0, description="Points for a lab at twice its fair share.")
+
+    catalog: CatalogSettings = Field(
+        default_factory=CatalogSettings, description="Upload and analysis limits (`COFAB_CATALOG_…`)."
+    )
+    city: MetricsSettings = Field(
+        default_factory=MetricsSettings, description="Assumptions behind the city figures (`COFAB_CITY_…`)."
+    )
 
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> Settings:

@@ -7,13 +7,10 @@ every offer's history line its score and price, and the standard library's encod
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import orjson
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, create_engine
+from sqlmodel import create_engine
 
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
@@ -56,18 +53,6 @@ def make_engine(url: str) -> Engine:
     return create_engine(
         url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args={"options": "-c jit=off"}, **json_options
     )
-
-
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session that commits on success and rolls back on any error."""
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
 
 
 def advisory_lock(

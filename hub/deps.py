@@ -18,8 +18,10 @@ from sqlmodel import Session
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal, authenticate
-from hub.errors import Forbidden, Unauthenticated
+from hub.errors import Forbidden, NotFound, Unauthenticated
 from hub.guard.ratelimit import authenticate_within_limits
+from hub.nodes.models import Node
+from hub.nodes.service import find_node
 
 if TYPE_CHECKING:
     from hub.runtime import HubServices
@@ -68,3 +70,15 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
         return principal
 
     return check
+
+
+def current_lab(node_id: str, caller: Annotated[Principal, Depends(require(Role.LAB))], session: DbSession) -> Node:
+    """The lab named by the path's `node_id`: a lab token may name only its own node, an admin
+    any. Answers 404 itself, also for another lab's id, so a token learns nothing about labs
+    other than its own."""
+    if caller.role is not Role.ADMIN and caller.node_id != node_id:
+        raise NotFound(f"no lab {node_id!r} for this token")
+    return find_node(session, node_id)
+
+
+CurrentLab = Annotated[Node, Depends(current_lab)]

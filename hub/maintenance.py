@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, nullcontext
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from hub.catalog.service import purge_expired_uploads
+from hub.catalog.uploads import purge_expired_uploads
 from hub.files.store import FileStore
 from hub.orders.service import DispatchContext, release_unaccepted_offers, route_waiting_jobs
 from hub.routing.sync import load_fairness, load_registry

@@ -6,11 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
-from sqlmodel import Session
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal, create_token
-from hub.deps import get_session, require
+from hub.deps import DbSession, require
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["auth"])
 
@@ -30,7 +29,7 @@ class TokenIssued(BaseModel):
 @router.post("", status_code=201, response_model=TokenIssued, summary="Issue an API token (admin)")
 def issue_token(
     body: TokenCreate,
-    session: Annotated[Session, Depends(get_session)],
+    session: DbSession,
     _: Annotated[Principal, Depends(require(Role.ADMIN))],
 ) -> TokenIssued:
     record, plain = create_token(session, role=body.role, name=body.name)

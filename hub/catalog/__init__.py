@@ -1,9 +1,14 @@
-"""The design catalogue: designs with immutable versions of parts, SPDX licences and their
+"""The design catalog: designs with immutable versions of parts, SPDX licences and their
 terms, remix lineage, analysis and derived files on upload, search, and Open Know-How.
 
 A design holds its metadata and remix parents; each published version is an immutable set of
 parts, each a file (by content hash) with a quantity. Files arrive as staged uploads, streamed
 and analysed (`designs`) in a sandboxed child process, and are committed only if they pass.
+
+Layout: `service` reads and simple writes, `flows` the multi-step changes (publish a design or
+a version, edit metadata), `uploads` staged uploads and the clean-up of their bytes, `ingest`
+the streamed file checks and analysis, `views` the thin HTTP routes; `config.CatalogSettings` is
+`Settings.catalog`.
 
 What other domains call:
 - `attribution_chain(session, design_id)`: every ancestor's title, authors and licence;
@@ -12,7 +17,8 @@ What other domains call:
 
 Modules, from the routes in:
 - `views`: `/api/v1/designs`, `/api/v1/uploads`, `/api/v1/licences`, thin;
-- the domain's service: designs, versions, staged uploads, metadata, public shapes;
+- `service`: reads (designs, versions, public shapes); `flows`: publishing and editing;
+- `uploads`: staged uploads and the clean-up of their bytes;
 - `ingest`: one uploaded file from stream to store (hash, sniff, budget, analysis, derived
   files); `sandbox`: the analysis child process with its memory and time limits, forked from
   a warm server (`analysis_preload`);

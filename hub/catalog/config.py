@@ -1,4 +1,5 @@
-"""Catalogue limits, from the environment (prefix `COFAB_CATALOG_`).
+"""Catalog limits: `Settings.catalog`, read from the environment with the hub's settings at
+start-up (prefix `COFAB_CATALOG_`, e.g. `COFAB_CATALOG_MAX_FACES`).
 
 Why limits beside the upload size cap: bytes received are cheap (streamed to disk), but
 analysing a mesh holds it in memory several times over. A 2 GB binary STL is 43 million
@@ -8,13 +9,10 @@ files are refused after streaming with a reason, before any mesh is loaded.
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field
 
 
-class CatalogSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COFAB_CATALOG_", env_file=None, extra="ignore")
-
+class CatalogSettings(BaseModel):
     max_faces: int = Field(5_000_000, description="Meshes with more triangles are refused before analysis (413).")
     max_text_mesh_bytes: int = Field(
         256 * 1024**2,

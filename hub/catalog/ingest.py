@@ -10,7 +10,7 @@ that cannot be made (a renderer missing, a mesh too broken to repair) is logged 
 it never costs the designer the upload.
 
 `Ingested.new_objects` names the objects this upload added to the store, so the caller can
-take them back out if its database transaction fails (`hub.catalog.service.forget_new_objects`).
+take them back out if its database transaction fails (`hub.catalog.uploads.forget_new_objects`).
 Just before the first object goes into the store, `hold` is called with every hash the upload
 is about to store or find there: the caller holds them until its transaction ends
 (`hub.files.holds.hold_shared`), so another upload's clean-up cannot delete an object this one
@@ -23,8 +23,8 @@ import logging
 import shutil
 import tempfile
 import zipfile
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,10 @@ import designs
 from designs.formats import SNIFF_BYTES
 from hub.catalog.config import CatalogSettings
 from hub.catalog.sandbox import AnalysisLimits, AnalysisOverLimit, AnalysisRejected, run_limited
+from hub.errors import Rejected, TooLarge
 from hub.files.store import FileStore, StagedFile, stage_bytes_in
 
-__all__ = ["DerivedFile", "IngestRejected", "IngestTooLarge", "Ingested", "ingest"]
+__all__ = ["AnalysedFile", "DerivedFile", "IngestRejected", "IngestTooLarge", "Ingested", "analysed_fields", "ingest"]
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,11 @@ _STL_HEADER = 84
 _STL_RECORD = 50
 
 
-class IngestRejected(ValueError):
+class IngestRejected(Rejected):
     """The file cannot be accepted; the message says why (422)."""
 
 
-class IngestTooLarge(IngestRejected):
+class IngestTooLarge(TooLarge):
     """The file is past an analysis budget (413)."""
 
 
@@ -62,8 +63,9 @@ class DerivedFile:
 
 
 @dataclass(frozen=True)
-class Ingested:
-    """An accepted file, committed to the store, with its analysis and derived files."""
+class AnalysedFile:
+    """A file in the content store with its analysis: what an ingested file, a staged upload
+    and a part of a version have in common."""
 
     filename: str
     sha256: str
@@ -71,6 +73,21 @@ class Ingested:
     kind: str
     format: str
     analysis: dict[str, Any]
+
+
+ANALYSED_FIELDS = tuple(f.name for f in fields(AnalysedFile))
+
+
+def analysed_fields(item: object) -> dict[str, Any]:
+    """The `AnalysedFile` fields of anything that has them: an ingested file, a part, or the
+    row of a staged upload."""
+    return {name: getattr(item, name) for name in ANALYSED_FIELDS}
+
+
+@dataclass(frozen=True)
+class Ingested(AnalysedFile):
+    """An accepted file, committed to the store, with its analysis and derived files."""
+
     derived: list[DerivedFile]
     new_objects: tuple[str, ...] = ()  # hashes this upload added to the store (not there before)
 
@@ -102,24 +119,7 @@ async def ingest(
     made: list[StagedFile] = []
     workdir = Path(tempfile.mkdtemp(dir=store.staging_dir, prefix="analysis-"))
     try:
-        try:
-            fmt = designs.sniff_any(staged.head, staged.size, safe_name)
-            _check_budget(staged, fmt, limits)
-            existing = frozenset(derived_for(staged.sha256)) if derived_for else frozenset()
-            kind, result, outputs = await run_in_threadpool(
-                run_limited,
-                _analyse,
-                staged.path,
-                fmt,
-                existing,
-                workdir,
-                limits=analysis,
-                rejected=designs.DesignFileError,
-            )
-        except designs.DesignFileError as exc:
-            raise IngestRejected(str(exc)) from None
-        except (AnalysisRejected, AnalysisOverLimit) as exc:
-            raise IngestRejected(str(exc)) from None
+        fmt, kind, result, outputs = await _analysed(staged, safe_name, limits, analysis, derived_for, workdir)
         derived = []
         for out_kind, media_type, piece, detail in outputs:
             made.append(piece)
@@ -128,10 +128,7 @@ async def ingest(
             # Off the event loop: a hold may wait for a clean-up, which on PostgreSQL may itself
             # wait for another upload that needs this loop to finish.
             await run_in_threadpool(hold, [staged.sha256, *(piece.sha256 for piece in made)])
-        new_objects = [staged.sha256] if store.commit(staged) else []
-        for piece in made:
-            if store.commit(piece):
-                new_objects.append(piece.sha256)
+        new_objects = [piece.sha256 for piece in (staged, *made) if store.commit(piece)]
     except BaseException:
         store.discard(staged)
         for piece in made:
@@ -149,6 +146,35 @@ async def ingest(
         derived=derived,
         new_objects=tuple(new_objects),
     )
+
+
+async def _analysed(
+    staged: StagedFile,
+    safe_name: str,
+    limits: CatalogSettings,
+    analysis: AnalysisLimits,
+    derived_for: Callable[[str], Iterable[str]] | None,
+    workdir: Path,
+) -> tuple[Any, str, dict[str, Any], list[tuple[str, str, StagedFile, dict[str, Any]]]]:
+    """Sniff the staged file's format, check its budget and analyse it in a limited child
+    process: (format, kind, analysis, derived outputs). Every refusal becomes IngestRejected."""
+    try:
+        fmt = designs.sniff_any(staged.head, staged.size, safe_name)
+        _check_budget(staged, fmt, limits)
+        existing = frozenset(derived_for(staged.sha256)) if derived_for else frozenset()
+        kind, result, outputs = await run_in_threadpool(
+            run_limited,
+            _analyse,
+            staged.path,
+            fmt,
+            existing,
+            workdir,
+            limits=analysis,
+            rejected=designs.DesignFileError,
+        )
+    except (designs.DesignFileError, AnalysisRejected, AnalysisOverLimit) as exc:
+        raise IngestRejected(str(exc)) from None
+    return fmt, kind, result, outputs
 
 
 def _check_budget(staged: StagedFile, fmt, limits: CatalogSettings) -> None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from hub.errors import Rejected
+
 __all__ = [
     "LICENCES",
     "LicenceKind",
@@ -67,8 +69,9 @@ class LicenceTerms:
         return child.id in self.remix_licences
 
 
-class UnknownLicence(ValueError):
-    """An id that is not in the table; the message lists the known ids."""
+class UnknownLicence(Rejected, ValueError):
+    """An id that is not in the table; the message lists the known ids. Also a ValueError, so a
+    pydantic validator that looks a licence up reports it as a validation error."""
 
     def __init__(self, given: str) -> None:
         super().__init__(f"unknown licence {given!r}: use an SPDX id, one of: {', '.join(known_licence_ids())}")

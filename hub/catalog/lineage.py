@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from hub.catalog.licences import LicenceTerms, licence_terms
 from hub.catalog.models import Design, DesignRemix
+from hub.errors import Rejected
 
 __all__ = ["Attribution", "LineageRejected", "attribution_chain", "check_remix", "remixes_of"]
 
@@ -27,7 +28,7 @@ __all__ = ["Attribution", "LineageRejected", "attribution_chain", "check_remix",
 MAX_ANCESTORS = 200
 
 
-class LineageRejected(ValueError):
+class LineageRejected(Rejected):
     """The declared lineage is impossible or the licences do not allow it; says why."""
 
 

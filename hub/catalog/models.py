@@ -1,4 +1,4 @@
-"""Catalogue tables. A design holds its metadata and lineage; each published version is an
+"""Catalog tables. A design holds its metadata and lineage; each published version is an
 immutable set of files (by content hash), each file a part with a quantity.
 
 `DesignFile` keeps the columns routing and orders read (design id, name, hash, size, bounding

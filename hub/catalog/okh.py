@@ -30,10 +30,11 @@ from sqlmodel import Session, select
 
 import designs
 from hub.auth.service import Principal
-from hub.catalog import lineage, service
+from hub.catalog import flows, lineage, service
 from hub.catalog.licences import UnknownLicence, known_licence_ids, normalise_licence_id
-from hub.catalog.models import Design, DesignVersion
+from hub.catalog.models import Design, DesignVersion, Upload
 from hub.catalog.schemas import DesignMeta
+from hub.errors import NotFound, Rejected
 
 __all__ = [
     "REQUIRED_LOSH_FIELDS",
@@ -55,7 +56,7 @@ _TOML_TYPES = {"application/toml", "text/toml", "application/x-toml"}
 _YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
 
 
-class ManifestRejected(ValueError):
+class ManifestRejected(Rejected):
     """The manifest cannot be imported; the message says why (422)."""
 
 
@@ -71,7 +72,7 @@ class PlannedPart:
 
 @dataclass
 class ManifestPlan:
-    """What a manifest says, in catalogue terms. `licence` is as written (maybe not SPDX)."""
+    """What a manifest says, in catalog terms. `licence` is as written (maybe not SPDX)."""
 
     dialect: str
     title: str
@@ -267,6 +268,34 @@ def _dedupe(parts: list[PlannedPart]) -> list[PlannedPart]:
 # --- import ----------------------------------------------------------------------------------
 
 
+def _check_files(plan: ManifestPlan, uploads: dict[str, Upload]) -> None:
+    """Every file the manifest lists was uploaded, and no upload is left over."""
+    missing = [p.filename for p in plan.parts if p.filename not in uploads]
+    if missing:
+        raise ManifestRejected(
+            f"the manifest lists files that were not uploaded: {', '.join(missing)} (stage each "
+            "with POST /api/v1/uploads?filename=<name> and pass its id as upload=)"
+        )
+    named = {p.filename for p in plan.parts}
+    extra = [name for name in uploads if name not in named]
+    if extra:
+        raise ManifestRejected(f"uploads not named by the manifest: {', '.join(extra)}")
+
+
+def _licence_of(plan: ManifestPlan, override: str | None) -> str:
+    """The SPDX id of the design: the request's override, else the manifest's."""
+    given = override or plan.licence
+    try:
+        return normalise_licence_id(given or "")
+    except UnknownLicence:
+        raise ManifestRejected(
+            f"the licence {given!r} is not an SPDX id cofab knows; resend with licence=<SPDX id> "
+            f"(one of: {', '.join(known_licence_ids())})"
+            if given
+            else "the manifest names no licence; resend with licence=<SPDX id>"
+        ) from None
+
+
 def import_manifest(
     session: Session,
     caller: Principal,
@@ -280,26 +309,8 @@ def import_manifest(
     """Create a design (version 1) from a manifest and the staged uploads of its files."""
     plan = parse_manifest(raw, media_type)
     uploads = service.uploads_by_name(session, caller, list(dict.fromkeys(upload_ids)))
-    missing = [p.filename for p in plan.parts if p.filename not in uploads]
-    if missing:
-        raise ManifestRejected(
-            f"the manifest lists files that were not uploaded: {', '.join(missing)} (stage each "
-            "with POST /api/v1/uploads?filename=<name> and pass its id as upload=)"
-        )
-    named = {p.filename for p in plan.parts}
-    extra = [name for name in uploads if name not in named]
-    if extra:
-        raise ManifestRejected(f"uploads not named by the manifest: {', '.join(extra)}")
-    try:
-        spdx = normalise_licence_id(licence or plan.licence or "")
-    except UnknownLicence:
-        given = licence or plan.licence
-        raise ManifestRejected(
-            f"the licence {given!r} is not an SPDX id cofab knows; resend with licence=<SPDX id> "
-            f"(one of: {', '.join(known_licence_ids())})"
-            if given
-            else "the manifest names no licence; resend with licence=<SPDX id>"
-        ) from None
+    _check_files(plan, uploads)
+    spdx = _licence_of(plan, licence)
     kinds = {uploads[p.filename].kind for p in plan.parts}
     chosen = process or _process(plan, kinds)
     materials = list(dict.fromkeys(p.material for p in plan.parts if p.material))
@@ -315,12 +326,8 @@ def import_manifest(
         )
     except ValidationError as exc:
         raise ManifestRejected("; ".join(e["msg"] for e in exc.errors())) from None
-    parts = [
-        service.PartSpec(u.filename, u.sha256, u.size_bytes, u.kind, u.format, u.analysis, p.quantity, p.name)
-        for p in plan.parts
-        for u in [uploads[p.filename]]
-    ]
-    return service.create_design(
+    parts = [service.PartSpec.from_stored(uploads[p.filename], quantity=p.quantity, name=p.name) for p in plan.parts]
+    return flows.create_design(
         session,
         meta=meta,
         parts=parts,
@@ -347,12 +354,12 @@ def export_manifest(session: Session, design_id: str, number: int, *, public_url
     """An OKH-LOSH `okh.toml` for one version, with every required field."""
     design = session.get(Design, design_id)
     if design is None:
-        raise service.NotFound(f"no design {design_id!r}")
+        raise NotFound(f"no design {design_id!r}")
     version = session.exec(
         select(DesignVersion).where(DesignVersion.design_id == design_id, DesignVersion.number == number)
     ).first()
     if version is None:
-        raise service.NotFound(f"no version {number} of design {design_id!r}")
+        raise NotFound(f"no version {number} of design {design_id!r}")
     authors = lineage.authors_of(design)
     manifest: dict[str, Any] = {
         "okhv": OKHV,

@@ -1,4 +1,4 @@
-"""API shapes of the catalogue: table models are never returned directly, and what a client
+"""API shapes of the catalog: table models are never returned directly, and what a client
 sends (`*Create`, `*Update`) is separate from what it gets back (`*Public`)."""
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ class DesignSummary(BaseModel):
 
 class DesignPage(BaseModel):
     """One page of a search. Counting every match of a very common word costs time in
-    proportion to the catalogue, so the count stops past a cap (`hub.catalog.search.COUNT_CAP`)
+    proportion to the catalog, so the count stops past a cap (`hub.catalog.search.COUNT_CAP`)
     and says so in `total_exact` rather than guessing."""
 
     total: int = Field(

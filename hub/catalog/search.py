@@ -1,4 +1,4 @@
-"""Catalogue search: full text over title, description and tags, with filters, paginated.
+"""Catalog search: full text over title, description and tags, with filters, paginated.
 
 One function, `search_designs`, picks the database's own full-text engine, because a LIKE
 scan over 100,000 descriptions is neither fast nor ranked:
@@ -36,6 +36,7 @@ from hub.catalog.licences import LICENCES, licence_terms
 from hub.catalog.lineage import authors_of
 from hub.catalog.models import Design, DesignMaterial, DesignTag
 from hub.catalog.schemas import DesignPage, DesignSummary
+from hub.errors import Rejected
 
 __all__ = ["COUNT_CAP", "SearchQuery", "build_statement", "index_designs", "parse_fits", "search_designs", "summary"]
 
@@ -64,16 +65,16 @@ class SearchQuery:
 
 
 def parse_fits(text: str) -> tuple[float, float, float]:
-    """ "200x200x180" (also × or commas) -> three positive mm values. Raises ValueError."""
+    """ "200x200x180" (also × or commas) -> three positive mm values. Raises Rejected."""
     parts = [p for p in re.split(r"[x×X,*]", text.strip()) if p.strip()]
-    if len(parts) != 3:
-        raise ValueError(f"fits must be three sizes in mm like 200x200x180, not {text!r}")
     try:
         values = tuple(float(p) for p in parts)
     except ValueError:
-        raise ValueError(f"fits must be three sizes in mm like 200x200x180, not {text!r}") from None
+        values = ()
+    if len(values) != 3:
+        raise Rejected(f"fits must be three sizes in mm like 200x200x180, not {text!r}")
     if not all(math.isfinite(v) and v > 0 for v in values):
-        raise ValueError(f"fits sizes must be positive numbers of mm, not {text!r}")
+        raise Rejected(f"fits sizes must be positive numbers of mm, not {text!r}")
     return values  # type: ignore[return-value]
 
 
@@ -126,7 +127,7 @@ def build_statement(query: SearchQuery, dialect: str) -> sa.Select:
     Public so a benchmark runs the same SQL bare.
 
     Why the bounds: an exact count and a full ranking cost time in proportion to the matches,
-    and a very common word matches most of the catalogue (bm25 or ts_rank of 100,000 rows and
+    and a very common word matches most of the catalog (bm25 or ts_rank of 100,000 rows and
     a count of them took 0.3 s per search on SQLite). So at most COUNT_CAP + 1 matches are kept:
     - total is exact up to COUNT_CAP; COUNT_CAP + 1 means "more than COUNT_CAP" (the page
       model reports COUNT_CAP with total_exact false);

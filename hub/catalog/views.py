@@ -1,13 +1,13 @@
-"""Catalogue routes: thin translations to HTTP; the logic is in `hub.catalog.service`,
-`search`, `lineage`, `okh` and `ingest`."""
+"""Catalog routes: thin translations to HTTP; the logic is in `hub.catalog.service`, `flows`,
+`uploads`, `search`, `lineage`, `okh` and `ingest`, whose refusals are `hub.errors` types."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
@@ -15,10 +15,9 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.catalog import okh, search, service
-from hub.catalog.config import CatalogSettings
-from hub.catalog.ingest import Ingested, IngestRejected, IngestTooLarge, ingest
-from hub.catalog.licences import UnknownLicence, known_licence_ids, licence_terms
+from hub.catalog import flows, okh, search, service, uploads
+from hub.catalog.ingest import Ingested, ingest
+from hub.catalog.licences import known_licence_ids, licence_terms
 from hub.catalog.sandbox import AnalysisLimits
 from hub.catalog.schemas import (
     DesignCreate,
@@ -32,17 +31,16 @@ from hub.catalog.schemas import (
     VersionCreate,
     VersionPublic,
 )
-from hub.deps import current_principal, get_services, get_session, require
+from hub.deps import Caller, DbSession, Services, require
+from hub.errors import NotFound, Rejected, TooLarge
 from hub.files import holds
-from hub.files.store import UploadTooLarge
+from hub.files.store import FileStore
 
 router = APIRouter(prefix="/api/v1/designs", tags=["designs"])
 uploads_router = APIRouter(prefix="/api/v1/uploads", tags=["designs"])
 licences_router = APIRouter(prefix="/api/v1/licences", tags=["designs"])
 
 Designer = Annotated[Principal, Depends(require(Role.DESIGNER))]
-Reader = Annotated[Principal, Depends(current_principal)]
-DbSession = Annotated[Session, Depends(get_session)]
 
 _RAW_BODY = {
     "requestBody": {
@@ -51,6 +49,8 @@ _RAW_BODY = {
     }
 }
 _JSON_LIMIT = 1024 * 1024
+
+T = TypeVar("T")
 
 
 def _inline_schema(model) -> dict:
@@ -61,52 +61,38 @@ def _inline_schema(model) -> dict:
     return schema
 
 
-def catalog_settings(request: Request) -> CatalogSettings:
-    settings = getattr(request.app.state, "catalog_settings", None)
-    if settings is None:
-        settings = request.app.state.catalog_settings = CatalogSettings()
-    return settings
-
-
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _unprocessable(exc: ValidationError) -> HTTPException:
-    return HTTPException(422, exc.errors(include_url=False, include_context=False, include_input=False))
+def _unprocessable(exc: ValidationError) -> Rejected:
+    return Rejected(exc.errors(include_url=False, include_context=False, include_input=False))
 
 
-async def _ingest(request: Request, filename: str, services, limits: CatalogSettings, session: Session):
-    """Stream the request body through `ingest`; map its refusals to 413/422. The objects it
-    stores or finds are held until `session`'s transaction ends (`hub.files.holds`)."""
+async def _ingest(request: Request, filename: str, services: Services, session: Session) -> Ingested:
+    """Stream the request body through `ingest`, which refuses with 413/422 itself. The objects
+    it stores or finds are held until `session`'s transaction ends (`hub.files.holds`)."""
     declared = request.headers.get("content-length")
     limit = services.settings.upload_max_bytes
     if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"upload of {int(declared):,} bytes exceeds the limit of {limit:,} bytes")
+        raise TooLarge(f"upload of {int(declared):,} bytes exceeds the limit of {limit:,} bytes")
     analysis = AnalysisLimits(
         memory_mb=services.settings.analysis_max_memory_mb, timeout_s=services.settings.analysis_timeout_s
     )
-    try:
-        return await ingest(
-            services.files,
-            request.stream(),
-            filename=filename,
-            max_bytes=limit,
-            limits=limits,
-            analysis=analysis,
-            derived_for=lambda sha: service.derived_kinds(session, sha),
-            hold=lambda hashes: holds.hold_shared(session, hashes),
-        )
-    except UploadTooLarge as exc:
-        raise HTTPException(413, str(exc)) from None
-    except IngestTooLarge as exc:
-        raise HTTPException(413, str(exc)) from None
-    except IngestRejected as exc:
-        raise HTTPException(422, str(exc)) from None
+    return await ingest(
+        services.files,
+        request.stream(),
+        filename=filename,
+        max_bytes=limit,
+        limits=services.settings.catalog,
+        analysis=analysis,
+        derived_for=lambda sha: service.derived_kinds(session, sha),
+        hold=lambda hashes: holds.hold_shared(session, hashes),
+    )
 
 
 @asynccontextmanager
-async def _recorded_or_removed(session: Session, services, item: Ingested) -> AsyncIterator[None]:
+async def _recorded_or_removed(session: Session, services: Services, item: Ingested) -> AsyncIterator[None]:
     """The rows for an ingested file are committed, or its new objects leave the store: a
     failed transaction (or any error before the commit) must not orphan the bytes. The
     clean-up runs in a worker thread: it may wait for another upload of the same bytes, which
@@ -115,7 +101,7 @@ async def _recorded_or_removed(session: Session, services, item: Ingested) -> As
         yield
     except BaseException:
         session.rollback()
-        await run_in_threadpool(service.forget_new_objects, session, services.files, item)
+        await run_in_threadpool(uploads.forget_new_objects, session, services.files, item)
         raise
 
 
@@ -124,27 +110,15 @@ async def _read_limited(stream: AsyncIterator[bytes], limit: int, what: str) -> 
     async for chunk in stream:
         data.extend(chunk)
         if len(data) > limit:
-            raise HTTPException(413, f"{what} is larger than {limit:,} bytes")
+            raise TooLarge(f"{what} is larger than {limit:,} bytes")
     return bytes(data)
 
 
-def _call(func: Callable, *args, **kwargs) -> Any:
-    """Run a service call, mapping its errors to HTTP."""
-    try:
-        return func(*args, **kwargs)
-    except service.NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except service.Forbidden as exc:
-        raise HTTPException(403, str(exc)) from None
-    except (service.DesignRejected, okh.ManifestRejected, UnknownLicence) as exc:
-        raise HTTPException(422, str(exc)) from None
-
-
-async def _call_off_loop(func: Callable, *args, **kwargs) -> Any:
-    """`_call` in a worker thread, for service calls that take object holds
+async def _off_loop(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a service call in a worker thread, for calls that take object holds
     (`hub.files.holds`): a hold may wait for a clean-up, which on PostgreSQL may itself wait for
     another request that needs this event loop to finish."""
-    return await run_in_threadpool(_call, func, *args, **kwargs)
+    return await run_in_threadpool(func, *args, **kwargs)
 
 
 @uploads_router.post(
@@ -167,12 +141,11 @@ async def stage_upload(
     filename: Annotated[str, Query(max_length=255, description="The file's name, without any path.")],
     principal: Designer,
     session: DbSession,
-    services=Depends(get_services),
-    limits: CatalogSettings = Depends(catalog_settings),
+    services: Services,
 ) -> UploadPublic:
-    item = await _ingest(request, filename, services, limits, session)
+    item = await _ingest(request, filename, services, session)
     async with _recorded_or_removed(session, services, item):
-        return service.record_upload(session, principal, item, ttl_s=limits.upload_ttl_s)
+        return uploads.record_upload(session, principal, item, ttl_s=services.settings.catalog.upload_ttl_s)
 
 
 @router.post(
@@ -204,8 +177,7 @@ async def publish(
     request: Request,
     principal: Designer,
     session: DbSession,
-    services=Depends(get_services),
-    limits: CatalogSettings = Depends(catalog_settings),
+    services: Services,
     filename: Annotated[str | None, Query(max_length=255, description="Raw body only: the file's name.")] = None,
     title: Annotated[str | None, Query(max_length=200)] = None,
     description: str = "",
@@ -222,14 +194,11 @@ async def publish(
             body = DesignCreate.model_validate_json(raw)
         except ValidationError as exc:
             raise _unprocessable(exc) from None
-        parts = await _call_off_loop(service.parts_from_uploads, session, principal, body.parts)
-        design = _call(
-            service.create_design, session, meta=body, parts=parts, owner=principal, label=body.label, note=body.note
-        )
+        parts = await _off_loop(service.parts_from_uploads, session, principal, body.parts)
+        design = flows.create_design(session, meta=body, parts=parts, owner=principal, label=body.label, note=body.note)
         return service.design_public(session, design.id)
     if not filename or not title:
-        raise HTTPException(
-            422,
+        raise Rejected(
             "a raw-body upload needs the `filename` and `title` query parameters "
             "(or send application/json naming staged uploads)",
         )
@@ -247,20 +216,19 @@ async def publish(
     except ValidationError as exc:
         raise _unprocessable(exc) from None
     # lineage is checked before the file is received, so a refused remix stores nothing
-    _call(service.check_lineage, session, meta)
-    item = await _ingest(request, filename, services, limits, session)
+    service.check_lineage(session, meta)
+    item = await _ingest(request, filename, services, session)
     async with _recorded_or_removed(session, services, item):
         # The design first, then the derived links in the same transaction: their savepoints
         # need an open transaction (on SQLite a savepoint opened first would commit on release).
-        design = _call(
-            service.create_design,
+        design = flows.create_design(
             session,
             meta=meta,
-            parts=[service.PartSpec.from_ingested(item)],
+            parts=[service.PartSpec.from_stored(item)],
             owner=principal,
             commit=False,
         )
-        service.record_derived(session, item)
+        uploads.record_derived(session, item)
         session.commit()
     return service.design_public(session, design.id)
 
@@ -284,7 +252,7 @@ async def publish(
 )
 def list_designs(
     session: DbSession,
-    _: Reader,
+    _: Caller,
     q: Annotated[str | None, Query(max_length=200)] = None,
     process: Annotated[str | None, Query(pattern="^(FDM|SLA|laser|CNC)$")] = None,
     licence: Annotated[str | None, Query(max_length=64)] = None,
@@ -295,12 +263,9 @@ def list_designs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DesignPage:
-    try:
-        box = search.parse_fits(fits) if fits else None
-        if licence:
-            licence_terms(licence)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+    box = search.parse_fits(fits) if fits else None
+    if licence:
+        licence_terms(licence)
     query = search.SearchQuery(
         q=q,
         process=process,
@@ -344,14 +309,14 @@ async def import_okh(
     request: Request,
     principal: Designer,
     session: DbSession,
+    services: Services,
     upload: Annotated[list[str], Query(description="Staged upload ids, one per file.")] = [],  # noqa: B006
     licence: Annotated[str | None, Query(max_length=64, description="SPDX id overriding the manifest's.")] = None,
     process: Annotated[str | None, Query(pattern="^(FDM|SLA|laser|CNC)$")] = None,
-    limits: CatalogSettings = Depends(catalog_settings),
 ) -> DesignPublic:
-    raw = await _read_limited(request.stream(), limits.max_manifest_bytes, "the manifest")
+    raw = await _read_limited(request.stream(), services.settings.catalog.max_manifest_bytes, "the manifest")
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    design = await _call_off_loop(
+    design = await _off_loop(
         okh.import_manifest,
         session,
         principal,
@@ -369,10 +334,10 @@ async def import_okh(
     response_model=DesignPublic,
     summary="One design: metadata, licence terms, versions, latest parts with analysis, attribution",
 )
-def get_design(design_id: str, session: DbSession, _: Reader) -> DesignPublic:
+def get_design(design_id: str, session: DbSession, _: Caller) -> DesignPublic:
     design = service.design_public(session, design_id)
     if design is None:
-        raise HTTPException(404, f"no design {design_id!r}")
+        raise NotFound(f"no design {design_id!r}")
     return design
 
 
@@ -385,7 +350,7 @@ def get_design(design_id: str, session: DbSession, _: Reader) -> DesignPublic:
     "that descends from this design is refused (no cycles).",
 )
 def update_design(design_id: str, body: DesignUpdate, session: DbSession, principal: Designer) -> DesignPublic:
-    _call(service.update_design, session, design_id, body, principal)
+    flows.update_design(session, design_id, body, principal)
     return service.design_public(session, design_id)
 
 
@@ -399,8 +364,8 @@ def update_design(design_id: str, body: DesignUpdate, session: DbSession, princi
     "published versions never change.",
 )
 def publish_version(design_id: str, body: VersionCreate, session: DbSession, principal: Designer) -> VersionPublic:
-    parts = _call(service.parts_from_uploads, session, principal, body.parts)
-    version = _call(service.publish_version, session, design_id, parts, principal, label=body.label, note=body.note)
+    parts = service.parts_from_uploads(session, principal, body.parts)
+    version = flows.publish_version(session, design_id, parts, principal, label=body.label, note=body.note)
     return service.version_public(session, design_id, version.number)
 
 
@@ -409,20 +374,18 @@ def publish_version(design_id: str, body: VersionCreate, session: DbSession, pri
     response_model=VersionPublic,
     summary="One version of a design with its parts and their analysis",
 )
-def get_version(design_id: str, number: int, session: DbSession, _: Reader) -> VersionPublic:
+def get_version(design_id: str, number: int, session: DbSession, _: Caller) -> VersionPublic:
     version = service.version_public(session, design_id, number)
     if version is None:
-        raise HTTPException(404, f"no version {number} of design {design_id!r}")
+        raise NotFound(f"no version {number} of design {design_id!r}")
     return version
 
 
 def _derived_response(
-    session: Session, services, design_id: str, number: int, file_id: int, kind: str, media_type: str, name: str
+    session: Session, store: FileStore, design_id: str, number: int, file_id: int, kind: str, media_type: str, name: str
 ) -> FileResponse:
-    derived = _call(service.derived_file, session, design_id, number, file_id, kind)
-    path = services.files.path_for(derived.sha256)
-    if not path.is_file():
-        raise HTTPException(404, f"the {kind} of file {file_id} is missing from the store")
+    derived = service.derived_file(session, design_id, number, file_id, kind)
+    path = store.stored_path(derived.sha256, missing=f"the {kind} of file {file_id} is missing from the store")
     return FileResponse(
         path, media_type=media_type, filename=name, headers={"Cache-Control": "private, max-age=31536000, immutable"}
     )
@@ -435,9 +398,11 @@ def _derived_response(
     responses={200: {"content": {"image/png": {}}}},
 )
 def thumbnail(
-    design_id: str, number: int, file_id: int, session: DbSession, _: Reader, services=Depends(get_services)
+    design_id: str, number: int, file_id: int, session: DbSession, _: Caller, services: Services
 ) -> FileResponse:
-    return _derived_response(session, services, design_id, number, file_id, "thumbnail", "image/png", f"{file_id}.png")
+    return _derived_response(
+        session, services.files, design_id, number, file_id, "thumbnail", "image/png", f"{file_id}.png"
+    )
 
 
 @router.get(
@@ -447,10 +412,10 @@ def thumbnail(
     responses={200: {"content": {"model/gltf-binary": {}}}},
 )
 def viewer(
-    design_id: str, number: int, file_id: int, session: DbSession, _: Reader, services=Depends(get_services)
+    design_id: str, number: int, file_id: int, session: DbSession, _: Caller, services: Services
 ) -> FileResponse:
     return _derived_response(
-        session, services, design_id, number, file_id, "viewer", "model/gltf-binary", f"{file_id}.glb"
+        session, services.files, design_id, number, file_id, "viewer", "model/gltf-binary", f"{file_id}.glb"
     )
 
 
@@ -462,8 +427,8 @@ def viewer(
     "documentation-language, function) and one `[[part]]` per file, with its quantity.",
     responses={200: {"content": {"application/toml": {}}}},
 )
-def export_okh(design_id: str, number: int, session: DbSession, _: Reader, services=Depends(get_services)):
-    text = _call(okh.export_manifest, session, design_id, number, public_url=services.settings.public_url)
+def export_okh(design_id: str, number: int, session: DbSession, _: Caller, services: Services):
+    text = okh.export_manifest(session, design_id, number, public_url=services.settings.public_url)
     return Response(
         text,
         media_type="application/toml",
@@ -479,17 +444,17 @@ def export_okh(design_id: str, number: int, session: DbSession, _: Reader, servi
 def remixes(
     design_id: str,
     session: DbSession,
-    _: Reader,
+    _: Caller,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[DesignSummary]:
-    return _call(service.remixes_public, session, design_id, limit=limit, offset=offset)
+    return service.remixes_public(session, design_id, limit=limit, offset=offset)
 
 
 @licences_router.get(
     "", response_model=list[LicencePublic], summary="The SPDX licences the catalogue accepts, with their terms"
 )
-def licences(_: Reader) -> list[LicencePublic]:
+def licences(_: Caller) -> list[LicencePublic]:
     return [service.licence_public(i) for i in known_licence_ids()]
 
 

@@ -3,7 +3,7 @@
 The store is shared by content: an upload of bytes that are already stored adds no object
 and relies on the one there (`FileStore.commit` returns False). Clean-up deletes objects no
 row refers to: a failed upload takes its new objects back out
-(`hub.catalog.service.forget_new_objects`), the purge drops expired uploads' content. Rows are
+(`hub.catalog.uploads.forget_new_objects`), the purge drops expired uploads' content. Rows are
 only written when an upload's transaction commits, so "no row refers to it" is not enough:
 an upload of the same bytes may have found the object and not committed yet.
 

@@ -15,12 +15,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.errors import NotFound, TooLarge
+
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 
 
-class UploadTooLarge(ValueError):
+class UploadTooLarge(TooLarge):
     def __init__(self, limit: int) -> None:
         super().__init__(f"upload exceeds the limit of {limit:,} bytes")
         self.limit = limit
@@ -48,6 +50,17 @@ class FileStore:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             raise ValueError("not a sha256 hex digest")
         return self._objects / sha256[:2] / sha256
+
+    def stored_path(self, sha256: str, *, missing: str = "no such file") -> Path:
+        """The path of a stored object, for serving it: NotFound(`missing`) for a hash that is
+        malformed or whose object is not in the store."""
+        try:
+            path = self.path_for(sha256)
+        except ValueError:
+            raise NotFound(missing) from None
+        if not path.is_file():
+            raise NotFound(missing)
+        return path
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()

@@ -1,4 +1,5 @@
-"""Assumptions behind the city figures, from the environment (prefix `COFAB_CITY_`).
+"""Assumptions behind the city figures: `Settings.city`, read from the environment with the
+hub's settings at start-up (prefix `COFAB_CITY_`, e.g. `COFAB_CITY_RADIUS_KM`).
 
 They are assumptions, not measurements, so each one is shown beside the figures it changes
 (on the dashboard, in the JSON API and in the exports) and can be overridden per request.
@@ -9,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field
 
 DistrictMode = Literal["city", "grid"]
 
@@ -37,9 +37,7 @@ class Assumptions:
         }
 
 
-class MetricsSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COFAB_CITY_", env_file=None, extra="ignore")
-
+class MetricsSettings(BaseModel):
     radius_km: float = Field(
         10.0,
         gt=0,

@@ -194,23 +194,11 @@ def part_records(
     session: Session, assumptions: Assumptions, *, since: float | None = None, until: float | None = None
 ) -> list[PartRecord]:
     """Every part completed in [since, until), oldest first, with its derived figures."""
-    query = select(Job).where(Job.status == JobStatus.COMPLETED.value, Job.completed_at.is_not(None))
-    if since is not None:
-        query = query.where(Job.completed_at >= since)
-    if until is not None:
-        query = query.where(Job.completed_at < until)
-    jobs = list(session.exec(query.order_by(Job.completed_at, Job.id)))
+    jobs = _completed_jobs(session, since, until)
     orders = _by_key(session, Order, Order.id, {j.order_id for j in jobs})
     nodes = _by_key(session, Node, Node.id, {j.node_id for j in jobs if j.node_id})
     files = _by_key(session, DesignFile, DesignFile.id, {j.design_file_id for j in jobs})
-    rates = (
-        {
-            (m.node_id, m.machine_id): m.volumetric_rate_mm3_s
-            for m in session.exec(select(Machine).where(Machine.node_id.in_(list(nodes))))
-        }
-        if nodes
-        else {}
-    )
+    rates = _machine_rates(session, list(nodes))
     records = []
     for job in jobs:
         order, node = orders.get(job.order_id), nodes.get(job.node_id)
@@ -257,6 +245,23 @@ def part_records(
             )
         )
     return records
+
+
+def _completed_jobs(session: Session, since: float | None, until: float | None) -> list[Job]:
+    query = select(Job).where(Job.status == JobStatus.COMPLETED.value, Job.completed_at.is_not(None))
+    if since is not None:
+        query = query.where(Job.completed_at >= since)
+    if until is not None:
+        query = query.where(Job.completed_at < until)
+    return list(session.exec(query.order_by(Job.completed_at, Job.id)))
+
+
+def _machine_rates(session: Session, node_ids: list[str]) -> dict[tuple[str, str], float]:
+    """Each machine's declared print rate (mm3/s), by (lab, machine)."""
+    if not node_ids:
+        return {}
+    machines = session.exec(select(Machine).where(Machine.node_id.in_(node_ids)))
+    return {(m.node_id, m.machine_id): m.volumetric_rate_mm3_s for m in machines}
 
 
 def _by_key(session: Session, model, column, keys: set) -> dict:
@@ -355,9 +360,6 @@ def city_report(
         )
         for n in nodes
     ]
-    flows: dict[tuple, list[PartRecord]] = {}
-    for record in records:
-        flows.setdefault((record.node_id, record.maker_lat, record.maker_lon), []).append(record)
     return CityReport(
         assumptions=assumptions,
         since=since,
@@ -367,19 +369,27 @@ def city_report(
         by_month={k: figures_of(v) for k, v in sorted(groups["month"].items())},
         by_district_month={k: figures_of(v) for k, v in sorted(groups["district_month"].items())},
         labs=labs,
-        flows=[
-            Flow(
-                node_id=node_id,
-                maker_lat=lat,
-                maker_lon=lon,
-                lab_lat=parts[0].lab_lat,
-                lab_lon=parts[0].lab_lon,
-                parts=len(parts),
-                mass_kg=sum(p.mass_g for p in parts) / 1000.0,
-                distance_km=round(haversine_km(lat, lon, parts[0].lab_lat, parts[0].lab_lon), 3),
-            )
-            for (node_id, lat, lon), parts in sorted(flows.items())
-        ],
+        flows=_flows(records),
         member_labs=sum(n.membership == Membership.ACTIVE.value for n in nodes),
         records=records,
     )
+
+
+def _flows(records: list[PartRecord]) -> list[Flow]:
+    """Parts per lab and blurred maker place, for the map's lines."""
+    grouped: dict[tuple, list[PartRecord]] = {}
+    for record in records:
+        grouped.setdefault((record.node_id, record.maker_lat, record.maker_lon), []).append(record)
+    return [
+        Flow(
+            node_id=node_id,
+            maker_lat=lat,
+            maker_lon=lon,
+            lab_lat=parts[0].lab_lat,
+            lab_lon=parts[0].lab_lon,
+            parts=len(parts),
+            mass_kg=sum(p.mass_g for p in parts) / 1000.0,
+            distance_km=round(haversine_km(lat, lon, parts[0].lab_lat, parts[0].lab_lon), 3),
+        )
+        for (node_id, lat, lon), parts in sorted(grouped.items())
+    ]

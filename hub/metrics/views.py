@@ -7,28 +7,21 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.deps import get_session, require
+from hub.deps import DbSession, Services, require
+from hub.errors import Rejected
 from hub.metrics import export, service
-from hub.metrics.config import Assumptions, MetricsSettings
+from hub.metrics.config import Assumptions
 from hub.metrics.schemas import Breakdown, BreakdownRow, Summary
 
 router = APIRouter(prefix="/api/v1/metrics", tags=["city"])
 
 City = Annotated[Principal, Depends(require(Role.CITY))]
-DbSession = Annotated[Session, Depends(get_session)]
-
-
-def metrics_settings(request: Request) -> MetricsSettings:
-    settings = getattr(request.app.state, "metrics_settings", None)
-    if settings is None:
-        settings = request.app.state.metrics_settings = MetricsSettings()
-    return settings
 
 
 def parse_period(value: str | None, *, end: bool = False) -> float | None:
@@ -45,7 +38,7 @@ def parse_period(value: str | None, *, end: bool = False) -> float | None:
         day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
         return day.timestamp() + (86400 if end else 0)
     except ValueError:
-        raise HTTPException(422, f"{value!r} is not a month (YYYY-MM) or a day (YYYY-MM-DD)") from None
+        raise Rejected(f"{value!r} is not a month (YYYY-MM) or a day (YYYY-MM-DD)") from None
 
 
 def parse_number(value: str | None, name: str, low: float, high: float) -> float | None:
@@ -55,25 +48,25 @@ def parse_number(value: str | None, name: str, low: float, high: float) -> float
     try:
         number = float(value)
     except ValueError:
-        raise HTTPException(422, f"{name} must be a number, not {value!r}") from None
+        raise Rejected(f"{name} must be a number, not {value!r}") from None
     if not low <= number <= high:
-        raise HTTPException(422, f"{name} must be between {low:g} and {high:g}")
+        raise Rejected(f"{name} must be between {low:g} and {high:g}")
     return number
 
 
 class ReportQuery:
-    """The period and any per-request override of the assumptions."""
+    """The period and any per-request override of the assumptions (`defaults`: the settings')."""
 
     def __init__(
         self,
-        settings: Annotated[MetricsSettings, Depends(metrics_settings)],
+        services: Services,
         since: Annotated[str | None, Query(description="First month or day, e.g. `2026-01` (UTC).")] = None,
         until: Annotated[str | None, Query(description="Last month or day, inclusive.")] = None,
         radius_km: Annotated[str | None, Query(description="Local radius in km (default: setting).")] = None,
         baseline_km: Annotated[str | None, Query(description="Import baseline in km (default: setting).")] = None,
         emission_kg_per_tkm: Annotated[str | None, Query(description="kg CO2e per tonne-km.")] = None,
     ) -> None:
-        base = settings.assumptions()
+        self.defaults: Assumptions = services.settings.city.assumptions()
         overrides = {
             k: v
             for k, v in (
@@ -83,7 +76,7 @@ class ReportQuery:
             )
             if v is not None
         }
-        self.assumptions: Assumptions = replace(base, **overrides)
+        self.assumptions: Assumptions = replace(self.defaults, **overrides)
         self.since, self.until = parse_period(since), parse_period(until, end=True)
 
     def report(self, session: Session) -> service.CityReport:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.errors import Rejected
 from hub.nodes.schemas import MachineSpec, NodeCreate, NodePublic
 
 WIKI = "https://en.wikipedia.org/wiki/"
@@ -37,7 +38,7 @@ MATERIAL_URLS = {
 _STATUS = {"active": "Active", "pending": "Planned", "inactive": "Closed"}
 
 
-class OkwError(ValueError):
+class OkwError(Rejected):
     pass
 
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from cofab_wire import NodeStatus
 from hub.auth.roles import Role
 from hub.auth.service import Principal, create_token
+from hub.errors import Conflict, Forbidden, NotFound
 from hub.nodes.models import Machine, Membership, MembershipApproval, Node
 from hub.nodes.schemas import MachinePublic, MachineSpec, NodeCreate, NodePublic
 from hub.routing.registry import LabRegistry
@@ -26,12 +27,12 @@ log = logging.getLogger(__name__)
 CLOCK_STEP_BACK_S = 300.0
 
 
-class NodeAlreadyExists(ValueError):
-    pass
+class NodeAlreadyExists(Conflict):
+    """A lab with this id is registered already (409)."""
 
 
-class ApprovalRefused(ValueError):
-    pass
+class ApprovalRefused(Forbidden):
+    """The approver may not approve this lab (403)."""
 
 
 class BrokerAccounts(Protocol):
@@ -85,9 +86,7 @@ def approve(
 ) -> NodePublic:
     """One approval of a pending lab. An admin's approval activates it at once; otherwise
     `required` distinct active member labs must approve."""
-    node = session.get(Node, node_id)
-    if node is None:
-        raise LookupError(f"no lab {node_id!r}")
+    node = find_node(session, node_id)
     if approver.role is Role.ADMIN:
         key = f"admin:{approver.token_id}"
     else:
@@ -118,9 +117,7 @@ def approve(
 
 
 def set_membership(session: Session, node_id: str, membership: Membership, registry: LabRegistry | None) -> NodePublic:
-    node = session.get(Node, node_id)
-    if node is None:
-        raise LookupError(f"no lab {node_id!r}")
+    node = find_node(session, node_id)
     node.membership = membership
     session.add(node)
     session.commit()
@@ -162,33 +159,39 @@ def apply_status(session: Session, node_id: str, status: NodeStatus, registry: L
         node.status_sent_at = status.sent_at  # not stale: newer, a repeat, or after a clock step back
     session.add(node)
     if status.online:
-        existing = {m.machine_id: m for m in machines_of(session, node_id)}
-        for reported in status.machines:
-            machine = existing.get(reported.machine_id)
-            if machine is None:
-                machine = _machine_from(
-                    node_id,
-                    MachineSpec(
-                        machine_id=reported.machine_id,
-                        process=reported.process,
-                        build_volume_mm=reported.build_volume_mm,
-                        materials=reported.materials,
-                    ),
-                )
-            machine.process = reported.process
-            machine.build_x_mm, machine.build_y_mm, machine.build_z_mm = (float(v) for v in reported.build_volume_mm)
-            machine.materials = list(reported.materials)
-            machine.state = reported.state
-            machine.queue_length = reported.queue_length
-            machine.material_loaded = reported.material_loaded
-            machine.colour_loaded = reported.colour_loaded
-            if reported.nozzle_mm is not None:
-                machine.nozzle_mm = reported.nozzle_mm
-            machine.eta_free_s = reported.eta_free_s
-            session.add(machine)
+        _apply_machines(session, node_id, status)
     session.commit()
     _sync(session, registry, node_id)
     return was_online and not status.online
+
+
+def _apply_machines(session: Session, node_id: str, status: NodeStatus) -> None:
+    """Copy each machine's reported state onto its row; a machine the lab added since it
+    registered gets a row of its own."""
+    existing = {m.machine_id: m for m in machines_of(session, node_id)}
+    for reported in status.machines:
+        machine = existing.get(reported.machine_id)
+        if machine is None:
+            machine = _machine_from(
+                node_id,
+                MachineSpec(
+                    machine_id=reported.machine_id,
+                    process=reported.process,
+                    build_volume_mm=reported.build_volume_mm,
+                    materials=reported.materials,
+                ),
+            )
+        machine.process = reported.process
+        machine.build_x_mm, machine.build_y_mm, machine.build_z_mm = (float(v) for v in reported.build_volume_mm)
+        machine.materials = list(reported.materials)
+        machine.state = reported.state
+        machine.queue_length = reported.queue_length
+        machine.material_loaded = reported.material_loaded
+        machine.colour_loaded = reported.colour_loaded
+        if reported.nozzle_mm is not None:
+            machine.nozzle_mm = reported.nozzle_mm
+        machine.eta_free_s = reported.eta_free_s
+        session.add(machine)
 
 
 def is_stale(node: Node, status: NodeStatus) -> bool:
@@ -273,6 +276,13 @@ def list_nodes(session: Session) -> list[NodePublic]:
     return [to_public(session, n) for n in session.exec(select(Node).order_by(Node.id))]
 
 
-def get_node(session: Session, node_id: str) -> NodePublic | None:
+def find_node(session: Session, node_id: str) -> Node:
+    """The lab's row, or NotFound."""
     node = session.get(Node, node_id)
-    return None if node is None else to_public(session, node)
+    if node is None:
+        raise NotFound(f"no lab {node_id!r}")
+    return node
+
+
+def get_node(session: Session, node_id: str) -> NodePublic:
+    return to_public(session, find_node(session, node_id))

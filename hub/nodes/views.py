@@ -4,24 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException
+from fastapi import APIRouter, Body, Depends
 from sqlmodel import Session
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.deps import current_principal, get_services, get_session, require
+from hub.deps import Caller, DbSession, Services, require
 from hub.nodes import okw, service
 from hub.nodes.models import Membership
 from hub.nodes.schemas import BrokerAccess, NodeCreate, NodePublic, NodeRegistered
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["labs"])
 
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
-def _registered(services, session: Session, body: NodeCreate) -> NodeRegistered:
-    try:
-        node, token, password = service.register_node(session, body, services.broker_accounts, services.registry)
-    except service.NodeAlreadyExists as exc:
-        raise HTTPException(409, str(exc)) from None
+
+def _registered(services: Services, session: Session, body: NodeCreate) -> NodeRegistered:
+    node, token, password = service.register_node(session, body, services.broker_accounts, services.registry)
     s = services.settings
     return NodeRegistered(
         node=node,
@@ -40,9 +39,9 @@ def _registered(services, session: Session, body: NodeCreate) -> NodeRegistered:
 )
 def register(
     body: NodeCreate,
-    session: Annotated[Session, Depends(get_session)],
-    _: Annotated[Principal, Depends(require(Role.ADMIN))],
-    services=Depends(get_services),
+    session: DbSession,
+    _: Admin,
+    services: Services,
 ) -> NodeRegistered:
     return _registered(services, session, body)
 
@@ -55,25 +54,16 @@ def register(
 )
 def import_okw(
     record: Annotated[dict[str, Any], Body()],
-    session: Annotated[Session, Depends(get_session)],
-    _: Annotated[Principal, Depends(require(Role.ADMIN))],
-    services=Depends(get_services),
+    session: DbSession,
+    _: Admin,
+    services: Services,
 ) -> NodeRegistered:
-    try:
-        body = okw.from_okw(record)
-    except okw.OkwError as exc:
-        raise HTTPException(422, str(exc)) from None
-    return _registered(services, session, body)
+    return _registered(services, session, okw.from_okw(record))
 
 
 @router.get("/{node_id}/okw", summary="The lab as an Open Know-Where facility record")
-def export_okw(
-    node_id: str, session: Annotated[Session, Depends(get_session)], _: Annotated[Principal, Depends(current_principal)]
-) -> dict[str, Any]:
-    lab = service.get_node(session, node_id)
-    if lab is None:
-        raise HTTPException(404, f"no lab {node_id!r}")
-    return okw.to_okw(lab)
+def export_okw(node_id: str, session: DbSession, _: Caller) -> dict[str, Any]:
+    return okw.to_okw(service.get_node(session, node_id))
 
 
 @router.post(
@@ -83,45 +73,30 @@ def export_okw(
 )
 def approve(
     node_id: str,
-    session: Annotated[Session, Depends(get_session)],
+    session: DbSession,
     approver: Annotated[Principal, Depends(require(Role.LAB))],
-    services=Depends(get_services),
+    services: Services,
 ) -> NodePublic:
-    try:
-        return service.approve(
-            session, node_id, approver, required=services.settings.membership_approvals, registry=services.registry
-        )
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except service.ApprovalRefused as exc:
-        raise HTTPException(403, str(exc)) from None
+    return service.approve(
+        session, node_id, approver, required=services.settings.membership_approvals, registry=services.registry
+    )
 
 
 @router.post("/{node_id}/deactivate", response_model=NodePublic, summary="Make a lab inactive (admin): no more jobs")
 def deactivate(
     node_id: str,
-    session: Annotated[Session, Depends(get_session)],
-    _: Annotated[Principal, Depends(require(Role.ADMIN))],
-    services=Depends(get_services),
+    session: DbSession,
+    _: Admin,
+    services: Services,
 ) -> NodePublic:
-    try:
-        return service.set_membership(session, node_id, Membership.INACTIVE, services.registry)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
+    return service.set_membership(session, node_id, Membership.INACTIVE, services.registry)
 
 
 @router.get("", response_model=list[NodePublic], summary="Labs with membership and live status")
-def list_nodes(
-    session: Annotated[Session, Depends(get_session)], _: Annotated[Principal, Depends(current_principal)]
-) -> list[NodePublic]:
+def list_nodes(session: DbSession, _: Caller) -> list[NodePublic]:
     return service.list_nodes(session)
 
 
 @router.get("/{node_id}", response_model=NodePublic, summary="One lab")
-def get_node(
-    node_id: str, session: Annotated[Session, Depends(get_session)], _: Annotated[Principal, Depends(current_principal)]
-) -> NodePublic:
-    lab = service.get_node(session, node_id)
-    if lab is None:
-        raise HTTPException(404, f"no lab {node_id!r}")
-    return lab
+def get_node(node_id: str, session: DbSession, _: Caller) -> NodePublic:
+    return service.get_node(session, node_id)

@@ -1,4 +1,4 @@
-"""Read-only queries the web faces need and the domain services do not offer: catalogue cards
+"""Read-only queries the web faces need and the domain services do not offer: catalog cards
 with thumbnails, a designer's remixes, orders and share earned, a lab's console, an order's
 live snapshot. They read the tables of the other domains and write nothing, so the domains'
 own services stay the only writers.
@@ -47,7 +47,7 @@ def designer_share(job: Job) -> float:
     return float(_price(job).get("designer_share") or 0)
 
 
-# --- catalogue -------------------------------------------------------------------------------
+# --- catalog ---------------------------------------------------------------------------------
 
 
 def thumbnails(session: Session, designs: Sequence[DesignSummary]) -> dict[str, str]:
@@ -129,59 +129,9 @@ def designer_overview(session: Session, designer: Principal) -> DesignerOverview
     if designer.role is not Role.ADMIN:
         query = query.where(Design.owner_token_id == designer.token_id)
     mine = list(session.exec(query))
-    ids = [d.id for d in mine]
     titles = {d.id: d.title for d in mine}
-    remixes, orders = [], []
-    earned = pending = 0.0
-    currency = "EUR"
-    if ids:
-        links = list(session.exec(select(DesignRemix).where(DesignRemix.parent_id.in_(ids))))
-        children = (
-            {d.id: d for d in session.exec(select(Design).where(Design.id.in_([link.design_id for link in links])))}
-            if links
-            else {}
-        )
-        for link in links:
-            child = children.get(link.design_id)
-            if child is not None:
-                remixes.append(
-                    {
-                        "id": child.id,
-                        "title": child.title,
-                        "author": child.author,
-                        "licence": child.licence,
-                        "parent_id": link.parent_id,
-                        "parent_title": titles[link.parent_id],
-                        "created_at": child.created_at,
-                    }
-                )
-        remixes.sort(key=lambda r: -r["created_at"])
-        all_orders = list(session.exec(select(Order).where(Order.design_id.in_(ids)).order_by(Order.created_at.desc())))
-        jobs_by_order: dict[str, list[Job]] = {}
-        if all_orders:
-            for job in session.exec(select(Job).where(Job.order_id.in_([o.id for o in all_orders]))):
-                jobs_by_order.setdefault(job.order_id, []).append(job)
-        for order in all_orders:
-            jobs = jobs_by_order.get(order.id, [])
-            done = sum(designer_share(j) for j in jobs if j.status == JobStatus.COMPLETED.value)
-            open_ = sum(designer_share(j) for j in jobs if not JobStatus(j.status).is_terminal)
-            earned += done
-            pending += open_
-            currency = next((_price(j).get("currency") for j in jobs if _price(j).get("currency")), currency)
-            orders.append(
-                {
-                    "id": order.id,
-                    "design_id": order.design_id,
-                    "design_title": titles[order.design_id],
-                    "status": order.status,
-                    "parts": len(jobs),
-                    "paid": order.paid,
-                    "parts_done": sum(j.status == JobStatus.COMPLETED.value for j in jobs),
-                    "share_earned": round(done, 2),
-                    "share_pending": round(open_, 2),
-                    "created_at": order.created_at,
-                }
-            )
+    remixes = _remixes_of(session, titles) if mine else []
+    orders, earned, pending, currency = _orders_of(session, titles) if mine else ([], 0.0, 0.0, "EUR")
     counts: dict[str, int] = {}
     for order in orders:
         counts[order["design_id"]] = counts.get(order["design_id"], 0) + 1
@@ -205,6 +155,67 @@ def designer_overview(session: Session, designer: Principal) -> DesignerOverview
         share_pending=round(pending, 2),
         currency=currency,
     )
+
+
+def _remixes_of(session: Session, titles: dict[str, str]) -> list[dict[str, Any]]:
+    """Direct remixes of the designs in `titles` (id -> title), newest first."""
+    links = list(session.exec(select(DesignRemix).where(DesignRemix.parent_id.in_(list(titles)))))
+    children = (
+        {d.id: d for d in session.exec(select(Design).where(Design.id.in_([link.design_id for link in links])))}
+        if links
+        else {}
+    )
+    remixes = [
+        {
+            "id": child.id,
+            "title": child.title,
+            "author": child.author,
+            "licence": child.licence,
+            "parent_id": link.parent_id,
+            "parent_title": titles[link.parent_id],
+            "created_at": child.created_at,
+        }
+        for link in links
+        if (child := children.get(link.design_id)) is not None
+    ]
+    remixes.sort(key=lambda r: -r["created_at"])
+    return remixes
+
+
+def _orders_of(session: Session, titles: dict[str, str]) -> tuple[list[dict[str, Any]], float, float, str]:
+    """Orders of the designs in `titles`, newest first, with the designer's share of each;
+    and the shares earned and pending in all, and their currency."""
+    query = select(Order).where(Order.design_id.in_(list(titles))).order_by(Order.created_at.desc())
+    all_orders = list(session.exec(query))
+    jobs_by_order: dict[str, list[Job]] = {}
+    if all_orders:
+        for job in session.exec(select(Job).where(Job.order_id.in_([o.id for o in all_orders]))):
+            jobs_by_order.setdefault(job.order_id, []).append(job)
+    orders = []
+    earned = pending = 0.0
+    currency = "EUR"
+    for order in all_orders:
+        jobs = jobs_by_order.get(order.id, [])
+        done = sum(designer_share(j) for j in jobs if j.status == JobStatus.COMPLETED.value)
+        open_ = sum(designer_share(j) for j in jobs if not JobStatus(j.status).is_terminal)
+        earned += done
+        pending += open_
+        currency = next((_price(j).get("currency") for j in jobs if _price(j).get("currency")), currency)
+        orders.append(
+            {
+                "id": order.id,
+                "design_id": order.design_id,
+                "design_title": titles[order.design_id],
+                "status": order.status,
+                "parts": len(jobs),
+                "paid": order.paid,
+                "parts_done": sum(j.status == JobStatus.COMPLETED.value for j in jobs),
+                "share_earned": round(done, 2),
+                "share_pending": round(open_, 2),
+                "created_at": order.created_at,
+            }
+        )
+    return orders, earned, pending, currency
 
 
 # --- lab -------------------------------------------------------------------------------------
@@ -241,11 +252,59 @@ def lab_console(session: Session, node_id: str) -> dict[str, Any] | None:
         else {}
     )
     running = {j.machine_id: j for j in open_jobs if j.status == JobStatus.RUNNING.value}
+    rows = _JobRows(node, files, designs, orders)
+    return {
+        "node": {
+            "id": node.id,
+            "name": node.name,
+            "city": node.city,
+            "online": node.online,
+            "membership": node.membership,
+            "auto_accept": node.auto_accept,
+            "currency": node.currency,
+            "last_status_at": node.last_status_at,
+        },
+        "machines": [_machine_row(m, running.get(m.machine_id)) for m in machines],
+        "offers": [rows.row(j, detail=True) for j in open_jobs if JobStatus(j.status) in OFFER_STATES],
+        "queue": [rows.row(j) for j in open_jobs if JobStatus(j.status) in QUEUE_STATES],
+        "history": [rows.row(j) for j in history],
+        "earnings": _earnings(done, node.currency),
+    }
 
-    def job_row(job: Job, *, detail: bool = False) -> dict[str, Any]:
-        design_file = files.get(job.design_file_id)
-        design = designs.get(design_file.design_id) if design_file else None
-        order = orders.get(job.order_id)
+
+def _machine_row(m: Machine, running: Job | None) -> dict[str, Any]:
+    return {
+        "machine_id": m.machine_id,
+        "process": m.process,
+        "make": m.make,
+        "model": m.model,
+        "state": m.state,
+        "material_loaded": m.material_loaded,
+        "colour_loaded": m.colour_loaded,
+        "materials": m.materials,
+        "queue_length": m.queue_length,
+        "queue_limit": m.queue_limit,
+        "eta_free_s": m.eta_free_s,
+        "build_volume_mm": [m.build_x_mm, m.build_y_mm, m.build_z_mm],
+        "temperatures": None,
+        "job_id": running.id if running else None,
+        "percent": running.percent if running else None,
+    }
+
+
+@dataclass(frozen=True)
+class _JobRows:
+    """What a console's job rows are joined with, read once per console."""
+
+    node: Node
+    files: dict[int, DesignFile]
+    designs: dict[str, Design]
+    orders: dict[str, Order]
+
+    def row(self, job: Job, *, detail: bool = False) -> dict[str, Any]:
+        design_file = self.files.get(job.design_file_id)
+        design = self.designs.get(design_file.design_id) if design_file else None
+        order = self.orders.get(job.order_id)
         row = {
             "id": job.id,
             "order_id": job.order_id,
@@ -260,7 +319,7 @@ def lab_console(session: Session, node_id: str) -> dict[str, Any] | None:
             "colour": order.colour if order else None,
             "distance_km": job.distance_km,
             "lab_price": lab_price(job),
-            "currency": _price(job).get("currency", node.currency),
+            "currency": _price(job).get("currency", self.node.currency),
             "reason": job.reason,
             "updated_at": job.updated_at,
             "completed_at": job.completed_at,
@@ -273,51 +332,18 @@ def lab_console(session: Session, node_id: str) -> dict[str, Any] | None:
             row["can_decide"] = job.status == JobStatus.AWAITING_ACCEPTANCE.value
         return row
 
-    earnings_by_month: dict[str, float] = {}
+
+def _earnings(done: list[Job], currency: str) -> dict[str, Any]:
+    by_month: dict[str, float] = {}
     for job in done:
         if job.completed_at:
             key = month_of(job.completed_at)
-            earnings_by_month[key] = round(earnings_by_month.get(key, 0.0) + lab_price(job), 2)
+            by_month[key] = round(by_month.get(key, 0.0) + lab_price(job), 2)
     return {
-        "node": {
-            "id": node.id,
-            "name": node.name,
-            "city": node.city,
-            "online": node.online,
-            "membership": node.membership,
-            "auto_accept": node.auto_accept,
-            "currency": node.currency,
-            "last_status_at": node.last_status_at,
-        },
-        "machines": [
-            {
-                "machine_id": m.machine_id,
-                "process": m.process,
-                "make": m.make,
-                "model": m.model,
-                "state": m.state,
-                "material_loaded": m.material_loaded,
-                "colour_loaded": m.colour_loaded,
-                "materials": m.materials,
-                "queue_length": m.queue_length,
-                "queue_limit": m.queue_limit,
-                "eta_free_s": m.eta_free_s,
-                "build_volume_mm": [m.build_x_mm, m.build_y_mm, m.build_z_mm],
-                "temperatures": None,
-                "job_id": running[m.machine_id].id if m.machine_id in running else None,
-                "percent": running[m.machine_id].percent if m.machine_id in running else None,
-            }
-            for m in machines
-        ],
-        "offers": [job_row(j, detail=True) for j in open_jobs if JobStatus(j.status) in OFFER_STATES],
-        "queue": [job_row(j) for j in open_jobs if JobStatus(j.status) in QUEUE_STATES],
-        "history": [job_row(j) for j in history],
-        "earnings": {
-            "total": round(sum(lab_price(j) for j in done), 2),
-            "parts": len(done),
-            "by_month": dict(sorted(earnings_by_month.items(), reverse=True)),
-            "currency": node.currency,
-        },
+        "total": round(sum(lab_price(j) for j in done), 2),
+        "parts": len(done),
+        "by_month": dict(sorted(by_month.items(), reverse=True)),
+        "currency": currency,
     }
 
 

@@ -16,17 +16,19 @@ import asyncio
 import functools
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.deps import get_session, require
+from hub.deps import CurrentLab, DbSession, Services, require
+from hub.errors import NotFound
 from hub.guard.streams import StreamSlot
 from hub.orders.models import OrderEvent
 from hub.web import queries
@@ -70,30 +72,61 @@ def _new_events(session: Session, order_id: str, after: int) -> list[dict[str, A
     ]
 
 
-async def _order_stream(request: Request, engine, order_id: str, after: int) -> AsyncIterator[bytes]:
+#: One poll of a stream: the messages to send now (none: nothing new) and whether it ends.
+Poll = Callable[[], Awaitable[tuple[list[bytes], bool]]]
+
+
+async def _polled(request: Request, poll: Poll) -> AsyncIterator[bytes]:
+    """Send what `poll` returns every POLL_S, a keep-alive after KEEPALIVE_S of silence, until
+    the poll ends the stream, the page goes away or MAX_STREAM_S passes."""
     loop = asyncio.get_running_loop()
     started = last_sent = loop.time()
-    first = True
     yield b"retry: 2000\n\n"
     while loop.time() - started < MAX_STREAM_S:
         if await request.is_disconnected():
             return
-        events = await run_in_threadpool(_read, engine, functools.partial(_new_events, order_id=order_id, after=after))
-        if events or first:
-            first = False
-            for event in events:
-                yield sse("history", event, event["id"])
-            after = events[-1]["id"] if events else after
-            snapshot = await run_in_threadpool(_read, engine, lambda s: queries.order_snapshot(s, order_id))
-            yield sse("order", snapshot, after)
+        messages, end = await poll()
+        for message in messages:
+            yield message
+        if end:
+            return
+        if messages:
             last_sent = loop.time()
-            if snapshot["finished"] and snapshot["last_event_id"] <= after:
-                yield sse("end", {"status": snapshot["status"]}, after)
-                return
         elif loop.time() - last_sent > KEEPALIVE_S:
             yield b": keep-alive\n\n"
             last_sent = loop.time()
         await asyncio.sleep(POLL_S)
+
+
+def _event_stream(request: Request, poll: Poll) -> StreamingResponse:
+    return StreamingResponse(
+        _polled(request, poll),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _order_poll(engine: Engine, order_id: str, after: int) -> Poll:
+    """New history rows, then the order's snapshot (always on the first poll); `end` once the
+    order is over and every row of it was sent."""
+    first = True
+
+    async def poll() -> tuple[list[bytes], bool]:
+        nonlocal first, after
+        events = await run_in_threadpool(_read, engine, functools.partial(_new_events, order_id=order_id, after=after))
+        if not (events or first):
+            return [], False
+        first = False
+        messages = [sse("history", event, event["id"]) for event in events]
+        after = events[-1]["id"] if events else after
+        snapshot = await run_in_threadpool(_read, engine, lambda s: queries.order_snapshot(s, order_id))
+        messages.append(sse("order", snapshot, after))
+        if snapshot["finished"] and snapshot["last_event_id"] <= after:
+            messages.append(sse("end", {"status": snapshot["status"]}, after))
+            return messages, True
+        return messages, False
+
+    return poll
 
 
 @router.get(
@@ -109,42 +142,33 @@ async def order_stream(
     request: Request,
     caller: Annotated[Principal, Depends(require(Role.MAKER, Role.CITY))],
     _slot: StreamSlot,
-    session: Annotated[Session, Depends(get_session)],
+    session: DbSession,
+    services: Services,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[int, Query(ge=0, description="Send only rows after this id.")] = 0,
 ) -> StreamingResponse:
     owner = queries.order_owner(session, order_id)
     if owner is None or (caller.role is Role.MAKER and owner != caller.token_id):
-        raise HTTPException(404, f"no order {order_id!r}")
+        raise NotFound(f"no order {order_id!r}")
     if last_event_id and last_event_id.isdigit():
         after = int(last_event_id)
-    engine = request.app.state.services.engine
-    return StreamingResponse(
-        _order_stream(request, engine, order_id, after),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return _event_stream(request, _order_poll(services.engine, order_id, after))
 
 
-async def _snapshot_stream(request: Request, engine, build: Callable[[Session], Any]) -> AsyncIterator[bytes]:
-    """Send the snapshot whenever it differs from the last one sent."""
-    loop = asyncio.get_running_loop()
-    started = last_sent = loop.time()
+def _snapshot_poll(engine: Engine, build: Callable[[Session], Any]) -> Poll:
+    """The snapshot whenever it differs from the last one sent; never ends by itself."""
     previous = None
-    yield b"retry: 2000\n\n"
-    while loop.time() - started < MAX_STREAM_S:
-        if await request.is_disconnected():
-            return
+
+    async def poll() -> tuple[list[bytes], bool]:
+        nonlocal previous
         snapshot = await run_in_threadpool(_read, engine, build)
         digest = hashlib.sha256(json.dumps(snapshot, sort_keys=True, default=str).encode()).hexdigest()
-        if digest != previous:
-            previous = digest
-            yield sse("console", snapshot)
-            last_sent = loop.time()
-        elif loop.time() - last_sent > KEEPALIVE_S:
-            yield b": keep-alive\n\n"
-            last_sent = loop.time()
-        await asyncio.sleep(POLL_S)
+        if digest == previous:
+            return [], False
+        previous = digest
+        return [sse("console", snapshot)], False
+
+    return poll
 
 
 @router.get(
@@ -155,15 +179,7 @@ async def _snapshot_stream(request: Request, engine, build: Callable[[Session], 
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def lab_console_stream(
-    node_id: str, request: Request, lab: Annotated[Principal, Depends(require(Role.LAB))], _slot: StreamSlot
+    request: Request, lab: CurrentLab, services: Services, _slot: StreamSlot
 ) -> StreamingResponse:
-    if lab.role is not Role.ADMIN and lab.node_id != node_id:
-        raise HTTPException(404, f"no lab {node_id!r} for this token")
-    engine = request.app.state.services.engine
-    if await run_in_threadpool(_read, engine, lambda s: queries.lab_console(s, node_id)) is None:
-        raise HTTPException(404, f"no lab {node_id!r}")
-    return StreamingResponse(
-        _snapshot_stream(request, engine, lambda s: queries.lab_console(s, node_id)),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    node_id = lab.id
+    return _event_stream(request, _snapshot_poll(services.engine, lambda s: queries.lab_console(s, node_id)))

@@ -16,20 +16,20 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlmodel import Session
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal, authenticate
 from hub.catalog import search
 from hub.catalog import service as catalog
 from hub.catalog.licences import known_licence_ids
-from hub.deps import get_session
+from hub.deps import DbSession, Services
+from hub.errors import Forbidden
 from hub.metrics import service as metrics
 from hub.metrics.service import FORMULAS
-from hub.metrics.views import ReportQuery, metrics_settings
+from hub.metrics.views import ReportQuery
 from hub.web import charts, queries
 from hub.web.session import COOKIE, COOKIE_MAX_AGE_S, csrf_ok, csrf_token
 
@@ -90,7 +90,7 @@ class WrongRole(Exception):
         self.principal, self.roles = principal, roles
 
 
-def signed_in(request: Request, session: Annotated[Session, Depends(get_session)]) -> Principal | None:
+def signed_in(request: Request, session: DbSession) -> Principal | None:
     token = request.cookies.get(COOKIE)
     return authenticate(session, token) if token else None
 
@@ -109,7 +109,6 @@ def page_for(*roles: Role):
 
 
 AnyRole = Annotated[Principal, Depends(page_for())]
-DbSession = Annotated[Session, Depends(get_session)]
 
 
 def render(
@@ -128,6 +127,13 @@ def render(
     )
 
 
+def error_page(
+    request: Request, principal: Principal | None, *, title: str, message: str, status_code: int = 200
+) -> HTMLResponse:
+    """A page that says what went wrong in words, with the signed-in person's navigation."""
+    return render(request, "error.html", principal, status_code=status_code, title=title, message=message)
+
+
 def install_handlers(app) -> None:
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:
@@ -135,9 +141,8 @@ def install_handlers(app) -> None:
 
     @app.exception_handler(WrongRole)
     async def _wrong_role(request: Request, exc: WrongRole) -> Response:
-        return render(
+        return error_page(
             request,
-            "error.html",
             exc.principal,
             status_code=403,
             title="Not your page",
@@ -183,7 +188,7 @@ def login(
     next: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     if not _same_origin(request):
-        raise HTTPException(403, "sign-in from another site refused")
+        raise Forbidden("sign-in from another site refused")
     principal = authenticate(session, token.strip())
     if principal is None:
         return render(
@@ -208,10 +213,10 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+def logout(request: Request, services: Services, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     token = request.cookies.get(COOKIE)
-    if token and not csrf_ok(request.app.state.services.settings.secret_key, token, csrf):
-        raise HTTPException(403, "sign-out needs the page's CSRF token")
+    if token and not csrf_ok(services.settings.secret_key, token, csrf):
+        raise Forbidden("sign-out needs the page's CSRF token")
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response
@@ -221,7 +226,7 @@ def logout(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") ->
 
 
 @router.get("/catalogue", response_class=HTMLResponse)
-def catalogue(
+def catalog_page(
     request: Request,
     session: DbSession,
     principal: AnyRole,
@@ -235,7 +240,7 @@ def catalogue(
     # an inexact total (past the search's count cap) is a lower bound: a full page may have a next one
     return render(
         request,
-        "catalogue.html",
+        "catalog.html",
         principal,
         q=q or "",
         page=page,
@@ -250,13 +255,8 @@ def catalogue(
 def design_page(design_id: str, request: Request, session: DbSession, principal: AnyRole) -> HTMLResponse:
     design = catalog.design_public(session, design_id)
     if design is None:
-        return render(
-            request,
-            "error.html",
-            principal,
-            status_code=404,
-            title="No such design",
-            message=f"There is no design {design_id}.",
+        return error_page(
+            request, principal, status_code=404, title="No such design", message=f"There is no design {design_id}."
         )
     labs = queries.labs_for_map(session)
     return render(
@@ -293,9 +293,8 @@ def order_page(
 ) -> HTMLResponse:
     owner = queries.order_owner(session, order_id)
     if owner is None or (principal.role is Role.MAKER and owner != principal.token_id):
-        return render(
+        return error_page(
             request,
-            "error.html",
             principal,
             status_code=404,
             title="No such order",
@@ -324,6 +323,7 @@ def designer_page(request: Request, session: DbSession, principal: Designer) -> 
 def publish_page(
     request: Request,
     session: DbSession,
+    services: Services,
     principal: Designer,
     design: Annotated[str | None, Query(max_length=40)] = None,
 ) -> HTMLResponse:
@@ -335,7 +335,7 @@ def publish_page(
         target=target,
         licences=[catalog.licence_public(i) for i in known_licence_ids()],
         choices=queries.design_choices(session),
-        max_bytes=request.app.state.services.settings.upload_max_bytes,
+        max_bytes=services.settings.upload_max_bytes,
     )
 
 
@@ -352,9 +352,8 @@ def lab_page(
     node_id = principal.node_id if principal.role is Role.LAB else node
     if node_id is None:
         labs = queries.labs_for_map(session)
-        return render(
+        return error_page(
             request,
-            "error.html",
             principal,
             title="Which lab?",
             message="An admin opens a lab's console as /lab?node=<id>: "
@@ -363,13 +362,8 @@ def lab_page(
         )
     console = queries.lab_console(session, node_id)
     if console is None:
-        return render(
-            request,
-            "error.html",
-            principal,
-            status_code=404,
-            title="No such lab",
-            message=f"There is no lab {node_id}.",
+        return error_page(
+            request, principal, status_code=404, title="No such lab", message=f"There is no lab {node_id}."
         )
     return render(request, "lab.html", principal, console=console)
 
@@ -398,7 +392,6 @@ def city_page(
         charts.bar_chart("Parts made per district", "parts", [(k, f.parts) for k, f in districts]),
         charts.bar_chart("CO2e avoided per district", "kg", [(k, f.co2_kg) for k, f in districts]),
     ]
-    defaults = metrics_settings(request).assumptions()
     return render(
         request,
         "city.html",
@@ -409,7 +402,7 @@ def city_page(
         charts=chart_list,
         query=query,
         qs=urlencode(query),
-        defaults=defaults,
+        defaults=params.defaults,
         form=dict(request.query_params),
         tables=("district_month", "district", "month", "lab", "part"),
         lab_figures=[(lab, lab.figures.rounded()) for lab in report.labs],

@@ -84,7 +84,7 @@ def test_hostile_files_are_refused_and_nothing_is_stored(api, tokens, route, cas
 
 
 def test_too_many_triangles_are_refused_before_analysis(api, tokens):
-    api.app.state.catalog_settings.max_faces = 100
+    api.app.state.services.settings.catalog.max_faces = 100
     before = stored(api)
     import trimesh
 

@@ -212,7 +212,7 @@ def test_missing_and_unexpected_files_are_refused(api, tokens):
 
 
 def test_manifest_size_is_capped(api, tokens):
-    api.app.state.catalog_settings.max_manifest_bytes = 1000
+    api.app.state.services.settings.catalog.max_manifest_bytes = 1000
     response = _import(api, tokens["designer"], 'okhv="1"\nname="x"\n' + "# pad\n" * 400)
     assert response.status_code == 413
 

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from cofab.devstack.samples import open_box, stl_bytes
 from hub.app import create_app
 from hub.auth.service import Principal, authenticate
-from hub.catalog import service
+from hub.catalog import flows, service, uploads
 from hub.catalog.config import CatalogSettings
 from hub.catalog.ingest import Ingested, ingest
 from hub.catalog.models import Upload
@@ -100,13 +100,13 @@ def test_expired_uploads_are_purged_at_start_up(api, tokens, hub_settings):
 def test_expired_uploads_are_purged_in_batches(api, tokens, monkeypatch):
     """Each batch is a transaction; content that an upload in a later batch also has stays
     until that batch."""
-    monkeypatch.setattr(service, "PURGE_BATCH", 1)
+    monkeypatch.setattr(uploads, "PURGE_BATCH", 1)
     before = stored(api)
     for data in (cube(24), cube(24), cube(25)):
         stage_upload(api, tokens["designer"], data)
     _expire_all_uploads(api)
     with Session(api.app.state.services.engine) as session:
-        assert service.purge_expired_uploads(session, api.app.state.services.files) == 3
+        assert uploads.purge_expired_uploads(session, api.app.state.services.files) == 3
     assert stored(api) == before
 
 
@@ -237,11 +237,11 @@ def test_failed_upload_keeps_an_object_another_upload_in_flight_found(api, token
             item,
         ):
             try:
-                service.record_upload(session, owner, item, ttl_s=3600)
+                uploads.record_upload(session, owner, item, ttl_s=3600)
             except Exception as exc:  # what `_recorded_or_removed` does in the routes
                 seen["a_error"] = str(exc)
                 session.rollback()
-                seen["a_removed"] = service.forget_new_objects(session, services.files, item)
+                seen["a_removed"] = uploads.forget_new_objects(session, services.files, item)
 
     def publish_b() -> None:
         with _in_flight(api, tokens["designer"], data, found=b_found, go=b_go, seen=seen, name="b") as (
@@ -249,14 +249,14 @@ def test_failed_upload_keeps_an_object_another_upload_in_flight_found(api, token
             owner,
             item,
         ):
-            design = service.create_design(
+            design = flows.create_design(
                 session,
                 meta=DesignMeta(title="B"),
                 owner=owner,
                 commit=False,
-                parts=[service.PartSpec.from_ingested(item)],
+                parts=[service.PartSpec.from_stored(item)],
             )
-            service.record_derived(session, item)
+            uploads.record_derived(session, item)
             session.commit()
             seen["design"] = design.id
 
@@ -291,7 +291,7 @@ def test_failed_upload_keeps_an_object_another_upload_in_flight_found(api, token
 def _purge(api) -> int:
     services = api.app.state.services
     with Session(services.engine) as session:
-        return service.purge_expired_uploads(session, services.files)
+        return uploads.purge_expired_uploads(session, services.files)
 
 
 def test_purge_keeps_an_object_an_upload_in_flight_found(api, tokens, waiting):
@@ -310,7 +310,7 @@ def test_purge_keeps_an_object_an_upload_in_flight_found(api, tokens, waiting):
             owner,
             item,
         ):
-            seen["upload"] = service.record_upload(session, owner, item, ttl_s=3600).id
+            seen["upload"] = uploads.record_upload(session, owner, item, ttl_s=3600).id
 
     steps = _Steps()
     steps.start("B", upload_b)
@@ -349,7 +349,7 @@ def test_purge_keeps_an_object_a_design_in_flight_uses(api, tokens):
         steps = _Steps()
         steps.start("purge", lambda: seen.setdefault("purged", _purge(api)))
         steps.join()  # without waiting for the design (the old code waited, then timed out)
-        design = service.create_design(session, meta=DesignMeta(title="Just in time"), parts=parts, owner=owner)
+        design = flows.create_design(session, meta=DesignMeta(title="Just in time"), parts=parts, owner=owner)
     assert steps.errors == {} and seen["purged"] == 0
     assert _purge(api) == 1
     published = api.get(f"/api/v1/designs/{design.id}", headers=bearer(tokens["designer"])).json()
@@ -360,7 +360,7 @@ def test_purge_keeps_an_object_a_design_in_flight_uses(api, tokens):
 def test_held_content_does_not_stop_the_purge(api, tokens, monkeypatch):
     """Content another transaction holds is skipped, not waited for: the purge goes on with
     the other expired uploads, batches after it included, and a later run purges it."""
-    monkeypatch.setattr(service, "PURGE_BATCH", 1)
+    monkeypatch.setattr(uploads, "PURGE_BATCH", 1)
     services = api.app.state.services
     before = stored(api)
     staged = [stage_upload(api, tokens["designer"], cube(size)).json() for size in (35, 36, 37)]
@@ -434,7 +434,7 @@ def test_purge_keeps_content_that_is_another_files_derived_file(api, tokens):
     assert copy["sha256"] == repaired
     _expire_all_uploads(api)
     with Session(api.app.state.services.engine) as session:
-        assert service.purge_expired_uploads(session, api.app.state.services.files) == 1
+        assert uploads.purge_expired_uploads(session, api.app.state.services.files) == 1
     assert _downloadable(api, repaired)
 
 
