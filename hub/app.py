@@ -14,7 +14,6 @@ from hub.catalog.views import licences_router, uploads_router
 from hub.catalog.views import router as catalog_router
 from hub.config import Settings
 from hub.files.views import router as files_router
-from hub.guard.settings import GuardSettings
 from hub.metrics.views import router as metrics_router
 from hub.nodes.views import router as nodes_router
 from hub.orders.views import router as orders_router
@@ -55,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     install_web(app)  # the web faces: pages, live streams, static files, cookie sign-in
-    guard.install(app, GuardSettings(), settings.upload_max_bytes)  # body, rate and stream limits
+    guard.install(app, settings.limits, settings.upload_max_bytes)  # body, rate and stream limits
 
     @app.get("/healthz", tags=["ops"], summary="Liveness, and whether the hub hears the broker")
     def health() -> dict:

@@ -3,7 +3,8 @@
 One `Settings` object is built at start-up and passed down; nothing reads the environment
 at import time or per request, so tests build their own settings without touching globals.
 A domain's own group of settings is a nested model named for its prefix: `catalog`
-(`COFAB_CATALOG_…`, `hub.catalog.config`) and `city` (`COFAB_CITY_…`, `hub.metrics.config`).
+(`COFAB_CATALOG_…`, `hub.catalog.config`), `city` (`COFAB_CITY_…`, `hub.metrics.config`) and
+`limits` (`COFAB_LIMITS_…`, `hub.guard.settings`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.catalog.config import CatalogSettings
+from hub.guard.settings import GuardSettings
 from hub.metrics.config import MetricsSettings
 
 DEV_SECRET = "dev-only-secret-change-me"
@@ -119,6 +121,9 @@ class Settings(BaseSettings):
     )
     city: MetricsSettings = Field(
         default_factory=MetricsSettings, description="Assumptions behind the city figures (`COFAB_CITY_…`)."
+    )
+    limits: GuardSettings = Field(
+        default_factory=GuardSettings, description="Request body, rate and stream limits (`COFAB_LIMITS_…`)."
     )
 
     @model_validator(mode="after")

@@ -10,7 +10,7 @@ sets up, one module per job (docs/limits.md has the numbers and why):
 - `streams`: live (Server-Sent-Event) streams one token may hold open at once, a dependency
   of the stream routes (`StreamSlot`): 429 with `Retry-After`;
 - `storage`: where the counts live, this process or Redis (shared by replicas), with the
-  policy for when Redis is unreachable; `settings`: `GuardSettings`, from `COFAB_…`.
+  policy for when Redis is unreachable; `settings`: `GuardSettings`, `Settings.limits` (`COFAB_LIMITS_…`).
 """
 
 from __future__ import annotations

@@ -1,19 +1,17 @@
-"""The guard's limits, read from the environment (prefix `COFAB_`); docs/limits.md says why
-each default is what it is."""
+"""The guard's limits: `Settings.limits`, read from the environment with the hub's settings at
+start-up (prefix `COFAB_LIMITS_`, e.g. `COFAB_LIMITS_STREAMS_PER_TOKEN`); docs/limits.md says
+why each default is what it is."""
 
 from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
 
 STORAGE_SCHEMES = frozenset({"memory", "redis", "rediss", "redis+unix"})
 
 
-class GuardSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COFAB_", env_file=None, extra="ignore")
-
+class GuardSettings(BaseModel):
     json_body_max_bytes: int = Field(
         1024**2,
         ge=1024,
@@ -54,5 +52,5 @@ class GuardSettings(BaseSettings):
         scheme = urlparse(value).scheme
         if scheme not in STORAGE_SCHEMES:
             known = ", ".join(f"{s}://" for s in sorted(STORAGE_SCHEMES))
-            raise ValueError(f"COFAB_RATE_LIMIT_STORAGE must start with one of {known}; got {value!r}")
+            raise ValueError(f"COFAB_LIMITS_RATE_LIMIT_STORAGE must start with one of {known}; got {value!r}")
         return value

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from hub.app import create_app
 from hub.guard.bodies import BodyLimits
 from tests.api.test_serving import served  # noqa: F401  (the hub behind a real uvicorn server)
-from tests.conftest import bearer
+from tests.factories import bearer
 
 MiB = 1024**2
 

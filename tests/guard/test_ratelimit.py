@@ -4,36 +4,19 @@ process or shared through Redis by several hub instances (`hub.guard.ratelimit`)
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from hub.app import create_app
+from hub.config import Settings
 from hub.guard.settings import GuardSettings
-from tests.conftest import ADMIN, bearer
-
-REDIS_URL = os.environ.get("COFAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.factories import ADMIN, bearer
 
 
-@pytest.fixture
-def redis_storage(monkeypatch) -> str:
-    """Redis for the shared limits, under a prefix of this test's own."""
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(f"no Redis at {REDIS_URL} ({type(exc).__name__}); set COFAB_TEST_REDIS_URL")
-    prefix = f"cofab-test-{uuid.uuid4().hex[:12]}"
-    monkeypatch.setenv("COFAB_RATE_LIMIT_STORAGE", REDIS_URL)
-    monkeypatch.setenv("COFAB_RATE_LIMIT_PREFIX", prefix)
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
+def _limit(hub_settings, **limits: object) -> None:
+    hub_settings.limits = GuardSettings.model_validate({**hub_settings.limits.model_dump(), **limits})
 
 
 def _client(hub_settings, address: str = "203.0.113.7") -> TestClient:
@@ -42,7 +25,7 @@ def _client(hub_settings, address: str = "203.0.113.7") -> TestClient:
 
 @pytest.fixture
 def hub(hub_settings, monkeypatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("COFAB_AUTH_FAILURES_PER_MINUTE", "5")
+    _limit(hub_settings, auth_failures_per_minute=5)
     with _client(hub_settings) as client:
         yield client
 
@@ -75,7 +58,7 @@ def test_a_missing_token_is_not_a_failed_guess(hub):
 
 
 def test_requests_per_token(hub_settings, monkeypatch):
-    monkeypatch.setenv("COFAB_REQUESTS_PER_MINUTE_PER_TOKEN", "5")
+    _limit(hub_settings, requests_per_minute_per_token=5)
     with _client(hub_settings) as client:
         maker = client.post("/api/v1/tokens", json={"role": "maker", "name": "m"}, headers=bearer(ADMIN)).json()
         codes = [client.get("/api/v1/licences", headers=bearer(maker["token"])).status_code for _ in range(6)]
@@ -86,10 +69,11 @@ def test_requests_per_token(hub_settings, monkeypatch):
         assert client.get("/api/v1/licences", headers=bearer(ADMIN)).status_code == 200  # another token
 
 
-def test_two_instances_share_the_limits_through_redis(hub_settings, monkeypatch, redis_storage):
+def test_two_instances_share_the_limits_through_redis(hub_settings, monkeypatch, redis_limits):
     """Two hub replicas (apps on one database) behind one address: the counts are shared."""
-    monkeypatch.setenv("COFAB_AUTH_FAILURES_PER_MINUTE", "6")
-    monkeypatch.setenv("COFAB_REQUESTS_PER_MINUTE_PER_TOKEN", "8")
+    hub_settings.limits = redis_limits
+    _limit(hub_settings, auth_failures_per_minute=6)
+    _limit(hub_settings, requests_per_minute_per_token=8)
     with _client(hub_settings) as first, _client(hub_settings) as second:
         assert _wrong(first, 3) + _wrong(second, 3) == [401] * 6
         assert first.get("/api/v1/licences", headers=bearer(ADMIN)).status_code == 429
@@ -100,7 +84,7 @@ def test_two_instances_share_the_limits_through_redis(hub_settings, monkeypatch,
 
 
 def test_an_unreachable_redis_leaves_the_hub_serving(hub_settings, monkeypatch, caplog):
-    monkeypatch.setenv("COFAB_RATE_LIMIT_STORAGE", "redis://127.0.0.1:9/0")  # discard port: nothing listens
+    _limit(hub_settings, rate_limit_storage="redis://127.0.0.1:9/0")  # discard port: nothing listens
     with caplog.at_level(logging.WARNING, logger="hub.guard.storage"), _client(hub_settings) as client:
         assert client.get("/api/v1/licences", headers=bearer(ADMIN)).status_code == 200
         assert client.get("/api/v1/licences", headers=bearer("wrong")).status_code == 401
@@ -109,10 +93,10 @@ def test_an_unreachable_redis_leaves_the_hub_serving(hub_settings, monkeypatch, 
 
 
 def test_settings_name_their_environment_and_refuse_unknown_storage(monkeypatch):
-    monkeypatch.setenv("COFAB_STREAMS_PER_TOKEN", "2")
-    monkeypatch.setenv("COFAB_JSON_BODY_MAX_BYTES", "4096")
-    settings = GuardSettings()
+    monkeypatch.setenv("COFAB_LIMITS_STREAMS_PER_TOKEN", "2")
+    monkeypatch.setenv("COFAB_LIMITS_JSON_BODY_MAX_BYTES", "4096")
+    settings = Settings().limits
     assert (settings.streams_per_token, settings.json_body_max_bytes) == (2, 4096)
     assert settings.rate_limit_storage == "memory://"
-    with pytest.raises(ValueError, match="COFAB_RATE_LIMIT_STORAGE must start with one of memory://"):
+    with pytest.raises(ValueError, match="COFAB_LIMITS_RATE_LIMIT_STORAGE must start with one of memory://"):
         GuardSettings(rate_limit_storage="memcached://127.0.0.1:11211")

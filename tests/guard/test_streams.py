@@ -17,8 +17,7 @@ from hub.guard.streams import StreamSlots, hold_stream_slot
 from hub.web.stream import MAX_STREAM_S
 from hub.web.stream import router as stream_router
 from tests.api.test_serving import served  # noqa: F401  (the hub behind a real uvicorn server)
-from tests.conftest import ADMIN, bearer
-from tests.guard.test_ratelimit import REDIS_URL, redis_storage  # noqa: F401
+from tests.factories import ADMIN, bearer
 
 
 def _register_lab(client: httpx.Client) -> str:
@@ -75,23 +74,22 @@ def test_both_stream_routes_take_a_slot():
 
 @pytest.mark.parametrize("storage", ["memory", "redis"])
 def test_slots_are_leases_that_end(storage, monkeypatch, request):
-    if storage == "redis":
-        request.getfixturevalue("redis_storage")
-    slots = StreamSlots(Counters(GuardSettings()), per_owner=2)
+    settings = request.getfixturevalue("redis_limits") if storage == "redis" else GuardSettings()
+    slots = StreamSlots(Counters(settings), per_owner=2)
     first, second = slots.take("7"), slots.take("7")
     assert first and second and slots.take("7") is None
     assert slots.take("8") is not None  # another token's slots are its own
     slots.release("7", first)
     assert slots.take("7") is not None
     monkeypatch.setattr(streams, "SLOT_LEASE_S", 0.2)  # a replica that died holding slots
-    slots = StreamSlots(Counters(GuardSettings()), per_owner=1)
+    slots = StreamSlots(Counters(settings), per_owner=1)
     assert slots.take("9") is not None and slots.take("9") is None
     time.sleep(0.3)
     assert slots.take("9") is not None
 
 
-def test_two_instances_share_slots_through_redis(redis_storage):  # noqa: F811
-    one, other = (StreamSlots(Counters(GuardSettings()), per_owner=3) for _ in range(2))
+def test_two_instances_share_slots_through_redis(redis_limits):
+    one, other = (StreamSlots(Counters(redis_limits), per_owner=3) for _ in range(2))
     taken = [one.take("5"), other.take("5"), one.take("5")]
     assert all(taken)
     assert other.take("5") is None and one.take("5") is None
