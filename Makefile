@@ -1,5 +1,5 @@
 # Developer shortcuts; the README's two commands do all set-up.
-.PHONY: test demo chaos bench
+.PHONY: test demo chaos bench fuzz
 
 test:
 	bash scripts/test.sh
@@ -18,3 +18,9 @@ chaos:
 
 bench:
 	for b in analysis upload search match dispatch grbl gcode_check; do .venv/bin/python -m bench.$$b --quick | tail -n 1; done
+
+# The long Schemathesis run: every operation of the API, as every role, EXAMPLES inputs each
+# (the test command runs 4). Override: make fuzz EXAMPLES=1000
+EXAMPLES ?= 300
+fuzz:
+	COFAB_FUZZ_EXAMPLES=$(EXAMPLES) .venv/bin/pytest -m fuzz -p no:cacheprovider tests/api/test_fuzz.py

@@ -14,6 +14,7 @@ from hub.catalog.views import licences_router, uploads_router
 from hub.catalog.views import router as catalog_router
 from hub.config import Settings
 from hub.files.views import router as files_router
+from hub.jsonbody import StrictJsonBodies
 from hub.metrics.views import router as metrics_router
 from hub.nodes.views import router as nodes_router
 from hub.orders.views import router as orders_router
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="cofab hub", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
+    app.add_middleware(StrictJsonBodies)  # NaN, Infinity and 1e400 are not JSON: 422, not a 500
     for router in (
         auth_router,
         catalog_router,

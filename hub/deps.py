@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import Field
 from sqlmodel import Session
 
 from hub.auth.roles import Role
@@ -38,6 +39,16 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 DbSession = Annotated[Session, Depends(get_session)]
+
+INT_COLUMN_MAX = 2**31 - 1
+"""The largest integer every database of the hub can compare with its integer columns
+(PostgreSQL INTEGER; SQLite holds 64 bits): past it the driver raises, where a missing row
+would answer 404."""
+
+DbInt = Annotated[int, Field(ge=-INT_COLUMN_MAX - 1, le=INT_COLUMN_MAX)]
+"""An integer from the path or the query that reaches a query: ids, version numbers, offsets.
+Out of range is a 422 that names the bound, not a 500. A route adds its own bounds on top:
+`offset: Annotated[DbInt, Query(ge=0)] = 0`, `number: DbInt`."""
 Services = Annotated["HubServices", Depends(get_services)]
 
 _bearer = HTTPBearer(auto_error=False, description="API token: `Authorization: Bearer <token>`")

@@ -1,0 +1,139 @@
+"""Hostile inputs that used to end in a 500 (issue 13), each the smallest request that showed
+it. Every one must get a clear 4xx. The ones still marked xfail wait for a fix in the route
+or service that owns the input; the reason names the fix."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from schemathesis.errors import FailureGroup
+
+from cofab_wire import EventType
+from hub.broker import BrokerSettings, MosquittoSupervisor
+from tests.api.test_fuzz import SCHEMA
+from tests.api.test_labs_and_offers import order, publish, register, send
+from tests.conftest import ADMIN, bearer
+
+BIG = 2**63  # past SQLite's INTEGER and PostgreSQL's BIGINT
+WIDE = 2**31  # past PostgreSQL's INTEGER, which every integer column of the hub is
+
+INT_BOUND = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="declare the parameter as hub.deps.DbInt (offset: Annotated[DbInt, Query(ge=0)], number: DbInt, "
+    "file_id: DbInt, after: Annotated[DbInt, Query(ge=0)]) in hub/catalog/views.py, hub/orders/views.py "
+    "and hub/web/stream.py",
+)
+
+
+@pytest.fixture
+def loose(api: TestClient) -> TestClient:
+    """The same running hub, answering a server error with 500 instead of raising it here."""
+    return TestClient(api.app, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def design(api: TestClient, tokens: dict[str, str]) -> str:
+    register(api, tokens, "lab-one", 41.40, 2.17)
+    return publish(api, tokens)
+
+
+def _post_json(client: TestClient, path: str, text: str, token: str):
+    return client.post(path, content=text, headers={**bearer(token), "Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
+@pytest.mark.parametrize(
+    ("path", "role", "template"),
+    [
+        ("/api/v1/quotes", "maker", '{"design_id": "%(design)s", "material": "PLA", "lat": %(n)s, "lon": 2.17}'),
+        ("/api/v1/orders", "maker", '{"design_id": "%(design)s", "material": "PLA", "lat": 41.4, "lon": %(n)s}'),
+        (
+            "/api/v1/nodes",
+            "admin",
+            '{"id": "lab-x", "name": "x", "lat": 41.4, "lon": 2.17, "machine_rate_per_hour": %(n)s,'
+            ' "machines": [{"machine_id": "p", "build_volume_mm": [%(n)s, 100, 100], "materials": ["PLA"]}]}',
+        ),
+    ],
+    ids=["quote", "order", "node"],
+)
+def test_non_finite_numbers_in_a_json_body_are_refused(loose, tokens, design, path, role, template, number):
+    response = _post_json(loose, path, template % {"design": design, "n": number}, tokens[role])
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["type"] == "json_invalid"
+    assert loose.get("/api/v1/nodes/lab-x", headers=bearer(tokens["admin"])).status_code == 404
+
+
+def test_finite_numbers_still_pass(api, tokens, design):
+    body = f'{{"design_id": "{design}", "material": "PLA", "lat": 4.14e1, "lon": 2.17, "quantity": 1}}'
+    assert _post_json(api, "/api/v1/quotes", body, tokens["maker"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(f"/api/v1/designs?offset={BIG}", marks=INT_BOUND),
+        pytest.param(f"/api/v1/orders?offset={BIG}", marks=INT_BOUND),
+        pytest.param(f"/api/v1/designs/{{design}}/remixes?offset={BIG}", marks=INT_BOUND),
+        pytest.param(f"/api/v1/designs/{{design}}/versions/{BIG}", marks=INT_BOUND),
+        pytest.param(f"/api/v1/designs/{{design}}/versions/{WIDE}", marks=INT_BOUND),
+        pytest.param(f"/api/v1/designs/{{design}}/versions/{WIDE}/okh.toml", marks=INT_BOUND),
+        pytest.param(f"/api/v1/designs/{{design}}/versions/1/files/{BIG}/thumbnail.png", marks=INT_BOUND),
+        pytest.param(f"/api/v1/designs/{{design}}/versions/1/files/{WIDE}/viewer.glb", marks=INT_BOUND),
+        pytest.param(f"/api/v1/orders/{{order}}/stream?after={WIDE}", marks=INT_BOUND),
+    ],
+)
+def test_integers_past_what_the_database_holds_are_refused(loose, tokens, design, path):
+    placed = order(loose, tokens, design)
+    # A finished order's stream ends after its snapshot; a live one would run for 30 minutes.
+    assert loose.post(f"/api/v1/orders/{placed['id']}/cancel", headers=bearer(tokens["maker"])).status_code == 200
+    response = loose.get(path.format(design=design, order=placed["id"]), headers=bearer(tokens["maker"]))
+    assert response.status_code == 422, response.text[:200]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="hub.nodes.service.register_node: refuse the broker's hub user name (Settings.mqtt_username) as a "
+    "node id with a 409 before MosquittoSupervisor.add_node raises ValueError",
+)
+def test_the_hubs_own_broker_user_is_not_a_node_id(api, loose, hub_settings, tmp_path):
+    api.app.state.services.broker_accounts = MosquittoSupervisor(
+        BrokerSettings(data_dir=tmp_path / "broker", port=1, hub_password="x", hub_username=hub_settings.mqtt_username)
+    )
+    body = {"name": "x", "lat": 41.4, "lon": 2.17, "machines": []}
+    admin = bearer(ADMIN)
+    assert loose.post("/api/v1/nodes", json={"id": "lab-fine", **body}, headers=admin).status_code == 201
+    response = loose.post("/api/v1/nodes", json={"id": hub_settings.mqtt_username, **body}, headers=admin)
+    assert response.status_code == 409, response.text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TypeError,
+    reason="hub.orders.service: a COMPLETED event's detail is spread as keyword arguments into "
+    "history.record, so a key named job_id, node_id, message, kind, order_id or session raises "
+    "TypeError; pass it as one `detail=` value (or drop colliding keys)",
+)
+@pytest.mark.parametrize("key", ["job_id", "node_id", "message", "session"])
+def test_event_detail_keys_that_name_arguments_are_kept_as_data(api, tokens, design, key):
+    placed = order(api, tokens, design)
+    job_id = placed["jobs"][0]["id"]
+    assert send(api, "lab-one", job_id, 1, EventType.ACCEPTED, machine_id="p1")
+    assert send(api, "lab-one", job_id, 2, EventType.COMPLETED, detail={key: "x", "grams": 3.5})
+    assert api.get(f"/api/v1/orders/{placed['id']}", headers=bearer(tokens["maker"])).json()["status"] == "completed"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=(AssertionError, FailureGroup),
+    reason="the hub's refusals (hub.errors.DomainError, HTTPException with a message) answer 422 with "
+    '{"detail": "<message>"}, but the OpenAPI documents every 422 as HTTPValidationError (detail: a list): '
+    "document 422 as detail string-or-list once, in create_app (and drop the tolerance in test_fuzz.py)",
+)
+def test_a_refusal_matches_the_documented_422(api, tokens):
+    body = {"design_id": "d_none", "material": "PLA", "lat": 41.4, "lon": 2.17}
+    response = api.post("/api/v1/quotes", json=body, headers=bearer(tokens["maker"]))
+    assert response.status_code == 422
+    SCHEMA["/api/v1/quotes"]["POST"].validate_response(response)
