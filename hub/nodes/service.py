@@ -42,9 +42,18 @@ class BrokerAccounts(Protocol):
 
 
 def register_node(
-    session: Session, body: NodeCreate, accounts: BrokerAccounts | None, registry: LabRegistry | None
+    session: Session,
+    body: NodeCreate,
+    accounts: BrokerAccounts | None,
+    registry: LabRegistry | None,
+    *,
+    hub_user: str,
 ) -> tuple[NodePublic, str, str | None]:
-    """Create a pending lab, its machines, its lab token and its broker login; secrets returned once."""
+    """Create a pending lab, its machines, its lab token and its broker login; secrets returned once.
+    A node id is also a broker user name, so the hub's own (`hub_user`) is taken, whether or not
+    this replica runs the broker."""
+    if body.id == hub_user:
+        raise NodeAlreadyExists(f"node id {body.id!r} is the hub's own broker user name; choose another")
     if session.get(Node, body.id) is not None:
         raise NodeAlreadyExists(f"node {body.id!r} is already registered")
     fields = body.model_dump(exclude={"machines"})

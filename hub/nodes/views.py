@@ -20,8 +20,10 @@ Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
 def _registered(services: Services, session: Session, body: NodeCreate) -> NodeRegistered:
-    node, token, password = service.register_node(session, body, services.broker_accounts, services.registry)
     s = services.settings
+    node, token, password = service.register_node(
+        session, body, services.broker_accounts, services.registry, hub_user=s.mqtt_username
+    )
     return NodeRegistered(
         node=node,
         api_token=token,

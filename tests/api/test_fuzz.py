@@ -32,8 +32,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from hub import errors
 from hub.app import create_app
 from hub.config import Settings
-from tests.api.test_labs_and_offers import order, publish, register
-from tests.conftest import ADMIN, bearer
+from tests.factories import ADMIN, bearer, design_id, issue_tokens, place_order, register_lab
 
 pytestmark = pytest.mark.fuzz
 
@@ -108,15 +107,13 @@ def fuzz_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzHub]:
     app = create_app(_settings(tmp_path_factory.mktemp("fuzz") / "hub"))
     with TestClient(app) as api:
         tokens = {"admin": ADMIN}
-        for role in ("designer", "maker", "city"):
-            issued = api.post("/api/v1/tokens", json={"role": role, "name": f"fuzz {role}"}, headers=bearer(ADMIN))
-            tokens[role] = issued.json()["token"]
-        tokens["lab"] = register(api, tokens, LAB_ID, 41.40, 2.17)["api_token"]
-        design_id = publish(api, tokens)
-        version = api.get(f"/api/v1/designs/{design_id}/versions/1", headers=bearer(tokens["maker"])).json()
-        placed = order(api, tokens, design_id)
+        tokens.update(issue_tokens(api, ("designer", "maker", "city")))
+        tokens["lab"] = register_lab(api, LAB_ID, 41.40, 2.17)["api_token"]
+        design = design_id(api, tokens["designer"])
+        version = api.get(f"/api/v1/designs/{design}/versions/1", headers=bearer(tokens["maker"])).json()
+        placed = place_order(api, tokens["maker"], design)
         known = {
-            "design_id": design_id,
+            "design_id": design,
             "number": "1",
             "file_id": str(version["files"][0]["id"]),
             "sha256": version["files"][0]["sha256"],
