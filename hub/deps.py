@@ -18,7 +18,8 @@ from sqlmodel import Session
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal, authenticate
-from hub.errors import Forbidden, Unauthenticated
+from hub.errors import Forbidden, NotFound, Unauthenticated
+from hub.orders.models import Order
 
 if TYPE_CHECKING:
     from hub.services import HubServices
@@ -65,3 +66,18 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
         return principal
 
     return check
+
+
+def current_order(
+    order_id: str, session: DbSession, caller: Annotated[Principal, Depends(require(Role.MAKER, Role.CITY))]
+) -> Order:
+    """The order named in the path, if the caller may see it: a maker their own orders, the
+    city and admins any. Someone else's order answers 404 like a missing one, so order ids
+    cannot be probed."""
+    order = session.get(Order, order_id)
+    if order is None or (caller.role is Role.MAKER and order.maker_token_id != caller.token_id):
+        raise NotFound(f"no order {order_id!r}")
+    return order
+
+
+CurrentOrder = Annotated[Order, Depends(current_order)]

@@ -33,6 +33,7 @@ from hub.catalog.models import Design, DesignFile
 from hub.catalog.service import current_parts
 from hub.dispatch import bulk
 from hub.dispatch.outbox import COMMAND, OFFER, enqueue
+from hub.errors import Conflict, NotFound, Rejected
 from hub.files.tokens import sign_download
 from hub.ids import new_id
 from hub.orders import history
@@ -66,12 +67,13 @@ CANCELLABLE = UNACCEPTED | {
 _JOBS = Job.__table__
 
 
-class OrderRejected(ValueError):
-    pass
+class OrderRejected(Rejected):
+    """The order (or quote) cannot be made as asked: no such design, nothing to make."""
 
 
-class NotAllowed(PermissionError):
-    pass
+class NotAllowed(Conflict):
+    """The job or order is past the point where this is possible (an offer already answered,
+    every job already running)."""
 
 
 @dataclass
@@ -609,7 +611,7 @@ def lab_decision(
     with ctx.lock:
         job = session.get(Job, job_id, with_for_update=True)
         if job is None or (lab.role is not Role.ADMIN and job.node_id != lab.node_id):
-            raise LookupError(f"no offer {job_id!r} for this lab")
+            raise NotFound(f"no offer {job_id!r} for this lab")
         if JobStatus(job.status) not in UNACCEPTED:
             raise NotAllowed(f"job {job_id} is {job.status}; only an open offer can be accepted or declined")
         if accept:
@@ -647,7 +649,7 @@ def cancel_order(
     with ctx.lock:
         order = session.get(Order, order_id)
         if order is None or (maker.role is not Role.ADMIN and order.maker_token_id != maker.token_id):
-            raise LookupError(f"no order {order_id!r}")
+            raise NotFound(f"no order {order_id!r}")
         cancelled, kept = [], []
         for job in session.exec(select(Job).where(Job.order_id == order_id).with_for_update()):
             status = JobStatus(job.status)
