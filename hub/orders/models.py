@@ -37,6 +37,27 @@ class JobStatus(StrEnum):
 
 
 TERMINAL_JOB_STATES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+UNACCEPTED = frozenset({JobStatus.OFFERED, JobStatus.FETCHING, JobStatus.CHECKING, JobStatus.AWAITING_ACCEPTANCE})
+"""Offered and not yet accepted by the node: the offer may still go to another lab."""
+PROGRESS_STAGES = frozenset(
+    {
+        JobStatus.FETCHING,
+        JobStatus.CHECKING,
+        JobStatus.AWAITING_ACCEPTANCE,
+        JobStatus.SLICING,
+        JobStatus.QUEUED,
+        JobStatus.RUNNING,
+    }
+)
+"""The stages a node's progress event may report."""
+CANCELLABLE = UNACCEPTED | {
+    JobStatus.CREATED,
+    JobStatus.WAITING,
+    JobStatus.ACCEPTED,
+    JobStatus.SLICING,
+    JobStatus.QUEUED,
+}
+"""Not yet on a machine: the maker may still cancel it."""
 
 
 class OrderStatus(StrEnum):

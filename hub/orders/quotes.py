@@ -10,8 +10,10 @@ from sqlmodel import Session
 
 from hub.catalog.models import Design
 from hub.catalog.service import current_parts
+from hub.dispatch.context import DispatchContext
+from hub.dispatch.offers import job_spec, match_job
 from hub.orders.models import Order
-from hub.orders.service import DispatchContext, OrderRejected, job_spec, match_job
+from hub.orders.service import OrderRejected
 
 
 class QuoteRequest(BaseModel):

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from hub.auth.roles import Role
 from hub.auth.service import Principal
 from hub.deps import CurrentOrder, DbSession, Services, require
-from hub.orders import quotes, service
+from hub.orders import flows, quotes, service
 from hub.orders.schemas import OrderCreate, OrderPlaced, OrderPublic
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def quote(body: quotes.QuoteRequest, session: DbSession, _: Quoter, services: Se
     "`GET /api/v1/orders/{id}`, the full view (jobs' labs, prices, history).",
 )
 def place(body: OrderCreate, session: DbSession, maker: Maker, response: Response, services: Services) -> OrderPlaced:
-    placed = service.place_order(session, services.dispatch, maker, body)
+    placed = flows.place_order(session, services.dispatch, maker, body)
     services.notify_outbox()
     response.headers["Location"] = f"/api/v1/orders/{placed.id}"
     return OrderPlaced(
@@ -86,7 +86,7 @@ class CancelResult(BaseModel):
     summary="Cancel every job of the order that has not started on a machine",
 )
 def cancel(order_id: str, session: DbSession, maker: Maker, services: Services) -> CancelResult:
-    cancelled, running = service.cancel_order(session, services.dispatch, maker, order_id)
+    cancelled, running = flows.cancel_order(session, services.dispatch, maker, order_id)
     services.notify_outbox()
     return CancelResult(cancelled=cancelled, still_running=running, order=service.order_view(session, order_id))
 
@@ -98,7 +98,7 @@ class Decision(BaseModel):
 def _decide(
     job_id: str, accept: bool, reason: str | None, session: Session, lab: Principal, services: HubServices
 ) -> dict[str, Any]:
-    job = service.lab_decision(session, services.dispatch, lab, job_id, accept=accept, reason=reason)
+    job = flows.lab_decision(session, services.dispatch, lab, job_id, accept=accept, reason=reason)
     services.notify_outbox()
     return {"job_id": job.id, "status": job.status, "node_id": job.node_id}
 

@@ -10,9 +10,9 @@ from sqlmodel import Session, select
 
 from cofab.devstack.samples import box, stl_bytes
 from cofab_wire import EventType, JobEvent, MachineStatus, NodeStatus
+from hub.dispatch.events import handle_event
 from hub.dispatch.models import OutboxMessage
 from hub.nodes.service import apply_status
-from hub.orders.service import handle_event
 from tests.conftest import bearer
 
 MAKER_AT = {"lat": 41.4036, "lon": 2.1744}
@@ -343,7 +343,7 @@ def test_an_order_is_split_when_no_lab_can_make_every_part(api, tokens):
 
 
 def test_a_job_waits_while_every_capable_lab_is_offline_and_goes_out_when_one_returns(api, tokens):
-    from hub.orders.service import route_waiting_jobs
+    from hub.dispatch.sweeps import route_waiting_jobs
 
     register(api, tokens, "lab-one", 41.40, 2.17)
     services = api.app.state.services
@@ -372,7 +372,7 @@ def test_a_job_no_lab_could_ever_make_fails_at_once(api, tokens):
 
 
 def test_a_waiting_job_fails_when_patience_runs_out(api, tokens):
-    from hub.orders.service import route_waiting_jobs
+    from hub.dispatch.sweeps import route_waiting_jobs
 
     register(api, tokens, "lab-one", 41.40, 2.17)
     services = api.app.state.services

@@ -10,9 +10,10 @@ from sqlmodel import Session, select
 
 from cofab.devstack.samples import box, stl_bytes
 from cofab_wire import EventType, JobEvent, MachineStatus, NodeStatus
+from hub.dispatch.events import handle_event
 from hub.dispatch.models import OutboxMessage
+from hub.dispatch.sweeps import release_unaccepted_offers
 from hub.nodes.service import apply_status
-from hub.orders.service import handle_event, release_unaccepted_offers
 from hub.routing.geo import haversine_km
 from tests.conftest import bearer
 

@@ -1,0 +1,233 @@
+"""Routing and offering a job: match it to labs, offer it to the best one not yet tried, or
+park it (waiting for a lab) or fail it with every lab's reason; and the commands that follow
+an offer. Every offer and command is written to the outbox in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from cofab_wire import Attribution, JobCommand, JobOffer
+from hub.catalog.licences import UnknownLicence, licence_terms
+from hub.catalog.lineage import attribution_chain, authors_of
+from hub.catalog.models import Design, DesignFile
+from hub.dispatch.context import DispatchContext
+from hub.dispatch.outbox import COMMAND, OFFER, enqueue
+from hub.files.tokens import sign_download
+from hub.orders import history
+from hub.orders.models import Job, JobStatus, NewJob, Order
+from hub.routing.matcher import Candidate, MatchResult, match
+from hub.routing.model import JobSpec
+from hub.timeutil import now
+
+
+def commercial_use_allowed(licence: str) -> bool:
+    """Whether a paid job may make a design under `licence`; an unknown id counts as no."""
+    try:
+        return licence_terms(licence).commercial_use_allowed
+    except UnknownLicence:
+        return False
+
+
+def offer_attribution(session: Session, design: Design) -> list[Attribution]:
+    """The design and every ancestor, nearest first, for the node's G-code header."""
+    return [
+        Attribution(design_id=a.design_id, title=a.title, authors=list(a.authors), licence=a.licence)
+        for a in attribution_chain(session, design.id, include_self=True)
+    ]
+
+
+def job_spec(ctx: DispatchContext, order: Order, design: Design, design_file: DesignFile) -> JobSpec:
+    return JobSpec(
+        process=design.process,
+        material=order.material,
+        colour=order.colour,
+        nozzle_mm=order.nozzle_mm,
+        size_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
+        volume_mm3=design_file.volume_mm3,
+        lat=order.lat,
+        lon=order.lon,
+        lead_time_h=order.lead_time_h,
+        paid=order.paid,
+        licence=design.licence,
+        commercial_use_allowed=commercial_use_allowed(design.licence),
+    )
+
+
+def match_job(ctx: DispatchContext, spec: JobSpec, *, exclude: set[str] = frozenset(), top: int = 3) -> MatchResult:
+    return match(ctx.registry, spec, weights=ctx.weights, fairness=ctx.fairness, top=top, exclude=exclude)
+
+
+def route_order(
+    session: Session, ctx: DispatchContext, order: Order, design: Design, jobs: list[tuple[NewJob, DesignFile]]
+) -> None:
+    """Keep an order at one lab when one lab can make every part; split it only when none can."""
+    parts = {f.id: f for _, f in jobs}
+    if len(parts) > 1:
+        results = {fid: match_job(ctx, job_spec(ctx, order, design, f), top=20) for fid, f in parts.items()}
+        shared = set.intersection(*({c.node_id for c in r.ranked} for r in results.values()))
+        if shared:
+
+            def order_score(node_id: str) -> float:
+                return sum(next(c for c in r.ranked if c.node_id == node_id).score.total for r in results.values())
+
+            lab = min(sorted(shared), key=order_score)
+            for job, design_file in jobs:
+                chosen = next(c for c in results[design_file.id].ranked if c.node_id == lab)
+                offer(session, ctx, job, order, design, design_file, chosen, results[design_file.id])
+            return
+        history.record(session, order.id, "split", "no single lab can make every part: parts go to different labs")
+    # Copies of one part are the same job spec against the same registry: match once per part.
+    memo: dict = {}
+    for job, design_file in jobs:
+        route(session, ctx, job, order, design, design_file, memo=memo)
+
+
+def route(
+    session: Session,
+    ctx: DispatchContext,
+    job: Job | NewJob,
+    order: Order,
+    design: Design,
+    design_file: DesignFile,
+    *,
+    memo: dict | None = None,
+) -> None:
+    """Offer the job to the best candidate not yet tried, or fail it with every lab's reason.
+
+    `memo` (one order's placement) keeps match results and offer parts that are the same for
+    every copy of a part."""
+    memo = {} if memo is None else memo
+    key = ("match", design_file.id, tuple(sorted(job.declined_by)))
+    result = memo.get(key)
+    if result is None:
+        result = memo[key] = match_job(ctx, job_spec(ctx, order, design, design_file), exclude=set(job.declined_by))
+    if not result.ranked:
+        t = now()
+        why = result.explain() or "no labs registered"
+        job.node_id = None
+        job.updated_at = t
+        if result.may_succeed_later() and t - job.created_at < ctx.routing_patience_s:
+            if job.status != JobStatus.WAITING:
+                history.record(
+                    session,
+                    order.id,
+                    "waiting",
+                    f"no lab can take it right now, waiting: {why}",
+                    job_id=job.id,
+                    rejections=dict(list(result.rejection_reasons().items())[:50]),
+                )
+            job.status = JobStatus.WAITING
+            job.reason = f"waiting for a lab: {why}"
+        else:
+            job.status = JobStatus.FAILED
+            job.reason = f"no lab can make this part: {why}"
+            job.completed_at = t
+            history.record(
+                session,
+                order.id,
+                "unroutable",
+                job.reason,
+                job_id=job.id,
+                rejections=dict(list(result.rejection_reasons().items())[:50]),
+            )
+        return
+    offer(session, ctx, job, order, design, design_file, result.ranked[0], result, memo=memo)
+
+
+def offer(
+    session: Session,
+    ctx: DispatchContext,
+    job: Job | NewJob,
+    order: Order,
+    design: Design,
+    design_file: DesignFile,
+    chosen: Candidate,
+    result: MatchResult,
+    *,
+    memo: dict | None = None,
+) -> None:
+    memo = {} if memo is None else memo
+    if ("attribution", design.id) not in memo:
+        memo["attribution", design.id] = (offer_attribution(session, design), authors_of(design))
+    attribution, authors = memo["attribution", design.id]
+    if ("candidate", id(chosen)) not in memo:
+        memo["candidate", id(chosen)] = (
+            chosen,
+            chosen.as_dict(),
+            chosen.score.as_dict(),
+            chosen.price.as_dict(),
+            dict(list(result.rejection_reasons().items())[:50]),
+        )
+    _, chosen_dict, score, price, skipped = memo["candidate", id(chosen)]
+    t = now()
+    job.status = JobStatus.OFFERED
+    job.node_id, job.machine_id, job.distance_km = chosen.node_id, chosen.machine_id, round(chosen.distance_km, 3)
+    job.last_seq = 0
+    job.attempts += 1
+    job.offered_at = job.updated_at = t
+    job.offer_deadline = t + ctx.offer_timeout_s
+    job.percent = None
+    job.match = dict(chosen_dict)
+    job.price_total = chosen.price.total
+    token, expires = sign_download(ctx.secret_key, design_file.sha256, ctx.token_ttl_s, at=t)
+    offer = JobOffer(
+        job_id=job.id,
+        order_id=order.id,
+        design_id=design.id,
+        design_title=design.title,
+        licence=design.licence,
+        authors=authors,
+        file_name=design_file.filename,
+        file_sha256=design_file.sha256,
+        file_size=design_file.size_bytes,
+        download_url=f"{ctx.public_url.rstrip('/')}/api/v1/files/{design_file.sha256}",
+        download_token=token,
+        token_expires_at=expires,
+        material=order.material,
+        colour=order.colour,
+        process=design.process,
+        bbox_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
+        machine_id=chosen.machine_id,
+        deadline=job.offer_deadline,
+        attribution=attribution,
+    )
+    enqueue(
+        session,
+        ctx.topics.jobs(chosen.node_id),
+        offer.to_bytes(),
+        kind=OFFER,
+        job_id=job.id,
+        expires_at=job.offer_deadline,
+    )
+    history.record(
+        session,
+        order.id,
+        "offered",
+        f"offered to {chosen.node_id} ({chosen.distance_km:.1f} km away), machine {chosen.machine_id}, "
+        f"{chosen.price.total:.2f} {chosen.price.currency}",
+        job_id=job.id,
+        node_id=chosen.node_id,
+        distance_km=round(chosen.distance_km, 3),
+        score=score,
+        price=price,
+        skipped=skipped,
+        evaluated_labs=result.evaluated_labs,
+    )
+
+
+def reroute(session: Session, ctx: DispatchContext, job: Job) -> None:
+    order = session.get(Order, job.order_id)
+    design_file = session.get(DesignFile, job.design_file_id)
+    design = session.get(Design, order.design_id)
+    route(session, ctx, job, order, design, design_file)
+
+
+def send_command(session: Session, ctx: DispatchContext, job: Job, command: str, reason: str | None = None) -> None:
+    enqueue(
+        session,
+        ctx.topics.jobs(job.node_id),
+        JobCommand(job_id=job.id, command=command, reason=reason).to_bytes(),
+        kind=COMMAND,
+        job_id=job.id,
+    )
