@@ -6,6 +6,7 @@ It is the contract both sides import, so it depends on pydantic only and on neit
 from cofab_wire.messages import (
     PROTOCOL_VERSION,
     Attribution,
+    CommandType,
     EventAck,
     EventType,
     JobCommand,
@@ -24,6 +25,7 @@ from cofab_wire.topics import Topics
 __all__ = [
     "PROTOCOL_VERSION",
     "Attribution",
+    "CommandType",
     "EventAck",
     "EventType",
     "JobCommand",

@@ -66,7 +66,7 @@ def apply_events(
             log.warning("event for unknown job dropped", extra={"job_id": event.job_id, "node_id": topic_node})
             changed.append(False)
             continue
-        if job.node_id != topic_node or event.seq <= job.last_seq or JobStatus(job.status).is_terminal:
+        if job.node_id != topic_node or event.seq <= job.last_seq or job.status.is_terminal:
             # Routine: a node re-sends every event until it is acknowledged.
             log.debug(
                 "stale or duplicate event ignored",

@@ -5,9 +5,12 @@ an offer. Every offer and command is written to the outbox in the caller's trans
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from sqlmodel import Session
 
-from cofab_wire import Attribution, JobCommand, JobOffer
+from cofab_wire import Attribution, CommandType, JobCommand, JobOffer
 from hub.catalog.licences import UnknownLicence, licence_terms
 from hub.catalog.lineage import attribution_chain, authors_of
 from hub.catalog.models import Design, DesignFile
@@ -58,27 +61,93 @@ def match_job(ctx: DispatchContext, spec: JobSpec, *, exclude: set[str] = frozen
     return match(ctx.registry, spec, weights=ctx.weights, fairness=ctx.fairness, top=top, exclude=exclude)
 
 
+REASONS_KEPT = 50
+"""Labs whose reasons for not taking a job are kept in its history line (the rest are counted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """A design as an offer names it: the design and its ancestors, and its authors."""
+
+    attribution: list[Attribution]
+    authors: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class OfferBasis:
+    """What an offer to one candidate records on the job and in the history; the same for
+    every copy of a part offered to it."""
+
+    match: dict[str, Any]
+    score: dict[str, float]
+    price: dict[str, Any]
+
+
+@dataclass(slots=True)
+class PartMatch:
+    """A part's match result with what offers made from it share, each computed once."""
+
+    result: MatchResult
+    _skipped: dict[str, str] | None = None
+    _bases: dict[str, OfferBasis] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Why the labs that cannot take the part cannot (the first `REASONS_KEPT`)."""
+        if self._skipped is None:
+            self._skipped = dict(list(self.result.rejection_reasons().items())[:REASONS_KEPT])
+        return self._skipped
+
+    def basis(self, chosen: Candidate) -> OfferBasis:
+        """`chosen` is one of the result's candidates, which rank each lab once."""
+        basis = self._bases.get(chosen.node_id)
+        if basis is None:
+            basis = self._bases[chosen.node_id] = OfferBasis(
+                chosen.as_dict(), chosen.score.as_dict(), chosen.price.as_dict()
+            )
+        return basis
+
+
+@dataclass(slots=True)
+class RoutingMemo:
+    """What routing the jobs of one placement shares: copies of one part are the same job spec
+    against the same registry (`ctx.lock` is held), so each part is matched once per set of
+    labs that declined it, and the design's lineage is read once."""
+
+    matches: dict[tuple[int, tuple[str, ...]], PartMatch] = field(default_factory=dict)
+    lineages: dict[str, Lineage] = field(default_factory=dict)
+
+    def lineage(self, session: Session, design: Design) -> Lineage:
+        lineage = self.lineages.get(design.id)
+        if lineage is None:
+            lineage = self.lineages[design.id] = Lineage(offer_attribution(session, design), authors_of(design))
+        return lineage
+
+
 def route_order(
     session: Session, ctx: DispatchContext, order: Order, design: Design, jobs: list[tuple[NewJob, DesignFile]]
 ) -> None:
     """Keep an order at one lab when one lab can make every part; split it only when none can."""
     parts = {f.id: f for _, f in jobs}
     if len(parts) > 1:
-        results = {fid: match_job(ctx, job_spec(ctx, order, design, f), top=20) for fid, f in parts.items()}
-        shared = set.intersection(*({c.node_id for c in r.ranked} for r in results.values()))
+        results = {fid: PartMatch(match_job(ctx, job_spec(ctx, order, design, f), top=20)) for fid, f in parts.items()}
+        shared = set.intersection(*({c.node_id for c in r.result.ranked} for r in results.values()))
         if shared:
 
             def order_score(node_id: str) -> float:
-                return sum(next(c for c in r.ranked if c.node_id == node_id).score.total for r in results.values())
+                return sum(
+                    next(c for c in r.result.ranked if c.node_id == node_id).score.total for r in results.values()
+                )
 
             lab = min(sorted(shared), key=order_score)
+            memo = RoutingMemo()
             for job, design_file in jobs:
-                chosen = next(c for c in results[design_file.id].ranked if c.node_id == lab)
-                offer(session, ctx, job, order, design, design_file, chosen, results[design_file.id])
+                part = results[design_file.id]
+                chosen = next(c for c in part.result.ranked if c.node_id == lab)
+                offer(session, ctx, job, order, design, design_file, chosen, part, memo)
             return
         history.record(session, order.id, "split", "no single lab can make every part: parts go to different labs")
-    # Copies of one part are the same job spec against the same registry: match once per part.
-    memo: dict = {}
+    memo = RoutingMemo()
     for job, design_file in jobs:
         route(session, ctx, job, order, design, design_file, memo=memo)
 
@@ -91,17 +160,18 @@ def route(
     design: Design,
     design_file: DesignFile,
     *,
-    memo: dict | None = None,
+    memo: RoutingMemo | None = None,
 ) -> None:
     """Offer the job to the best candidate not yet tried, or fail it with every lab's reason.
 
-    `memo` (one order's placement) keeps match results and offer parts that are the same for
-    every copy of a part."""
-    memo = {} if memo is None else memo
-    key = ("match", design_file.id, tuple(sorted(job.declined_by)))
-    result = memo.get(key)
-    if result is None:
-        result = memo[key] = match_job(ctx, job_spec(ctx, order, design, design_file), exclude=set(job.declined_by))
+    `memo` shares matches and lineage among the jobs of one placement."""
+    memo = RoutingMemo() if memo is None else memo
+    key = (design_file.id, tuple(sorted(job.declined_by)))
+    part = memo.matches.get(key)
+    if part is None:
+        spec = job_spec(ctx, order, design, design_file)
+        part = memo.matches[key] = PartMatch(match_job(ctx, spec, exclude=set(job.declined_by)))
+    result = part.result
     if not result.ranked:
         t = now()
         why = result.explain() or "no labs registered"
@@ -115,7 +185,7 @@ def route(
                     "waiting",
                     f"no lab can take it right now, waiting: {why}",
                     job_id=job.id,
-                    rejections=dict(list(result.rejection_reasons().items())[:50]),
+                    rejections=part.skipped,
                 )
             job.status = JobStatus.WAITING
             job.reason = f"waiting for a lab: {why}"
@@ -129,10 +199,10 @@ def route(
                 "unroutable",
                 job.reason,
                 job_id=job.id,
-                rejections=dict(list(result.rejection_reasons().items())[:50]),
+                rejections=part.skipped,
             )
         return
-    offer(session, ctx, job, order, design, design_file, result.ranked[0], result, memo=memo)
+    offer(session, ctx, job, order, design, design_file, result.ranked[0], part, memo)
 
 
 def offer(
@@ -143,23 +213,13 @@ def offer(
     design: Design,
     design_file: DesignFile,
     chosen: Candidate,
-    result: MatchResult,
-    *,
-    memo: dict | None = None,
+    part: PartMatch,
+    memo: RoutingMemo,
 ) -> None:
-    memo = {} if memo is None else memo
-    if ("attribution", design.id) not in memo:
-        memo["attribution", design.id] = (offer_attribution(session, design), authors_of(design))
-    attribution, authors = memo["attribution", design.id]
-    if ("candidate", id(chosen)) not in memo:
-        memo["candidate", id(chosen)] = (
-            chosen,
-            chosen.as_dict(),
-            chosen.score.as_dict(),
-            chosen.price.as_dict(),
-            dict(list(result.rejection_reasons().items())[:50]),
-        )
-    _, chosen_dict, score, price, skipped = memo["candidate", id(chosen)]
+    """Offer the job to `chosen`, one of `part`'s candidates: the job's new state, the offer in
+    the outbox and a line of history naming the labs passed over."""
+    lineage = memo.lineage(session, design)
+    basis = part.basis(chosen)
     t = now()
     job.status = JobStatus.OFFERED
     job.node_id, job.machine_id, job.distance_km = chosen.node_id, chosen.machine_id, round(chosen.distance_km, 3)
@@ -168,7 +228,7 @@ def offer(
     job.offered_at = job.updated_at = t
     job.offer_deadline = t + ctx.offer_timeout_s
     job.percent = None
-    job.match = dict(chosen_dict)
+    job.match = dict(basis.match)
     job.price_total = chosen.price.total
     token, expires = sign_download(ctx.secret_key, design_file.sha256, ctx.token_ttl_s, at=t)
     offer = JobOffer(
@@ -177,7 +237,7 @@ def offer(
         design_id=design.id,
         design_title=design.title,
         licence=design.licence,
-        authors=authors,
+        authors=lineage.authors,
         file_name=design_file.filename,
         file_sha256=design_file.sha256,
         file_size=design_file.size_bytes,
@@ -190,7 +250,7 @@ def offer(
         bbox_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
         machine_id=chosen.machine_id,
         deadline=job.offer_deadline,
-        attribution=attribution,
+        attribution=lineage.attribution,
     )
     enqueue(
         session,
@@ -209,10 +269,10 @@ def offer(
         job_id=job.id,
         node_id=chosen.node_id,
         distance_km=round(chosen.distance_km, 3),
-        score=score,
-        price=price,
-        skipped=skipped,
-        evaluated_labs=result.evaluated_labs,
+        score=basis.score,
+        price=basis.price,
+        skipped=part.skipped,
+        evaluated_labs=part.result.evaluated_labs,
     )
 
 
@@ -223,7 +283,9 @@ def reroute(session: Session, ctx: DispatchContext, job: Job) -> None:
     route(session, ctx, job, order, design, design_file)
 
 
-def send_command(session: Session, ctx: DispatchContext, job: Job, command: str, reason: str | None = None) -> None:
+def send_command(
+    session: Session, ctx: DispatchContext, job: Job, command: CommandType, reason: str | None = None
+) -> None:
     enqueue(
         session,
         ctx.topics.jobs(job.node_id),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from cofab_wire import CommandType
 from hub.dispatch.context import DispatchContext
 from hub.dispatch.offers import reroute, send_command
 from hub.orders import history
@@ -22,7 +23,7 @@ def release_unaccepted_offers(
     A job the node has accepted stays with it: it may be on the machine already.
     """
     with ctx.lock:
-        query = select(Job).where(Job.status.in_([s.value for s in UNACCEPTED]))
+        query = select(Job).where(Job.status.in_(sorted(UNACCEPTED)))
         if node_id is not None:
             query = query.where(Job.node_id == node_id)
         if expired_at is not None:
@@ -42,7 +43,7 @@ def release_unaccepted_offers(
             )
             if expired_at is not None:
                 job.declined_by = [*job.declined_by, previous]
-                send_command(session, ctx, job, "cancel", why)
+                send_command(session, ctx, job, CommandType.CANCEL, why)
             reroute(session, ctx, job)
         refresh_orders(session, {job.order_id for job in jobs})
         session.commit()
@@ -55,7 +56,7 @@ def route_waiting_jobs(session: Session, ctx: DispatchContext, *, limit: int = 5
         jobs = list(
             session.exec(
                 select(Job)
-                .where(Job.status == JobStatus.WAITING.value)
+                .where(Job.status == JobStatus.WAITING)
                 .order_by(Job.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)

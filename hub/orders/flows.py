@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
+from cofab_wire import CommandType
 from hub.auth.roles import Role
 from hub.auth.service import Principal
 from hub.catalog.models import Design
@@ -33,7 +34,7 @@ class PlacedOrder:
     reading the order back (its full view is `order_view`)."""
 
     id: str
-    status: str
+    status: OrderStatus
     jobs: list[NewJob]
 
     @property
@@ -93,7 +94,7 @@ def place_order(session: Session, ctx: DispatchContext, maker: Principal, body: 
         route_order(session, ctx, order, design, jobs)
         for job, _ in jobs:
             bulk.stage(session, _JOBS, job.row())
-        set_order_status(session, order, [JobStatus(job.status) for job, _ in jobs])
+        set_order_status(session, order, [job.status for job, _ in jobs])
         placed = PlacedOrder(id=order.id, status=order.status, jobs=[job for job, _ in jobs])
         session.commit()
     return placed
@@ -107,10 +108,10 @@ def lab_decision(
         job = session.get(Job, job_id, with_for_update=True)
         if job is None or (lab.role is not Role.ADMIN and job.node_id != lab.node_id):
             raise NotFound(f"no offer {job_id!r} for this lab")
-        if JobStatus(job.status) not in UNACCEPTED:
+        if job.status not in UNACCEPTED:
             raise NotAllowed(f"job {job_id} is {job.status}; only an open offer can be accepted or declined")
         if accept:
-            send_command(session, ctx, job, "accept")
+            send_command(session, ctx, job, CommandType.ACCEPT)
             history.record(
                 session,
                 job.order_id,
@@ -121,7 +122,7 @@ def lab_decision(
             )
         else:
             why = reason or "declined by the lab"
-            send_command(session, ctx, job, "cancel", why)
+            send_command(session, ctx, job, CommandType.CANCEL, why)
             job.declined_by = [*job.declined_by, job.node_id]
             history.record(
                 session,
@@ -147,13 +148,12 @@ def cancel_order(
             raise NotFound(f"no order {order_id!r}")
         cancelled, kept = [], []
         for job in session.exec(select(Job).where(Job.order_id == order_id).with_for_update()):
-            status = JobStatus(job.status)
-            if status not in CANCELLABLE:
-                if not status.is_terminal:
+            if job.status not in CANCELLABLE:
+                if not job.status.is_terminal:
                     kept.append(job.id)
                 continue
             if job.node_id is not None:
-                send_command(session, ctx, job, "cancel", "cancelled by the maker")
+                send_command(session, ctx, job, CommandType.CANCEL, "cancelled by the maker")
             job.status = JobStatus.CANCELLED
             job.completed_at = job.updated_at = now()
             session.add(job)

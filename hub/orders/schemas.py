@@ -4,6 +4,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from hub.orders.models import JobStatus, OrderStatus
+
 
 class OrderCreate(BaseModel):
     design_id: str
@@ -25,7 +27,7 @@ class OrderPlaced(BaseModel):
     the order; a client that wants it follows the `Location` header (GET the order)."""
 
     id: str
-    status: str = Field(description="The order's status once its jobs were routed: placed, failed...")
+    status: OrderStatus = Field(description="The order's status once its jobs were routed: placed, failed...")
     job_count: int = Field(description="Jobs created: one per copy of every part.")
     job_ids: list[str]
     price_total: float = Field(description="Sum of the offered labs' prices (0 for jobs not offered yet).")
@@ -33,7 +35,7 @@ class OrderPlaced(BaseModel):
 
 class JobPublic(BaseModel):
     id: str
-    status: str
+    status: JobStatus
     file_name: str
     node_id: str | None
     machine_id: str | None
@@ -69,7 +71,7 @@ class OrderPublic(BaseModel):
     lead_time_h: float | None
     paid: bool
     price_total: float
-    status: str
+    status: OrderStatus
     created_at: float
     updated_at: float
     completed_at: float | None

@@ -22,7 +22,7 @@ from hub.auth.service import Principal
 from hub.catalog.models import DesignFile
 from hub.errors import Conflict, Rejected
 from hub.orders import history
-from hub.orders.models import Job, JobStatus, Order, OrderEvent, OrderStatus
+from hub.orders.models import PENDING, Job, JobStatus, Order, OrderEvent, OrderStatus
 from hub.orders.schemas import JobPublic, OrderEventPublic, OrderPublic
 from hub.timeutil import now
 
@@ -58,7 +58,7 @@ def refresh_orders(session: Session, order_ids: Iterable[str]) -> None:
     for order_id, status, _ in session.exec(
         select(Job.order_id, Job.status, func.count()).where(Job.order_id.in_(ids)).group_by(Job.order_id, Job.status)
     ):
-        statuses[order_id].append(JobStatus(status))
+        statuses[order_id].append(status)
     for order in orders:
         set_order_status(session, order, statuses[order.id])
 
@@ -68,7 +68,7 @@ def set_order_status(session: Session, order: Order, statuses: list[JobStatus]) 
         status = OrderStatus.COMPLETED
     elif statuses and all(s.is_terminal for s in statuses):
         status = OrderStatus.CANCELLED if all(s is JobStatus.CANCELLED for s in statuses) else OrderStatus.FAILED
-    elif any(s not in (JobStatus.OFFERED, JobStatus.CREATED, JobStatus.WAITING) for s in statuses):
+    elif any(s not in PENDING for s in statuses):
         status = OrderStatus.IN_PROGRESS
     else:
         status = OrderStatus.PLACED
