@@ -20,7 +20,7 @@ from hub.files.tokens import sign_download
 from hub.orders import history
 from hub.orders.models import Job, JobStatus, NewJob, Order
 from hub.routing.matcher import Candidate, MatchResult, match
-from hub.routing.model import JobSpec
+from hub.routing.snapshots import JobSpec
 from hub.timeutil import now
 
 
@@ -40,7 +40,7 @@ def offer_attribution(session: Session, design: Design) -> list[Attribution]:
     ]
 
 
-def job_spec(ctx: DispatchContext, order: Order, design: Design, design_file: DesignFile) -> JobSpec:
+def job_spec(order: Order, design: Design, design_file: DesignFile) -> JobSpec:
     return JobSpec(
         process=design.process,
         material=order.material,
@@ -130,7 +130,7 @@ def route_order(
     """Keep an order at one lab when one lab can make every part; split it only when none can."""
     parts = {f.id: f for _, f in jobs}
     if len(parts) > 1:
-        results = {fid: PartMatch(match_job(ctx, job_spec(ctx, order, design, f), top=20)) for fid, f in parts.items()}
+        results = {fid: PartMatch(match_job(ctx, job_spec(order, design, f), top=20)) for fid, f in parts.items()}
         shared = set.intersection(*({c.node_id for c in r.result.ranked} for r in results.values()))
         if shared:
 
@@ -169,7 +169,7 @@ def route(
     key = (design_file.id, tuple(sorted(job.declined_by)))
     part = memo.matches.get(key)
     if part is None:
-        spec = job_spec(ctx, order, design, design_file)
+        spec = job_spec(order, design, design_file)
         part = memo.matches[key] = PartMatch(match_job(ctx, spec, exclude=set(job.declined_by)))
     result = part.result
     if not result.ranked:

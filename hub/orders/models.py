@@ -30,11 +30,6 @@ class JobStatus(StrEnum):
     def is_terminal(self) -> bool:
         return self in TERMINAL_JOB_STATES
 
-    @property
-    def is_started(self) -> bool:
-        """Started on a machine's side: never offered elsewhere automatically."""
-        return self in {JobStatus.ACCEPTED, JobStatus.SLICING, JobStatus.QUEUED, JobStatus.RUNNING}
-
 
 TERMINAL_JOB_STATES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 """Over: nothing moves the job again, and events about it are ignored."""

@@ -68,7 +68,7 @@ def quote(session: Session, ctx: DispatchContext, body: QuoteRequest) -> Quote:
     parts, total, currency = [], 0.0, None
     for design_file in files:
         count = body.quantity * design_file.quantity
-        result = match_job(ctx, job_spec(ctx, probe, design, design_file), top=body.top)
+        result = match_job(ctx, job_spec(probe, design, design_file), top=body.top)
         if result.ranked and total is not None:
             total += result.ranked[0].price.total * count
             currency = result.ranked[0].price.currency

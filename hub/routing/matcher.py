@@ -21,9 +21,9 @@ from typing import Any
 from hub.routing.checks import lab_checks, machine_checks
 from hub.routing.fairness import FairnessLedger, excess_ratio
 from hub.routing.geo import haversine_km
-from hub.routing.model import Check, JobSpec, LabView
 from hub.routing.pricing import PriceBreakdown, estimate_lead_time_h, price
 from hub.routing.registry import LabRegistry
+from hub.routing.snapshots import Check, JobSpec, LabView
 
 SUMMARY_LIMIT = 10
 TRANSIENT_CHECKS = frozenset({"online", "queue", "open"})
