@@ -8,13 +8,14 @@ every other event moves the job along its lifecycle and adds a line to the order
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from sqlmodel import Session, select
 
 from cofab_wire import EventType, JobEvent
 from hub.dispatch.context import DispatchContext
-from hub.dispatch.offers import reroute
+from hub.dispatch.offers import pass_on
 from hub.orders import history
 from hub.orders.jobrows import JobRow, LockedJobs
 from hub.orders.models import PROGRESS_STAGES, Job, JobStatus
@@ -82,7 +83,7 @@ def apply_events(
         if event.type is EventType.DECLINED:
             # Re-routing needs the whole job: it continues as an ORM object, flushed below.
             whole = jobs.orm(job)
-            _decline(session, ctx, whole, event)
+            pass_on(session, ctx, whole, event.reason or "no reason given")
             jobs.adopt(job, whole)
         else:
             _apply(session, ctx, job, event)
@@ -94,76 +95,67 @@ def apply_events(
     return changed
 
 
-def _decline(session: Session, ctx: DispatchContext, job: Job, event: JobEvent) -> None:
-    node = event.node_id
-    job.declined_by = [*job.declined_by, node]
-    history.record(
-        session,
-        job.order_id,
-        "declined",
-        f"declined by {node}: {event.reason or 'no reason given'}",
-        job_id=job.id,
-        node_id=node,
-    )
-    reroute(session, ctx, job)
+class _Line(NamedTuple):
+    """A line of the order's history: its kind, message and data."""
+
+    kind: str
+    message: str
+    data: dict[str, Any]
+
+
+def _accepted(ctx: DispatchContext, job: JobRow, event: JobEvent) -> _Line | None:
+    job.status = JobStatus.ACCEPTED
+    job.started_at = job.updated_at
+    if event.machine_id:
+        job.machine_id = event.machine_id
+    ctx.fairness.record(event.node_id, job.started_at)
+    return _Line("accepted", f"accepted by {event.node_id} on machine {job.machine_id}", {})
+
+
+def _progress(ctx: DispatchContext, job: JobRow, event: JobEvent) -> _Line | None:
+    stage = _stage(event.stage)
+    if stage is None:
+        log.warning("progress event with unknown stage", extra={"job_id": job.id, "stage": event.stage})
+        return None
+    changed = stage != job.status
+    job.status = stage
+    if event.percent is not None:
+        job.percent = event.percent
+    elif not changed:
+        return None
+    pct = f" {event.percent:.0f}%" if event.percent is not None else ""
+    message = f"{stage.value.replace('_', ' ')}{pct} at {event.node_id}"
+    return _Line("progress", message, {"stage": stage.value, "percent": event.percent})
+
+
+def _completed(ctx: DispatchContext, job: JobRow, event: JobEvent) -> _Line | None:
+    job.status = JobStatus.COMPLETED
+    job.percent = 100.0
+    job.completed_at = job.updated_at
+    return _Line("completed", f"part made at {event.node_id}", dict(event.detail.items()))
+
+
+def _failed(ctx: DispatchContext, job: JobRow, event: JobEvent) -> _Line | None:
+    job.status = JobStatus.FAILED
+    job.reason = event.reason or "the node reported a failure"
+    job.completed_at = job.updated_at
+    return _Line("failed", f"failed at {event.node_id}: {job.reason}", {})
+
+
+_APPLY: dict[EventType, Callable[[DispatchContext, JobRow, JobEvent], _Line | None]] = {
+    EventType.ACCEPTED: _accepted,
+    EventType.PROGRESS: _progress,
+    EventType.COMPLETED: _completed,
+    EventType.FAILED: _failed,
+}
+"""Every event type but a decline (which re-routes the job, `offers.pass_on`): the job's new
+state, and the history line that says so (None: nothing worth a line)."""
 
 
 def _apply(session: Session, ctx: DispatchContext, job: JobRow, event: JobEvent) -> None:
-    """Any event but a decline (`_decline`): the job's new state and a line of history."""
-    node = event.node_id
-    if event.type is EventType.ACCEPTED:
-        job.status = JobStatus.ACCEPTED
-        job.started_at = job.updated_at
-        if event.machine_id:
-            job.machine_id = event.machine_id
-        ctx.fairness.record(node, job.started_at)
-        history.record(
-            session,
-            job.order_id,
-            "accepted",
-            f"accepted by {node} on machine {job.machine_id}",
-            job_id=job.id,
-            node_id=node,
-        )
-    elif event.type is EventType.PROGRESS:
-        stage = _stage(event.stage)
-        if stage is None:
-            log.warning("progress event with unknown stage", extra={"job_id": job.id, "stage": event.stage})
-            return
-        changed = stage != job.status
-        job.status = stage
-        if event.percent is not None:
-            job.percent = event.percent
-        if changed or event.percent is not None:
-            pct = f" {event.percent:.0f}%" if event.percent is not None else ""
-            history.record(
-                session,
-                job.order_id,
-                "progress",
-                f"{stage.value.replace('_', ' ')}{pct} at {node}",
-                job_id=job.id,
-                node_id=node,
-                stage=stage.value,
-                percent=event.percent,
-            )
-    elif event.type is EventType.COMPLETED:
-        job.status = JobStatus.COMPLETED
-        job.percent = 100.0
-        job.completed_at = job.updated_at
-        history.record(
-            session,
-            job.order_id,
-            "completed",
-            f"part made at {node}",
-            job_id=job.id,
-            node_id=node,
-            **dict(event.detail.items()),
-        )
-    elif event.type is EventType.FAILED:
-        job.status = JobStatus.FAILED
-        job.reason = event.reason or "the node reported a failure"
-        job.completed_at = job.updated_at
-        history.record(session, job.order_id, "failed", f"failed at {node}: {job.reason}", job_id=job.id, node_id=node)
+    line = _APPLY[event.type](ctx, job, event)
+    if line is not None:
+        history.record_job(session, job, line.kind, line.message, **line.data)
 
 
 def _stage(name: str | None) -> JobStatus | None:

@@ -46,7 +46,7 @@ def job_spec(order: Order, design: Design, design_file: DesignFile) -> JobSpec:
         material=order.material,
         colour=order.colour,
         nozzle_mm=order.nozzle_mm,
-        size_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
+        size_mm=_size_mm(design_file),
         volume_mm3=design_file.volume_mm3,
         lat=order.lat,
         lon=order.lon,
@@ -171,38 +171,30 @@ def route(
     if part is None:
         spec = job_spec(order, design, design_file)
         part = memo.matches[key] = PartMatch(match_job(ctx, spec, exclude=set(job.declined_by)))
-    result = part.result
-    if not result.ranked:
-        t = now()
-        why = result.explain() or "no labs registered"
-        job.node_id = None
-        job.updated_at = t
-        if result.may_succeed_later() and t - job.created_at < ctx.routing_patience_s:
-            if job.status != JobStatus.WAITING:
-                history.record(
-                    session,
-                    order.id,
-                    "waiting",
-                    f"no lab can take it right now, waiting: {why}",
-                    job_id=job.id,
-                    rejections=part.skipped,
-                )
-            job.status = JobStatus.WAITING
-            job.reason = f"waiting for a lab: {why}"
-        else:
-            job.status = JobStatus.FAILED
-            job.reason = f"no lab can make this part: {why}"
-            job.completed_at = t
-            history.record(
-                session,
-                order.id,
-                "unroutable",
-                job.reason,
-                job_id=job.id,
-                rejections=part.skipped,
-            )
+    if not part.result.ranked:
+        _park(session, ctx, job, part)
         return
-    offer(session, ctx, job, order, design, design_file, result.ranked[0], part, memo)
+    offer(session, ctx, job, order, design, design_file, part.result.ranked[0], part, memo)
+
+
+def _park(session: Session, ctx: DispatchContext, job: Job | NewJob, part: PartMatch) -> None:
+    """No lab can take the job: it waits when one could later (within the routing patience),
+    otherwise it fails with every lab's reason."""
+    t = now()
+    why = part.result.explain() or "no labs registered"
+    job.node_id = None
+    job.updated_at = t
+    if part.result.may_succeed_later() and t - job.created_at < ctx.routing_patience_s:
+        if job.status != JobStatus.WAITING:
+            message = f"no lab can take it right now, waiting: {why}"
+            history.record_job(session, job, "waiting", message, rejections=part.skipped)
+        job.status = JobStatus.WAITING
+        job.reason = f"waiting for a lab: {why}"
+        return
+    job.status = JobStatus.FAILED
+    job.reason = f"no lab can make this part: {why}"
+    job.completed_at = t
+    history.record_job(session, job, "unroutable", job.reason, rejections=part.skipped)
 
 
 def offer(
@@ -218,7 +210,6 @@ def offer(
 ) -> None:
     """Offer the job to `chosen`, one of `part`'s candidates: the job's new state, the offer in
     the outbox and a line of history naming the labs passed over."""
-    lineage = memo.lineage(session, design)
     basis = part.basis(chosen)
     t = now()
     job.status = JobStatus.OFFERED
@@ -230,8 +221,28 @@ def offer(
     job.percent = None
     job.match = dict(basis.match)
     job.price_total = chosen.price.total
-    token, expires = sign_download(ctx.secret_key, design_file.sha256, ctx.token_ttl_s, at=t)
-    offer = JobOffer(
+    message = _offer_message(ctx, job, order, design, design_file, memo.lineage(session, design))
+    enqueue(session, ctx.topics.jobs(chosen.node_id), message, kind=OFFER, job_id=job.id, expires_at=job.offer_deadline)
+    history.record_job(
+        session,
+        job,
+        "offered",
+        f"offered to {chosen.node_id} ({chosen.distance_km:.1f} km away), machine {chosen.machine_id}, "
+        f"{chosen.price.total:.2f} {chosen.price.currency}",
+        distance_km=job.distance_km,
+        score=basis.score,
+        price=basis.price,
+        skipped=part.skipped,
+        evaluated_labs=part.result.evaluated_labs,
+    )
+
+
+def _offer_message(
+    ctx: DispatchContext, job: Job | NewJob, order: Order, design: Design, design_file: DesignFile, lineage: Lineage
+) -> bytes:
+    """The `JobOffer` for a job just offered, with a download token valid from the offer on."""
+    token, expires = sign_download(ctx.secret_key, design_file.sha256, ctx.token_ttl_s, at=job.offered_at)
+    return JobOffer(
         job_id=job.id,
         order_id=order.id,
         design_id=design.id,
@@ -247,40 +258,31 @@ def offer(
         material=order.material,
         colour=order.colour,
         process=design.process,
-        bbox_mm=(design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm),
-        machine_id=chosen.machine_id,
+        bbox_mm=_size_mm(design_file),
+        machine_id=job.machine_id,
         deadline=job.offer_deadline,
         attribution=lineage.attribution,
-    )
-    enqueue(
-        session,
-        ctx.topics.jobs(chosen.node_id),
-        offer.to_bytes(),
-        kind=OFFER,
-        job_id=job.id,
-        expires_at=job.offer_deadline,
-    )
-    history.record(
-        session,
-        order.id,
-        "offered",
-        f"offered to {chosen.node_id} ({chosen.distance_km:.1f} km away), machine {chosen.machine_id}, "
-        f"{chosen.price.total:.2f} {chosen.price.currency}",
-        job_id=job.id,
-        node_id=chosen.node_id,
-        distance_km=round(chosen.distance_km, 3),
-        score=basis.score,
-        price=basis.price,
-        skipped=part.skipped,
-        evaluated_labs=part.result.evaluated_labs,
-    )
+    ).to_bytes()
 
 
 def reroute(session: Session, ctx: DispatchContext, job: Job) -> None:
+    """Route a job again (declined, released, or waiting), reading what it is from the database."""
     order = session.get(Order, job.order_id)
     design_file = session.get(DesignFile, job.design_file_id)
     design = session.get(Design, order.design_id)
     route(session, ctx, job, order, design, design_file)
+
+
+def pass_on(session: Session, ctx: DispatchContext, job: Job, why: str) -> None:
+    """The lab holding the offer declined it: never offer the job there again, offer it to the next."""
+    node = job.node_id
+    job.declined_by = [*job.declined_by, node]
+    history.record_job(session, job, "declined", f"declined by {node}: {why}")
+    reroute(session, ctx, job)
+
+
+def _size_mm(design_file: DesignFile) -> tuple[float, float, float]:
+    return (design_file.size_x_mm, design_file.size_y_mm, design_file.size_z_mm)
 
 
 def send_command(

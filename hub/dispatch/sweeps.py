@@ -33,14 +33,7 @@ def release_unaccepted_offers(
         jobs = list(session.exec(query.order_by(Job.id).with_for_update(skip_locked=True)))
         for job in jobs:
             previous = job.node_id
-            history.record(
-                session,
-                job.order_id,
-                "released",
-                f"{previous}: {why}; offering elsewhere",
-                job_id=job.id,
-                node_id=previous,
-            )
+            history.record_job(session, job, "released", f"{previous}: {why}; offering elsewhere")
             if expired_at is not None:
                 job.declined_by = [*job.declined_by, previous]
                 send_command(session, ctx, job, CommandType.CANCEL, why)

@@ -12,17 +12,23 @@ from sqlmodel import Session, select
 from cofab_wire import CommandType
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.catalog.models import Design
 from hub.catalog.service import current_parts
 from hub.dispatch import bulk
 from hub.dispatch.context import DispatchContext
-from hub.dispatch.offers import reroute, route_order, send_command
+from hub.dispatch.offers import pass_on, route_order, send_command
 from hub.errors import NotFound
 from hub.ids import new_id
 from hub.orders import history
 from hub.orders.models import CANCELLABLE, UNACCEPTED, Job, JobStatus, NewJob, Order, OrderStatus
 from hub.orders.schemas import OrderCreate
-from hub.orders.service import NotAllowed, OrderRejected, refresh_orders, set_order_status
+from hub.orders.service import (
+    NotAllowed,
+    OrderRejected,
+    draft_order,
+    orderable_design,
+    refresh_orders,
+    set_order_status,
+)
 from hub.timeutil import now
 
 _JOBS = Job.__table__
@@ -49,9 +55,7 @@ def place_order(session: Session, ctx: DispatchContext, maker: Principal, body: 
     The jobs are plain `NewJob`s written as rows with the offers and history lines
     (`hub.dispatch.bulk`), and the order's status comes from the jobs in hand: this is the
     hub's busiest write (an order of 50 copies is 50 jobs, 50 offers and 51 history lines)."""
-    design = session.get(Design, body.design_id)
-    if design is None:
-        raise OrderRejected(f"no design {body.design_id!r}")
+    design = orderable_design(session, body.design_id)
     files = current_parts(session, design.id)
     if not files:
         raise OrderRejected(f"design {design.id!r} has no files to make")
@@ -59,22 +63,7 @@ def place_order(session: Session, ctx: DispatchContext, maker: Principal, body: 
     # holding the database's write lock would deadlock with one holding the lock and writing.
     with ctx.lock:
         t = now()
-        order = Order(
-            id=new_id("o"),
-            design_id=design.id,
-            maker_token_id=maker.token_id,
-            material=body.material,
-            colour=body.colour,
-            nozzle_mm=body.nozzle_mm,
-            quantity=body.quantity,
-            lat=body.lat,
-            lon=body.lon,
-            lead_time_h=body.lead_time_h,
-            paid=body.paid,
-            status=OrderStatus.PLACED,
-            created_at=t,
-            updated_at=t,
-        )
+        order = draft_order(body, order_id=new_id("o"), maker_token_id=maker.token_id, at=t)
         session.add(order)
         history.record(
             session,
@@ -112,27 +101,11 @@ def lab_decision(
             raise NotAllowed(f"job {job_id} is {job.status}; only an open offer can be accepted or declined")
         if accept:
             send_command(session, ctx, job, CommandType.ACCEPT)
-            history.record(
-                session,
-                job.order_id,
-                "lab_accepting",
-                f"{job.node_id}: a person accepted the offer",
-                job_id=job.id,
-                node_id=job.node_id,
-            )
+            history.record_job(session, job, "lab_accepting", f"{job.node_id}: a person accepted the offer")
         else:
             why = reason or "declined by the lab"
             send_command(session, ctx, job, CommandType.CANCEL, why)
-            job.declined_by = [*job.declined_by, job.node_id]
-            history.record(
-                session,
-                job.order_id,
-                "declined",
-                f"declined by {job.node_id}: {why}",
-                job_id=job.id,
-                node_id=job.node_id,
-            )
-            reroute(session, ctx, job)
+            pass_on(session, ctx, job, why)
         refresh_orders(session, [job.order_id])
         session.commit()
         return job
@@ -158,9 +131,7 @@ def cancel_order(
             job.completed_at = job.updated_at = now()
             session.add(job)
             cancelled.append(job.id)
-            history.record(
-                session, order_id, "cancelled", "job cancelled by the maker", job_id=job.id, node_id=job.node_id
-            )
+            history.record_job(session, job, "cancelled", "job cancelled by the maker")
         if not cancelled and kept:
             raise NotAllowed("every remaining job is already running on a machine and cannot be cancelled")
         refresh_orders(session, [order_id])

@@ -77,3 +77,32 @@ class OrderPublic(BaseModel):
     completed_at: float | None
     jobs: list[JobPublic]
     events: list[OrderEventPublic]
+
+
+class QuoteRequest(BaseModel):
+    design_id: str
+    material: str = Field(default="PLA", min_length=1, max_length=32)
+    colour: str | None = None
+    nozzle_mm: float | None = Field(default=None, gt=0, le=5)
+    quantity: int = Field(default=1, ge=1, le=100)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    lead_time_h: float | None = Field(default=None, gt=0)
+    paid: bool = True
+    top: int = Field(default=3, ge=1, le=20)
+
+
+class PartQuote(BaseModel):
+    file_name: str
+    quantity: int
+    candidates: list[dict[str, Any]] = Field(description="Best labs first: checks, score parts, price, lead time.")
+    rejected: dict[str, list[dict[str, Any]]] = Field(description="Labs considered that cannot, with every check.")
+    evaluated_labs: int
+    total_labs: int
+
+
+class Quote(BaseModel):
+    design_id: str
+    parts: list[PartQuote]
+    total_best: float | None = Field(description="Sum over parts of the best lab's price x quantity.")
+    currency: str | None

@@ -1,5 +1,6 @@
-"""Orders' reads and simple writes: an order's full view, a maker's orders, and an order's
-status recomputed from its jobs.
+"""Orders' reads and simple writes: an order's full view, a maker's orders, an order's status
+recomputed from its jobs, an order drafted from a request; and the orders' domain errors.
+Multi-step changes (placing, cancelling, a lab's answer) are `hub.orders.flows`.
 
 Locking, for several hub replicas on one PostgreSQL database: every writer locks job rows
 before order rows, and each kind in id order (`hub.dispatch.events.apply_events` locks a
@@ -19,11 +20,11 @@ from sqlmodel import Session, select
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.catalog.models import DesignFile
+from hub.catalog.models import Design, DesignFile
 from hub.errors import Conflict, Rejected
 from hub.orders import history
 from hub.orders.models import PENDING, Job, JobStatus, Order, OrderEvent, OrderStatus
-from hub.orders.schemas import JobPublic, OrderEventPublic, OrderPublic
+from hub.orders.schemas import JobPublic, OrderCreate, OrderEventPublic, OrderPublic, QuoteRequest
 from hub.timeutil import now
 
 
@@ -34,6 +35,36 @@ class OrderRejected(Rejected):
 class NotAllowed(Conflict):
     """The job or order is past the point where this is possible (an offer already answered,
     every job already running)."""
+
+
+def orderable_design(session: Session, design_id: str) -> Design:
+    """The design an order or quote names; refused (422, not 404) when there is none: the
+    request is what is wrong, not its path."""
+    design = session.get(Design, design_id)
+    if design is None:
+        raise OrderRejected(f"no design {design_id!r}")
+    return design
+
+
+def draft_order(request: OrderCreate | QuoteRequest, *, order_id: str, maker_token_id: int, at: float) -> Order:
+    """An order as `request` asks for it, not yet added to the session (a quote matches with
+    one it never writes)."""
+    return Order(
+        id=order_id,
+        design_id=request.design_id,
+        maker_token_id=maker_token_id,
+        material=request.material,
+        colour=request.colour,
+        nozzle_mm=request.nozzle_mm,
+        quantity=request.quantity,
+        lat=request.lat,
+        lon=request.lon,
+        lead_time_h=request.lead_time_h,
+        paid=request.paid,
+        status=OrderStatus.PLACED,
+        created_at=at,
+        updated_at=at,
+    )
 
 
 def refresh_orders(session: Session, order_ids: Iterable[str]) -> None:

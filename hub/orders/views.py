@@ -13,7 +13,7 @@ from hub.auth.roles import Role
 from hub.auth.service import Principal
 from hub.deps import CurrentOrder, DbSession, Services, require
 from hub.orders import flows, quotes, service
-from hub.orders.schemas import OrderCreate, OrderPlaced, OrderPublic
+from hub.orders.schemas import OrderCreate, OrderPlaced, OrderPublic, Quote, QuoteRequest
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -29,10 +29,10 @@ Quoter = Annotated[Principal, Depends(require(Role.MAKER, Role.LAB, Role.CITY, R
 
 @router.post(
     "/quotes",
-    response_model=quotes.Quote,
+    response_model=Quote,
     summary="Quote: the best labs for a design, with price breakdown, lead time, distance and reasons",
 )
-def quote(body: quotes.QuoteRequest, session: DbSession, _: Quoter, services: Services) -> quotes.Quote:
+def quote(body: QuoteRequest, session: DbSession, _: Quoter, services: Services) -> Quote:
     return quotes.quote(session, services.dispatch, body)
 
 
