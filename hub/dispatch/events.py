@@ -33,7 +33,7 @@ def handle_event(session: Session, ctx: DispatchContext, topic_node: str, event:
             session.commit()
         else:
             session.rollback()
-        return changed
+        return bool(changed)  # never None: gaps are not held here
 
 
 def apply_events(
@@ -53,7 +53,8 @@ def apply_events(
     """
     wanted = sorted({event.job_id for node, event in events if event.node_id == node})
     jobs = LockedJobs(session, wanted)
-    changed, touched = [], set()
+    changed: list[bool | None] = []
+    touched: set[str] = set()
     for topic_node, event in events:
         if event.node_id != topic_node:
             log.warning(

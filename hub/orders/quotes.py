@@ -17,7 +17,9 @@ def quote(session: Session, ctx: DispatchContext, body: QuoteRequest) -> Quote:
     design = orderable_design(session, body.design_id)
     files = current_parts(session, design.id)
     probe = draft_order(body, order_id="quote", maker_token_id=0, at=0)
-    parts, total, currency = [], 0.0, None
+    parts: list[PartQuote] = []
+    total: float | None = 0.0
+    currency: str | None = None
     for design_file in files:
         count = body.quantity * design_file.quantity
         result = match_job(ctx, job_spec(probe, design, design_file), top=body.top)
