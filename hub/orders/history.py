@@ -57,6 +57,6 @@ class JobRef(Protocol):
     def node_id(self) -> str | None: ...
 
 
-def record_job(session: Session, job: JobRef, kind: str, message: str, **data: Any) -> None:
+def record_job(session: Session, job: JobRef, kind: str, message: str, /, **data: Any) -> None:
     """Add a line about one job to its order's history, naming the lab that holds it now."""
     record(session, job.order_id, kind, message, job_id=job.id, node_id=job.node_id, **data)
