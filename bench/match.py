@@ -22,8 +22,8 @@ import tracemalloc
 from bench.common import parse_args, percentile, report
 from hub.routing.fairness import FairnessLedger
 from hub.routing.matcher import Weights, match, match_naive
-from hub.routing.model import JobSpec, LabView, MachineView
 from hub.routing.registry import LabRegistry
+from hub.routing.snapshots import JobSpec, LabView, MachineView
 
 MATERIALS = ["PLA", "PETG", "ABS", "TPU", "ASA"]
 BUILDS = [(180, 180, 180), (220, 220, 250), (250, 210, 210), (300, 300, 400), (120, 120, 120)]

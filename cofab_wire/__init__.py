@@ -12,6 +12,7 @@ docs/architecture.md describes the topics and the job lifecycle they carry.
 from cofab_wire.messages import (
     PROTOCOL_VERSION,
     Attribution,
+    CommandType,
     EventAck,
     EventType,
     JobCommand,
@@ -30,6 +31,7 @@ from cofab_wire.topics import Topics
 __all__ = [
     "PROTOCOL_VERSION",
     "Attribution",
+    "CommandType",
     "EventAck",
     "EventType",
     "JobCommand",

@@ -117,12 +117,22 @@ class JobOffer(_Message):
     attribution: list[Attribution] = Field(default_factory=list, description="Design, then its ancestors.")
 
 
+class CommandType(StrEnum):
+    """What a `JobCommand` asks of the node; on the wire, the member's value."""
+
+    CANCEL = "cancel"
+    PAUSE = "pause"
+    RESUME = "resume"
+    ACCEPT = "accept"
+    DECLINE = "decline"
+
+
 class JobCommand(_Message):
     """Hub -> node on `nodes/{node}/jobs`: act on a job the node already holds."""
 
     kind: Literal["command"] = "command"
     job_id: str
-    command: Literal["cancel", "pause", "resume", "accept", "decline"]
+    command: CommandType
     reason: str | None = Field(default=None, max_length=2000)
 
 

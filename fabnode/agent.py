@@ -17,7 +17,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from cofab_mqtt import SessionClient
-from cofab_wire import EventAck, EventType, JobCommand, JobOffer, Topics, WireError, parse_job_message
+from cofab_wire import CommandType, EventAck, EventType, JobCommand, JobOffer, Topics, WireError, parse_job_message
 from fabnode.checks import check_offer_file
 from fabnode.config import NodeConfig
 from fabnode.download import DownloadError, download_offer_file
@@ -183,13 +183,13 @@ class NodeAgent:
         self._intake.submit(self._take_offer, parsed)
 
     def _on_command(self, command: JobCommand) -> None:
-        if command.command == "accept":
+        if command.command is CommandType.ACCEPT:
             held = self._awaiting.pop(command.job_id, None)
             if held is None:
                 log.warning("accept for an offer the node does not hold", extra={"job_id": command.job_id})
                 return
             self._accept(held)
-        elif command.command in ("cancel", "decline"):
+        elif command.command in (CommandType.CANCEL, CommandType.DECLINE):
             self._withdraw(command.job_id, command.reason or "cancelled by the hub")
         else:
             log.warning("command not supported yet", extra={"command": command.command, "job_id": command.job_id})

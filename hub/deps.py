@@ -23,6 +23,7 @@ from hub.errors import Forbidden, NotFound, Unauthenticated
 from hub.guard.ratelimit import authenticate_within_limits
 from hub.nodes.models import Node
 from hub.nodes.service import find_node
+from hub.orders.models import Order
 
 if TYPE_CHECKING:
     from hub.runtime import HubServices
@@ -93,3 +94,18 @@ def current_lab(node_id: str, caller: Annotated[Principal, Depends(require(Role.
 
 
 CurrentLab = Annotated[Node, Depends(current_lab)]
+
+
+def current_order(
+    order_id: str, session: DbSession, caller: Annotated[Principal, Depends(require(Role.MAKER, Role.CITY))]
+) -> Order:
+    """The order named in the path, if the caller may see it: a maker their own orders, the
+    city and admins any. Someone else's order answers 404 like a missing one, so order ids
+    cannot be probed."""
+    order = session.get(Order, order_id)
+    if order is None or (caller.role is Role.MAKER and order.maker_token_id != caller.token_id):
+        raise NotFound(f"no order {order_id!r}")
+    return order
+
+
+CurrentOrder = Annotated[Order, Depends(current_order)]

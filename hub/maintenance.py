@@ -22,8 +22,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from hub.catalog.uploads import purge_expired_uploads
+from hub.dispatch.context import DispatchContext
+from hub.dispatch.sweeps import release_unaccepted_offers, route_waiting_jobs
 from hub.files.store import FileStore
-from hub.orders.service import DispatchContext, release_unaccepted_offers, route_waiting_jobs
 from hub.routing.sync import load_fairness, load_registry
 from hub.timeutil import now
 

@@ -34,13 +34,13 @@ from hub.auth.service import ensure_token
 from hub.broker import BrokerSettings, MosquittoSupervisor
 from hub.config import Settings
 from hub.db import make_engine
+from hub.dispatch.context import DispatchContext
 from hub.dispatch.handlers import InboundHandler
 from hub.dispatch.mqtt import HubMqtt
 from hub.dispatch.relay import OutboxRelay
 from hub.files.store import FileStore
 from hub.lifecycle import LateBound, Lifecycle, OnStop
 from hub.maintenance import OfferSweeper, RegistryRefresher, UploadPurger
-from hub.orders.service import DispatchContext
 from hub.routing.fairness import FairnessLedger
 from hub.routing.matcher import Weights
 from hub.routing.registry import LabRegistry

@@ -19,9 +19,9 @@ from cofab.devstack.samples import box, stl_bytes
 from cofab_wire import EventType, JobEvent, MachineStatus, NodeStatus
 from hub.auth.models import ApiToken
 from hub.catalog.models import Design
+from hub.dispatch.events import handle_event
 from hub.dispatch.models import OutboxMessage
 from hub.nodes.service import apply_status
-from hub.orders.service import handle_event
 
 ADMIN = "test-admin-token"
 ROLES = ("designer", "lab", "maker", "city")

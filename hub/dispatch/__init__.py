@@ -1,15 +1,15 @@
-"""MQTT dispatch: the transactional outbox, its relay, and the hub's broker session.
+"""Dispatch: moving jobs between the hub and the labs.
 
-A state change and the message announcing it are committed in one transaction (the outbox);
-the relay publishes after commit and marks a message sent only when the broker acknowledged
-it, so an offer written is an offer sent, at least once, across hub and broker restarts.
-What comes back (statuses, job events) is applied to the database before it is acknowledged.
-- `outbox`: enqueue in the caller's transaction; claim, release and prune (replicas share the
-  table); `models`: its table;
-- `relay`: `OutboxRelay`, the publishing thread;
-- `mqtt`: `HubMqtt`, the hub's persistent session: statuses in, events through a shared
-  subscription among replicas, offers and acknowledgements out (docs/mqtt.md);
-- `handlers`: `InboundHandler`, incoming messages to service calls (a malformed one is
-  logged and dropped);
-- `bulk`: a transaction's new rows written in one statement per table at commit.
+- `context.DispatchContext`: what every call below needs, built once per hub process.
+- `offers`: match a job to labs and offer it to the best one, or park or fail it with every
+  lab's reason; commands to a node about a job it holds.
+- `events`: node events applied to jobs (at most once, in order); `handlers.InboundHandler`
+  feeds them from MQTT in batches.
+- `sweeps`: offers nobody answered go to the next lab; waiting jobs are routed again.
+- `outbox`, `relay`: offers and commands are rows written with the state change that causes
+  them and published after commit; `mqtt.HubMqtt` is the hub's broker session.
+- `bulk`: new rows of a transaction written in one statement per table.
+
+The order-side changes that start this (placing, cancelling, a lab's answer) are
+`hub.orders.flows`.
 """

@@ -31,8 +31,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
 from cofab_wire import JobEvent, Topics, WireError, parse_event, parse_status
+from hub.dispatch import events as dispatch_events
+from hub.dispatch import sweeps
+from hub.dispatch.context import DispatchContext
 from hub.nodes import service as nodes
-from hub.orders import service as orders
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ class InboundHandler:
         self,
         engine: Engine,
         topics: Topics,
-        ctx: orders.DispatchContext,
+        ctx: DispatchContext,
         after_commit: Callable[[], None],
         *,
         ack: Callable[[mqtt.MQTTMessage], None] | None = None,
@@ -214,20 +216,20 @@ class InboundHandler:
         """Apply in one transaction; events marked in `force` are applied even over a gap."""
         with Session(self._engine, expire_on_commit=False) as session, self._ctx.lock:
             if all(force):
-                changed = orders.apply_events(session, self._ctx, events)
+                changed = dispatch_events.apply_events(session, self._ctx, events)
             elif not any(force):
-                changed = orders.apply_events(session, self._ctx, events, hold_gaps=True)
+                changed = dispatch_events.apply_events(session, self._ctx, events, hold_gaps=True)
             else:
-                changed = orders.apply_events(session, self._ctx, events, hold_gaps=True)
+                changed = dispatch_events.apply_events(session, self._ctx, events, hold_gaps=True)
                 # Overdue ones go again without holding, in the same transaction.
                 again = [i for i, (result, forced) in enumerate(zip(changed, force)) if result is None and forced]
                 if again:
-                    retried = orders.apply_events(session, self._ctx, [events[i] for i in again])
+                    retried = dispatch_events.apply_events(session, self._ctx, [events[i] for i in again])
                     for i, result in zip(again, retried):
                         changed[i] = result
             session.commit()
             decided = [(node, event) for (node, event), result in zip(events, changed) if result is not None]
-            withdrawn = orders.withdrawn_jobs(session, decided) if self._confirm is not None else set()
+            withdrawn = dispatch_events.withdrawn_jobs(session, decided) if self._confirm is not None else set()
         self.counts["applied"] += sum(1 for c in changed if c)
         # Committed (or recognised as a duplicate; held events wait): tell each node, which
         # keeps re-sending an event until then, and whether the job is still its own before it
@@ -245,7 +247,7 @@ class InboundHandler:
         with self._registry_lock, Session(self._engine, expire_on_commit=False) as session:
             went_offline = nodes.apply_status(session, node_id, status, self._ctx.registry)
             if went_offline:
-                orders.release_unaccepted_offers(session, self._ctx, node_id=node_id, why="node went offline")
+                sweeps.release_unaccepted_offers(session, self._ctx, node_id=node_id, why="node went offline")
         if status.online and self._on_node_online is not None:
             self._on_node_online(node_id)
 

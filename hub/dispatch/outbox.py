@@ -175,7 +175,7 @@ def requeue_after_broker_loss(
         select(func.max(OutboxMessage.id))
         .where(
             OutboxMessage.kind == OFFER,
-            OutboxMessage.job_id.in_(select(Job.id).where(Job.status == JobStatus.OFFERED.value)),
+            OutboxMessage.job_id.in_(select(Job.id).where(Job.status == JobStatus.OFFERED)),
         )
         .group_by(OutboxMessage.job_id)
     )

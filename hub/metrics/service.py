@@ -24,9 +24,9 @@ from hub.catalog.models import DesignFile
 from hub.metrics.config import Assumptions
 from hub.nodes.models import Machine, Membership, Node
 from hub.orders.models import Job, JobStatus, Order, OrderStatus
+from hub.routing.geo import haversine_km
 from hub.routing.pricing import DEFAULT_DENSITY_G_PER_CM3, DENSITY_G_PER_CM3, SETUP_HOURS, SOLID_FRACTION
 
-EARTH_RADIUS_KM = 6371.0088
 DEFAULT_RATE_MM3_S = 8.0
 
 FORMULAS = {
@@ -132,13 +132,6 @@ class CityReport:
     flows: list[Flow]
     member_labs: int
     records: list[PartRecord] = field(repr=False, default_factory=list)
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 def _cell_index(value: float, step: float) -> int:

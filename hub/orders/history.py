@@ -7,7 +7,7 @@ each as an ORM object cost more than routing the job it describes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session
 
@@ -42,3 +42,21 @@ def record(
             "data": data,
         },
     )
+
+
+class JobRef(Protocol):
+    """A job as a history line names it: an ORM `Job`, a `NewJob` being placed or a `JobRow`."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def order_id(self) -> str: ...
+
+    @property
+    def node_id(self) -> str | None: ...
+
+
+def record_job(session: Session, job: JobRef, kind: str, message: str, /, **data: Any) -> None:
+    """Add a line about one job to its order's history, naming the lab that holds it now."""
+    record(session, job.order_id, kind, message, job_id=job.id, node_id=job.node_id, **data)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
-from hub.orders.models import Job
+from hub.orders.models import Job, JobStatus
 
 _TABLE = Job.__table__
 
@@ -29,7 +29,7 @@ class JobRow:
     id: str
     order_id: str
     node_id: str | None
-    status: str
+    status: JobStatus
     last_seq: int
     machine_id: str | None
     percent: float | None

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Dialect, String, TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
@@ -30,21 +30,53 @@ class JobStatus(StrEnum):
     def is_terminal(self) -> bool:
         return self in TERMINAL_JOB_STATES
 
-    @property
-    def is_started(self) -> bool:
-        """Started on a machine's side: never offered elsewhere automatically."""
-        return self in {JobStatus.ACCEPTED, JobStatus.SLICING, JobStatus.QUEUED, JobStatus.RUNNING}
-
 
 TERMINAL_JOB_STATES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+"""Over: nothing moves the job again, and events about it are ignored."""
+PENDING = frozenset({JobStatus.CREATED, JobStatus.WAITING, JobStatus.OFFERED})
+"""No lab has done anything with it yet: an order of only these is still `placed`."""
+UNACCEPTED = frozenset({JobStatus.OFFERED, JobStatus.FETCHING, JobStatus.CHECKING, JobStatus.AWAITING_ACCEPTANCE})
+"""Offered and not yet accepted by the node: the offer may still go to another lab."""
+STARTED = frozenset({JobStatus.ACCEPTED, JobStatus.SLICING, JobStatus.QUEUED, JobStatus.RUNNING})
+"""Accepted by the node, which has it in hand: never offered elsewhere automatically."""
+PROGRESS_STAGES = (UNACCEPTED | STARTED) - {JobStatus.OFFERED, JobStatus.ACCEPTED}
+"""The stages a node's progress event may report (fetching ... running)."""
+CANCELLABLE = (PENDING | UNACCEPTED | STARTED) - {JobStatus.RUNNING}
+"""Not yet on a machine: the maker may still cancel it."""
 
 
 class OrderStatus(StrEnum):
+    """The order's status, computed from its jobs' (`hub.orders.service.set_order_status`)."""
+
     PLACED = "placed"
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+TERMINAL_ORDER_STATES = frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED})
+"""Every job of the order is over."""
+
+
+class StatusColumn(TypeDecorator[StrEnum]):
+    """A `StrEnum` stored as its value in a plain VARCHAR and read back as the member.
+
+    The columns stay the strings they always were (no database enum type, no migration), and
+    code reads and writes members: a stray string is refused at the write, not read later."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int = 20) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
 
 
 class Order(SQLModel, table=True):
@@ -61,7 +93,9 @@ class Order(SQLModel, table=True):
     lon: float
     lead_time_h: float | None = None
     paid: bool = True
-    status: str = Field(default=OrderStatus.PLACED, index=True, max_length=20)
+    status: OrderStatus = Field(
+        default=OrderStatus.PLACED, sa_column=Column(StatusColumn(OrderStatus), nullable=False, index=True)
+    )
     created_at: float
     updated_at: float
     completed_at: float | None = None
@@ -75,7 +109,9 @@ class Job(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     order_id: str = Field(foreign_key="orders.id", index=True, max_length=40)
     design_file_id: int = Field(foreign_key="design_files.id")
-    status: str = Field(default=JobStatus.CREATED, index=True, max_length=20)
+    status: JobStatus = Field(
+        default=JobStatus.CREATED, sa_column=Column(StatusColumn(JobStatus), nullable=False, index=True)
+    )
     node_id: str | None = Field(default=None, foreign_key="nodes.id", index=True, max_length=64)
     machine_id: str | None = Field(default=None, max_length=64)
     distance_km: float | None = None
@@ -113,7 +149,7 @@ class NewJob:
     design_file_id: int
     created_at: float
     updated_at: float
-    status: str = JobStatus.CREATED
+    status: JobStatus = JobStatus.CREATED
     node_id: str | None = None
     machine_id: str | None = None
     distance_km: float | None = None

@@ -3,70 +3,26 @@ down, lead time and distance, and for every lab that was considered and cannot, 
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from hub.catalog.models import Design
 from hub.catalog.service import current_parts
-from hub.orders.models import Order
-from hub.orders.service import DispatchContext, OrderRejected, job_spec, match_job
-
-
-class QuoteRequest(BaseModel):
-    design_id: str
-    material: str = Field(default="PLA", min_length=1, max_length=32)
-    colour: str | None = None
-    nozzle_mm: float | None = Field(default=None, gt=0, le=5)
-    quantity: int = Field(default=1, ge=1, le=100)
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    lead_time_h: float | None = Field(default=None, gt=0)
-    paid: bool = True
-    top: int = Field(default=3, ge=1, le=20)
-
-
-class PartQuote(BaseModel):
-    file_name: str
-    quantity: int
-    candidates: list[dict[str, Any]] = Field(description="Best labs first: checks, score parts, price, lead time.")
-    rejected: dict[str, list[dict[str, Any]]] = Field(description="Labs considered that cannot, with every check.")
-    evaluated_labs: int
-    total_labs: int
-
-
-class Quote(BaseModel):
-    design_id: str
-    parts: list[PartQuote]
-    total_best: float | None = Field(description="Sum over parts of the best lab's price x quantity.")
-    currency: str | None
+from hub.dispatch.context import DispatchContext
+from hub.dispatch.offers import REASONS_KEPT, job_spec, match_job
+from hub.orders.schemas import PartQuote, Quote, QuoteRequest
+from hub.orders.service import draft_order, orderable_design
 
 
 def quote(session: Session, ctx: DispatchContext, body: QuoteRequest) -> Quote:
-    design = session.get(Design, body.design_id)
-    if design is None:
-        raise OrderRejected(f"no design {body.design_id!r}")
+    """Match every part of the design as an order would, without placing anything."""
+    design = orderable_design(session, body.design_id)
     files = current_parts(session, design.id)
-    probe = Order(
-        id="quote",
-        design_id=design.id,
-        maker_token_id=0,
-        material=body.material,
-        colour=body.colour,
-        nozzle_mm=body.nozzle_mm,
-        quantity=body.quantity,
-        lat=body.lat,
-        lon=body.lon,
-        lead_time_h=body.lead_time_h,
-        paid=body.paid,
-        created_at=0,
-        updated_at=0,
-    )
-    parts, total, currency = [], 0.0, None
+    probe = draft_order(body, order_id="quote", maker_token_id=0, at=0)
+    parts: list[PartQuote] = []
+    total: float | None = 0.0
+    currency: str | None = None
     for design_file in files:
         count = body.quantity * design_file.quantity
-        result = match_job(ctx, job_spec(ctx, probe, design, design_file), top=body.top)
+        result = match_job(ctx, job_spec(probe, design, design_file), top=body.top)
         if result.ranked and total is not None:
             total += result.ranked[0].price.total * count
             currency = result.ranked[0].price.currency
@@ -77,7 +33,9 @@ def quote(session: Session, ctx: DispatchContext, body: QuoteRequest) -> Quote:
                 file_name=design_file.filename,
                 quantity=count,
                 candidates=[c.as_dict() for c in result.ranked],
-                rejected={node: [c.as_dict() for c in checks] for node, checks in list(result.rejected.items())[:50]},
+                rejected={
+                    node: [c.as_dict() for c in checks] for node, checks in list(result.rejected.items())[:REASONS_KEPT]
+                },
                 evaluated_labs=result.evaluated_labs,
                 total_labs=result.total_labs,
             )

@@ -4,6 +4,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from hub.orders.models import JobStatus, OrderStatus
+
 
 class OrderCreate(BaseModel):
     design_id: str
@@ -25,7 +27,7 @@ class OrderPlaced(BaseModel):
     the order; a client that wants it follows the `Location` header (GET the order)."""
 
     id: str
-    status: str = Field(description="The order's status once its jobs were routed: placed, failed...")
+    status: OrderStatus = Field(description="The order's status once its jobs were routed: placed, failed...")
     job_count: int = Field(description="Jobs created: one per copy of every part.")
     job_ids: list[str]
     price_total: float = Field(description="Sum of the offered labs' prices (0 for jobs not offered yet).")
@@ -33,7 +35,7 @@ class OrderPlaced(BaseModel):
 
 class JobPublic(BaseModel):
     id: str
-    status: str
+    status: JobStatus
     file_name: str
     node_id: str | None
     machine_id: str | None
@@ -69,9 +71,38 @@ class OrderPublic(BaseModel):
     lead_time_h: float | None
     paid: bool
     price_total: float
-    status: str
+    status: OrderStatus
     created_at: float
     updated_at: float
     completed_at: float | None
     jobs: list[JobPublic]
     events: list[OrderEventPublic]
+
+
+class QuoteRequest(BaseModel):
+    design_id: str
+    material: str = Field(default="PLA", min_length=1, max_length=32)
+    colour: str | None = None
+    nozzle_mm: float | None = Field(default=None, gt=0, le=5)
+    quantity: int = Field(default=1, ge=1, le=100)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    lead_time_h: float | None = Field(default=None, gt=0)
+    paid: bool = True
+    top: int = Field(default=3, ge=1, le=20)
+
+
+class PartQuote(BaseModel):
+    file_name: str
+    quantity: int
+    candidates: list[dict[str, Any]] = Field(description="Best labs first: checks, score parts, price, lead time.")
+    rejected: dict[str, list[dict[str, Any]]] = Field(description="Labs considered that cannot, with every check.")
+    evaluated_labs: int
+    total_labs: int
+
+
+class Quote(BaseModel):
+    design_id: str
+    parts: list[PartQuote]
+    total_best: float | None = Field(description="Sum over parts of the best lab's price x quantity.")
+    currency: str | None

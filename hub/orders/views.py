@@ -1,36 +1,39 @@
+"""The orders API: quotes, placing and cancelling orders, reading them, and a lab's answer to
+an offer. Routes only translate HTTP to service calls; refusals are the services' domain
+errors, answered by `hub.errors`."""
+
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
 from pydantic import BaseModel
-from sqlmodel import Session
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.deps import get_services, get_session, require
-from hub.orders import quotes, service
-from hub.orders.models import Order
-from hub.orders.schemas import OrderCreate, OrderPlaced, OrderPublic
+from hub.deps import CurrentOrder, DbSession, Services, require
+from hub.orders import flows, quotes, service
+from hub.orders.schemas import OrderCreate, OrderPlaced, OrderPublic, Quote, QuoteRequest
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from hub.services import HubServices
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
+
+Maker = Annotated[Principal, Depends(require(Role.MAKER))]
+Lab = Annotated[Principal, Depends(require(Role.LAB))]
+Quoter = Annotated[Principal, Depends(require(Role.MAKER, Role.LAB, Role.CITY, Role.DESIGNER))]
 
 
 @router.post(
     "/quotes",
-    response_model=quotes.Quote,
+    response_model=Quote,
     summary="Quote: the best labs for a design, with price breakdown, lead time, distance and reasons",
 )
-def quote(
-    body: quotes.QuoteRequest,
-    session: Annotated[Session, Depends(get_session)],
-    _: Annotated[Principal, Depends(require(Role.MAKER, Role.LAB, Role.CITY, Role.DESIGNER))],
-    services=Depends(get_services),
-) -> quotes.Quote:
-    try:
-        return quotes.quote(session, services.dispatch, body)
-    except service.OrderRejected as exc:
-        raise HTTPException(422, str(exc)) from None
+def quote(body: QuoteRequest, session: DbSession, _: Quoter, services: Services) -> Quote:
+    return quotes.quote(session, services.dispatch, body)
 
 
 @router.post(
@@ -41,17 +44,8 @@ def quote(
     description="Answers with the order's id, status and jobs' ids; the `Location` header names "
     "`GET /api/v1/orders/{id}`, the full view (jobs' labs, prices, history).",
 )
-def place(
-    body: OrderCreate,
-    session: Annotated[Session, Depends(get_session)],
-    maker: Annotated[Principal, Depends(require(Role.MAKER))],
-    response: Response,
-    services=Depends(get_services),
-) -> OrderPlaced:
-    try:
-        placed = service.place_order(session, services.dispatch, maker, body)
-    except service.OrderRejected as exc:
-        raise HTTPException(422, str(exc)) from None
+def place(body: OrderCreate, session: DbSession, maker: Maker, response: Response, services: Services) -> OrderPlaced:
+    placed = flows.place_order(session, services.dispatch, maker, body)
     services.notify_outbox()
     response.headers["Location"] = f"/api/v1/orders/{placed.id}"
     return OrderPlaced(
@@ -66,21 +60,14 @@ def place(
 @router.get(
     "/orders/{order_id}", response_model=OrderPublic, summary="An order's status, its jobs and its event history"
 )
-def get_order(
-    order_id: str,
-    session: Annotated[Session, Depends(get_session)],
-    caller: Annotated[Principal, Depends(require(Role.MAKER, Role.CITY))],
-) -> OrderPublic:
-    order = session.get(Order, order_id)
-    if order is None or (caller.role is Role.MAKER and order.maker_token_id != caller.token_id):
-        raise HTTPException(404, f"no order {order_id!r}")
-    return service.order_view(session, order_id)
+def get_order(order: CurrentOrder, session: DbSession) -> OrderPublic:
+    return service.order_view(session, order.id)
 
 
 @router.get("/orders", response_model=list[OrderPublic], summary="The caller's orders, newest first")
 def list_orders(
-    session: Annotated[Session, Depends(get_session)],
-    caller: Annotated[Principal, Depends(require(Role.MAKER))],
+    session: DbSession,
+    caller: Maker,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[OrderPublic]:
@@ -98,18 +85,8 @@ class CancelResult(BaseModel):
     response_model=CancelResult,
     summary="Cancel every job of the order that has not started on a machine",
 )
-def cancel(
-    order_id: str,
-    session: Annotated[Session, Depends(get_session)],
-    maker: Annotated[Principal, Depends(require(Role.MAKER))],
-    services=Depends(get_services),
-) -> CancelResult:
-    try:
-        cancelled, running = service.cancel_order(session, services.dispatch, maker, order_id)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except service.NotAllowed as exc:
-        raise HTTPException(409, str(exc)) from None
+def cancel(order_id: str, session: DbSession, maker: Maker, services: Services) -> CancelResult:
+    cancelled, running = flows.cancel_order(session, services.dispatch, maker, order_id)
     services.notify_outbox()
     return CancelResult(cancelled=cancelled, still_running=running, order=service.order_view(session, order_id))
 
@@ -118,33 +95,25 @@ class Decision(BaseModel):
     reason: str | None = None
 
 
-def _decide(job_id: str, accept: bool, reason: str | None, session: Session, lab: Principal, services) -> dict:
-    try:
-        job = service.lab_decision(session, services.dispatch, lab, job_id, accept=accept, reason=reason)
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except service.NotAllowed as exc:
-        raise HTTPException(409, str(exc)) from None
+def _decide(
+    job_id: str, accept: bool, reason: str | None, session: Session, lab: Principal, services: HubServices
+) -> dict[str, Any]:
+    job = flows.lab_decision(session, services.dispatch, lab, job_id, accept=accept, reason=reason)
     services.notify_outbox()
     return {"job_id": job.id, "status": job.status, "node_id": job.node_id}
 
 
 @router.post("/jobs/{job_id}/accept", summary="A person at the lab accepts an offer its node has checked")
-def accept(
-    job_id: str,
-    session: Annotated[Session, Depends(get_session)],
-    lab: Annotated[Principal, Depends(require(Role.LAB))],
-    services=Depends(get_services),
-) -> dict:
+def accept(job_id: str, session: DbSession, lab: Lab, services: Services) -> dict[str, Any]:
     return _decide(job_id, True, None, session, lab, services)
 
 
 @router.post("/jobs/{job_id}/decline", summary="A person at the lab declines an offer; it goes to the next lab")
 def decline(
     job_id: str,
-    session: Annotated[Session, Depends(get_session)],
-    lab: Annotated[Principal, Depends(require(Role.LAB))],
-    services=Depends(get_services),
+    session: DbSession,
+    lab: Lab,
+    services: Services,
     body: Annotated[Decision | None, Body()] = None,
-) -> dict:
+) -> dict[str, Any]:
     return _decide(job_id, False, body.reason if body else None, session, lab, services)

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from hub.routing.model import Check, JobSpec, LabView, MachineView
 from hub.routing.pricing import estimate_lead_time_h
+from hub.routing.snapshots import Check, JobSpec, LabView, MachineView
 
 _FIT_TOLERANCE_MM = 1e-6
 

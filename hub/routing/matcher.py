@@ -14,6 +14,7 @@ oracle) returns.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,9 +22,9 @@ from typing import Any
 from hub.routing.checks import lab_checks, machine_checks
 from hub.routing.fairness import FairnessLedger, excess_ratio
 from hub.routing.geo import haversine_km
-from hub.routing.model import Check, JobSpec, LabView
 from hub.routing.pricing import PriceBreakdown, estimate_lead_time_h, price
 from hub.routing.registry import LabRegistry
+from hub.routing.snapshots import Check, JobSpec, LabView
 
 SUMMARY_LIMIT = 10
 TRANSIENT_CHECKS = frozenset({"online", "queue", "open"})
@@ -94,7 +95,7 @@ class MatchResult:
 
     def explain(self) -> str:
         """One line for the maker: why each evaluated lab could not take the job (summarised when many)."""
-        reasons = {node: "; ".join(c.reason for c in checks if not c.passed) for node, checks in self.rejected.items()}
+        reasons = self.rejection_reasons()
         if len(reasons) <= SUMMARY_LIMIT:
             return "; ".join(f"{node}: {why}" for node, why in sorted(reasons.items()))
         counts: dict[str, int] = {}
@@ -148,6 +149,48 @@ def _rank_key(candidate: Candidate) -> tuple[float, str, str]:
     return (candidate.score.total, candidate.node_id, candidate.machine_id)
 
 
+@dataclass(frozen=True, slots=True)
+class _Round:
+    """One match's fixed inputs: the job, the weights, the labs to skip, the time and the
+    fairness counts, read once."""
+
+    spec: JobSpec
+    weights: Weights
+    exclude: frozenset[str] | set[str]
+    now: datetime
+    counts: Mapping[str, int]
+    total_jobs: int
+    active_labs: int
+
+    @classmethod
+    def start(
+        cls,
+        registry: LabRegistry,
+        spec: JobSpec,
+        *,
+        weights: Weights,
+        fairness: FairnessLedger,
+        exclude: frozenset[str] | set[str],
+        now: datetime | None,
+    ) -> _Round:
+        counts, total_jobs = fairness.snapshot()
+        return cls(spec, weights, exclude, now or datetime.now(UTC), counts, total_jobs, registry.active_count())
+
+    def consider(self, result: MatchResult, lab: LabView, distance_km: float) -> Candidate | None:
+        """Evaluate one lab: its candidate, or None with its reasons recorded in `result`."""
+        result.evaluated_labs += 1
+        if lab.node_id in self.exclude:
+            result.rejected[lab.node_id] = (Check("not_declined", False, "already declined this job"),)
+            return None
+        excess = excess_ratio(self.counts.get(lab.node_id, 0), self.total_jobs, self.active_labs)
+        candidate, failed = _evaluate(
+            lab, distance_km, self.spec, weights=self.weights, fairness_excess=excess, now=self.now
+        )
+        if candidate is None:
+            result.rejected[lab.node_id] = failed
+        return candidate
+
+
 def match(
     registry: LabRegistry,
     spec: JobSpec,
@@ -158,25 +201,17 @@ def match(
     exclude: frozenset[str] | set[str] = frozenset(),
     now: datetime | None = None,
 ) -> MatchResult:
-    now = now or datetime.now(UTC)
-    active = registry.active_count()
-    counts, total_jobs = fairness.snapshot()
+    """The best `top` candidates, walking labs nearest first until no farther lab can rank."""
+    round_ = _Round.start(registry, spec, weights=weights, fairness=fairness, exclude=exclude, now=now)
     result = MatchResult(total_labs=len(registry))
     for lab, distance in registry.nearest(spec.lat, spec.lon):
         if len(result.ranked) >= top and weights.km * distance > result.ranked[-1].score.total:
             break
-        result.evaluated_labs += 1
-        if lab.node_id in exclude:
-            result.rejected[lab.node_id] = (Check("not_declined", False, "already declined this job"),)
-            continue
-        excess = excess_ratio(counts.get(lab.node_id, 0), total_jobs, active)
-        candidate, failed = _evaluate(lab, distance, spec, weights=weights, fairness_excess=excess, now=now)
-        if candidate is None:
-            result.rejected[lab.node_id] = failed
-            continue
-        result.ranked.append(candidate)
-        result.ranked.sort(key=_rank_key)
-        del result.ranked[top:]
+        candidate = round_.consider(result, lab, distance)
+        if candidate is not None:
+            result.ranked.append(candidate)
+            result.ranked.sort(key=_rank_key)
+            del result.ranked[top:]
     return result
 
 
@@ -191,21 +226,11 @@ def match_naive(
     now: datetime | None = None,
 ) -> MatchResult:
     """Every lab, every machine, every check, then sort: the baseline and the oracle."""
-    now = now or datetime.now(UTC)
-    active = registry.active_count()
-    counts, total_jobs = fairness.snapshot()
+    round_ = _Round.start(registry, spec, weights=weights, fairness=fairness, exclude=exclude, now=now)
     result = MatchResult(total_labs=len(registry))
     for lab in registry.labs():
-        result.evaluated_labs += 1
-        if lab.node_id in exclude:
-            result.rejected[lab.node_id] = (Check("not_declined", False, "already declined this job"),)
-            continue
-        distance = haversine_km(spec.lat, spec.lon, lab.lat, lab.lon)
-        excess = excess_ratio(counts.get(lab.node_id, 0), total_jobs, active)
-        candidate, failed = _evaluate(lab, distance, spec, weights=weights, fairness_excess=excess, now=now)
-        if candidate is None:
-            result.rejected[lab.node_id] = failed
-        else:
+        candidate = round_.consider(result, lab, haversine_km(spec.lat, spec.lon, lab.lat, lab.lon))
+        if candidate is not None:
             result.ranked.append(candidate)
     result.ranked.sort(key=_rank_key)
     del result.ranked[top:]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from hub.routing.model import JobSpec, LabView, MachineView
+from hub.routing.snapshots import JobSpec, LabView, MachineView
 
 DENSITY_G_PER_CM3 = {
     "pla": 1.24,

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from hub.routing.geo import EARTH_RADIUS_KM
-from hub.routing.model import LabView
+from hub.routing.snapshots import LabView
 
 
 def unit_vector(lat: float, lon: float) -> tuple[float, float, float]:

@@ -8,8 +8,8 @@ from sqlmodel import Session, select
 from hub.nodes.models import Machine, Node
 from hub.orders.models import Job
 from hub.routing.fairness import FairnessLedger
-from hub.routing.model import LabView, MachineView
 from hub.routing.registry import LabRegistry
+from hub.routing.snapshots import LabView, MachineView
 from hub.timeutil import now
 
 

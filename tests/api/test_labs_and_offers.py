@@ -269,7 +269,7 @@ def test_an_order_is_split_when_no_lab_can_make_every_part(api, tokens):
 
 
 def test_a_job_waits_while_every_capable_lab_is_offline_and_goes_out_when_one_returns(api, tokens):
-    from hub.orders.service import route_waiting_jobs
+    from hub.dispatch.sweeps import route_waiting_jobs
 
     register_lab(api, "lab-one", 41.40, 2.17)
     services = api.app.state.services
@@ -298,7 +298,7 @@ def test_a_job_no_lab_could_ever_make_fails_at_once(api, tokens):
 
 
 def test_a_waiting_job_fails_when_patience_runs_out(api, tokens):
-    from hub.orders.service import route_waiting_jobs
+    from hub.dispatch.sweeps import route_waiting_jobs
 
     register_lab(api, "lab-one", 41.40, 2.17)
     services = api.app.state.services

@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import Session
 
 from cofab_wire import EventType
-from hub.orders.service import release_unaccepted_offers
+from hub.dispatch.sweeps import release_unaccepted_offers
 from hub.routing.geo import haversine_km
 from tests.factories import bearer, design_id, outbox_messages, place_order, register_lab, report_status, send_event
 

@@ -11,9 +11,9 @@ from sqlmodel import Session, func, select
 
 from cofab_wire import EventType, JobEvent
 from hub.dispatch import bulk
+from hub.dispatch import events as dispatch_events
 from hub.dispatch.models import OutboxMessage
 from hub.orders import history
-from hub.orders import service as orders_service
 from hub.orders.models import Job, NewJob, Order, OrderEvent
 
 
@@ -108,7 +108,7 @@ def test_a_batch_mixing_a_decline_with_other_events(hub, place):
         ("lab-a", JobEvent(job_id=declined, node_id="lab-a", seq=3, type=EventType.PROGRESS, stage="checking")),
     ]
     with Session(hub.engine, expire_on_commit=False) as session, hub.dispatch.lock:
-        changed = orders_service.apply_events(session, hub.dispatch, events)
+        changed = dispatch_events.apply_events(session, hub.dispatch, events)
         session.commit()
     assert changed == [True, True, True, False]
     with Session(hub.engine) as session:

@@ -12,8 +12,8 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from cofab_wire import EventType, JobEvent, MachineStatus, NodeStatus
+from hub.dispatch import events as dispatch_events
 from hub.dispatch.handlers import InboundHandler
-from hub.orders import service as orders_service
 from hub.orders.models import Job, OrderEvent
 from tests.mqtt_support import wait_until
 
@@ -90,7 +90,7 @@ def test_events_are_acknowledged_after_their_transaction(hub, place, worker):
 
 def test_nothing_is_acknowledged_while_the_database_is_away(hub, place, worker, monkeypatch):
     job_id = place(1)["jobs"][0]["id"]
-    real, failures, release = orders_service.apply_events, [], threading.Event()
+    real, failures, release = dispatch_events.apply_events, [], threading.Event()
 
     def database_away(session, ctx, events):
         if not release.is_set():
@@ -98,7 +98,7 @@ def test_nothing_is_acknowledged_while_the_database_is_away(hub, place, worker, 
             raise OperationalError("SELECT", {}, Exception("connection refused"))
         return real(session, ctx, events)
 
-    monkeypatch.setattr(orders_service, "apply_events", database_away)
+    monkeypatch.setattr(dispatch_events, "apply_events", database_away)
     worker.submit(event(job_id, "lab-a", 1, EventType.ACCEPTED, machine_id="p1"))
     wait_until(lambda: len(failures) >= 3, what="retries")
     assert worker.acked == []
@@ -109,14 +109,14 @@ def test_nothing_is_acknowledged_while_the_database_is_away(hub, place, worker, 
 
 def test_one_event_the_hub_cannot_apply_does_not_hold_back_the_others(hub, place, worker, monkeypatch):
     jobs = [j["id"] for j in place(3)["jobs"]]
-    real = orders_service.apply_events
+    real = dispatch_events.apply_events
 
     def poisoned(session, ctx, events):
         if any(e.job_id == jobs[1] for _, e in events):
             raise RuntimeError("a bug met this event")
         return real(session, ctx, events)
 
-    monkeypatch.setattr(orders_service, "apply_events", poisoned)
+    monkeypatch.setattr(dispatch_events, "apply_events", poisoned)
     for j in jobs:
         worker.submit(event(j, "lab-a", 1, EventType.ACCEPTED, machine_id="p1"))
     wait_until(lambda: len(worker.acked) == 3, what="every message acknowledged")

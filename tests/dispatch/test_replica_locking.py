@@ -15,11 +15,11 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from cofab_wire import EventType, JobEvent
+from hub.dispatch.events import handle_event
 from hub.maintenance import OfferSweeper, RegistryRefresher
 from hub.nodes.models import Membership
 from hub.nodes.service import set_membership
 from hub.orders.models import Job, Order, OrderEvent
-from hub.orders.service import handle_event
 from hub.timeutil import now
 from tests.conftest import postgres_only
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.routing.model import JobSpec, LabView, MachineView
+from hub.routing.snapshots import JobSpec, LabView, MachineView
 
 
 def machine(

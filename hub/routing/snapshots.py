@@ -1,5 +1,6 @@
-"""Immutable snapshots the matcher works on: labs and machines as the registry holds them, and
-the job to place. Snapshots are replaced, never mutated, so a match never sees half an update."""
+"""Immutable snapshots the matcher works on: labs and machines as the registry holds them, the
+job to place, and each hard check's outcome. Snapshots are replaced, never mutated, so a match
+never sees half an update."""
 
 from __future__ import annotations
 
