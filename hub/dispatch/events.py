@@ -156,7 +156,7 @@ state, and the history line that says so (None: nothing worth a line)."""
 def _apply(session: Session, ctx: DispatchContext, job: JobRow, event: JobEvent) -> None:
     line = _APPLY[event.type](ctx, job, event)
     if line is not None:
-        history.record_job(session, job, line.kind, line.message, **line.data)
+        history.record_job(session, job, line.kind, line.message, line.data)
 
 
 def _stage(name: str | None) -> JobStatus | None:

@@ -187,14 +187,14 @@ def _park(session: Session, ctx: DispatchContext, job: Job | NewJob, part: PartM
     if part.result.may_succeed_later() and t - job.created_at < ctx.routing_patience_s:
         if job.status != JobStatus.WAITING:
             message = f"no lab can take it right now, waiting: {why}"
-            history.record_job(session, job, "waiting", message, rejections=part.skipped)
+            history.record_job(session, job, "waiting", message, {"rejections": part.skipped})
         job.status = JobStatus.WAITING
         job.reason = f"waiting for a lab: {why}"
         return
     job.status = JobStatus.FAILED
     job.reason = f"no lab can make this part: {why}"
     job.completed_at = t
-    history.record_job(session, job, "unroutable", job.reason, rejections=part.skipped)
+    history.record_job(session, job, "unroutable", job.reason, {"rejections": part.skipped})
 
 
 def offer(
@@ -229,11 +229,13 @@ def offer(
         "offered",
         f"offered to {chosen.node_id} ({chosen.distance_km:.1f} km away), machine {chosen.machine_id}, "
         f"{chosen.price.total:.2f} {chosen.price.currency}",
-        distance_km=job.distance_km,
-        score=basis.score,
-        price=basis.price,
-        skipped=part.skipped,
-        evaluated_labs=part.result.evaluated_labs,
+        {
+            "distance_km": job.distance_km,
+            "score": basis.score,
+            "price": basis.price,
+            "skipped": part.skipped,
+            "evaluated_labs": part.result.evaluated_labs,
+        },
     )
 
 

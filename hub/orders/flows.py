@@ -24,6 +24,7 @@ from hub.orders.schemas import OrderCreate
 from hub.orders.service import (
     NotAllowed,
     OrderRejected,
+    check_order_size,
     draft_order,
     orderable_design,
     refresh_orders,
@@ -59,6 +60,7 @@ def place_order(session: Session, ctx: DispatchContext, maker: Principal, body: 
     files = current_parts(session, design.id)
     if not files:
         raise OrderRejected(f"design {design.id!r} has no files to make")
+    check_order_size(files, body.quantity)
     # The lock comes before the first write: on SQLite a writer that waited for the lock while
     # holding the database's write lock would deadlock with one holding the lock and writing.
     with ctx.lock:

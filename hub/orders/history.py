@@ -7,6 +7,7 @@ each as an ORM object cost more than routing the job it describes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from sqlmodel import Session
@@ -26,9 +27,11 @@ def record(
     *,
     job_id: str | None = None,
     node_id: str | None = None,
-    **data: Any,
+    data: Mapping[str, Any] | None = None,
 ) -> None:
-    """Add a line to the order's history, written when the caller's transaction commits."""
+    """Add a line to the order's history, written when the caller's transaction commits.
+    `data` is one mapping, never keyword arguments: it carries what a node reported, and a
+    node's keys must not be able to name this function's parameters."""
     stage(
         session,
         _TABLE,
@@ -39,7 +42,7 @@ def record(
             "kind": kind,
             "node_id": node_id,
             "message": message,
-            "data": data,
+            "data": dict(data or {}),
         },
     )
 
@@ -57,6 +60,6 @@ class JobRef(Protocol):
     def node_id(self) -> str | None: ...
 
 
-def record_job(session: Session, job: JobRef, kind: str, message: str, /, **data: Any) -> None:
+def record_job(session: Session, job: JobRef, kind: str, message: str, data: Mapping[str, Any] | None = None) -> None:
     """Add a line about one job to its order's history, naming the lab that holds it now."""
-    record(session, job.order_id, kind, message, job_id=job.id, node_id=job.node_id, **data)
+    record(session, job.order_id, kind, message, job_id=job.id, node_id=job.node_id, data=data)

@@ -13,7 +13,7 @@ serialises a process instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -27,6 +27,11 @@ from hub.orders.models import PENDING, Job, JobStatus, Order, OrderEvent, OrderS
 from hub.orders.schemas import JobPublic, OrderCreate, OrderEventPublic, OrderPublic, QuoteRequest
 from hub.timeutil import now
 
+MAX_PARTS_PER_ORDER = 500
+"""Copies one order may make (parts x part quantity x order quantity). Each copy is a job with
+its own offer: past a batch a lab could plan, an order is a production run to arrange with the
+labs, and without a bound one request could create up to 200 x 1,000 x 100 jobs."""
+
 
 class OrderRejected(Rejected):
     """The order (or quote) cannot be made as asked: no such design, nothing to make."""
@@ -35,6 +40,17 @@ class OrderRejected(Rejected):
 class NotAllowed(Conflict):
     """The job or order is past the point where this is possible (an offer already answered,
     every job already running)."""
+
+
+def check_order_size(files: Sequence[DesignFile], quantity: int) -> int:
+    """The number of part copies (jobs) the order makes; refused past `MAX_PARTS_PER_ORDER`."""
+    copies = quantity * sum(design_file.quantity for design_file in files)
+    if copies > MAX_PARTS_PER_ORDER:
+        raise OrderRejected(
+            f"this order would make {copies:,} parts ({quantity} x {copies // quantity:,} per copy of the design); "
+            f"one order makes at most {MAX_PARTS_PER_ORDER:,}: order fewer, or arrange a production run with the labs"
+        )
+    return copies
 
 
 def orderable_design(session: Session, design_id: str) -> Design:

@@ -10,7 +10,17 @@ from schemathesis.errors import FailureGroup
 
 from cofab_wire import EventType
 from tests.api.test_fuzz import SCHEMA
-from tests.factories import ADMIN, bearer, design_id, place_order, register_lab, send_event
+from tests.factories import (
+    ADMIN,
+    bearer,
+    cube,
+    design_id,
+    place_order,
+    publish_parts,
+    register_lab,
+    send_event,
+    stage_upload,
+)
 
 BIG = 2**63  # past SQLite's INTEGER and PostgreSQL's BIGINT
 WIDE = 2**31  # past PostgreSQL's INTEGER, which every integer column of the hub is
@@ -101,20 +111,31 @@ def test_the_hubs_own_broker_user_is_not_a_node_id(api, loose, hub_settings):
     assert "the hub's own broker user name" in response.json()["detail"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="hub.orders.service: a COMPLETED event's detail is spread as keyword arguments into "
-    "history.record, so a key named job_id, node_id, message, kind, order_id or session raises "
-    "TypeError; pass it as one `detail=` value (or drop colliding keys)",
-)
-@pytest.mark.parametrize("key", ["job_id", "node_id", "message", "session"])
+@pytest.mark.parametrize("key", ["job_id", "node_id", "message", "session", "data", "kind", "job"])
 def test_event_detail_keys_that_name_arguments_are_kept_as_data(api, tokens, design, key):
     placed = place_order(api, tokens["maker"], design)
     job_id = placed["jobs"][0]["id"]
     assert send_event(api, "lab-one", job_id, 1, EventType.ACCEPTED, machine_id="p1")
     assert send_event(api, "lab-one", job_id, 2, EventType.COMPLETED, detail={key: "x", "grams": 3.5})
-    assert api.get(f"/api/v1/orders/{placed['id']}", headers=bearer(tokens["maker"])).json()["status"] == "completed"
+    view = api.get(f"/api/v1/orders/{placed['id']}", headers=bearer(tokens["maker"])).json()
+    assert view["status"] == "completed"
+    completed = [line for line in view["events"] if line["kind"] == "completed"]
+    assert completed and completed[0]["data"][key] == "x"  # kept as the node's data, not an argument
+
+
+def test_an_order_past_the_parts_limit_is_refused_before_any_job(api, tokens, design):
+    """One request could make 200 parts x 1,000 x 100 copies: over MAX_PARTS_PER_ORDER the
+    order is refused with the count, and nothing is created."""
+    upload = stage_upload(api, tokens["designer"], cube()).json()["id"]
+    many = publish_parts(api, tokens["designer"], [{"upload_id": upload, "quantity": 1000}], title="Washers")["id"]
+    response = api.post(
+        "/api/v1/orders",
+        json={"design_id": many, "material": "PLA", "lat": 41.4, "lon": 2.17},
+        headers=bearer(tokens["maker"]),
+    )
+    assert response.status_code == 422, response.text
+    assert "would make 1,000 parts" in response.json()["detail"]
+    assert api.get("/api/v1/orders", headers=bearer(tokens["maker"])).json() == []
 
 
 @pytest.mark.xfail(
