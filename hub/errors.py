@@ -67,8 +67,33 @@ class Rejected(DomainError):
 
 
 def install(app: FastAPI) -> None:
-    """Answer every `DomainError` with its status code, message and headers."""
+    """Answer every `DomainError` with its status code, message and headers, and say so in
+    the OpenAPI document."""
 
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _document_refusals(build_openapi())
+        return app.openapi_schema or build_openapi()
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it
+
+
+def _document_refusals(schema: dict[str, Any]) -> None:
+    """FastAPI documents every 422 as a list of validation errors; the hub's `Rejected` answers
+    a 422 with one message. The shared component says both, so clients and schema checks see
+    the answers the hub gives."""
+    validation = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+    if validation is None:
+        return
+    listed = validation["properties"]["detail"]
+    validation["properties"]["detail"] = {
+        "title": "Detail",
+        "description": "What was refused: a message, or for invalid input each field's error.",
+        "anyOf": [{"type": "string"}, {key: value for key, value in listed.items() if key != "title"}],
+    }

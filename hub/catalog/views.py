@@ -31,7 +31,7 @@ from hub.catalog.schemas import (
     VersionCreate,
     VersionPublic,
 )
-from hub.deps import Caller, DbSession, Services, require
+from hub.deps import Caller, DbInt, DbSession, Services, require
 from hub.errors import NotFound, Rejected, TooLarge
 from hub.files import holds
 from hub.files.store import FileStore
@@ -261,7 +261,7 @@ def list_designs(
     tag: Annotated[str | None, Query(max_length=64)] = None,
     fits: Annotated[str | None, Query(max_length=64, description="e.g. `200x200x180` (mm)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[DbInt, Query(ge=0)] = 0,
 ) -> DesignPage:
     box = search.parse_fits(fits) if fits else None
     if licence:
@@ -374,7 +374,7 @@ def publish_version(design_id: str, body: VersionCreate, session: DbSession, pri
     response_model=VersionPublic,
     summary="One version of a design with its parts and their analysis",
 )
-def get_version(design_id: str, number: int, session: DbSession, _: Caller) -> VersionPublic:
+def get_version(design_id: str, number: DbInt, session: DbSession, _: Caller) -> VersionPublic:
     version = service.version_public(session, design_id, number)
     if version is None:
         raise NotFound(f"no version {number} of design {design_id!r}")
@@ -398,7 +398,7 @@ def _derived_response(
     responses={200: {"content": {"image/png": {}}}},
 )
 def thumbnail(
-    design_id: str, number: int, file_id: int, session: DbSession, _: Caller, services: Services
+    design_id: str, number: DbInt, file_id: DbInt, session: DbSession, _: Caller, services: Services
 ) -> FileResponse:
     return _derived_response(
         session, services.files, design_id, number, file_id, "thumbnail", "image/png", f"{file_id}.png"
@@ -412,7 +412,7 @@ def thumbnail(
     responses={200: {"content": {"model/gltf-binary": {}}}},
 )
 def viewer(
-    design_id: str, number: int, file_id: int, session: DbSession, _: Caller, services: Services
+    design_id: str, number: DbInt, file_id: DbInt, session: DbSession, _: Caller, services: Services
 ) -> FileResponse:
     return _derived_response(
         session, services.files, design_id, number, file_id, "viewer", "model/gltf-binary", f"{file_id}.glb"
@@ -427,7 +427,7 @@ def viewer(
     "documentation-language, function) and one `[[part]]` per file, with its quantity.",
     responses={200: {"content": {"application/toml": {}}}},
 )
-def export_okh(design_id: str, number: int, session: DbSession, _: Caller, services: Services):
+def export_okh(design_id: str, number: DbInt, session: DbSession, _: Caller, services: Services):
     text = okh.export_manifest(session, design_id, number, public_url=services.settings.public_url)
     return Response(
         text,
@@ -446,7 +446,7 @@ def remixes(
     session: DbSession,
     _: Caller,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[DbInt, Query(ge=0)] = 0,
 ) -> list[DesignSummary]:
     return service.remixes_public(session, design_id, limit=limit, offset=offset)
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.deps import CurrentOrder, DbSession, Services, require
+from hub.deps import CurrentOrder, DbInt, DbSession, Services, require
 from hub.orders import flows, quotes, service
 from hub.orders.schemas import OrderCreate, OrderPlaced, OrderPublic, Quote, QuoteRequest
 
@@ -69,7 +69,7 @@ def list_orders(
     session: DbSession,
     caller: Maker,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[DbInt, Query(ge=0)] = 0,
 ) -> list[OrderPublic]:
     return [service.order_view(session, oid) for oid in service.orders_of(session, caller, limit=limit, offset=offset)]
 

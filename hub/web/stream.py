@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.deps import CurrentLab, DbSession, Services, require
+from hub.deps import INT_COLUMN_MAX, CurrentLab, DbInt, DbSession, Services, require
 from hub.errors import NotFound
 from hub.guard.streams import StreamSlot
 from hub.orders.models import OrderEvent
@@ -145,13 +145,13 @@ async def order_stream(
     session: DbSession,
     services: Services,
     last_event_id: Annotated[str | None, Header()] = None,
-    after: Annotated[int, Query(ge=0, description="Send only rows after this id.")] = 0,
+    after: Annotated[DbInt, Query(ge=0, description="Send only rows after this id.")] = 0,
 ) -> StreamingResponse:
     owner = queries.order_owner(session, order_id)
     if owner is None or (caller.role is Role.MAKER and owner != caller.token_id):
         raise NotFound(f"no order {order_id!r}")
-    if last_event_id and last_event_id.isdigit():
-        after = int(last_event_id)
+    if last_event_id and last_event_id.isascii() and last_event_id.isdigit() and int(last_event_id) <= INT_COLUMN_MAX:
+        after = int(last_event_id)  # an id the stream sent; anything else is ignored, as EventSource would
     return _event_stream(request, _order_poll(services.engine, order_id, after))
 
 

@@ -80,17 +80,7 @@ def status_is_documented_or_a_refusal(ctx: Any, response: Any, case: schemathesi
     return None
 
 
-def schema_conformance_but_string_refusals(ctx: Any, response: Any, case: schemathesis.Case) -> bool | None:
-    """Response schema conformance, less one known gap: the hub's own 422 refusals carry
-    `{"detail": "<message>"}` where the schema documents FastAPI's list of validation errors.
-    Tracked (and to be dropped with its fix) by test_hostile_inputs.py's
-    test_a_refusal_matches_the_documented_422."""
-    if response.status_code == 422 and isinstance(response.json().get("detail"), str):
-        return None
-    return response_schema_conformance(ctx, response, case)
-
-
-CHECKS = [not_a_server_error, schema_conformance_but_string_refusals, status_is_documented_or_a_refusal]
+CHECKS = [not_a_server_error, response_schema_conformance, status_is_documented_or_a_refusal]
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from schemathesis.errors import FailureGroup
 
 from cofab_wire import EventType
 from tests.api.test_fuzz import SCHEMA
@@ -24,14 +23,6 @@ from tests.factories import (
 
 BIG = 2**63  # past SQLite's INTEGER and PostgreSQL's BIGINT
 WIDE = 2**31  # past PostgreSQL's INTEGER, which every integer column of the hub is
-
-INT_BOUND = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="declare the parameter as hub.deps.DbInt (offset: Annotated[DbInt, Query(ge=0)], number: DbInt, "
-    "file_id: DbInt, after: Annotated[DbInt, Query(ge=0)]) in hub/catalog/views.py, hub/orders/views.py "
-    "and hub/web/stream.py",
-)
 
 
 @pytest.fixture
@@ -81,15 +72,15 @@ def test_finite_numbers_still_pass(api, tokens, design):
 @pytest.mark.parametrize(
     "path",
     [
-        pytest.param(f"/api/v1/designs?offset={BIG}", marks=INT_BOUND),
-        pytest.param(f"/api/v1/orders?offset={BIG}", marks=INT_BOUND),
-        pytest.param(f"/api/v1/designs/{{design}}/remixes?offset={BIG}", marks=INT_BOUND),
-        pytest.param(f"/api/v1/designs/{{design}}/versions/{BIG}", marks=INT_BOUND),
-        pytest.param(f"/api/v1/designs/{{design}}/versions/{WIDE}", marks=INT_BOUND),
-        pytest.param(f"/api/v1/designs/{{design}}/versions/{WIDE}/okh.toml", marks=INT_BOUND),
-        pytest.param(f"/api/v1/designs/{{design}}/versions/1/files/{BIG}/thumbnail.png", marks=INT_BOUND),
-        pytest.param(f"/api/v1/designs/{{design}}/versions/1/files/{WIDE}/viewer.glb", marks=INT_BOUND),
-        pytest.param(f"/api/v1/orders/{{order}}/stream?after={WIDE}", marks=INT_BOUND),
+        f"/api/v1/designs?offset={BIG}",
+        f"/api/v1/orders?offset={BIG}",
+        f"/api/v1/designs/{{design}}/remixes?offset={BIG}",
+        f"/api/v1/designs/{{design}}/versions/{BIG}",
+        f"/api/v1/designs/{{design}}/versions/{WIDE}",
+        f"/api/v1/designs/{{design}}/versions/{WIDE}/okh.toml",
+        f"/api/v1/designs/{{design}}/versions/1/files/{BIG}/thumbnail.png",
+        f"/api/v1/designs/{{design}}/versions/1/files/{WIDE}/viewer.glb",
+        f"/api/v1/orders/{{order}}/stream?after={WIDE}",
     ],
 )
 def test_integers_past_what_the_database_holds_are_refused(loose, tokens, design, path):
@@ -138,13 +129,6 @@ def test_an_order_past_the_parts_limit_is_refused_before_any_job(api, tokens, de
     assert api.get("/api/v1/orders", headers=bearer(tokens["maker"])).json() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(AssertionError, FailureGroup),
-    reason="the hub's refusals (hub.errors.DomainError, HTTPException with a message) answer 422 with "
-    '{"detail": "<message>"}, but the OpenAPI documents every 422 as HTTPValidationError (detail: a list): '
-    "document 422 as detail string-or-list once, in create_app (and drop the tolerance in test_fuzz.py)",
-)
 def test_a_refusal_matches_the_documented_422(api, tokens):
     body = {"design_id": "d_none", "material": "PLA", "lat": 41.4, "lon": 2.17}
     response = api.post("/api/v1/quotes", json=body, headers=bearer(tokens["maker"]))
