@@ -40,6 +40,12 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 DbSession = Annotated[Session, Depends(get_session)]
+"""The route's session, open until the answer is sent (a response model may still read rows)."""
+BriefSession = Annotated[Session, Depends(get_session, scope="function")]
+"""A session closed as soon as the route function returns, before the answer is sent. For
+what runs before every route (who is calling) and what a streaming route checks first (does
+the order exist): a live stream answers for up to 30 minutes, and a session held that long
+holds a pooled connection, so a few open streams would starve every other request."""
 
 INT_COLUMN_MAX = 2**31 - 1
 """The largest integer every database of the hub can compare with its integer columns
@@ -58,7 +64,7 @@ _bearer = HTTPBearer(auto_error=False, description="API token: `Authorization: B
 def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    session: DbSession,
+    session: BriefSession,
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise Unauthenticated("missing API token (Authorization: Bearer <token>)")
@@ -84,7 +90,7 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
     return check
 
 
-def current_lab(node_id: str, caller: Annotated[Principal, Depends(require(Role.LAB))], session: DbSession) -> Node:
+def current_lab(node_id: str, caller: Annotated[Principal, Depends(require(Role.LAB))], session: BriefSession) -> Node:
     """The lab named by the path's `node_id`: a lab token may name only its own node, an admin
     any. Answers 404 itself, also for another lab's id, so a token learns nothing about labs
     other than its own."""

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.deps import INT_COLUMN_MAX, CurrentLab, DbInt, DbSession, Services, require
+from hub.deps import INT_COLUMN_MAX, BriefSession, CurrentLab, DbInt, Services, require
 from hub.errors import NotFound
 from hub.guard.streams import StreamSlot
 from hub.orders.models import OrderEvent
@@ -142,7 +142,7 @@ async def order_stream(
     request: Request,
     caller: Annotated[Principal, Depends(require(Role.MAKER, Role.CITY))],
     _slot: StreamSlot,
-    session: DbSession,
+    session: BriefSession,
     services: Services,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[DbInt, Query(ge=0, description="Send only rows after this id.")] = 0,
