@@ -13,7 +13,6 @@ Takes a `Session`; no FastAPI here.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from hub.catalog.models import DesignFile
 from hub.metrics.config import Assumptions
 from hub.nodes.models import Machine, Membership, Node
 from hub.orders.models import Job, JobStatus, Order, OrderStatus
-from hub.routing.geo import haversine_km
+from hub.routing.geo import cell_index, haversine_km, snap
 from hub.routing.pricing import DEFAULT_DENSITY_G_PER_CM3, DENSITY_G_PER_CM3, SETUP_HOURS, SOLID_FRACTION
 
 DEFAULT_RATE_MM3_S = 8.0
@@ -134,23 +133,13 @@ class CityReport:
     records: list[PartRecord] = field(repr=False, default_factory=list)
 
 
-def _cell_index(value: float, step: float) -> int:
-    # the epsilon keeps 41.40 / 0.01 (4139.999...) in cell 4140, as a person would count it
-    return math.floor(value / step + 1e-9)
-
-
-def snap(value: float, step: float) -> float:
-    """The centre of the grid cell of size `step` holding `value` (used to blur makers' places)."""
-    return round((_cell_index(value, step) + 0.5) * step, 6)
-
-
 def _short(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
 def grid_cell(lat: float, lon: float, step: float) -> str:
     """A stable, readable name for the cell: its south-west corner, e.g. `cell 41.35,2.15`."""
-    return f"cell {_short(_cell_index(lat, step) * step)},{_short(_cell_index(lon, step) * step)}"
+    return f"cell {_short(cell_index(lat, step) * step)},{_short(cell_index(lon, step) * step)}"
 
 
 def district_of(node: Node, assumptions: Assumptions) -> str:

@@ -25,6 +25,7 @@ from hub.errors import Conflict, Rejected
 from hub.orders import history
 from hub.orders.models import PENDING, Job, JobStatus, Order, OrderEvent, OrderStatus
 from hub.orders.schemas import JobPublic, OrderCreate, OrderEventPublic, OrderPublic, QuoteRequest
+from hub.routing.geo import snap
 from hub.timeutil import now
 
 MAX_PARTS_PER_ORDER = 500
@@ -178,6 +179,14 @@ def order_view(session: Session, order_id: str) -> OrderPublic | None:
             for e in events
         ],
     )
+
+
+def as_seen_by(view: OrderPublic, caller: Principal, grid_deg: float) -> OrderPublic:
+    """The order as `caller` may see it: the maker (and an admin) see the exact place; anyone
+    else (a city officer) the centre of its privacy-grid cell, as the city exports show it."""
+    if caller.role in (Role.MAKER, Role.ADMIN):
+        return view
+    return view.model_copy(update={"lat": snap(view.lat, grid_deg), "lon": snap(view.lon, grid_deg)})
 
 
 def orders_of(session: Session, maker: Principal, *, limit: int = 100, offset: int = 0) -> list[str]:

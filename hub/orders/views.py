@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
-from hub.deps import CurrentOrder, DbInt, DbSession, Services, require
+from hub.deps import Caller, CurrentOrder, DbInt, DbSession, Services, require
 from hub.orders import flows, quotes, service
 from hub.orders.schemas import OrderCreate, OrderPlaced, OrderPublic, Quote, QuoteRequest
 
@@ -60,8 +60,10 @@ def place(body: OrderCreate, session: DbSession, maker: Maker, response: Respons
 @router.get(
     "/orders/{order_id}", response_model=OrderPublic, summary="An order's status, its jobs and its event history"
 )
-def get_order(order: CurrentOrder, session: DbSession) -> OrderPublic:
-    return service.order_view(session, order.id)
+def get_order(order: CurrentOrder, caller: Caller, session: DbSession, services: Services) -> OrderPublic:
+    view = service.order_view(session, order.id)
+    assert view is not None  # CurrentOrder found it in this session
+    return service.as_seen_by(view, caller, services.settings.city.privacy_grid_deg)
 
 
 @router.get("/orders", response_model=list[OrderPublic], summary="The caller's orders, newest first")

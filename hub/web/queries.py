@@ -24,7 +24,7 @@ from hub.catalog.schemas import DesignSummary
 from hub.metrics.service import month_of
 from hub.nodes.models import Machine, Membership, Node
 from hub.orders.models import Job, JobStatus, Order, OrderEvent, OrderStatus
-from hub.orders.service import order_view
+from hub.orders.service import as_seen_by, order_view
 from hub.timeutil import now
 
 OFFER_STATES = (JobStatus.OFFERED, JobStatus.FETCHING, JobStatus.CHECKING, JobStatus.AWAITING_ACCEPTANCE)
@@ -375,13 +375,13 @@ def _analysis_summary(design_file: DesignFile | None) -> dict[str, Any]:
 # --- maker -----------------------------------------------------------------------------------
 
 
-def order_snapshot(session: Session, order_id: str) -> dict[str, Any] | None:
-    """The order as the API shows it, plus what the page adds: the design's title, the labs'
-    places for the map, whether it is over, and where to pick it up."""
+def order_snapshot(session: Session, order_id: str, caller: Principal, grid_deg: float) -> dict[str, Any] | None:
+    """The order as the API shows it to `caller`, plus what the page adds: the design's title,
+    the labs' places for the map, whether it is over, and where to pick it up."""
     view = order_view(session, order_id)
     if view is None:
         return None
-    data = view.model_dump(mode="json")
+    data = as_seen_by(view, caller, grid_deg).model_dump(mode="json")
     design = session.get(Design, view.design_id)
     node_ids = sorted({j.node_id for j in view.jobs if j.node_id})
     nodes = {n.id: n for n in session.exec(select(Node).where(Node.id.in_(node_ids)))} if node_ids else {}

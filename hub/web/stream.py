@@ -106,7 +106,7 @@ def _event_stream(request: Request, poll: Poll) -> StreamingResponse:
     )
 
 
-def _order_poll(engine: Engine, order_id: str, after: int) -> Poll:
+def _order_poll(engine: Engine, order_id: str, after: int, caller: Principal, grid_deg: float) -> Poll:
     """New history rows, then the order's snapshot (always on the first poll); `end` once the
     order is over and every row of it was sent."""
     first = True
@@ -119,7 +119,9 @@ def _order_poll(engine: Engine, order_id: str, after: int) -> Poll:
         first = False
         messages = [sse("history", event, event["id"]) for event in events]
         after = events[-1]["id"] if events else after
-        snapshot = await run_in_threadpool(_read, engine, lambda s: queries.order_snapshot(s, order_id))
+        snapshot = await run_in_threadpool(
+            _read, engine, lambda s: queries.order_snapshot(s, order_id, caller, grid_deg)
+        )
         messages.append(sse("order", snapshot, after))
         if snapshot["finished"] and snapshot["last_event_id"] <= after:
             messages.append(sse("end", {"status": snapshot["status"]}, after))
@@ -152,7 +154,8 @@ async def order_stream(
         raise NotFound(f"no order {order_id!r}")
     if last_event_id and last_event_id.isascii() and last_event_id.isdigit() and int(last_event_id) <= INT_COLUMN_MAX:
         after = int(last_event_id)  # an id the stream sent; anything else is ignored, as EventSource would
-    return _event_stream(request, _order_poll(services.engine, order_id, after))
+    grid = services.settings.city.privacy_grid_deg
+    return _event_stream(request, _order_poll(services.engine, order_id, after, caller, grid))
 
 
 def _snapshot_poll(engine: Engine, build: Callable[[Session], Any]) -> Poll:

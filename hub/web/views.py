@@ -300,7 +300,8 @@ def order_page(
             title="No such order",
             message=f"There is no order {order_id} of yours.",
         )
-    return render(request, "order.html", principal, order=queries.order_snapshot(session, order_id))
+    grid = request.app.state.services.settings.city.privacy_grid_deg
+    return render(request, "order.html", principal, order=queries.order_snapshot(session, order_id, principal, grid))
 
 
 # --- designer --------------------------------------------------------------------------------

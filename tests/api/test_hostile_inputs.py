@@ -134,3 +134,16 @@ def test_a_refusal_matches_the_documented_422(api, tokens):
     response = api.post("/api/v1/quotes", json=body, headers=bearer(tokens["maker"]))
     assert response.status_code == 422
     SCHEMA["/api/v1/quotes"]["POST"].validate_response(response)
+
+
+def test_a_city_officer_sees_a_makers_place_only_on_the_privacy_grid(api, tokens, design, hub_settings):
+    """The city role reads orders for its figures; the maker's exact place would defeat the
+    grid the city exports blur it to. The maker still sees their own exact place."""
+    placed = place_order(api, tokens["maker"], design, where=(41.40361, 2.17438))
+    path = f"/api/v1/orders/{placed['id']}"
+    mine = api.get(path, headers=bearer(tokens["maker"])).json()
+    assert (mine["lat"], mine["lon"]) == (41.40361, 2.17438)
+    city = api.get(path, headers=bearer(tokens["city"])).json()
+    grid = hub_settings.city.privacy_grid_deg
+    assert (city["lat"], city["lon"]) == (41.405, 2.175)  # the centre of its 0.01-degree cell
+    assert grid == 0.01
