@@ -35,6 +35,10 @@ class ApprovalRefused(Forbidden):
     """The approver may not approve this lab (403)."""
 
 
+class NotPending(Conflict):
+    """The lab does not await approval (409): it is active, or deactivated by an admin."""
+
+
 class BrokerAccounts(Protocol):
     """Whatever issues a node's broker login (the supervised Mosquitto's password file)."""
 
@@ -94,8 +98,11 @@ def approve(
     session: Session, node_id: str, approver: Principal, *, required: int, registry: LabRegistry | None
 ) -> NodePublic:
     """One approval of a pending lab. An admin's approval activates it at once; otherwise
-    `required` distinct active member labs must approve."""
+    `required` distinct active member labs must approve. Only an admin may approve an inactive
+    lab (re-activation): member votes count for pending labs only, so a deactivation by an admin
+    cannot be undone by a member lab."""
     node = find_node(session, node_id)
+    _check_approvable(node, approver)
     if approver.role is Role.ADMIN:
         key = f"admin:{approver.token_id}"
     else:
@@ -105,8 +112,6 @@ def approve(
         if voter.id == node_id:
             raise ApprovalRefused("a lab cannot approve itself")
         key = f"node:{voter.id}"
-    if node.membership == Membership.ACTIVE:
-        return to_public(session, node)
     if (
         session.exec(
             select(MembershipApproval).where(MembershipApproval.node_id == node_id, MembershipApproval.approver == key)
@@ -125,10 +130,27 @@ def approve(
     return to_public(session, node)
 
 
+def _check_approvable(node: Node, approver: Principal) -> None:
+    """409 unless the lab awaits approval: pending, or inactive when an admin approves."""
+    if node.membership == Membership.PENDING:
+        return
+    if node.membership == Membership.INACTIVE and approver.role is Role.ADMIN:
+        return
+    if node.membership == Membership.ACTIVE:
+        raise NotPending(f"lab {node.id!r} is already active; only a pending lab can be approved")
+    raise NotPending(
+        f"lab {node.id!r} was deactivated; only an admin can approve it again (member labs approve pending labs only)"
+    )
+
+
 def set_membership(session: Session, node_id: str, membership: Membership, registry: LabRegistry | None) -> NodePublic:
     node = find_node(session, node_id)
     node.membership = membership
     session.add(node)
+    if membership == Membership.INACTIVE:
+        # Earlier votes must not count again: re-activation takes an admin.
+        for approval in session.exec(select(MembershipApproval).where(MembershipApproval.node_id == node_id)):
+            session.delete(approval)
     session.commit()
     _sync(session, registry, node_id)
     return to_public(session, node)
