@@ -219,6 +219,25 @@ def test_a_hub_listener_keeps_nodes_out_of_each_others_sessions(tmp_path, mqtt_c
         assert hub_1.client.is_connected() and hub_2.client.is_connected()
 
 
+def test_a_lab_login_is_refused_on_the_hub_listener(tmp_path, mqtt_client, wait_until, free_port) -> None:
+    """On the hub's listener client ids are not forced: a lab logging in there could take over
+    the hub's or another lab's session, so only the hub's own user may log in there."""
+    settings = BrokerSettings(data_dir=tmp_path, port=free_port(), hub_port=free_port(), hub_password=HUB_PASSWORD)
+    with MosquittoSupervisor(settings) as broker:
+        pw_a = broker.add_node("lab-a")
+        on_node_listener = mqtt_client(settings.node_endpoint, "lab-a", pw_a)
+        wait_until(lambda: not on_node_listener.connect().is_failure, what="lab-a login on the nodes' listener")
+        on_hub_listener = mqtt_client(settings.hub_endpoint, "lab-a", pw_a, client_id="cofab-hub-1")
+        assert on_hub_listener.connect().value in (134, 135)  # bad credentials / not authorised
+        hub = mqtt_client(settings.hub_endpoint, "hub", HUB_PASSWORD, client_id="cofab-hub-1")
+        assert not hub.connect().is_failure
+        on_node_listener.subscribe(T.jobs("lab-a"))
+        hub.publish(T.jobs("lab-a"), b"offer")
+        on_node_listener.wait_for(T.jobs("lab-a"), b"offer")
+        # Nor may the hub's user log in on the nodes' listener: it has its own.
+        assert mqtt_client(settings.node_endpoint, "hub", HUB_PASSWORD).connect().is_failure
+
+
 def test_stop_is_safe_twice_and_reload_without_broker_writes_files(broker_settings) -> None:
     supervisor = MosquittoSupervisor(broker_settings)
     supervisor.stop()
