@@ -52,3 +52,14 @@ def authenticate(session: Session, token: str) -> Principal | None:
     if record is None or record.revoked:
         return None
     return Principal(token_id=record.id, name=record.name, role=Role(record.role), node_id=record.node_id)
+
+
+def revoke_node_tokens(session: Session, node_id: str) -> int:
+    """Revoke every token that speaks for `node_id` (not committed); how many were live."""
+    records = session.exec(select(ApiToken).where(ApiToken.node_id == node_id, ApiToken.revoked == False))  # noqa: E712
+    count = 0
+    for record in records:
+        record.revoked = True
+        session.add(record)
+        count += 1
+    return count

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from cofab_wire import NodeStatus
 from hub.auth.roles import Role
-from hub.auth.service import Principal, create_token
+from hub.auth.service import Principal, create_token, revoke_node_tokens
 from hub.errors import Conflict, Forbidden, NotFound
 from hub.nodes.models import Machine, Membership, MembershipApproval, Node
 from hub.nodes.schemas import MachinePublic, MachineSpec, NodeCreate, NodePublic
@@ -43,6 +43,8 @@ class BrokerAccounts(Protocol):
     """Whatever issues a node's broker login (the supervised Mosquitto's password file)."""
 
     def add_node(self, node_id: str) -> str: ...
+
+    def remove_node(self, node_id: str) -> bool: ...
 
 
 def register_node(
@@ -143,16 +145,25 @@ def _check_approvable(node: Node, approver: Principal) -> None:
     )
 
 
-def set_membership(session: Session, node_id: str, membership: Membership, registry: LabRegistry | None) -> NodePublic:
+def deactivate(
+    session: Session, node_id: str, accounts: BrokerAccounts | None, registry: LabRegistry | None
+) -> NodePublic:
+    """Make a lab inactive and shut it out at once: its votes, API tokens and broker login go.
+
+    Votes go so that re-activation takes an admin; the broker disconnects the lab's live
+    connection when its login is removed (docs/mqtt.md). With several replicas the broker's
+    password file lives with the replica that runs it (`accounts` is None elsewhere)."""
     node = find_node(session, node_id)
-    node.membership = membership
+    node.membership = Membership.INACTIVE
     session.add(node)
-    if membership == Membership.INACTIVE:
-        # Earlier votes must not count again: re-activation takes an admin.
-        for approval in session.exec(select(MembershipApproval).where(MembershipApproval.node_id == node_id)):
-            session.delete(approval)
+    for approval in session.exec(select(MembershipApproval).where(MembershipApproval.node_id == node_id)):
+        session.delete(approval)
+    revoked = revoke_node_tokens(session, node_id)
     session.commit()
+    if accounts is not None:
+        accounts.remove_node(node_id)
     _sync(session, registry, node_id)
+    log.info("lab deactivated", extra={"node_id": node_id, "tokens_revoked": revoked})
     return to_public(session, node)
 
 

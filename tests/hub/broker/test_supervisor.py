@@ -66,6 +66,27 @@ def test_a_removed_node_is_disconnected_and_refused(broker, connect, can_log_in,
         broker.add_node("bad/id")
 
 
+def test_a_removed_node_is_disconnected_at_once_and_cannot_come_back(tmp_path, mqtt_client, free_port) -> None:
+    """As the hub runs it (its own listener): the node's live connection ends at once, and a
+    reconnect with its old password is refused."""
+    settings = BrokerSettings(data_dir=tmp_path, port=free_port(), hub_port=free_port(), hub_password=HUB_PASSWORD)
+    with MosquittoSupervisor(settings) as broker:
+        password = broker.add_node("lab-gone")
+        node = mqtt_client(settings.node_endpoint, "lab-gone", password, client_id="lab-gone", **PERSISTENT)
+        deadline = time.monotonic() + WAIT
+        while node.connect().is_failure:  # the broker applies the new user asynchronously
+            assert time.monotonic() < deadline, "lab-gone could not log in"
+            node.connacks.clear()
+        hub = mqtt_client(settings.hub_endpoint, "hub", HUB_PASSWORD, client_id="cofab-hub-1")
+        assert not hub.connect().is_failure
+
+        assert broker.remove_node("lab-gone")
+        node.wait_disconnected(timeout=1.0)
+        again = mqtt_client(settings.node_endpoint, "lab-gone", password, client_id="lab-gone", **PERSISTENT)
+        assert again.connect().is_failure
+        assert hub.client.is_connected()
+
+
 def test_the_watchdog_restarts_a_killed_broker(broker_settings, mqtt_client, wait_until, caplog):
     restarts: list[int] = []
     with MosquittoSupervisor(broker_settings, watchdog_interval=0.1, on_restart=lambda: restarts.append(1)) as broker:
