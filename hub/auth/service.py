@@ -6,10 +6,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from hub.auth.models import ApiToken
 from hub.auth.roles import Role
+from hub.errors import Forbidden, NotFound
 from hub.timeutil import now
 
 
@@ -52,3 +53,34 @@ def authenticate(session: Session, token: str) -> Principal | None:
     if record is None or record.revoked:
         return None
     return Principal(token_id=record.id, name=record.name, role=Role(record.role), node_id=record.node_id)
+
+
+def revoke_node_tokens(session: Session, node_id: str) -> int:
+    """Revoke every token that speaks for `node_id` (not committed); how many were live."""
+    records = session.exec(select(ApiToken).where(ApiToken.node_id == node_id, col(ApiToken.revoked).is_(False)))
+    count = 0
+    for record in records:
+        record.revoked = True
+        session.add(record)
+        count += 1
+    return count
+
+
+def revoke_token(session: Session, token_id: int, by: Principal) -> ApiToken:
+    """Revoke one token (not committed): an admin may revoke any, anyone else only their own.
+    Someone else's token answers 404 like a missing one, so ids cannot be probed."""
+    record = session.get(ApiToken, token_id)
+    if record is None or (by.role is not Role.ADMIN and record.id != by.token_id):
+        raise NotFound(f"no token {token_id}")
+    if record.role == Role.ADMIN and record.id == by.token_id and _last_admin(session, record):
+        raise Forbidden("this is the last live admin token; issue another admin token before revoking it")
+    record.revoked = True
+    session.add(record)
+    return record
+
+
+def _last_admin(session: Session, record: ApiToken) -> bool:
+    others = select(ApiToken).where(
+        ApiToken.role == Role.ADMIN.value, col(ApiToken.revoked).is_(False), ApiToken.id != record.id
+    )
+    return session.exec(others).first() is None

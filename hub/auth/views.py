@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
 from hub.auth.roles import Role
-from hub.auth.service import Principal, create_token
-from hub.deps import DbSession, require
+from hub.auth.service import Principal, create_token, revoke_token
+from hub.deps import Caller, DbInt, DbSession, require
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["auth"])
 
@@ -35,3 +35,15 @@ def issue_token(
     record, plain = create_token(session, role=body.role, name=body.name)
     session.commit()
     return TokenIssued(id=record.id, name=record.name, role=body.role, token=plain)
+
+
+@router.delete(
+    "/{token_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Revoke a token: an admin any token, anyone else their own",
+)
+def delete_token(token_id: DbInt, session: DbSession, caller: Caller) -> Response:
+    revoke_token(session, token_id, caller)
+    session.commit()
+    return Response(status_code=204)

@@ -36,7 +36,7 @@ class BrokerCredentials:
     def __init__(self, settings: BrokerSettings) -> None:
         self._settings = settings
         self._lock = threading.RLock()
-        self._hashes: dict[str, str] = self._load(settings.password_file)
+        self._hashes: dict[str, str] = self._load_all(settings)
 
     @property
     def password_file(self) -> Path:
@@ -82,13 +82,20 @@ class BrokerCredentials:
         """Atomically rewrite the password and ACL files from the current users."""
         settings = self._settings
         acl_text = render_acl(settings.prefix, settings.hub_username)
+        hub = settings.hub_username
+        own_listener = settings.hub_port is not None
         with self._lock:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            text = "".join(password_line(n, h) + "\n" for n, h in sorted(self._hashes.items()))
-            atomic_write_text(settings.password_file, text)
+            nodes = {n: h for n, h in self._hashes.items() if not (own_listener and n == hub)}
+            atomic_write_text(settings.password_file, _password_text(nodes))
+            atomic_write_text(settings.hub_password_file, _password_text({hub: self._hashes.get(hub)}))
             atomic_write_text(settings.acl_file, acl_text)
             count = len(self._hashes)
         log.debug("wrote %d broker users to %s", count, settings.password_file)
+
+    def _load_all(self, settings: BrokerSettings) -> dict[str, str]:
+        """Every user: the nodes' file, and the hub's own file where the hub has its listener."""
+        return {**self._load(settings.password_file), **self._load(settings.hub_password_file)}
 
     @staticmethod
     def _load(path: Path) -> dict[str, str]:
@@ -111,3 +118,8 @@ class BrokerCredentials:
             hashes[name] = password_hash
         log.debug("loaded %d broker users from %s", len(hashes), path)
         return hashes
+
+
+def _password_text(hashes: dict[str, str | None]) -> str:
+    """The password file's text, one sorted line per user that has a hash."""
+    return "".join(password_line(n, h) + "\n" for n, h in sorted(hashes.items()) if h is not None)

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from cofab_wire import NodeStatus
 from hub.auth.roles import Role
-from hub.auth.service import Principal, create_token
+from hub.auth.service import Principal, create_token, revoke_node_tokens
 from hub.errors import Conflict, Forbidden, NotFound
 from hub.nodes.models import Machine, Membership, MembershipApproval, Node
 from hub.nodes.schemas import MachinePublic, MachineSpec, NodeCreate, NodePublic
@@ -35,10 +35,16 @@ class ApprovalRefused(Forbidden):
     """The approver may not approve this lab (403)."""
 
 
+class NotPending(Conflict):
+    """The lab does not await approval (409): it is active, or deactivated by an admin."""
+
+
 class BrokerAccounts(Protocol):
     """Whatever issues a node's broker login (the supervised Mosquitto's password file)."""
 
     def add_node(self, node_id: str) -> str: ...
+
+    def remove_node(self, node_id: str) -> bool: ...
 
 
 def register_node(
@@ -94,8 +100,11 @@ def approve(
     session: Session, node_id: str, approver: Principal, *, required: int, registry: LabRegistry | None
 ) -> NodePublic:
     """One approval of a pending lab. An admin's approval activates it at once; otherwise
-    `required` distinct active member labs must approve."""
+    `required` distinct active member labs must approve. Only an admin may approve an inactive
+    lab (re-activation): member votes count for pending labs only, so a deactivation by an admin
+    cannot be undone by a member lab."""
     node = find_node(session, node_id)
+    _check_approvable(node, approver)
     if approver.role is Role.ADMIN:
         key = f"admin:{approver.token_id}"
     else:
@@ -105,8 +114,6 @@ def approve(
         if voter.id == node_id:
             raise ApprovalRefused("a lab cannot approve itself")
         key = f"node:{voter.id}"
-    if node.membership == Membership.ACTIVE:
-        return to_public(session, node)
     if (
         session.exec(
             select(MembershipApproval).where(MembershipApproval.node_id == node_id, MembershipApproval.approver == key)
@@ -125,12 +132,38 @@ def approve(
     return to_public(session, node)
 
 
-def set_membership(session: Session, node_id: str, membership: Membership, registry: LabRegistry | None) -> NodePublic:
+def _check_approvable(node: Node, approver: Principal) -> None:
+    """409 unless the lab awaits approval: pending, or inactive when an admin approves."""
+    if node.membership == Membership.PENDING:
+        return
+    if node.membership == Membership.INACTIVE and approver.role is Role.ADMIN:
+        return
+    if node.membership == Membership.ACTIVE:
+        raise NotPending(f"lab {node.id!r} is already active; only a pending lab can be approved")
+    raise NotPending(
+        f"lab {node.id!r} was deactivated; only an admin can approve it again (member labs approve pending labs only)"
+    )
+
+
+def deactivate(
+    session: Session, node_id: str, accounts: BrokerAccounts | None, registry: LabRegistry | None
+) -> NodePublic:
+    """Make a lab inactive and shut it out at once: its votes, API tokens and broker login go.
+
+    Votes go so that re-activation takes an admin; the broker disconnects the lab's live
+    connection when its login is removed (docs/mqtt.md). With several replicas the broker's
+    password file lives with the replica that runs it (`accounts` is None elsewhere)."""
     node = find_node(session, node_id)
-    node.membership = membership
+    node.membership = Membership.INACTIVE
     session.add(node)
+    for approval in session.exec(select(MembershipApproval).where(MembershipApproval.node_id == node_id)):
+        session.delete(approval)
+    revoked = revoke_node_tokens(session, node_id)
     session.commit()
+    if accounts is not None:
+        accounts.remove_node(node_id)
     _sync(session, registry, node_id)
+    log.info("lab deactivated", extra={"node_id": node_id, "tokens_revoked": revoked})
     return to_public(session, node)
 
 

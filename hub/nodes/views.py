@@ -11,7 +11,6 @@ from hub.auth.roles import Role
 from hub.auth.service import Principal
 from hub.deps import Caller, DbSession, Services, require
 from hub.nodes import okw, service
-from hub.nodes.models import Membership
 from hub.nodes.schemas import BrokerAccess, NodeCreate, NodePublic, NodeRegistered
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["labs"])
@@ -84,14 +83,18 @@ def approve(
     )
 
 
-@router.post("/{node_id}/deactivate", response_model=NodePublic, summary="Make a lab inactive (admin): no more jobs")
+@router.post(
+    "/{node_id}/deactivate",
+    response_model=NodePublic,
+    summary="Make a lab inactive (admin): no more jobs; its tokens and broker login are revoked",
+)
 def deactivate(
     node_id: str,
     session: DbSession,
     _: Admin,
     services: Services,
 ) -> NodePublic:
-    return service.set_membership(session, node_id, Membership.INACTIVE, services.registry)
+    return service.deactivate(session, node_id, services.broker_accounts, services.registry)
 
 
 @router.get("", response_model=list[NodePublic], summary="Labs with membership and live status")

@@ -91,3 +91,18 @@ def test_download_needs_a_valid_signed_token(api, tokens):
     assert response.status_code == 403 and "expired" in response.json()["detail"]
     other_file, _ = sign_download(secret, "0" * 64, 60)
     assert api.get(f"/api/v1/files/{sha}", params={"token": other_file}).status_code == 403
+
+
+def test_tokens_can_be_revoked_by_an_admin_or_their_holder(api, tokens):
+    admin = bearer(tokens["admin"])
+    issued = [api.post("/api/v1/tokens", headers=admin, json={"role": "maker", "name": n}).json() for n in "abc"]
+    own, other, by_admin = issued
+    assert api.get("/api/v1/nodes", headers=bearer(own["token"])).status_code == 200
+
+    assert api.delete(f"/api/v1/tokens/{other['id']}", headers=bearer(own["token"])).status_code == 404
+    assert api.delete(f"/api/v1/tokens/{own['id']}", headers=bearer(own["token"])).status_code == 204
+    assert api.get("/api/v1/nodes", headers=bearer(own["token"])).status_code == 401
+    assert api.delete(f"/api/v1/tokens/{by_admin['id']}", headers=admin).status_code == 204
+    assert api.get("/api/v1/nodes", headers=bearer(by_admin["token"])).status_code == 401
+    assert api.get("/api/v1/nodes", headers=bearer(other["token"])).status_code == 200
+    assert api.delete("/api/v1/tokens/999999", headers=admin).status_code == 404

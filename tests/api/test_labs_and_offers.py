@@ -69,6 +69,24 @@ def test_an_inactive_lab_gets_no_jobs(api, tokens):
     assert place_order(api, tokens["maker"], design_id(api, tokens["designer"]))["jobs"][0]["node_id"] == "lab-two"
 
 
+def test_a_member_lab_cannot_undo_an_admins_deactivation(api, tokens):
+    first = register_lab(api, "lab-one", 41.38, 2.13)
+    register_lab(api, "lab-two", 41.39, 2.15)
+    register_lab(api, "lab-bad", 41.40, 2.17, approve=False)
+    assert api.post("/api/v1/nodes/lab-bad/approvals", headers=lab_token(first)).json()["approvals"] == ["node:lab-one"]
+    assert api.post("/api/v1/nodes/lab-bad/approvals", headers=bearer(tokens["admin"])).json()["membership"] == "active"
+    active = api.post("/api/v1/nodes/lab-bad/approvals", headers=lab_token(first))
+    assert active.status_code == 409 and "already active" in active.json()["detail"]
+
+    deactivated = api.post("/api/v1/nodes/lab-bad/deactivate", headers=bearer(tokens["admin"])).json()
+    assert deactivated["membership"] == "inactive" and deactivated["approvals"] == []  # old votes gone
+    refused = api.post("/api/v1/nodes/lab-bad/approvals", headers=lab_token(first))
+    assert refused.status_code == 409 and "only an admin" in refused.json()["detail"]
+    assert api.get("/api/v1/nodes/lab-bad", headers=bearer(tokens["admin"])).json()["membership"] != "active"
+    again = api.post("/api/v1/nodes/lab-bad/approvals", headers=bearer(tokens["admin"]))
+    assert again.status_code == 200 and again.json()["membership"] == "active"
+
+
 # OKW ------------------------------------------------------------------------------------------
 
 

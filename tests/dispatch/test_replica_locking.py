@@ -17,8 +17,7 @@ from sqlmodel import Session, select
 from cofab_wire import EventType, JobEvent
 from hub.dispatch.events import handle_event
 from hub.maintenance import OfferSweeper, RegistryRefresher
-from hub.nodes.models import Membership
-from hub.nodes.service import set_membership
+from hub.nodes.service import deactivate
 from hub.orders.models import Job, Order, OrderEvent
 from hub.timeutil import now
 from tests.conftest import postgres_only
@@ -105,7 +104,7 @@ def test_two_sweepers_release_each_lapsed_offer_once(hub, place, replicas):
 def test_a_replica_sees_labs_approved_or_suspended_through_another(hub):
     # Another replica: the same database, not this registry.
     with Session(hub.engine, expire_on_commit=False) as session:
-        set_membership(session, "lab-b", Membership.INACTIVE, registry=None)
+        deactivate(session, "lab-b", None, registry=None)
     assert hub.registry.get("lab-b").membership == "active"
     refresher = RegistryRefresher(hub.engine, hub.dispatch, interval_s=60, lock=hub.registry_lock)
     assert refresher.refresh() == 3

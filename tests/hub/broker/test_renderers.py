@@ -94,7 +94,7 @@ class TestConfig:
     def test_renders_the_expected_lines(self, tmp_path: Path) -> None:
         s = settings(tmp_path, host="127.0.0.1", port=18830)
         lines = render_config(s).splitlines()
-        assert lines[1] == "per_listener_settings false"  # must precede any listener
+        assert lines[1] == "per_listener_settings true"  # must precede any listener
         for expected in [
             "listener 18830 127.0.0.1",
             "allow_anonymous false",
@@ -112,7 +112,7 @@ class TestConfig:
         ]:
             assert expected in lines
         assert "use_username_as_clientid true" not in lines
-        assert lines.index("listener 18830 127.0.0.1") > lines.index("per_listener_settings false")
+        assert lines.index("listener 18830 127.0.0.1") < lines.index(f"password_file {tmp_path}/passwd")
 
     def test_hub_listener_forces_client_ids_on_the_node_listener_only(self, tmp_path: Path) -> None:
         s = settings(tmp_path, port=18830, hub_port=18831)
@@ -123,6 +123,10 @@ class TestConfig:
             lines.index("listener 18831 127.0.0.1"),
         )
         assert node < forced < hub
+        # Each listener its own users: the hub's listener reads a file with the hub alone.
+        assert lines[hub:].count("allow_anonymous false") == 1
+        assert lines.index(f"password_file {tmp_path}/passwd") < hub
+        assert lines.index(f"password_file {tmp_path}/hub.passwd") > hub
         assert s.hub_endpoint == ("127.0.0.1", 18831)
         assert s.node_endpoint == ("127.0.0.1", 18830)
 

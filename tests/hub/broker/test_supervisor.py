@@ -66,6 +66,27 @@ def test_a_removed_node_is_disconnected_and_refused(broker, connect, can_log_in,
         broker.add_node("bad/id")
 
 
+def test_a_removed_node_is_disconnected_at_once_and_cannot_come_back(tmp_path, mqtt_client, free_port) -> None:
+    """As the hub runs it (its own listener): the node's live connection ends at once, and a
+    reconnect with its old password is refused."""
+    settings = BrokerSettings(data_dir=tmp_path, port=free_port(), hub_port=free_port(), hub_password=HUB_PASSWORD)
+    with MosquittoSupervisor(settings) as broker:
+        password = broker.add_node("lab-gone")
+        node = mqtt_client(settings.node_endpoint, "lab-gone", password, client_id="lab-gone", **PERSISTENT)
+        deadline = time.monotonic() + WAIT
+        while node.connect().is_failure:  # the broker applies the new user asynchronously
+            assert time.monotonic() < deadline, "lab-gone could not log in"
+            node.connacks.clear()
+        hub = mqtt_client(settings.hub_endpoint, "hub", HUB_PASSWORD, client_id="cofab-hub-1")
+        assert not hub.connect().is_failure
+
+        assert broker.remove_node("lab-gone")
+        node.wait_disconnected(timeout=1.0)
+        again = mqtt_client(settings.node_endpoint, "lab-gone", password, client_id="lab-gone", **PERSISTENT)
+        assert again.connect().is_failure
+        assert hub.client.is_connected()
+
+
 def test_the_watchdog_restarts_a_killed_broker(broker_settings, mqtt_client, wait_until, caplog):
     restarts: list[int] = []
     with MosquittoSupervisor(broker_settings, watchdog_interval=0.1, on_restart=lambda: restarts.append(1)) as broker:
@@ -217,6 +238,25 @@ def test_a_hub_listener_keeps_nodes_out_of_each_others_sessions(tmp_path, mqtt_c
         b.wait_for(T.jobs("lab-b"), b"offer for b")
         # Two hub connections with one user name do not kick each other on the hub listener.
         assert hub_1.client.is_connected() and hub_2.client.is_connected()
+
+
+def test_a_lab_login_is_refused_on_the_hub_listener(tmp_path, mqtt_client, wait_until, free_port) -> None:
+    """On the hub's listener client ids are not forced: a lab logging in there could take over
+    the hub's or another lab's session, so only the hub's own user may log in there."""
+    settings = BrokerSettings(data_dir=tmp_path, port=free_port(), hub_port=free_port(), hub_password=HUB_PASSWORD)
+    with MosquittoSupervisor(settings) as broker:
+        pw_a = broker.add_node("lab-a")
+        on_node_listener = mqtt_client(settings.node_endpoint, "lab-a", pw_a)
+        wait_until(lambda: not on_node_listener.connect().is_failure, what="lab-a login on the nodes' listener")
+        on_hub_listener = mqtt_client(settings.hub_endpoint, "lab-a", pw_a, client_id="cofab-hub-1")
+        assert on_hub_listener.connect().value in (134, 135)  # bad credentials / not authorised
+        hub = mqtt_client(settings.hub_endpoint, "hub", HUB_PASSWORD, client_id="cofab-hub-1")
+        assert not hub.connect().is_failure
+        on_node_listener.subscribe(T.jobs("lab-a"))
+        hub.publish(T.jobs("lab-a"), b"offer")
+        on_node_listener.wait_for(T.jobs("lab-a"), b"offer")
+        # Nor may the hub's user log in on the nodes' listener: it has its own.
+        assert mqtt_client(settings.node_endpoint, "hub", HUB_PASSWORD).connect().is_failure
 
 
 def test_stop_is_safe_twice_and_reload_without_broker_writes_files(broker_settings) -> None:
