@@ -7,11 +7,14 @@ every offer's history line its score and price, and the standard library's encod
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import orjson
 from sqlalchemy import Connection, Table, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
+_T = TypeVar("_T")
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -37,6 +40,14 @@ def table_of(model: type[SQLModel]) -> Table:
     table = inspect(model).local_table
     assert isinstance(table, Table)  # a table=True model maps exactly one Table
     return table
+
+
+def present(value: _T | None) -> _T:
+    """`value` read back where the caller knows it exists (a row the request has just written,
+    or found a moment ago in the same transaction): a lookup's `| None` removed for the type
+    checker. None here is a bug in the caller, not a missing resource (no 404)."""
+    assert value is not None
+    return value
 
 
 def make_engine(url: str) -> Engine:

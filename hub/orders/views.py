@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
+from hub.db import present
 from hub.deps import CurrentOrder, DbSession, Services, require
 from hub.orders import flows, quotes, service
 from hub.orders.schemas import OrderCreate, OrderPlaced, OrderPublic, Quote, QuoteRequest
@@ -61,7 +62,7 @@ def place(body: OrderCreate, session: DbSession, maker: Maker, response: Respons
     "/orders/{order_id}", response_model=OrderPublic, summary="An order's status, its jobs and its event history"
 )
 def get_order(order: CurrentOrder, session: DbSession) -> OrderPublic:
-    return service.order_view(session, order.id)
+    return present(service.order_view(session, order.id))
 
 
 @router.get("/orders", response_model=list[OrderPublic], summary="The caller's orders, newest first")
@@ -71,7 +72,10 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[OrderPublic]:
-    return [service.order_view(session, oid) for oid in service.orders_of(session, caller, limit=limit, offset=offset)]
+    return [
+        present(service.order_view(session, oid))
+        for oid in service.orders_of(session, caller, limit=limit, offset=offset)
+    ]
 
 
 class CancelResult(BaseModel):
