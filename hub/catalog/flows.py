@@ -209,7 +209,8 @@ def _extents(analysis: dict[str, Any]) -> tuple[float, float, float]:
         value = analysis.get(key)
         if value:
             values = [float(v or 0.0) for v in value][:3]
-            return tuple(values + [0.0] * (3 - len(values)))  # type: ignore[return-value]
+            x, y, z = [*values, 0.0, 0.0, 0.0][:3]
+            return (x, y, z)
     return (float(analysis.get("width_mm") or 0.0), float(analysis.get("height_mm") or 0.0), 0.0)
 
 
