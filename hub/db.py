@@ -7,11 +7,14 @@ every offer's history line its score and price, and the standard library's encod
 
 from __future__ import annotations
 
-import orjson
-from sqlalchemy import Connection, event, text
-from sqlalchemy.engine import Engine
-from sqlmodel import create_engine
+from typing import TypeVar
 
+import orjson
+from sqlalchemy import Connection, Table, event, inspect, text
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel, create_engine
+
+_T = TypeVar("_T")
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -28,6 +31,23 @@ def json_dumps(value: object) -> str:
     One difference: NaN and infinities become null (orjson writes only standard JSON, which
     PostgreSQL's json type also insists on), where the standard library wrote `NaN`."""
     return orjson.dumps(value, default=_json_default, option=_JSON_OPTIONS).decode()
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table a table model is mapped to, for statements written against its columns
+    (bulk inserts, aliases, `FOR UPDATE OF`). SQLModel's class does not declare `__table__`,
+    so the type checker learns it here, once, rather than at each use."""
+    table = inspect(model).local_table
+    assert isinstance(table, Table)  # a table=True model maps exactly one Table
+    return table
+
+
+def present(value: _T | None) -> _T:
+    """`value` read back where the caller knows it exists (a row the request has just written,
+    or found a moment ago in the same transaction): a lookup's `| None` removed for the type
+    checker. None here is a bug in the caller, not a missing resource (no 404)."""
+    assert value is not None
+    return value
 
 
 def make_engine(url: str) -> Engine:

@@ -59,11 +59,11 @@ class StreamingHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
             return
-        if type(cycle.body) is not _Pieces:
+        if not isinstance(cycle.body, _Pieces):
             pieces = _Pieces()
             if cycle.body:
                 pieces += bytes(cycle.body)
-            cycle.body = pieces
+            cycle.body = pieces  # type: ignore[assignment]  # uvicorn infers bytearray; uses only len, +=, bytes()
         cycle.body += body
         if len(cycle.body) > HIGH_WATER_LIMIT:
             self.flow.pause_reading()

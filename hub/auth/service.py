@@ -52,6 +52,7 @@ def authenticate(session: Session, token: str) -> Principal | None:
     record = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
     if record is None or record.revoked:
         return None
+    assert record.id is not None  # a stored row
     return Principal(token_id=record.id, name=record.name, role=Role(record.role), node_id=record.node_id)
 
 

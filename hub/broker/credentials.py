@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from hub.broker.acl import render_acl
@@ -120,6 +121,6 @@ class BrokerCredentials:
         return hashes
 
 
-def _password_text(hashes: dict[str, str | None]) -> str:
+def _password_text(hashes: Mapping[str, str | None]) -> str:
     """The password file's text, one sorted line per user that has a hash."""
     return "".join(password_line(n, h) + "\n" for n, h in sorted(hashes.items()) if h is not None)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from hub.auth.service import Principal
 from hub.catalog import lineage, search
@@ -135,8 +135,8 @@ def _owned(session: Session, design_id: str, caller: Principal, *, lock: bool = 
 
 def _set_terms(session: Session, design: Design) -> None:
     """Rewrite the tag and material rows search filters on."""
-    session.execute(delete(DesignTag).where(DesignTag.design_id == design.id))
-    session.execute(delete(DesignMaterial).where(DesignMaterial.design_id == design.id))
+    session.execute(delete(DesignTag).where(col(DesignTag.design_id) == design.id))
+    session.execute(delete(DesignMaterial).where(col(DesignMaterial.design_id) == design.id))
     for tag in dict.fromkeys(t.casefold()[:64] for t in design.tags):
         session.add(DesignTag(design_id=design.id, tag=tag))
     for material in dict.fromkeys(m.casefold()[:64] for m in design.materials):
@@ -159,6 +159,7 @@ def _add_version(
     )
     session.add(version)
     session.flush()
+    assert version.id is not None  # the flush inserted it
     extents = []
     for part in parts:
         row = _file_row(design.id, version.id, part, t)
@@ -208,7 +209,8 @@ def _extents(analysis: dict[str, Any]) -> tuple[float, float, float]:
         value = analysis.get(key)
         if value:
             values = [float(v or 0.0) for v in value][:3]
-            return tuple(values + [0.0] * (3 - len(values)))  # type: ignore[return-value]
+            x, y, z = [*values, 0.0, 0.0, 0.0][:3]
+            return (x, y, z)
     return (float(analysis.get("width_mm") or 0.0), float(analysis.get("height_mm") or 0.0), 0.0)
 
 

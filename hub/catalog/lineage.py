@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import Row
+from sqlmodel import Session, col, select
 
 from hub.catalog.licences import LicenceTerms, licence_terms
 from hub.catalog.models import Design, DesignRemix
@@ -43,8 +45,8 @@ class Attribution:
     depth: int
 
 
-def authors_of(design: Design) -> list[str]:
-    """First author, then co-authors, without repeats."""
+def authors_of(design: Design | Row[Any]) -> list[str]:
+    """First author, then co-authors, without repeats (of a design, or of a search's row of its columns)."""
     return list(dict.fromkeys([design.author, *design.co_authors]))
 
 
@@ -53,8 +55,8 @@ def _parents(session: Session, design_ids: Sequence[str]) -> dict[str, list[str]
         return {}
     rows = session.exec(
         select(DesignRemix)
-        .where(DesignRemix.design_id.in_(list(design_ids)))
-        .order_by(DesignRemix.design_id, DesignRemix.position)
+        .where(col(DesignRemix.design_id).in_(list(design_ids)))
+        .order_by(DesignRemix.design_id, col(DesignRemix.position))
     ).all()
     out: dict[str, list[str]] = {}
     for row in rows:
@@ -96,7 +98,9 @@ def attribution_chain(session: Session, design_id: str, *, include_self: bool = 
         return []
     ordered = _ancestor_ids(session, list(_parents(session, [design_id]).get(design_id, [])))
     rows = (
-        {d.id: d for d in session.exec(select(Design).where(Design.id.in_([i for i, _ in ordered])))} if ordered else {}
+        {d.id: d for d in session.exec(select(Design).where(col(Design.id).in_([i for i, _ in ordered])))}
+        if ordered
+        else {}
     )
     chain = [
         Attribution(design_id=d.id, title=d.title, authors=authors_of(d), licence=d.licence, depth=depth)
@@ -127,7 +131,7 @@ def check_remix(
         return []
     if design_id is not None and design_id in parents:
         raise LineageRejected("a design cannot be a remix of itself")
-    found = {d.id for d in session.exec(select(Design).where(Design.id.in_(parents)))}
+    found = {d.id for d in session.exec(select(Design).where(col(Design.id).in_(parents)))}
     missing = [p for p in parents if p not in found]
     if missing:
         raise LineageRejected(f"remix_of names designs that do not exist: {', '.join(missing)}")
@@ -138,7 +142,7 @@ def check_remix(
             "declaring this remix would make a cycle"
         )
     child = licence_terms(licence)
-    designs = {d.id: d for d in session.exec(select(Design).where(Design.id.in_([a for a, _ in ancestry])))}
+    designs = {d.id: d for d in session.exec(select(Design).where(col(Design.id).in_([a for a, _ in ancestry])))}
     for ancestor_id, _depth in ancestry:
         ancestor = designs[ancestor_id]
         _check_licences(ancestor, licence_terms(ancestor.licence), child)
@@ -162,9 +166,9 @@ def remixes_of(session: Session, design_id: str, *, limit: int = 100, offset: in
     """Designs that declare `design_id` as a direct parent, newest first."""
     query = (
         select(Design)
-        .join(DesignRemix, DesignRemix.design_id == Design.id)
+        .join(DesignRemix, col(DesignRemix.design_id) == Design.id)
         .where(DesignRemix.parent_id == design_id)
-        .order_by(Design.created_at.desc(), Design.id)
+        .order_by(col(Design.created_at).desc(), Design.id)
         .offset(offset)
         .limit(limit)
     )

@@ -24,7 +24,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import tomli_w
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints; types-PyYAML is not installed
 from pydantic import ValidationError
 from sqlmodel import Session, select
 

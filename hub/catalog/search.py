@@ -28,6 +28,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -36,6 +37,7 @@ from hub.catalog.licences import LICENCES, licence_terms
 from hub.catalog.lineage import authors_of
 from hub.catalog.models import Design, DesignMaterial, DesignTag
 from hub.catalog.schemas import DesignPage, DesignSummary
+from hub.db import table_of
 from hub.errors import Rejected
 
 __all__ = ["COUNT_CAP", "SearchQuery", "build_statement", "index_designs", "parse_fits", "search_designs", "summary"]
@@ -75,7 +77,7 @@ def parse_fits(text: str) -> tuple[float, float, float]:
         raise Rejected(f"fits must be three sizes in mm like 200x200x180, not {text!r}")
     if not all(math.isfinite(v) and v > 0 for v in values):
         raise Rejected(f"fits sizes must be positive numbers of mm, not {text!r}")
-    return values  # type: ignore[return-value]
+    return values
 
 
 def _terms(q: str | None) -> list[str]:
@@ -88,7 +90,7 @@ def _is_postgres(session: Session) -> bool:
 
 
 def _filters(query: SearchQuery) -> list[sa.ColumnElement[bool]]:
-    d = Design.__table__.c
+    d = table_of(Design).c
     where: list[sa.ColumnElement[bool]] = []
     if query.process:
         where.append(d.process == query.process)
@@ -98,10 +100,10 @@ def _filters(query: SearchQuery) -> list[sa.ColumnElement[bool]]:
         ids = sorted(t.id for t in LICENCES.values() if t.commercial_use_allowed == query.commercial_use)
         where.append(d.licence.in_(ids))
     if query.material:
-        m = DesignMaterial.__table__.c
+        m = table_of(DesignMaterial).c
         where.append(sa.exists().where(m.design_id == d.id, m.material == query.material.strip().casefold()))
     if query.tag:
-        t = DesignTag.__table__.c
+        t = table_of(DesignTag).c
         where.append(sa.exists().where(t.design_id == d.id, t.tag == query.tag.strip().casefold()))
     if query.fits:
         small, mid, large = sorted(query.fits)
@@ -151,7 +153,7 @@ def build_statement(query: SearchQuery, dialect: str) -> sa.Select:
         total, page, order = _ranked_postgres(query, where, terms)
     else:
         total, page, order = _ranked_sqlite(query, where, terms)
-    d = Design.__table__
+    d = table_of(Design)
     # the page's designs in the same statement: a second query for them was a round trip and
     # an ORM load per search; summary() reads these columns straight off the row
     return (
@@ -172,7 +174,7 @@ def _capped_count(matches: sa.Select | sa.CTE) -> sa.Subquery:
 
 
 def _listing(query: SearchQuery, where: list[sa.ColumnElement[bool]], dialect: str) -> _Parts:
-    d = Design.__table__.c
+    d = table_of(Design).c
     newest = (d.created_at.desc(), d.id.desc())
     if not where:  # every design: the created_at index pages at any offset
         total = _capped_count(sa.select(d.id))
@@ -207,13 +209,13 @@ def _listing(query: SearchQuery, where: list[sa.ColumnElement[bool]], dialect: s
 
 
 def _ranked_sqlite(query: SearchQuery, where: list[sa.ColumnElement[bool]], terms: list[str]) -> _Parts:
-    fts = sa.literal_column("design_search")
+    fts: sa.ColumnClause[Any] = sa.literal_column("design_search")
     matches = sa.select(
         _SEARCH.c.rowid.label("seq"), sa.func.bm25(fts, 0.0, 10.0, 1.0, 5.0).label("score")
     ).select_from(_SEARCH)
     if where:  # only filters need the designs row: without them the FTS table alone answers
         matches = matches.join(_KEYS, _KEYS.c.id == _SEARCH.c.rowid).join(
-            Design.__table__, Design.__table__.c.id == _KEYS.c.design_id
+            table_of(Design), table_of(Design).c.id == _KEYS.c.design_id
         )
     match = " ".join(f'"{t}"*' for t in terms)
     candidates = (
@@ -244,8 +246,8 @@ def _ranked_postgres(query: SearchQuery, where: list[sa.ColumnElement[bool]], te
         # EXISTS a per-row subplan (PostgreSQL does not turn a subquery with an OFFSET into a join)
         where = [
             sa.select(sa.literal(1))
-            .select_from(Design.__table__)
-            .where(Design.__table__.c.id == _SEARCH.c.design_id, *where)
+            .select_from(table_of(Design))
+            .where(table_of(Design).c.id == _SEARCH.c.design_id, *where)
             .offset(0)
             .exists()
         ]

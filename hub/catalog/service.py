@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
@@ -85,8 +85,8 @@ def parts_from_uploads(session: Session, caller: Principal, refs: Sequence[PartR
     either finished before the uploads are read here (they are gone: refused) or waits for the
     parts made from them to be committed, which then keep the content."""
     ids = [r.upload_id for r in refs]
-    holds.hold_shared(session, session.exec(select(Upload.sha256).where(Upload.id.in_(ids))).all())
-    uploads = {u.id: u for u in session.exec(select(Upload).where(Upload.id.in_(ids)))}
+    holds.hold_shared(session, session.exec(select(Upload.sha256).where(col(Upload.id).in_(ids))).all())
+    uploads = {u.id: u for u in session.exec(select(Upload).where(col(Upload.id).in_(ids)))}
     t = now()
     parts = []
     for ref in refs:
@@ -101,7 +101,7 @@ def uploads_by_name(session: Session, caller: Principal, upload_ids: Sequence[st
     """The caller's unexpired uploads by file name (OKH import matches manifest paths to them)."""
     refs = [PartRef(upload_id=u) for u in upload_ids]
     parts = parts_from_uploads(session, caller, refs)
-    rows = {u.id: u for u in session.exec(select(Upload).where(Upload.id.in_(list(upload_ids))))}
+    rows = {u.id: u for u in session.exec(select(Upload).where(col(Upload.id).in_(list(upload_ids))))}
     by_name: dict[str, Upload] = {}
     for ref, _part in zip(refs, parts):
         upload = rows[ref.upload_id]
@@ -131,9 +131,9 @@ def current_parts(session: Session, design_id: str) -> list[DesignFile]:
 def version_files(session: Session, design_id: str, number: int) -> list[DesignFile]:
     query = (
         select(DesignFile)
-        .join(DesignVersion, DesignVersion.id == DesignFile.version_id)
+        .join(DesignVersion, col(DesignVersion.id) == DesignFile.version_id)
         .where(DesignVersion.design_id == design_id, DesignVersion.number == number)
-        .order_by(DesignFile.id)
+        .order_by(col(DesignFile.id))
     )
     return list(session.exec(query))
 
@@ -144,7 +144,7 @@ def derived_public(session: Session, shas: Iterable[str]) -> dict[str, list[Deri
     if not shas:
         return out
     for d in session.exec(
-        select(FileDerivative).where(FileDerivative.source_sha256.in_(shas)).order_by(FileDerivative.kind)
+        select(FileDerivative).where(col(FileDerivative.source_sha256).in_(shas)).order_by(FileDerivative.kind)
     ):
         out.setdefault(d.source_sha256, []).append(DerivedPublic.model_validate(d, from_attributes=True))
     return out
@@ -190,12 +190,14 @@ def design_public(session: Session, design_id: str) -> DesignPublic | None:
     if design is None:
         return None
     versions = list(
-        session.exec(select(DesignVersion).where(DesignVersion.design_id == design_id).order_by(DesignVersion.number))
+        session.exec(
+            select(DesignVersion).where(DesignVersion.design_id == design_id).order_by(col(DesignVersion.number))
+        )
     )
     files = version_files(session, design_id, design.latest_version) if design.latest_version else []
     parents = list(
         session.exec(
-            select(DesignRemix.parent_id).where(DesignRemix.design_id == design_id).order_by(DesignRemix.position)
+            select(DesignRemix.parent_id).where(DesignRemix.design_id == design_id).order_by(col(DesignRemix.position))
         )
     )
     chain = lineage.attribution_chain(session, design_id)
@@ -246,7 +248,7 @@ def derived_file(session: Session, design_id: str, number: int, file_id: int, ki
     """The `kind` derived file of one part of one version, or NotFound."""
     row = session.exec(
         select(DesignFile)
-        .join(DesignVersion, DesignVersion.id == DesignFile.version_id)
+        .join(DesignVersion, col(DesignVersion.id) == DesignFile.version_id)
         .where(DesignFile.id == file_id, DesignVersion.design_id == design_id, DesignVersion.number == number)
     ).first()
     if row is None:

@@ -13,7 +13,7 @@ from dataclasses import asdict
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from hub.auth.service import Principal
 from hub.catalog.ingest import Ingested, analysed_fields
@@ -146,7 +146,7 @@ def _purge_batch(session: Session, store: FileStore, expired: list[tuple[str, st
     derived_of: dict[str, set[str]] = {}
     for source, sha in session.exec(
         select(FileDerivative.source_sha256, FileDerivative.sha256).where(
-            FileDerivative.source_sha256.in_(list(uploads_of))
+            col(FileDerivative.source_sha256).in_(list(uploads_of))
         )
     ):
         derived_of.setdefault(source, set()).add(sha)
@@ -162,8 +162,8 @@ def _purge_batch(session: Session, store: FileStore, expired: list[tuple[str, st
     forgotten = 0
     if sources:
         ids = [upload_id for sha in sources for upload_id in uploads_of[sha]]
-        forgotten = session.execute(
-            delete(Upload).where(Upload.id.in_(ids)), execution_options={"synchronize_session": False}
+        forgotten = session.exec(
+            delete(Upload).where(col(Upload.id).in_(ids)), execution_options={"synchronize_session": False}
         ).rowcount
     removed = []
     for sha in sources:

@@ -31,6 +31,7 @@ from hub.catalog.schemas import (
     VersionCreate,
     VersionPublic,
 )
+from hub.db import present
 from hub.deps import Caller, DbInt, DbSession, Services, require
 from hub.errors import NotFound, Rejected, TooLarge
 from hub.files import holds
@@ -196,7 +197,7 @@ async def publish(
             raise _unprocessable(exc) from None
         parts = await _off_loop(service.parts_from_uploads, session, principal, body.parts)
         design = flows.create_design(session, meta=body, parts=parts, owner=principal, label=body.label, note=body.note)
-        return service.design_public(session, design.id)
+        return present(service.design_public(session, design.id))
     if not filename or not title:
         raise Rejected(
             "a raw-body upload needs the `filename` and `title` query parameters "
@@ -230,7 +231,7 @@ async def publish(
         )
         uploads.record_derived(session, item)
         session.commit()
-    return service.design_public(session, design.id)
+    return present(service.design_public(session, design.id))
 
 
 @router.get(
@@ -326,7 +327,7 @@ async def import_okh(
         licence=licence,
         process=process,
     )
-    return service.design_public(session, design.id)
+    return present(service.design_public(session, design.id))
 
 
 @router.get(
@@ -351,7 +352,7 @@ def get_design(design_id: str, session: DbSession, _: Caller) -> DesignPublic:
 )
 def update_design(design_id: str, body: DesignUpdate, session: DbSession, principal: Designer) -> DesignPublic:
     flows.update_design(session, design_id, body, principal)
-    return service.design_public(session, design_id)
+    return present(service.design_public(session, design_id))
 
 
 @router.post(
@@ -366,7 +367,7 @@ def update_design(design_id: str, body: DesignUpdate, session: DbSession, princi
 def publish_version(design_id: str, body: VersionCreate, session: DbSession, principal: Designer) -> VersionPublic:
     parts = service.parts_from_uploads(session, principal, body.parts)
     version = flows.publish_version(session, design_id, parts, principal, label=body.label, note=body.note)
-    return service.version_public(session, design_id, version.number)
+    return present(service.version_public(session, design_id, version.number))
 
 
 @router.get(

@@ -28,7 +28,7 @@ _KEY = "cofab.staged_rows"
 
 def stage(session: Session, table: Table, row: dict[str, Any]) -> None:
     """Write `row` into `table` with this transaction (at its commit or `write_staged`)."""
-    staged = session.info.get(_KEY)
+    staged: dict[Table, list[dict[str, Any]]] | None = session.info.get(_KEY)
     if staged is None:
         if not session.in_transaction():
             # Staged rows belong to a transaction: one begun now ends (and drops them) with the

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from cofab_wire import EventType, JobEvent
 from hub.dispatch.context import DispatchContext
@@ -174,7 +174,9 @@ def withdrawn_jobs(session: Session, events: Sequence[tuple[str, JobEvent]]) -> 
     owners = (
         {
             job_id: (node_id, status)
-            for job_id, node_id, status in session.exec(select(Job.id, Job.node_id, Job.status).where(Job.id.in_(ids)))
+            for job_id, node_id, status in session.exec(
+                select(Job.id, Job.node_id, Job.status).where(col(Job.id).in_(ids))
+            )
         }
         if ids
         else {}

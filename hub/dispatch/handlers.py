@@ -24,6 +24,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import TypeVar
 
 import paho.mqtt.client as mqtt
 from sqlalchemy.engine import Engine
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 # SQLSTATEs worth retrying as they are: deadlock, serialization failure, lock timeout.
 _RETRY_SQLSTATES = {"40P01", "40001", "55P03"}
 _HELD_RETRY_S = 0.05
+_T = TypeVar("_T")
 
 
 class _Stopping(Exception):
@@ -251,7 +253,7 @@ class InboundHandler:
         if status.online and self._on_node_online is not None:
             self._on_node_online(node_id)
 
-    def _retry(self, work: Callable[[], object]) -> object:
+    def _retry(self, work: Callable[[], _T]) -> _T:
         """Run `work`; while the database is unreachable or a lock conflict aborts it, wait and
         run it again (nothing is acknowledged meanwhile). Other errors propagate."""
         delay = 0.05

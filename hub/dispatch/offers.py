@@ -57,7 +57,9 @@ def job_spec(order: Order, design: Design, design_file: DesignFile) -> JobSpec:
     )
 
 
-def match_job(ctx: DispatchContext, spec: JobSpec, *, exclude: set[str] = frozenset(), top: int = 3) -> MatchResult:
+def match_job(
+    ctx: DispatchContext, spec: JobSpec, *, exclude: frozenset[str] | set[str] = frozenset(), top: int = 3
+) -> MatchResult:
     return match(ctx.registry, spec, weights=ctx.weights, fairness=ctx.fairness, top=top, exclude=exclude)
 
 
@@ -166,6 +168,7 @@ def route(
 
     `memo` shares matches and lineage among the jobs of one placement."""
     memo = RoutingMemo() if memo is None else memo
+    assert design_file.id is not None  # a stored file: jobs are made for files in the database
     key = (design_file.id, tuple(sorted(job.declined_by)))
     part = memo.matches.get(key)
     if part is None:
@@ -271,13 +274,17 @@ def reroute(session: Session, ctx: DispatchContext, job: Job) -> None:
     """Route a job again (declined, released, or waiting), reading what it is from the database."""
     order = session.get(Order, job.order_id)
     design_file = session.get(DesignFile, job.design_file_id)
+    # foreign keys: a job's order and file, and the order's design, exist
+    assert order is not None and design_file is not None
     design = session.get(Design, order.design_id)
+    assert design is not None
     route(session, ctx, job, order, design, design_file)
 
 
 def pass_on(session: Session, ctx: DispatchContext, job: Job, why: str) -> None:
     """The lab holding the offer declined it: never offer the job there again, offer it to the next."""
     node = job.node_id
+    assert node is not None  # only an offered job is declined, and an offer names its node
     job.declined_by = [*job.declined_by, node]
     history.record_job(session, job, "declined", f"declined by {node}: {why}")
     reroute(session, ctx, job)
@@ -290,6 +297,7 @@ def _size_mm(design_file: DesignFile) -> tuple[float, float, float]:
 def send_command(
     session: Session, ctx: DispatchContext, job: Job, command: CommandType, reason: str | None = None
 ) -> None:
+    assert job.node_id is not None  # a command goes to the node holding the job; callers check it has one
     enqueue(
         session,
         ctx.topics.jobs(job.node_id),

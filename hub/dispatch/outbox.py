@@ -17,12 +17,15 @@ SQLite (one hub process) and on PostgreSQL (several replicas):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import Row, and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from hub.db import table_of
 from hub.dispatch.bulk import stage
 from hub.dispatch.models import OutboxMessage
 from hub.orders.models import Job, JobStatus
@@ -30,7 +33,7 @@ from hub.timeutil import now
 
 OFFER = "offer"
 COMMAND = "command"
-_TABLE = OutboxMessage.__table__
+_TABLE = table_of(OutboxMessage)
 
 
 def enqueue(
@@ -87,11 +90,11 @@ def claim(session: Session, owner: str, *, limit: int, lease_s: float, at: float
     not know which of those it had published).
     """
     at = now() if at is None else at
-    row = OutboxMessage.__table__
-    earlier = aliased(OutboxMessage.__table__)
+    row = _TABLE
+    earlier = aliased(_TABLE)
     free = or_(row.c.claimed_until.is_(None), row.c.claimed_until < at)
     is_head = ~exists().where(earlier.c.topic == row.c.topic, earlier.c.sent_at.is_(None), earlier.c.id < row.c.id)
-    topics = list(
+    topics: list[str] = list(
         session.execute(
             select(row.c.topic)
             .where(row.c.sent_at.is_(None), free, is_head)
@@ -100,7 +103,7 @@ def claim(session: Session, owner: str, *, limit: int, lease_s: float, at: float
             .with_for_update(skip_locked=True, of=row)
         ).scalars()
     )
-    rows = []
+    rows: Sequence[Row[Any]] = []
     if topics:
         rows = session.execute(
             select(row.c.id, row.c.topic, row.c.payload, row.c.qos, row.c.expires_at)
@@ -123,7 +126,7 @@ def mark_sent(session: Session, ids: list[int], *, at: float | None = None) -> N
         return
     session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids))
+        .where(col(OutboxMessage.id).in_(ids))
         .values(sent_at=now() if at is None else at, claimed_until=None)
     )
     session.commit()
@@ -135,7 +138,11 @@ def release(session: Session, ids: list[int], owner: str) -> None:
         return
     session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == owner, OutboxMessage.sent_at.is_(None))
+        .where(
+            col(OutboxMessage.id).in_(ids),
+            col(OutboxMessage.claimed_by) == owner,
+            col(OutboxMessage.sent_at).is_(None),
+        )
         .values(claimed_by=None, claimed_until=None)
     )
     session.commit()
@@ -144,12 +151,12 @@ def release(session: Session, ids: list[int], owner: str) -> None:
 def release_predecessors(session: Session, replica: str, owner: str) -> int:
     """Free the claims an earlier process of this replica left when it died: replica ids are
     unique among running replicas, so they cannot belong to anyone alive. Saves the lease."""
-    result = session.execute(
+    result = session.exec(
         update(OutboxMessage)
         .where(
-            OutboxMessage.sent_at.is_(None),
-            OutboxMessage.claimed_by.startswith(f"{replica}/", autoescape=True),
-            OutboxMessage.claimed_by != owner,
+            col(OutboxMessage.sent_at).is_(None),
+            col(OutboxMessage.claimed_by).startswith(f"{replica}/", autoescape=True),
+            col(OutboxMessage.claimed_by) != owner,
         )
         .values(claimed_by=None, claimed_until=None)
         .execution_options(synchronize_session=False)
@@ -174,22 +181,22 @@ def requeue_after_broker_loss(
     current_offers = (
         select(func.max(OutboxMessage.id))
         .where(
-            OutboxMessage.kind == OFFER,
-            OutboxMessage.job_id.in_(select(Job.id).where(Job.status == JobStatus.OFFERED)),
+            col(OutboxMessage.kind) == OFFER,
+            col(OutboxMessage.job_id).in_(select(col(Job.id)).where(col(Job.status) == JobStatus.OFFERED)),
         )
         .group_by(OutboxMessage.job_id)
     )
-    scope = [] if topic is None else [OutboxMessage.topic == topic]
-    result = session.execute(
+    scope = [] if topic is None else [col(OutboxMessage.topic) == topic]
+    result = session.exec(
         update(OutboxMessage)
         .where(
             *scope,
-            OutboxMessage.sent_at.is_not(None),
-            OutboxMessage.sent_at <= sent_before,
-            or_(OutboxMessage.expires_at.is_(None), OutboxMessage.expires_at > at),
+            col(OutboxMessage.sent_at).is_not(None),
+            col(OutboxMessage.sent_at) <= sent_before,
+            or_(col(OutboxMessage.expires_at).is_(None), col(OutboxMessage.expires_at) > at),
             or_(
-                OutboxMessage.id.in_(current_offers),
-                and_(OutboxMessage.kind == COMMAND, OutboxMessage.sent_at >= commands_since),
+                col(OutboxMessage.id).in_(current_offers),
+                and_(col(OutboxMessage.kind) == COMMAND, col(OutboxMessage.sent_at) >= commands_since),
             ),
         )
         .values(sent_at=None, claimed_by=None, claimed_until=None)
@@ -205,18 +212,19 @@ def prune_sent(session: Session, *, sent_before: float, at: float | None = None,
     send again (`requeue_after_broker_loss`: recent commands). An offer whose deadline has not
     passed is kept whatever its age: it is still the offer a restart would send again."""
     at = now() if at is None else at
-    row = OutboxMessage.__table__
+    row = _TABLE
     doomed = (
         select(row.c.id)
         .where(row.c.sent_at < sent_before, or_(row.c.expires_at.is_(None), row.c.expires_at <= at))
         .order_by(row.c.id)
         .limit(limit)
     )
-    result = session.execute(delete(row).where(row.c.id.in_(doomed.scalar_subquery())))
+    result = session.exec(delete(row).where(row.c.id.in_(doomed.scalar_subquery())))
     session.commit()
     return result.rowcount or 0
 
 
 def pending_count(session: Session) -> int:
     """Rows not yet acknowledged by the broker (claimed or not)."""
-    return session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None))) or 0
+    unsent = col(OutboxMessage.sent_at).is_(None)
+    return session.scalar(select(func.count()).select_from(OutboxMessage).where(unsent)) or 0

@@ -5,7 +5,7 @@ waiting for a lab are routed again. Each skips the jobs another replica holds (`
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from cofab_wire import CommandType
 from hub.dispatch.context import DispatchContext
@@ -23,11 +23,11 @@ def release_unaccepted_offers(
     A job the node has accepted stays with it: it may be on the machine already.
     """
     with ctx.lock:
-        query = select(Job).where(Job.status.in_(sorted(UNACCEPTED)))
+        query = select(Job).where(col(Job.status).in_(sorted(UNACCEPTED)))
         if node_id is not None:
             query = query.where(Job.node_id == node_id)
         if expired_at is not None:
-            query = query.where(Job.offer_deadline < expired_at)
+            query = query.where(col(Job.offer_deadline) < expired_at)
         # Another replica may be handling some of these jobs right now (an event, the same
         # sweep): skip them rather than wait; whoever holds a job decides its fate.
         jobs = list(session.exec(query.order_by(Job.id).with_for_update(skip_locked=True)))
@@ -35,6 +35,7 @@ def release_unaccepted_offers(
             previous = job.node_id
             history.record_job(session, job, "released", f"{previous}: {why}; offering elsewhere")
             if expired_at is not None:
+                assert previous is not None  # an offer not yet accepted is held by the node it went to
                 job.declined_by = [*job.declined_by, previous]
                 send_command(session, ctx, job, CommandType.CANCEL, why)
             reroute(session, ctx, job)

@@ -216,7 +216,7 @@ def _hold_advisory(connection: Connection, hashes: list[str], *, exclusive: bool
         previous = connection.execute(
             text("SELECT current_setting('lock_timeout'), set_config('lock_timeout', :limit, true)"),
             {"limit": f"{max(1, int(timeout_s * 1000))}ms"},
-        ).first()[0]
+        ).one()[0]
     try:
         for key in sorted(by_key):
             if advisory_lock(connection, key, shared=not exclusive, transaction=True, wait=False):

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from hub.catalog.models import DesignFile
 from hub.metrics.config import Assumptions
@@ -183,6 +183,7 @@ def part_records(
     rates = _machine_rates(session, list(nodes))
     records = []
     for job in jobs:
+        assert job.completed_at is not None  # _completed_jobs reads only jobs with completed_at set
         order, node = orders.get(job.order_id), nodes.get(job.node_id)
         if order is None or node is None:
             continue
@@ -230,27 +231,27 @@ def part_records(
 
 
 def _completed_jobs(session: Session, since: float | None, until: float | None) -> list[Job]:
-    query = select(Job).where(Job.status == JobStatus.COMPLETED.value, Job.completed_at.is_not(None))
+    query = select(Job).where(Job.status == JobStatus.COMPLETED.value, col(Job.completed_at).is_not(None))
     if since is not None:
-        query = query.where(Job.completed_at >= since)
+        query = query.where(col(Job.completed_at) >= since)
     if until is not None:
-        query = query.where(Job.completed_at < until)
-    return list(session.exec(query.order_by(Job.completed_at, Job.id)))
+        query = query.where(col(Job.completed_at) < until)
+    return list(session.exec(query.order_by(col(Job.completed_at), Job.id)))
 
 
-def _machine_rates(session: Session, node_ids: list[str]) -> dict[tuple[str, str], float]:
-    """Each machine's declared print rate (mm3/s), by (lab, machine)."""
+def _machine_rates(session: Session, node_ids: list[str]) -> dict[tuple[str, str | None], float]:
+    """Each machine's declared print rate (mm3/s), by (lab, machine); a job with no machine finds none."""
     if not node_ids:
         return {}
-    machines = session.exec(select(Machine).where(Machine.node_id.in_(node_ids)))
+    machines = session.exec(select(Machine).where(col(Machine.node_id).in_(node_ids)))
     return {(m.node_id, m.machine_id): m.volumetric_rate_mm3_s for m in machines}
 
 
 def _by_key(session: Session, model, column, keys: set) -> dict:
-    keys = [k for k in keys if k is not None]
-    if not keys:
+    present = [k for k in keys if k is not None]
+    if not present:
         return {}
-    return {getattr(row, column.key): row for row in session.exec(select(model).where(column.in_(keys)))}
+    return {getattr(row, column.key): row for row in session.exec(select(model).where(column.in_(present)))}
 
 
 def _completed_orders(session: Session, records: list[PartRecord]) -> dict[str, PartRecord]:
@@ -265,10 +266,12 @@ def _completed_orders(session: Session, records: list[PartRecord]) -> dict[str, 
     if not by_order:
         return {}
     complete = set(
-        session.exec(select(Order.id).where(Order.id.in_(list(by_order)), Order.status == OrderStatus.COMPLETED.value))
+        session.exec(
+            select(Order.id).where(col(Order.id).in_(list(by_order)), Order.status == OrderStatus.COMPLETED.value)
+        )
     )
     job_counts: dict[str, int] = {}
-    for order_id in session.exec(select(Job.order_id).where(Job.order_id.in_(list(complete)))):
+    for order_id in session.exec(select(Job.order_id).where(col(Job.order_id).in_(list(complete)))):
         job_counts[order_id] = job_counts.get(order_id, 0) + 1
     return {
         order_id: max(parts, key=lambda r: (r.completed_at, r.job_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
@@ -67,7 +67,7 @@ class ReportQuery:
         emission_kg_per_tkm: Annotated[str | None, Query(description="kg CO2e per tonne-km.")] = None,
     ) -> None:
         self.defaults: Assumptions = services.settings.city.assumptions()
-        overrides = {
+        overrides: dict[str, Any] = {
             k: v
             for k, v in (
                 ("radius_km", parse_number(radius_km, "radius_km", 0.001, 20000)),

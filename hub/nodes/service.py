@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from cofab_wire import NodeStatus
 from hub.auth.roles import Role
@@ -280,7 +280,7 @@ def _approvals(session: Session, node_id: str) -> list[str]:
     return [
         a.approver
         for a in session.exec(
-            select(MembershipApproval).where(MembershipApproval.node_id == node_id).order_by(MembershipApproval.id)
+            select(MembershipApproval).where(MembershipApproval.node_id == node_id).order_by(col(MembershipApproval.id))
         )
     ]
 

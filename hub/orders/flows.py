@@ -13,6 +13,7 @@ from cofab_wire import CommandType
 from hub.auth.roles import Role
 from hub.auth.service import Principal
 from hub.catalog.service import current_parts
+from hub.db import present, table_of
 from hub.dispatch import bulk
 from hub.dispatch.context import DispatchContext
 from hub.dispatch.offers import pass_on, route_order, send_command
@@ -32,7 +33,7 @@ from hub.orders.service import (
 )
 from hub.timeutil import now
 
-_JOBS = Job.__table__
+_JOBS = table_of(Job)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,13 @@ def place_order(session: Session, ctx: DispatchContext, maker: Principal, body: 
         )
         jobs = [
             (
-                NewJob(id=new_id("j"), order_id=order.id, design_file_id=design_file.id, created_at=t, updated_at=t),
+                NewJob(
+                    id=new_id("j"),
+                    order_id=order.id,
+                    design_file_id=present(design_file.id),
+                    created_at=t,
+                    updated_at=t,
+                ),
                 design_file,
             )
             for design_file in files

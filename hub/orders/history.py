@@ -12,11 +12,12 @@ from typing import Any, Protocol
 
 from sqlmodel import Session
 
+from hub.db import table_of
 from hub.dispatch.bulk import stage
 from hub.orders.models import OrderEvent
 from hub.timeutil import now
 
-_TABLE = OrderEvent.__table__
+_TABLE = table_of(OrderEvent)
 
 
 def record(

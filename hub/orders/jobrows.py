@@ -17,9 +17,10 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
+from hub.db import table_of
 from hub.orders.models import Job, JobStatus
 
-_TABLE = Job.__table__
+_TABLE = table_of(Job)
 
 
 @dataclass(slots=True)
@@ -57,7 +58,7 @@ class LockedJobs:
                 .order_by(_TABLE.c.id)
                 .with_for_update()
             )
-            self._rows = {row[0]: JobRow(*row) for row in result}
+            self._rows = {row[0]: JobRow(*row) for row in result.tuples()}
         self._written = {job_id: _values(row) for job_id, row in self._rows.items()}
 
     def get(self, job_id: str) -> JobRow | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
@@ -96,7 +96,7 @@ def refresh_orders(session: Session, order_ids: Iterable[str]) -> None:
     orders = list(
         session.exec(
             select(Order)
-            .where(Order.id.in_(ids))
+            .where(col(Order.id).in_(ids))
             .order_by(Order.id)
             .with_for_update(key_share=True)
             .execution_options(populate_existing=True)
@@ -104,7 +104,9 @@ def refresh_orders(session: Session, order_ids: Iterable[str]) -> None:
     )
     statuses: dict[str, list[JobStatus]] = {order_id: [] for order_id in ids}
     for order_id, status, _ in session.exec(
-        select(Job.order_id, Job.status, func.count()).where(Job.order_id.in_(ids)).group_by(Job.order_id, Job.status)
+        select(Job.order_id, col(Job.status), func.count())
+        .where(col(Job.order_id).in_(ids))
+        .group_by(Job.order_id, Job.status)
     ):
         statuses[order_id].append(status)
     for order in orders:
@@ -133,12 +135,12 @@ def order_view(session: Session, order_id: str) -> OrderPublic | None:
     order = session.get(Order, order_id)
     if order is None:
         return None
-    jobs = list(session.exec(select(Job).where(Job.order_id == order_id).order_by(Job.created_at, Job.id)))
+    jobs = list(session.exec(select(Job).where(Job.order_id == order_id).order_by(col(Job.created_at), Job.id)))
     names = {
         f.id: f.filename
-        for f in session.exec(select(DesignFile).where(DesignFile.id.in_([j.design_file_id for j in jobs])))
+        for f in session.exec(select(DesignFile).where(col(DesignFile.id).in_([j.design_file_id for j in jobs])))
     }
-    events = session.exec(select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id))
+    events = session.exec(select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(col(OrderEvent.id)))
     return OrderPublic(
         id=order.id,
         design_id=order.design_id,
@@ -190,7 +192,7 @@ def as_seen_by(view: OrderPublic, caller: Principal, grid_deg: float) -> OrderPu
 
 
 def orders_of(session: Session, maker: Principal, *, limit: int = 100, offset: int = 0) -> list[str]:
-    query = select(Order.id).order_by(Order.created_at.desc(), Order.id).offset(offset).limit(limit)
+    query = select(Order.id).order_by(col(Order.created_at).desc(), Order.id).offset(offset).limit(limit)
     if maker.role is not Role.ADMIN:
         query = query.where(Order.maker_token_id == maker.token_id)
     return list(session.exec(query))

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from hub.auth.roles import Role
 from hub.auth.service import Principal
+from hub.db import present
 from hub.deps import Caller, CurrentOrder, DbInt, DbSession, Services, require
 from hub.orders import flows, quotes, service
 from hub.orders.schemas import OrderCreate, OrderPlaced, OrderPublic, Quote, QuoteRequest
@@ -61,8 +62,7 @@ def place(body: OrderCreate, session: DbSession, maker: Maker, response: Respons
     "/orders/{order_id}", response_model=OrderPublic, summary="An order's status, its jobs and its event history"
 )
 def get_order(order: CurrentOrder, caller: Caller, session: DbSession, services: Services) -> OrderPublic:
-    view = service.order_view(session, order.id)
-    assert view is not None  # CurrentOrder found it in this session
+    view = present(service.order_view(session, order.id))
     return service.as_seen_by(view, caller, services.settings.city.privacy_grid_deg)
 
 
@@ -73,7 +73,10 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[DbInt, Query(ge=0)] = 0,
 ) -> list[OrderPublic]:
-    return [service.order_view(session, oid) for oid in service.orders_of(session, caller, limit=limit, offset=offset)]
+    return [
+        present(service.order_view(session, oid))
+        for oid in service.orders_of(session, caller, limit=limit, offset=offset)
+    ]
 
 
 class CancelResult(BaseModel):

@@ -67,7 +67,8 @@ class JobSpec:
 
     @property
     def size_sorted_mm(self) -> tuple[float, float, float]:
-        return tuple(sorted(self.size_mm))  # type: ignore[return-value]
+        small, mid, large = sorted(self.size_mm)
+        return (small, mid, large)
 
 
 @dataclass(frozen=True, slots=True)

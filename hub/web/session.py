@@ -34,7 +34,9 @@ def csrf_token(secret: str, api_token: str) -> str:
 
 
 def csrf_ok(secret: str, api_token: str, presented: str | None) -> bool:
-    return bool(presented) and hmac.compare_digest(csrf_token(secret, api_token), presented)
+    if not presented:
+        return False
+    return hmac.compare_digest(csrf_token(secret, api_token), presented)
 
 
 def cookie_value(headers: list[tuple[bytes, bytes]]) -> str | None:

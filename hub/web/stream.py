@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from hub.auth.roles import Role
@@ -54,8 +54,8 @@ def _read(engine, func: Callable[[Session], Any]) -> Any:
 def _new_events(session: Session, order_id: str, after: int) -> list[dict[str, Any]]:
     rows = session.exec(
         select(OrderEvent)
-        .where(OrderEvent.order_id == order_id, OrderEvent.id > after)
-        .order_by(OrderEvent.id)
+        .where(OrderEvent.order_id == order_id, col(OrderEvent.id) > after)
+        .order_by(col(OrderEvent.id))
         .limit(500)
     )
     return [
