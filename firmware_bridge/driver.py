@@ -21,43 +21,16 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from types import TracebackType
 
 from firmware_bridge.errors import (
     MachineAuthError,
     MachineBusy,
-    MachineError,
     MachineNotReady,
     MachineResponseError,
-    MachineStateError,
     MachineUnreachable,
-    UploadRejected,
 )
 from firmware_bridge.monitor import MachineListener, StatusMonitor
-from firmware_bridge.state import (
-    JOB_STATES,
-    JobProgress,
-    MachineCapabilities,
-    MachineState,
-    Temperature,
-)
-
-__all__ = [
-    "JobProgress",
-    "MachineAuthError",
-    "MachineBusy",
-    "MachineCapabilities",
-    "MachineDriver",
-    "MachineError",
-    "MachineListener",
-    "MachineNotReady",
-    "MachineResponseError",
-    "MachineState",
-    "MachineStateError",
-    "MachineUnreachable",
-    "Temperature",
-    "UploadRejected",
-]
+from firmware_bridge.state import JOB_STATES, JobProgress, MachineCapabilities, MachineState
 
 logger = logging.getLogger(__name__)
 
@@ -107,12 +80,7 @@ class MachineDriver(ABC):
     def __enter__(self) -> MachineDriver:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # --- what the machine is doing ----------------------------------------------------
