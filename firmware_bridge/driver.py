@@ -20,11 +20,13 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 from firmware_bridge.errors import (
     MachineAuthError,
     MachineBusy,
+    MachineError,
     MachineNotReady,
     MachineResponseError,
     MachineUnreachable,
@@ -36,6 +38,20 @@ logger = logging.getLogger(__name__)
 
 # Failures of the host rather than the machine: `status()` reports them as `unreachable`.
 _TRANSPORT_ERRORS = (MachineUnreachable, MachineAuthError, MachineResponseError)
+
+
+def _unreachable(exc: MachineError) -> JobProgress:
+    """The snapshot of a machine the host cannot reach, with the reason."""
+    return JobProgress(MachineState.UNREACHABLE, error=str(exc))
+
+
+def _or_unreachable(read: Callable[[], JobProgress]) -> JobProgress:
+    """`read()`, or the unreachable snapshot when the host fails us: "I cannot see it" is a
+    status to report, not a crash."""
+    try:
+        return read()
+    except _TRANSPORT_ERRORS as exc:
+        return _unreachable(exc)
 
 
 class MachineDriver(ABC):
@@ -97,10 +113,7 @@ class MachineDriver(ABC):
 
     def status(self) -> JobProgress:
         """Ask the machine now. Never raises `MachineError`; see the module docstring."""
-        try:
-            return self.checked_status()
-        except _TRANSPORT_ERRORS as exc:
-            return JobProgress(MachineState.UNREACHABLE, error=str(exc))
+        return _or_unreachable(self.checked_status)
 
     def checked_status(self) -> JobProgress:
         """Like `status()`, but raise the transport error (unreachable, auth) instead."""
@@ -108,7 +121,7 @@ class MachineDriver(ABC):
         try:
             snapshot = self._read_status()
         except _TRANSPORT_ERRORS as exc:
-            self._monitor.observe(JobProgress(MachineState.UNREACHABLE, error=str(exc)), sent_at)
+            self._monitor.observe(_unreachable(exc), sent_at)
             raise
         self._monitor.observe(snapshot, sent_at)
         return snapshot
@@ -119,10 +132,7 @@ class MachineDriver(ABC):
 
     def _poll_status(self) -> JobProgress:
         """The monitor's fetch: like `status()` but without observing (the monitor does)."""
-        try:
-            return self._read_status()
-        except _TRANSPORT_ERRORS as exc:
-            return JobProgress(MachineState.UNREACHABLE, error=str(exc))
+        return _or_unreachable(self._read_status)
 
     # --- jobs -------------------------------------------------------------------------
 
