@@ -62,6 +62,7 @@ from sqlalchemy import create_engine, text
 
 from bench.common import parse_args, percentile, report
 from bench.simnodes import DEFAULT_MACHINE, SimNodesProcess
+from cofab.devstack.network import hub_ready, start_hub
 from cofab.devstack.ports import free_port
 from cofab_wire import JobOffer, Topics
 from hub.broker import BrokerSettings, MosquittoSupervisor
@@ -318,21 +319,13 @@ class HubProcess:
 
     def start(self, timeout_s: float = 120) -> None:
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "cofab.cli", "hub", "run", "--port", str(self.port)],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            self.process = start_hub(self.port, self.env, log)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"hub exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).json().get("mqtt_connected"):
-                    return
-            except (httpx.HTTPError, ValueError):
-                pass
+            if hub_ready(self.url):
+                return
             time.sleep(0.2)
         raise RuntimeError(f"hub not ready within {timeout_s} s; see {self.log_path}")
 

@@ -82,33 +82,19 @@ class SimNodes:
             self.epoll.modify(sock.fileno(), select.EPOLLIN)
 
     # -- node behaviour -------------------------------------------------------------------------
+    @staticmethod
+    def _message(kind: str, **fields: object) -> bytes:
+        """A wire message of `kind`: the envelope every node message carries, then `fields`."""
+        envelope = {"v": 1, "message_id": uuid.uuid4().hex, "sent_at": time.time(), "kind": kind}
+        return json.dumps({**envelope, **fields}).encode()
+
     def _status(self, node_id: str, online: bool) -> bytes:
-        return json.dumps(
-            {
-                "v": 1,
-                "message_id": uuid.uuid4().hex,
-                "sent_at": time.time(),
-                "kind": "status",
-                "node_id": node_id,
-                "online": online,
-                "machines": [self.machine] if online else [],
-            }
-        ).encode()
+        return self._message("status", node_id=node_id, online=online, machines=[self.machine] if online else [])
 
     def _event(self, node_id: str, job_id: str, seq: int, kind: str) -> bytes:
-        return json.dumps(
-            {
-                "v": 1,
-                "message_id": uuid.uuid4().hex,
-                "sent_at": time.time(),
-                "kind": "event",
-                "job_id": job_id,
-                "node_id": node_id,
-                "seq": seq,
-                "type": kind,
-                "machine_id": self.machine["machine_id"],
-            }
-        ).encode()
+        return self._message(
+            "event", job_id=job_id, node_id=node_id, seq=seq, type=kind, machine_id=self.machine["machine_id"]
+        )
 
     def add(self, node_id: str, password: str) -> None:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=node_id, protocol=mqtt.MQTTv5, userdata=node_id)

@@ -16,8 +16,10 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path, PurePath
+from typing import TypeVar
 
 import numpy as np
 
@@ -39,6 +41,7 @@ __all__ = [
     "extension_for",
     "sniff_file",
     "sniff_format",
+    "sniff_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,6 +109,8 @@ class MeshFormat(StrEnum):
     THREEMF = "threemf"
     OBJ = "obj"
 
+
+_Sniffed = TypeVar("_Sniffed")
 
 _EXTENSIONS: dict[MeshFormat, str] = {
     MeshFormat.STL_BINARY: ".stl",
@@ -371,11 +376,18 @@ def sniff_file(path: Path, filename: str | None = None) -> MeshFormat:
     filename: the name the file was uploaded as, if `path` is a storage name (content hash);
     defaults to `path.name`. Raises like `sniff_format` and `check_3mf_container`.
     """
+    return sniff_path(path, filename, sniff_format)
+
+
+def sniff_path(path: Path, filename: str | None, sniff: Callable[[bytes, int, str], _Sniffed]) -> _Sniffed:
+    """Run `sniff` on the head and size of the file at `path`, then check a 3MF's ZIP table
+    of contents: what `sniff_file` and `designs.sniffing.sniff_any_file` both do, so the two
+    read files and vet containers the same way."""
     path = Path(path)
     with path.open("rb") as f:
         head = f.read(SNIFF_BYTES)
         total_size = f.seek(0, 2)
-    fmt = sniff_format(head, total_size, filename if filename is not None else path.name)
+    fmt = sniff(head, total_size, filename if filename is not None else path.name)
     if fmt is MeshFormat.THREEMF:
         check_3mf_container(path)
     return fmt

@@ -32,7 +32,7 @@ from designs.errors import (
     NotAMeshError,
     TruncatedMeshError,
 )
-from designs.formats import MeshFormat, check_3mf_container, sniff_file
+from designs.formats import MeshFormat, check_3mf_container, extension_for, sniff_file
 
 __all__ = ["MESH_UNITS", "SOURCE_UNITS_KEY", "load_mesh"]
 
@@ -42,13 +42,6 @@ log = logging.getLogger(__name__)
 MESH_UNITS = "millimeters"
 #: `mesh.metadata` key holding the unit the file declared (None for STL/OBJ: no units).
 SOURCE_UNITS_KEY = "cofab_source_units"
-
-_TRIMESH_TYPE: dict[MeshFormat, str] = {
-    MeshFormat.STL_BINARY: "stl",
-    MeshFormat.STL_ASCII: "stl",
-    MeshFormat.THREEMF: "3mf",
-    MeshFormat.OBJ: "obj",
-}
 
 _FORMAT_NAME: dict[MeshFormat, str] = {
     MeshFormat.STL_BINARY: "binary STL",
@@ -87,7 +80,7 @@ def load_mesh(path: Path, fmt: MeshFormat | None = None) -> trimesh.Trimesh:
                 stream = io.BytesIO(_checked_ascii_stl(f.read()))
             # process=False: trimesh's processing silently re-points faces that use a NaN
             # vertex to vertex 0, so finiteness is checked first
-            scene = trimesh.load_scene(stream, file_type=_TRIMESH_TYPE[fmt], process=False)
+            scene = trimesh.load_scene(stream, file_type=extension_for(fmt).removeprefix("."), process=False)
         for geometry in scene.geometry.values():
             if isinstance(geometry, trimesh.Trimesh):
                 _refuse_non_finite(geometry, fmt)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from designs.formats import SNIFF_BYTES, MeshFormat, check_3mf_container, sniff_format
+from designs.formats import MeshFormat, sniff_format, sniff_path
 from designs.outlines import OutlineFormat, sniff_outline
 
 __all__ = ["sniff_any", "sniff_any_file"]
@@ -33,11 +33,4 @@ def sniff_any(head: bytes, size: int, filename: str | None = None) -> MeshFormat
 def sniff_any_file(path: Path, filename: str | None = None) -> MeshFormat | OutlineFormat:
     """`sniff_any` on the file at `path`; for a 3MF, also checks the ZIP's table of
     contents (`check_3mf_container`) as `sniff_file` does."""
-    path = Path(path)
-    with path.open("rb") as f:
-        head = f.read(SNIFF_BYTES)
-        size = f.seek(0, 2)
-    fmt = sniff_any(head, size, filename if filename is not None else path.name)
-    if fmt is MeshFormat.THREEMF:
-        check_3mf_container(path)
-    return fmt
+    return sniff_path(path, filename, sniff_any)

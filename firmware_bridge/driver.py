@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 from firmware_bridge.errors import (
     MachineAuthError,
@@ -29,40 +29,29 @@ from firmware_bridge.errors import (
     MachineError,
     MachineNotReady,
     MachineResponseError,
-    MachineStateError,
     MachineUnreachable,
-    UploadRejected,
 )
 from firmware_bridge.monitor import MachineListener, StatusMonitor
-from firmware_bridge.state import (
-    JOB_STATES,
-    JobProgress,
-    MachineCapabilities,
-    MachineState,
-    Temperature,
-)
-
-__all__ = [
-    "JobProgress",
-    "MachineAuthError",
-    "MachineBusy",
-    "MachineCapabilities",
-    "MachineDriver",
-    "MachineError",
-    "MachineListener",
-    "MachineNotReady",
-    "MachineResponseError",
-    "MachineState",
-    "MachineStateError",
-    "MachineUnreachable",
-    "Temperature",
-    "UploadRejected",
-]
+from firmware_bridge.state import JOB_STATES, JobProgress, MachineCapabilities, MachineState
 
 logger = logging.getLogger(__name__)
 
 # Failures of the host rather than the machine: `status()` reports them as `unreachable`.
 _TRANSPORT_ERRORS = (MachineUnreachable, MachineAuthError, MachineResponseError)
+
+
+def _unreachable(exc: MachineError) -> JobProgress:
+    """The snapshot of a machine the host cannot reach, with the reason."""
+    return JobProgress(MachineState.UNREACHABLE, error=str(exc))
+
+
+def _or_unreachable(read: Callable[[], JobProgress]) -> JobProgress:
+    """`read()`, or the unreachable snapshot when the host fails us: "I cannot see it" is a
+    status to report, not a crash."""
+    try:
+        return read()
+    except _TRANSPORT_ERRORS as exc:
+        return _unreachable(exc)
 
 
 class MachineDriver(ABC):
@@ -107,12 +96,7 @@ class MachineDriver(ABC):
     def __enter__(self) -> MachineDriver:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # --- what the machine is doing ----------------------------------------------------
@@ -129,10 +113,7 @@ class MachineDriver(ABC):
 
     def status(self) -> JobProgress:
         """Ask the machine now. Never raises `MachineError`; see the module docstring."""
-        try:
-            return self.checked_status()
-        except _TRANSPORT_ERRORS as exc:
-            return JobProgress(MachineState.UNREACHABLE, error=str(exc))
+        return _or_unreachable(self.checked_status)
 
     def checked_status(self) -> JobProgress:
         """Like `status()`, but raise the transport error (unreachable, auth) instead."""
@@ -140,7 +121,7 @@ class MachineDriver(ABC):
         try:
             snapshot = self._read_status()
         except _TRANSPORT_ERRORS as exc:
-            self._monitor.observe(JobProgress(MachineState.UNREACHABLE, error=str(exc)), sent_at)
+            self._monitor.observe(_unreachable(exc), sent_at)
             raise
         self._monitor.observe(snapshot, sent_at)
         return snapshot
@@ -151,10 +132,7 @@ class MachineDriver(ABC):
 
     def _poll_status(self) -> JobProgress:
         """The monitor's fetch: like `status()` but without observing (the monitor does)."""
-        try:
-            return self._read_status()
-        except _TRANSPORT_ERRORS as exc:
-            return JobProgress(MachineState.UNREACHABLE, error=str(exc))
+        return _or_unreachable(self._read_status)
 
     # --- jobs -------------------------------------------------------------------------
 

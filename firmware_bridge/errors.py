@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from firmware_bridge.driver import MachineState
+    from firmware_bridge.state import MachineState
 
 
 class MachineError(Exception):

@@ -28,15 +28,8 @@ from pathlib import Path
 
 import serial
 
+from firmware_bridge import errors
 from firmware_bridge.driver import MachineDriver
-from firmware_bridge.errors import (
-    MachineBusy,
-    MachineNotReady,
-    MachineResponseError,
-    MachineStateError,
-    MachineUnreachable,
-    UploadRejected,
-)
 from firmware_bridge.grbl_parse import (
     CYCLE_START,
     FEED_HOLD,
@@ -146,7 +139,7 @@ class GrblDriver(MachineDriver):
             if self._job is not None and (self._job.done or self._job.error or self._job.cancelled):
                 self._job = None
             if status.state == "Alarm":
-                raise MachineNotReady(
+                raise errors.MachineNotReady(
                     f"{self} is in alarm ({self._alarm or 'locked at start-up'}); a person must "
                     "check the machine, then home it or unlock it ($X)",
                     MachineState.ERROR,
@@ -160,7 +153,7 @@ class GrblDriver(MachineDriver):
         try:
             self._serial = serial.Serial(self._port, self._baudrate, timeout=0.1, write_timeout=10)
         except (serial.SerialException, OSError) as exc:
-            raise MachineUnreachable(f"cannot open {self._port} for {self}: {exc}") from None
+            raise errors.MachineUnreachable(f"cannot open {self._port} for {self}: {exc}") from None
         self._lost = None
         with self._cond:
             self._inflight.clear()
@@ -195,13 +188,13 @@ class GrblDriver(MachineDriver):
     def _write(self, data: bytes) -> None:
         port = self._serial
         if port is None:
-            raise MachineUnreachable(self._lost or f"{self} is not connected")
+            raise errors.MachineUnreachable(self._lost or f"{self} is not connected")
         try:
             with self._write_lock:
                 port.write(data)
         except (serial.SerialException, OSError) as exc:
             self._connection_lost(exc)
-            raise MachineUnreachable(self._lost or str(exc)) from None
+            raise errors.MachineUnreachable(self._lost or str(exc)) from None
 
     def _read_loop(self) -> None:
         port = self._serial
@@ -288,7 +281,7 @@ class GrblDriver(MachineDriver):
             while self._status_seq == seen:
                 left = deadline - time.monotonic()
                 if left <= 0 or self._lost:
-                    raise MachineUnreachable(
+                    raise errors.MachineUnreachable(
                         self._lost or f"{self} does not answer status queries; is it GRBL, at {self._baudrate} baud?"
                     )
                 self._cond.wait(min(left, 0.1))
@@ -300,7 +293,7 @@ class GrblDriver(MachineDriver):
     def _read_status(self) -> JobProgress:
         if self._serial is None:
             if self._lost:
-                raise MachineUnreachable(self._lost)
+                raise errors.MachineUnreachable(self._lost)
             return JobProgress(MachineState.DISCONNECTED)
         status = self._query_status(self._status_timeout_s)
         return self._snapshot(status)
@@ -366,16 +359,16 @@ class GrblDriver(MachineDriver):
         """GRBL stores nothing: remember the local file under `remote_name` for `start()`."""
         path = Path(path)
         if not path.is_file():
-            raise UploadRejected(f"cannot use {path}: no such file")
+            raise errors.UploadRejected(f"cannot use {path}: no such file")
         if not remote_name.lower().endswith(EXTENSIONS):
-            raise UploadRejected(f"{self} takes G-code files ({', '.join(EXTENSIONS)}), not {remote_name!r}")
+            raise errors.UploadRejected(f"{self} takes G-code files ({', '.join(EXTENSIONS)}), not {remote_name!r}")
         self._stored[remote_name] = path
         return remote_name
 
     def start(self, remote_name: str) -> None:
         path = self._stored.get(remote_name)
         if path is None:
-            raise MachineStateError(f"{self} has no file {remote_name!r}; upload it first")
+            raise errors.MachineStateError(f"{self} has no file {remote_name!r}; upload it first")
         self.require_idle()
         total = _count_lines(path)
         job = _Job(remote_name, path, total)
@@ -418,7 +411,7 @@ class GrblDriver(MachineDriver):
                 else:
                     with self._cond:
                         job.streamed_all = True
-        except MachineUnreachable:
+        except errors.MachineUnreachable:
             pass
         except OSError as exc:
             with self._cond:
@@ -435,7 +428,7 @@ class GrblDriver(MachineDriver):
                     break
             try:
                 self._snapshot(self._query_status(self._status_timeout_s))
-            except MachineUnreachable:
+            except errors.MachineUnreachable:
                 break
             time.sleep(0.05)
         self._push()
@@ -452,7 +445,7 @@ class GrblDriver(MachineDriver):
                     break
                 time.sleep(0.02)
             self._write(SOFT_RESET)
-        except MachineUnreachable:
+        except errors.MachineUnreachable:
             pass
 
     def _abort_job(self, reason: str) -> _Job | None:
@@ -474,7 +467,7 @@ class GrblDriver(MachineDriver):
     def resume(self) -> None:
         snapshot = self._require_job("resume")
         if snapshot.state not in (MachineState.PAUSED, MachineState.PAUSING):
-            raise MachineStateError(f"cannot resume: {self} is {snapshot.state}, not paused", snapshot.state)
+            raise errors.MachineStateError(f"cannot resume: {self} is {snapshot.state}, not paused", snapshot.state)
         self._write(CYCLE_START)
         logger.info("%s: resume", self)
 
@@ -495,7 +488,7 @@ class GrblDriver(MachineDriver):
             try:
                 if self._query_status(self._status_timeout_s).state in ("Idle", "Alarm"):
                     return
-            except MachineUnreachable:
+            except errors.MachineUnreachable:
                 return
             time.sleep(0.02)
 
@@ -519,7 +512,7 @@ class GrblDriver(MachineDriver):
         """Send lines one at a time, waiting for each answer; an `error:N` raises."""
         with self._cond:
             if self._job is not None and not self._job.done and not self._job.error:
-                raise MachineBusy(
+                raise errors.MachineBusy(
                     f"{self} is streaming {self._job.name}; commands would mix into the program", MachineState.PRINTING
                 )
         for line in lines:
@@ -540,11 +533,11 @@ class GrblDriver(MachineDriver):
         with self._cond:
             while not self._replies:
                 if time.monotonic() > deadline or self._lost:
-                    raise MachineUnreachable(self._lost or f"{self} did not answer {line!r}")
+                    raise errors.MachineUnreachable(self._lost or f"{self} did not answer {line!r}")
                 self._cond.wait(0.1)
             error = self._replies.popleft()
         if error is not None:
-            raise MachineResponseError(f"{self} refused {line!r}: {error}")
+            raise errors.MachineResponseError(f"{self} refused {line!r}: {error}")
 
     def _require_job(self, what: str) -> JobProgress:
         snapshot = self.checked_status()
@@ -552,7 +545,7 @@ class GrblDriver(MachineDriver):
             active = self._job is not None and not self._job.done and self._job.error is None
         if not active:
             if snapshot.state is MachineState.IDLE:
-                raise MachineStateError(f"cannot {what}: {self} is idle", snapshot.state)
+                raise errors.MachineStateError(f"cannot {what}: {self} is idle", snapshot.state)
             raise self.not_ready_error(snapshot)
         return snapshot
 

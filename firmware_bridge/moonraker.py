@@ -22,15 +22,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from firmware_bridge import errors
 from firmware_bridge.driver import MachineDriver
-from firmware_bridge.errors import (
-    MachineAuthError,
-    MachineNotReady,
-    MachineResponseError,
-    MachineStateError,
-    MachineUnreachable,
-    UploadRejected,
-)
 from firmware_bridge.moonraker_parse import (
     GCODE_EXTENSIONS,
     QUERY_OBJECTS,
@@ -72,32 +65,32 @@ class MoonrakerDriver(MachineDriver):
         try:
             response = self._client.request(method, path, **kwargs)
         except httpx.ConnectError as exc:
-            raise MachineUnreachable(f"cannot connect to {self} ({exc}); is Moonraker running?") from None
+            raise errors.MachineUnreachable(f"cannot connect to {self} ({exc}); is Moonraker running?") from None
         except httpx.TimeoutException:
-            raise MachineUnreachable(f"{self} did not answer within {self._timeout_s:.0f} s") from None
+            raise errors.MachineUnreachable(f"{self} did not answer within {self._timeout_s:.0f} s") from None
         except httpx.HTTPError as exc:
-            raise MachineUnreachable(f"talking to {self} failed: {exc}") from None
+            raise errors.MachineUnreachable(f"talking to {self} failed: {exc}") from None
         try:
             body: Any = response.json()
         except ValueError:
             body = response.text
         if response.status_code in (401, 403):
-            raise MachineAuthError(
+            raise errors.MachineAuthError(
                 f"{self} refused the API key (HTTP {response.status_code}): {error_of(body, 'unauthorized')}"
             )
         if response.status_code >= 500:
-            raise MachineResponseError(
+            raise errors.MachineResponseError(
                 f"{self} failed on {method} {path} (HTTP {response.status_code}): {error_of(body, 'internal error')}"
             )
         if response.status_code >= 400:
-            raise MachineStateError(f"{self} refused {method} {path}: {error_of(body, 'no details')}")
+            raise errors.MachineStateError(f"{self} refused {method} {path}: {error_of(body, 'no details')}")
         return result_of(body)
 
     def _query(self) -> dict[str, Any]:
         result = self._request("GET", "/printer/objects/query", params=dict.fromkeys(QUERY_OBJECTS, ""))
         status = (result or {}).get("status") if isinstance(result, dict) else None
         if not isinstance(status, dict):
-            raise MachineResponseError(f"{self} answered the status query without a status")
+            raise errors.MachineResponseError(f"{self} answered the status query without a status")
         return status
 
     def _read_status(self) -> JobProgress:
@@ -118,7 +111,7 @@ class MoonrakerDriver(MachineDriver):
                 self._request("POST", "/printer/firmware_restart")
                 restarted = True
             if time.monotonic() >= deadline:
-                raise MachineNotReady(
+                raise errors.MachineNotReady(
                     f"{self}: Klipper not ready within {timeout:.0f} s ({snapshot.error or snapshot.state})",
                     snapshot.state,
                     firmware_error=snapshot.error,
@@ -145,9 +138,9 @@ class MoonrakerDriver(MachineDriver):
 
     def _upload(self, path: Path, remote_name: str, *, start: bool) -> tuple[str, bool]:
         if not path.is_file():
-            raise UploadRejected(f"cannot upload {path}: no such file")
+            raise errors.UploadRejected(f"cannot upload {path}: no such file")
         if not remote_name.lower().endswith(GCODE_EXTENSIONS):
-            raise UploadRejected(f"{self} takes only G-code files, not {remote_name!r}")
+            raise errors.UploadRejected(f"{self} takes only G-code files, not {remote_name!r}")
         data = {"root": "gcodes", **({"print": "true"} if start else {})}
         with path.open("rb") as stream:
             try:
@@ -158,8 +151,8 @@ class MoonrakerDriver(MachineDriver):
                     timeout=120,
                     files={"file": (remote_name, stream, "application/octet-stream")},
                 )
-            except MachineStateError as exc:
-                raise UploadRejected(str(exc)) from None
+            except errors.MachineStateError as exc:
+                raise errors.UploadRejected(str(exc)) from None
         return parse_upload(result, remote_name)
 
     def start(self, remote_name: str) -> None:
@@ -179,7 +172,7 @@ class MoonrakerDriver(MachineDriver):
     def _job_action(self, what: str) -> None:
         snapshot = self.checked_status()
         if snapshot.state not in JOB_STATES:
-            raise MachineStateError(f"cannot {what}: {self} is {snapshot.state}", snapshot.state)
+            raise errors.MachineStateError(f"cannot {what}: {self} is {snapshot.state}", snapshot.state)
         self._request("POST", f"/printer/print/{what}")
 
     def emergency_stop(self) -> None:

@@ -30,17 +30,8 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from firmware_bridge import errors
 from firmware_bridge.driver import MachineDriver
-from firmware_bridge.errors import (
-    MachineAuthError,
-    MachineBusy,
-    MachineError,
-    MachineNotReady,
-    MachineResponseError,
-    MachineStateError,
-    MachineUnreachable,
-    UploadRejected,
-)
 from firmware_bridge.octoprint_parse import (
     GCODE_EXTENSIONS,
     current_profile,
@@ -140,21 +131,22 @@ class OctoPrintDriver(MachineDriver):
         try:
             response = self._client.request(method, path, timeout=timeout or self._timeout_s, **kwargs)
         except httpx.ConnectError as exc:
-            raise MachineUnreachable(
+            raise errors.MachineUnreachable(
                 f"cannot connect to {self} ({_reason(exc)}); is OctoPrint running and is the address right?"
             ) from None
         except httpx.TimeoutException:
-            raise MachineUnreachable(f"{self} did not answer within {timeout or self._timeout_s:.0f} s") from None
+            waited = timeout or self._timeout_s
+            raise errors.MachineUnreachable(f"{self} did not answer within {waited:.0f} s") from None
         except httpx.HTTPError as exc:
-            raise MachineUnreachable(f"talking to {self} failed: {_reason(exc)}") from None
+            raise errors.MachineUnreachable(f"talking to {self} failed: {_reason(exc)}") from None
         if response.status_code in (401, 403) or _csrf_refusal(response):
-            raise MachineAuthError(
+            raise errors.MachineAuthError(
                 f"{self} refused the API key (HTTP {response.status_code}: "
                 f"{error_text(_body(response), 'forbidden')}); check the key in the machine "
                 "configuration, and that its OctoPrint user may print"
             )
         if response.status_code >= 500:
-            raise MachineResponseError(
+            raise errors.MachineResponseError(
                 f"{self} failed on {method} {path} (HTTP {response.status_code}): "
                 f"{error_text(_body(response), 'internal error')}"
             )
@@ -163,7 +155,7 @@ class OctoPrintDriver(MachineDriver):
     def _json(self, response: httpx.Response) -> Any:
         body = _body(response)
         if isinstance(body, str):
-            raise MachineResponseError(
+            raise errors.MachineResponseError(
                 f"{self} answered {response.request.url.path} with something that is not "
                 "OctoPrint's JSON API; is the url right?"
             )
@@ -172,7 +164,7 @@ class OctoPrintDriver(MachineDriver):
     def _get(self, path: str, **kwargs: Any) -> Any:
         response = self._request("GET", path, **kwargs)
         if response.status_code != 200:
-            raise MachineResponseError(
+            raise errors.MachineResponseError(
                 f"{self} answered GET {path} with HTTP {response.status_code}: "
                 f"{error_text(_body(response), 'no details')}"
             )
@@ -223,14 +215,14 @@ class OctoPrintDriver(MachineDriver):
             if snapshot.state is MachineState.CONNECTING:
                 seen_connecting = True
             elif snapshot.state is MachineState.ERROR or seen_connecting:
-                raise MachineNotReady(
+                raise errors.MachineNotReady(
                     f"{self} could not connect to the printer on {self._port_text}: "
                     f"{snapshot.error or 'the connection closed again'}",
                     snapshot.state,
                     firmware_error=snapshot.error,
                 )
             if time.monotonic() >= deadline:
-                raise MachineNotReady(
+                raise errors.MachineNotReady(
                     f"{self} did not get the printer ready within {timeout:.0f} s (last state: {snapshot.state})",
                     snapshot.state,
                 )
@@ -255,7 +247,7 @@ class OctoPrintDriver(MachineDriver):
             payload["printerProfile"] = self._printer_profile
         response = self._post("/api/connection", payload)
         if response.status_code >= 400:
-            raise MachineNotReady(
+            raise errors.MachineNotReady(
                 f"{self} refused to connect to {self._port_text}: {error_text(_body(response), 'no details')}",
                 snapshot.state,
             )
@@ -321,9 +313,10 @@ class OctoPrintDriver(MachineDriver):
     def _upload(self, path: Path, remote_name: str, *, start: bool) -> _Upload:
         path = Path(path)
         if not path.is_file():
-            raise UploadRejected(f"cannot upload {path}: no such file")
+            raise errors.UploadRejected(f"cannot upload {path}: no such file")
         if not remote_name.lower().endswith(GCODE_EXTENSIONS):
-            raise UploadRejected(f"{self} takes only G-code files ({', '.join(GCODE_EXTENSIONS)}), not {remote_name!r}")
+            kinds = ", ".join(GCODE_EXTENSIONS)
+            raise errors.UploadRejected(f"{self} takes only G-code files ({kinds}), not {remote_name!r}")
         data = {"select": "true", "print": "true"} if start else {}
         with path.open("rb") as stream:
             response = self._request(
@@ -334,7 +327,7 @@ class OctoPrintDriver(MachineDriver):
                 timeout=_UPLOAD_TIMEOUT_S,
             )
         if response.status_code != 201:
-            raise UploadRejected(
+            raise errors.UploadRejected(
                 f"{self} rejected the upload of {remote_name!r} (HTTP {response.status_code}): "
                 f"{error_text(_body(response), 'no details')}"
             )
@@ -342,16 +335,16 @@ class OctoPrintDriver(MachineDriver):
         try:
             stored = body["files"]["local"]["path"]
         except (KeyError, TypeError):
-            raise MachineResponseError(f"{self} did not say where it stored {remote_name!r}") from None
+            raise errors.MachineResponseError(f"{self} did not say where it stored {remote_name!r}") from None
         return _Upload(str(stored), bool(body.get("effectivePrint")))
 
     def start(self, remote_name: str) -> None:
         self.require_idle()
         response = self._post(f"/api/files/local/{quote(remote_name)}", {"command": "select", "print": True})
         if response.status_code == 404:
-            raise MachineError(f"{self} has no file {remote_name!r}; upload it first")
+            raise errors.MachineError(f"{self} has no file {remote_name!r}; upload it first")
         if response.status_code == 415:
-            raise UploadRejected(f"{self} cannot print {remote_name!r}: not a G-code file")
+            raise errors.UploadRejected(f"{self} cannot print {remote_name!r}: not a G-code file")
         if response.status_code == 409:
             raise self._state_error("start", response)
         self._expect_ok(response, f"start {remote_name!r}")
@@ -400,26 +393,26 @@ class OctoPrintDriver(MachineDriver):
 
     def _expect_ok(self, response: httpx.Response, what: str) -> None:
         if response.status_code >= 400:
-            raise MachineResponseError(
+            raise errors.MachineResponseError(
                 f"{self} refused to {what} (HTTP {response.status_code}): {error_text(_body(response), 'no details')}"
             )
 
-    def _state_error(self, what: str, response: httpx.Response) -> MachineStateError:
+    def _state_error(self, what: str, response: httpx.Response) -> errors.MachineStateError:
         """Explain a 409 answer with the machine's state as it is now."""
         return self._refusal(what, error_text(_body(response), "not possible now"))
 
-    def _refusal(self, what: str, reason: str) -> MachineStateError:
+    def _refusal(self, what: str, reason: str) -> errors.MachineStateError:
         """The error for an action OctoPrint would not do, chosen by a fresh status."""
         snapshot = self.status()
         if snapshot.state in JOB_STATES:
-            return MachineBusy(
+            return errors.MachineBusy(
                 f"cannot {what}: {self} is {snapshot.state} ({snapshot.file_name or 'unknown file'}); {reason}",
                 snapshot.state,
             )
         if snapshot.state is MachineState.IDLE:
-            return MachineStateError(f"cannot {what}: {self} is idle; {reason}", snapshot.state)
+            return errors.MachineStateError(f"cannot {what}: {self} is idle; {reason}", snapshot.state)
         not_ready = self.not_ready_error(snapshot)
-        return MachineNotReady(f"cannot {what}: {not_ready}", snapshot.state, not_ready.firmware_error)
+        return errors.MachineNotReady(f"cannot {what}: {not_ready}", snapshot.state, not_ready.firmware_error)
 
 
 class _Upload(NamedTuple):

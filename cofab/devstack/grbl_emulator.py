@@ -39,45 +39,17 @@ import tty
 from collections import deque
 from types import TracebackType
 
+from firmware_bridge.gcode_check.interpreter import GRBL_G, GRBL_M
+
 RX_BUFFER = 128
 PLANNER_BLOCKS = 15
 LINE_LIMIT = 80
 BANNER = b"\r\nGrbl 1.1h ['$' for help]\r\n"
 _WORD = re.compile(rb"([A-Z])([-+]?(?:\d+\.?\d*|\.\d+)?)")
-_G_OK = {
-    0,
-    1,
-    2,
-    3,
-    4,
-    10,
-    17,
-    18,
-    19,
-    20,
-    21,
-    28,
-    30,
-    38,
-    40,
-    43,
-    49,
-    53,
-    54,
-    55,
-    56,
-    57,
-    58,
-    59,
-    61,
-    80,
-    90,
-    91,
-    92,
-    93,
-    94,
-}
-_M_OK = {0, 1, 2, 3, 4, 5, 7, 8, 9, 30, 56}
+# The words GRBL 1.1 accepts are the G-code checker's (one list); the emulator compares
+# whole numbers only (G38.2 is accepted as G38), as its line parser does.
+_G_OK = frozenset(int(g) for g in GRBL_G)
+_M_OK = frozenset(int(m) for m in GRBL_M)
 _WORDS_OK = set(b"GMXYZFSPIJKLNRT")
 
 

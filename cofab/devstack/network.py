@@ -15,9 +15,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -129,12 +131,7 @@ class LocalNetwork:
             "COFAB_OFFER_TIMEOUT_S": str(self.offer_timeout_s),
             "COFAB_MAINTENANCE_INTERVAL_S": "1",
         }
-        self._hub = subprocess.Popen(
-            [sys.executable, "-m", "cofab.cli", "hub", "run", "--port", str(self.hub_port)],
-            env=env,
-            stdout=self._open_log("hub.log"),
-            stderr=subprocess.STDOUT,
-        )
+        self._hub = start_hub(self.hub_port, env, self._open_log("hub.log"))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self._hub.poll() is not None:
@@ -142,11 +139,8 @@ class LocalNetwork:
                     f"hub exited with {self._hub.returncode}; see {self.work_dir / 'hub.log'}:\n"
                     + _tail(self.work_dir / "hub.log")
                 )
-            try:
-                if httpx.get(f"{self.hub_url}/healthz", timeout=1).json().get("mqtt_connected"):
-                    return
-            except (httpx.HTTPError, ValueError):
-                pass
+            if hub_ready(self.hub_url):
+                return
             time.sleep(0.2)
         raise NetworkError("hub did not become ready within 60 s:\n" + _tail(self.work_dir / "hub.log"))
 
@@ -279,6 +273,26 @@ class LocalNetwork:
 
     def octoprint(self, node_id: str) -> VirtualOctoPrint:
         return self._labs[node_id].octoprint
+
+
+def start_hub(port: int, env: Mapping[str, str], log: IO[bytes]) -> subprocess.Popen:
+    """A hub process (`cofab hub run`) on `port` with exactly `env`, its output in `log`: how the
+    development network, the replica tests and the dispatch benchmark all start one."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "cofab.cli", "hub", "run", "--port", str(port)],
+        env=dict(env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def hub_ready(url: str) -> bool:
+    """Whether the hub at `url` answers /healthz with its MQTT session up, which is when it can
+    take orders and reach nodes; False while it is starting or unreachable."""
+    try:
+        return bool(httpx.get(f"{url}/healthz", timeout=1).json().get("mqtt_connected"))
+    except (httpx.HTTPError, ValueError):
+        return False
 
 
 def _tail(path: Path, lines: int = 30) -> str:

@@ -3,6 +3,8 @@ lab decisions on offers, makers cancelling, and orders split across labs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlmodel import Session
 
@@ -286,13 +288,19 @@ def test_an_order_is_split_when_no_lab_can_make_every_part(api, tokens):
     assert any(e["kind"] == "split" for e in placed["events"])
 
 
+def _offline_lab(api, lab_id: str) -> Any:
+    """A registered lab whose node has reported itself offline; the app's services."""
+    register_lab(api, lab_id, 41.40, 2.17)
+    services = api.app.state.services
+    with Session(services.engine) as session:
+        apply_status(session, lab_id, NodeStatus(node_id=lab_id, online=False), services.registry)
+    return services
+
+
 def test_a_job_waits_while_every_capable_lab_is_offline_and_goes_out_when_one_returns(api, tokens):
     from hub.dispatch.sweeps import route_waiting_jobs
 
-    register_lab(api, "lab-one", 41.40, 2.17)
-    services = api.app.state.services
-    with Session(services.engine) as session:
-        apply_status(session, "lab-one", NodeStatus(node_id="lab-one", online=False), services.registry)
+    services = _offline_lab(api, "lab-one")
     placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"]))
     assert placed["status"] == "placed" and placed["jobs"][0]["status"] == "waiting"
     assert "node is offline" in placed["jobs"][0]["reason"]
@@ -307,10 +315,7 @@ def test_a_job_waits_while_every_capable_lab_is_offline_and_goes_out_when_one_re
 
 
 def test_a_job_no_lab_could_ever_make_fails_at_once(api, tokens):
-    register_lab(api, "lab-one", 41.40, 2.17)
-    services = api.app.state.services
-    with Session(services.engine) as session:
-        apply_status(session, "lab-one", NodeStatus(node_id="lab-one", online=False), services.registry)
+    _offline_lab(api, "lab-one")
     placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"], size=(500, 20, 20)))
     assert placed["status"] == "failed"  # offline, but it would not fit anyway
 
@@ -318,10 +323,7 @@ def test_a_job_no_lab_could_ever_make_fails_at_once(api, tokens):
 def test_a_waiting_job_fails_when_patience_runs_out(api, tokens):
     from hub.dispatch.sweeps import route_waiting_jobs
 
-    register_lab(api, "lab-one", 41.40, 2.17)
-    services = api.app.state.services
-    with Session(services.engine) as session:
-        apply_status(session, "lab-one", NodeStatus(node_id="lab-one", online=False), services.registry)
+    services = _offline_lab(api, "lab-one")
     placed = place_order(api, tokens["maker"], design_id(api, tokens["designer"]))
     services.dispatch.routing_patience_s = 0.0
     with Session(services.engine) as session:

@@ -10,19 +10,16 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from hub.catalog.models import (
-    Design,
-    DesignFile,
-    DesignMaterial,
-    DesignRemix,
-    DesignTag,
-    DesignVersion,
-    FileDerivative,
-    Upload,
-)
+from hub.catalog import models as catalog_models
 from tests.corpus import CORPUS
 
-_TABLES = (Design, DesignVersion, DesignFile, FileDerivative, Upload, DesignRemix, DesignTag, DesignMaterial)
+# Every table the catalogue defines, found in its models module, so a table added there is
+# counted too.
+_TABLES = tuple(
+    model
+    for model in vars(catalog_models).values()
+    if isinstance(model, type) and model.__module__ == catalog_models.__name__ and hasattr(model, "__table__")
+)
 
 
 def stored(api) -> dict[str, int]:

@@ -9,47 +9,24 @@ from cofab.devstack.samples import stl_bytes
 from hub.catalog import search
 from tests.factories import bearer, publish_design, stage_upload
 
+_FIELDS = ("description", "tags", "licence", "materials", "process")
+# key: title, box extents (mm), then the form fields above in order (those left off are not sent); oldest first
+_CATALOGUE = {
+    "bracket": ("Shelf bracket", (40, 20, 60), "Holds a pine shelf", "furniture,wall", "CERN-OHL-S-2.0", "PETG"),
+    "hook": ("Coat hook", (15, 30, 80), "A strong hook for the wall, beside a shelf", "Furniture", "CC-BY-NC-4.0"),
+    "gear": ("Große Zahnrad", (120, 120, 10), "Spur gear, module 2", "mechanics", "MIT", "PLA,Nylon"),
+    "panel": ("Deck panel", (250, 3, 250), "Laser-cut deck", "printer", "CC-BY-SA-4.0", "acrylic 3mm", "laser"),
+}
+
 
 @pytest.fixture
 def catalogue(api, tokens):
-    def add(title, size, **params):
+    def add(title, size, *values):
+        params = dict(zip(_FIELDS, values, strict=False))
         mesh = trimesh.creation.box(extents=size)
         return publish_design(api, tokens["designer"], stl_bytes(mesh), title=title, **params).json()["id"]
 
-    return {
-        "bracket": add(
-            "Shelf bracket",
-            (40, 20, 60),
-            description="Holds a pine shelf",
-            tags="furniture,wall",
-            licence="CERN-OHL-S-2.0",
-            materials="PETG",
-        ),
-        "hook": add(
-            "Coat hook",
-            (15, 30, 80),
-            description="A strong hook for the wall, beside a shelf",
-            tags="Furniture",
-            licence="CC-BY-NC-4.0",
-        ),
-        "gear": add(
-            "Große Zahnrad",
-            (120, 120, 10),
-            description="Spur gear, module 2",
-            tags="mechanics",
-            licence="MIT",
-            materials="PLA,Nylon",
-        ),
-        "panel": add(
-            "Deck panel",
-            (250, 3, 250),
-            description="Laser-cut deck",
-            tags="printer",
-            process="laser",
-            licence="CC-BY-SA-4.0",
-            materials="acrylic 3mm",
-        ),
-    }
+    return {key: add(*row) for key, row in _CATALOGUE.items()}
 
 
 def _search(api, tokens, **params):

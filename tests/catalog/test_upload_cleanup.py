@@ -231,11 +231,8 @@ def test_failed_upload_keeps_an_object_another_upload_in_flight_found(api, token
     seen: dict[str, object] = {}
 
     def upload_a() -> None:
-        with _in_flight(api, tokens["designer"], data, found=a_stored, go=a_go, seen=seen, name="a") as (
-            session,
-            owner,
-            item,
-        ):
+        upload = _in_flight(api, tokens["designer"], data, found=a_stored, go=a_go, seen=seen, name="a")
+        with upload as (session, owner, item):
             try:
                 uploads.record_upload(session, owner, item, ttl_s=3600)
             except Exception as exc:  # what `_recorded_or_removed` does in the routes
@@ -244,11 +241,8 @@ def test_failed_upload_keeps_an_object_another_upload_in_flight_found(api, token
                 seen["a_removed"] = uploads.forget_new_objects(session, services.files, item)
 
     def publish_b() -> None:
-        with _in_flight(api, tokens["designer"], data, found=b_found, go=b_go, seen=seen, name="b") as (
-            session,
-            owner,
-            item,
-        ):
+        upload = _in_flight(api, tokens["designer"], data, found=b_found, go=b_go, seen=seen, name="b")
+        with upload as (session, owner, item):
             design = flows.create_design(
                 session,
                 meta=DesignMeta(title="B"),
@@ -305,11 +299,8 @@ def test_purge_keeps_an_object_an_upload_in_flight_found(api, tokens, waiting):
     seen: dict[str, object] = {}
 
     def upload_b() -> None:
-        with _in_flight(api, tokens["designer"], data, found=b_found, go=b_go, seen=seen, name="b") as (
-            session,
-            owner,
-            item,
-        ):
+        upload = _in_flight(api, tokens["designer"], data, found=b_found, go=b_go, seen=seen, name="b")
+        with upload as (session, owner, item):
             seen["upload"] = uploads.record_upload(session, owner, item, ttl_s=3600).id
 
     steps = _Steps()

@@ -18,7 +18,6 @@ import random
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +27,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bench.simnodes import SimNodesProcess
+from cofab.devstack.network import hub_ready, start_hub
 from cofab.devstack.samples import box, stl_bytes
 from tests.mqtt_support import free_port, wait_until
 
@@ -49,20 +49,12 @@ class Replica:
 
     def start(self) -> None:
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "cofab.cli", "hub", "run", "--port", str(self.port)],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            self.process = start_hub(self.port, self.env, log)
 
     def ready(self) -> bool:
         if self.process.poll() is not None:
             raise AssertionError(f"replica {self.index} exited: {tail(self.log)}")
-        try:
-            return bool(httpx.get(f"{self.url}/healthz", timeout=1).json().get("mqtt_connected"))
-        except (httpx.HTTPError, ValueError):
-            return False
+        return hub_ready(self.url)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -187,6 +187,10 @@ def test_malformed_and_foreign_payloads_from_a_node_change_nothing(network, desi
     design = publish(designer, stl_bytes(box((12, 12, 6))), "Rogue target")
     victim = place(maker, design)
     victim_job = victim["jobs"][0]["id"]
+    # A failure in lab-east's name: sent on the rogue's own topic, then on lab-east's.
+    east_failed = json.dumps(
+        {"kind": "event", "job_id": victim_job, "node_id": "lab-east", "seq": 99, "type": "failed", "reason": "spoofed"}
+    ).encode()
 
     acks: dict[int, object] = {}
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="lab-rogue", protocol=mqtt.MQTTv5)
@@ -204,30 +208,12 @@ def test_malformed_and_foreign_payloads_from_a_node_change_nothing(network, desi
             json.dumps(
                 {"kind": "event", "job_id": victim_job, "node_id": "lab-rogue", "seq": 99, "type": "completed"}
             ).encode(),
-            json.dumps(
-                {
-                    "kind": "event",
-                    "job_id": victim_job,
-                    "node_id": "lab-east",
-                    "seq": 99,
-                    "type": "failed",
-                    "reason": "spoofed",
-                }
-            ).encode(),
+            east_failed,
         ):
             client.publish(own, payload, qos=1).wait_for_publish(5)
         foreign = client.publish(
             "cofab/v1/nodes/lab-east/events",
-            json.dumps(
-                {
-                    "kind": "event",
-                    "job_id": victim_job,
-                    "node_id": "lab-east",
-                    "seq": 99,
-                    "type": "failed",
-                    "reason": "spoofed",
-                }
-            ).encode(),
+            east_failed,
             qos=1,
         )
         foreign.wait_for_publish(5)

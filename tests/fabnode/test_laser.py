@@ -183,18 +183,25 @@ def confirm_acceptance(worker: MachineWorker, job_id: str) -> None:
     journal.ack(job_id, 1)
 
 
+def run_to_end(tmp_path: Path, port: str, profile: str, job: JobOffer, source: Path) -> JobEvent:
+    """Run `job` on a worker for the machine at `port`, from the node's acceptance to its
+    last event; the worker is stopped whatever happens."""
+    worker, events = worker_for(tmp_path, port, job.process, profile)
+    worker.start()
+    try:
+        confirm_acceptance(worker, job.job_id)
+        worker.submit(AcceptedJob(job, source, None, f"{job.process.lower()}-1"))
+        return events.wait_end()
+    finally:
+        worker.stop()
+
+
 def test_a_laser_job_goes_from_svg_to_the_machine_with_header_and_check(tmp_path: Path) -> None:
     svg = tmp_path / "plate.svg"
     svg.write_text(SQUARE_WITH_HOLE)
     with GrblEmulator(time_scale=0.001) as emulator:
-        worker, events = worker_for(tmp_path, emulator.port, "laser", "grbl-laser.toml")
-        worker.start()
-        try:
-            confirm_acceptance(worker, "job-l1")
-            worker.submit(AcceptedJob(offer("job-l1", "plywood-3mm", "laser", "plate.svg"), svg, None, "laser-1"))
-            end = events.wait_end()
-        finally:
-            worker.stop()
+        job = offer("job-l1", "plywood-3mm", "laser", "plate.svg")
+        end = run_to_end(tmp_path, emulator.port, "grbl-laser.toml", job, svg)
     assert end.type is EventType.COMPLETED, end.reason
     assert b"M4S850" in emulator.lines_executed
     gcode = (tmp_path / "node" / "jobs" / "job-l1" / "job-l1.gcode").read_text().splitlines()
@@ -206,14 +213,8 @@ def test_an_unsafe_cnc_program_is_refused_before_anything_is_sent(tmp_path: Path
     program = tmp_path / "pocket.nc"
     program.write_text("G21 G90\nM3 S12000\nG0 Z5\nG1 Z-35 F100\nM5\n")
     with GrblEmulator() as emulator:
-        worker, events = worker_for(tmp_path, emulator.port, "CNC", "grbl-cnc.toml")
-        worker.start()
-        try:
-            confirm_acceptance(worker, "job-c1")
-            worker.submit(AcceptedJob(offer("job-c1", "plywood-3mm", "CNC", "pocket.nc"), program, None, "cnc-1"))
-            end = events.wait_end()
-        finally:
-            worker.stop()
+        job = offer("job-c1", "plywood-3mm", "CNC", "pocket.nc")
+        end = run_to_end(tmp_path, emulator.port, "grbl-cnc.toml", job, program)
         assert emulator.lines_executed == []
     assert end.type is EventType.FAILED
     assert end.reason is not None

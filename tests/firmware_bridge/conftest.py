@@ -40,7 +40,4 @@ def driver(octoprint: VirtualOctoPrint) -> Iterator[OctoPrintDriver]:
 
 @pytest.fixture
 def recorder(driver: OctoPrintDriver) -> Recorder:
-    rec = Recorder()
-    driver.add_listener(rec)
-    driver.start_monitoring(interval_s=0.1)
-    return rec
+    return Recorder.listening_to(driver, interval_s=0.1)

@@ -47,6 +47,18 @@ def state_is(driver: MachineDriver, *states: MachineState) -> Callable[[], JobPr
     return check
 
 
+def run_until_printing(driver: MachineDriver, job: Path, name: str) -> None:
+    """Start `job` as `name` and wait (5 s at most) until the machine says it is printing."""
+    driver.run_file(job, name)
+    wait_for(state_is(driver, MachineState.PRINTING), 5, "printing")
+
+
+def reconnects_idle(driver: MachineDriver, timeout: float) -> None:
+    """After a fault a person has dealt with, `connect()` brings the machine back to idle."""
+    driver.connect(timeout=timeout)
+    assert driver.status().state is MachineState.IDLE
+
+
 def write_job(path: Path, moves: int, dwell_ms: int) -> Path:
     """A hand-written job: home, then `moves` moves each followed by a dwell.
 
@@ -89,3 +101,20 @@ class Recorder(MachineListener):
                 return self.done[-1] if self.done else None
 
         return wait_for(check, timeout, "on_job_done")
+
+    def wait_failed(self, timeout: float = 20.0) -> JobProgress:
+        """Wait for a job to end as failed with the machine in error and a reason given; the
+        test then checks the reason (`error`) and whatever else it cares about."""
+        progress, success = self.wait_done(timeout)
+        assert success is False
+        assert progress.state is MachineState.ERROR
+        assert progress.error is not None
+        return progress
+
+    @classmethod
+    def listening_to(cls, driver: MachineDriver, interval_s: float) -> Recorder:
+        """A recorder added to `driver`, whose monitor polls every `interval_s`."""
+        recorder = cls()
+        driver.add_listener(recorder)
+        driver.start_monitoring(interval_s=interval_s)
+        return recorder

@@ -8,8 +8,8 @@ import pytest
 
 from cofab.devstack import octoprint as launcher
 from cofab.devstack.octoprint import OctoPrintNotFound, OctoPrintStartError, VirtualOctoPrint
-from firmware_bridge import MachineState, OctoPrintDriver
-from tests.firmware_bridge.support import FAST, Recorder, write_job
+from firmware_bridge import OctoPrintDriver
+from tests.firmware_bridge.support import FAST, Recorder, reconnects_idle, write_job
 
 
 def test_the_env_var_names_the_executable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,7 +74,6 @@ def test_a_restart_keeps_the_key_the_port_and_the_print_history(tmp_path: Path) 
         assert (counts.success, counts.failure) == (1, 0)
         assert again.started_prints() == {"kept.gcode": 1}
         with OctoPrintDriver(again.url, again.api_key, port="VIRTUAL") as driver:
-            driver.connect(timeout=20)
-            assert driver.status().state is MachineState.IDLE
+            reconnects_idle(driver, 20)
         again.kill()
         assert not again.running

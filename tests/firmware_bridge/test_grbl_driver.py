@@ -23,7 +23,7 @@ from firmware_bridge import (
     create_driver,
 )
 from firmware_bridge.grbl import GrblDriver
-from tests.firmware_bridge.support import Recorder, state_is, wait_for
+from tests.firmware_bridge.support import Recorder, reconnects_idle, run_until_printing, state_is, wait_for
 
 
 def write_program(path: Path, moves: int, feed: int = 3000) -> Path:
@@ -32,6 +32,14 @@ def write_program(path: Path, moves: int, feed: int = 3000) -> Path:
     lines += ["M5", "G0 X0 Y0"]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _run_until_moving(driver: GrblDriver, emulator: GrblEmulator, program: Path, time_scale: float) -> None:
+    """Start `program` with motion taking `time_scale` of real time, and wait (5 s at most)
+    until the emulated machine is in motion."""
+    emulator.time_scale = time_scale
+    driver.run_file(program, program.name)
+    wait_for(lambda: emulator.state == "Run", 5, "the machine moving")
 
 
 @pytest.fixture
@@ -51,10 +59,7 @@ def driver(emulator: GrblEmulator) -> Iterator[GrblDriver]:
 
 @pytest.fixture
 def recorder(driver: GrblDriver) -> Recorder:
-    rec = Recorder()
-    driver.add_listener(rec)
-    driver.start_monitoring(interval_s=0.05)
-    return rec
+    return Recorder.listening_to(driver, interval_s=0.05)
 
 
 def test_connect_reports_idle_and_capabilities(driver: GrblDriver) -> None:
@@ -92,9 +97,7 @@ def test_a_program_streams_to_completion_without_overrunning_the_buffer(
 def test_pause_resume_and_cancel(
     driver: GrblDriver, recorder: Recorder, emulator: GrblEmulator, tmp_path: Path
 ) -> None:
-    emulator.time_scale = 0.2
-    driver.run_file(write_program(tmp_path / "long.nc", moves=400), "long.nc")
-    wait_for(lambda: emulator.state == "Run", 5, "the machine moving")
+    _run_until_moving(driver, emulator, write_program(tmp_path / "long.nc", moves=400), time_scale=0.2)
     driver.pause()
     paused = wait_for(state_is(driver, MachineState.PAUSED), 5, "paused (Hold:0)")
     assert paused.completion is not None and paused.completion < 100
@@ -126,8 +129,7 @@ def test_a_busy_machine_refuses_another_job_and_commands(
     driver: GrblDriver, emulator: GrblEmulator, tmp_path: Path
 ) -> None:
     emulator.time_scale = 0.2
-    driver.run_file(write_program(tmp_path / "a.nc", moves=300), "a.nc")
-    wait_for(state_is(driver, MachineState.PRINTING), 5, "printing")
+    run_until_printing(driver, write_program(tmp_path / "a.nc", moves=300), "a.nc")
     with pytest.raises(MachineBusy, match="a.nc"):
         driver.run_file(write_program(tmp_path / "b.nc", moves=2), "b.nc")
     with pytest.raises(MachineBusy, match="streaming"):
@@ -158,10 +160,8 @@ def test_an_alarm_mid_job_fails_the_job_with_the_alarm_message(
 ) -> None:
     emulator.alarm_after(lines=50, code=1)
     driver.run_file(write_program(tmp_path / "job.nc", moves=300), "job.nc")
-    progress, success = recorder.wait_done(timeout=15)
-    assert success is False
-    assert progress.state is MachineState.ERROR
-    assert progress.error is not None and "ALARM:1: hard limit" in progress.error
+    progress = recorder.wait_failed(timeout=15)
+    assert "ALARM:1: hard limit" in progress.error
     assert progress.completion is not None and progress.completion < 100
     # Locked: a new job is refused until a person unlocks, and connect() says so.
     with pytest.raises(MachineNotReady, match="hard limit"):
@@ -169,8 +169,7 @@ def test_an_alarm_mid_job_fails_the_job_with_the_alarm_message(
     with pytest.raises(MachineNotReady, match=r"alarm .*\$X"):
         driver.connect(timeout=5)
     driver.unlock()
-    driver.connect(timeout=5)
-    assert driver.status().state is MachineState.IDLE
+    reconnects_idle(driver, 5)
 
 
 def test_an_error_response_stops_the_job_and_names_the_line(
@@ -179,28 +178,22 @@ def test_an_error_response_stops_the_job_and_names_the_line(
     emulator.time_scale = 0.1
     emulator.error_on_lines({20: 33})
     driver.run_file(write_program(tmp_path / "job.nc", moves=300), "job.nc")
-    progress, success = recorder.wait_done(timeout=15)
-    assert success is False
-    assert progress.state is MachineState.ERROR
+    progress = recorder.wait_failed(timeout=15)
     assert progress.error == "program line 20: error:33: motion target is invalid"
     # The driver held and reset GRBL instead of streaming the rest of the program.
     assert len(emulator.lines_executed) < 300
     assert emulator.alarm is None
-    driver.connect(timeout=5)
-    assert driver.status().state is MachineState.IDLE
+    reconnects_idle(driver, 5)
 
 
 def test_a_lost_connection_fails_the_job_and_makes_the_machine_unreachable(
     driver: GrblDriver, recorder: Recorder, emulator: GrblEmulator, tmp_path: Path
 ) -> None:
     emulator.time_scale = 0.2
-    driver.run_file(write_program(tmp_path / "job.nc", moves=300), "job.nc")
-    wait_for(state_is(driver, MachineState.PRINTING), 5, "printing")
+    run_until_printing(driver, write_program(tmp_path / "job.nc", moves=300), "job.nc")
     emulator.drop_connection()
-    progress, success = recorder.wait_done(timeout=10)
-    assert success is False
-    assert progress.state is MachineState.ERROR
-    assert progress.error is not None and "lost the serial connection" in progress.error
+    progress = recorder.wait_failed(timeout=10)
+    assert "lost the serial connection" in progress.error
     with pytest.raises(MachineUnreachable):
         driver.checked_status()
 
@@ -208,13 +201,9 @@ def test_a_lost_connection_fails_the_job_and_makes_the_machine_unreachable(
 def test_emergency_stop_during_motion_leaves_grbl_in_alarm(
     driver: GrblDriver, recorder: Recorder, emulator: GrblEmulator, tmp_path: Path
 ) -> None:
-    emulator.time_scale = 0.5
-    driver.run_file(write_program(tmp_path / "job.nc", moves=100), "job.nc")
-    wait_for(lambda: emulator.state == "Run", 5, "the machine moving")
+    _run_until_moving(driver, emulator, write_program(tmp_path / "job.nc", moves=100), time_scale=0.5)
     driver.emergency_stop()
-    progress, success = recorder.wait_done(timeout=10)
-    assert success is False
-    assert progress.state is MachineState.ERROR
+    progress = recorder.wait_failed(timeout=10)
     assert progress.error == "emergency stop"
     assert b"\x18" in emulator.realtime
     wait_for(lambda: emulator.alarm == 3, 5, "ALARM:3 (reset while in motion)")

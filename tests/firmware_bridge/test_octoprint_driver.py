@@ -21,7 +21,15 @@ from firmware_bridge import (
     UploadRejected,
     create_driver,
 )
-from tests.firmware_bridge.support import FAST, Recorder, state_is, wait_for, write_job
+from tests.firmware_bridge.support import (
+    FAST,
+    Recorder,
+    reconnects_idle,
+    run_until_printing,
+    state_is,
+    wait_for,
+    write_job,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -49,8 +57,7 @@ def test_connect_again_attaches_to_a_running_job_without_disturbing_it(
     driver: OctoPrintDriver, octoprint: VirtualOctoPrint, tmp_path: Path
 ) -> None:
     job = write_job(tmp_path / "long.gcode", moves=200, dwell_ms=100)
-    driver.run_file(job, "attach.gcode")
-    wait_for(state_is(driver, MachineState.PRINTING), 5, "printing")
+    run_until_printing(driver, job, "attach.gcode")
     # A second driver, as after a node restart: its connect() must not reconnect.
     with OctoPrintDriver(octoprint.url, octoprint.api_key, port="VIRTUAL") as again:
         again.connect(timeout=5)
@@ -107,8 +114,7 @@ def test_a_job_shorter_than_the_poll_interval_is_still_reported(driver: OctoPrin
 
 def test_pause_resume_and_cancel(driver: OctoPrintDriver, recorder: Recorder, tmp_path: Path) -> None:
     job = write_job(tmp_path / "long.gcode", moves=200, dwell_ms=100)
-    driver.run_file(job, "pausable.gcode")
-    wait_for(state_is(driver, MachineState.PRINTING), 5, "printing")
+    run_until_printing(driver, job, "pausable.gcode")
 
     driver.pause()
     paused = wait_for(state_is(driver, MachineState.PAUSED), 5, "paused")
@@ -145,8 +151,7 @@ def test_pause_and_cancel_without_a_job_say_why(driver: OctoPrintDriver) -> None
 def test_run_file_and_start_refuse_a_busy_printer(driver: OctoPrintDriver, tmp_path: Path) -> None:
     job = write_job(tmp_path / "long.gcode", moves=200, dwell_ms=100)
     other = write_job(tmp_path / "other.gcode", moves=2, dwell_ms=0)
-    driver.run_file(job, "first.gcode")
-    wait_for(state_is(driver, MachineState.PRINTING), 5, "printing")
+    run_until_printing(driver, job, "first.gcode")
 
     with pytest.raises(MachineBusy, match="first.gcode") as busy:
         driver.run_file(other, "second.gcode")
@@ -194,30 +199,23 @@ def test_a_firmware_error_is_surfaced_with_the_firmware_message(driver: OctoPrin
         driver.run_file(job, "after-error.gcode")
     assert not_ready.value.firmware_error == halted.error
 
-    driver.connect(timeout=20)  # a person fixed the printer: reconnecting clears the error
-    assert driver.status().state is MachineState.IDLE
+    reconnects_idle(driver, 20)  # a person fixed the printer: reconnecting clears the error
 
 
 def test_a_firmware_error_during_a_job_ends_it_as_failed(
     driver: OctoPrintDriver, recorder: Recorder, tmp_path: Path
 ) -> None:
-    driver.run_file(write_job(tmp_path / "long.gcode", moves=200, dwell_ms=100), "doomed.gcode")
-    wait_for(state_is(driver, MachineState.PRINTING), 5, "printing")
+    run_until_printing(driver, write_job(tmp_path / "long.gcode", moves=200, dwell_ms=100), "doomed.gcode")
     driver.send_commands(["!!DEBUG:trigger_fatal_error_marlin"])
-    progress, success = recorder.wait_done(timeout=10)
-    assert success is False
-    assert progress.state is MachineState.ERROR
-    assert progress.error is not None and "Thermal Runaway" in progress.error
+    progress = recorder.wait_failed(timeout=10)
+    assert "Thermal Runaway" in progress.error
 
 
 def test_emergency_stop_halts_a_running_job(driver: OctoPrintDriver, recorder: Recorder, tmp_path: Path) -> None:
-    driver.run_file(write_job(tmp_path / "long.gcode", moves=200, dwell_ms=100), "estop.gcode")
-    wait_for(state_is(driver, MachineState.PRINTING), 5, "printing")
+    run_until_printing(driver, write_job(tmp_path / "long.gcode", moves=200, dwell_ms=100), "estop.gcode")
     driver.emergency_stop()
-    progress, success = recorder.wait_done(timeout=10)
-    assert success is False
-    assert progress.state is MachineState.ERROR
-    assert progress.error is not None and "M112" in progress.error
+    progress = recorder.wait_failed(timeout=10)
+    assert "M112" in progress.error
 
 
 def test_a_wrong_api_key_is_an_auth_error_with_a_readable_message(

@@ -48,33 +48,13 @@ def dataset(api, tokens) -> None:
     engine = api.app.state.services.engine
     with Session(engine) as s:
         people = token_rows(s)
-        s.add(
-            Node(
-                id="lab-a",
-                name="Lab A",
-                city="Barcelona",
-                lat=41.40,
-                lon=2.19,
-                membership="active",
-                created_at=ts("2026-01-01"),
-            )
-        )
-        s.add(
-            Node(
-                id="lab-b", name="Lab B", city="", lat=41.47, lon=2.27, membership="active", created_at=ts("2026-01-01")
-            )
-        )
-        s.add(
-            Node(
-                id="lab-c",
-                name="Lab C",
-                city="Girona",
-                lat=41.98,
-                lon=2.82,
-                membership="pending",
-                created_at=ts("2026-01-01"),
-            )
-        )
+        for node_id, name, city, lat, lon, membership in (
+            ("lab-a", "Lab A", "Barcelona", 41.40, 2.19, "active"),
+            ("lab-b", "Lab B", "", 41.47, 2.27, "active"),
+            ("lab-c", "Lab C", "Girona", 41.98, 2.82, "pending"),
+        ):
+            joined = ts("2026-01-01")
+            s.add(Node(id=node_id, name=name, city=city, lat=lat, lon=lon, membership=membership, created_at=joined))
         s.flush()
         s.add(
             Machine(
