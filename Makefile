@@ -23,4 +23,4 @@ bench:
 # (the test command runs 4). Override: make fuzz EXAMPLES=1000
 EXAMPLES ?= 300
 fuzz:
-	COFAB_FUZZ_EXAMPLES=$(EXAMPLES) .venv/bin/pytest -m fuzz -p no:cacheprovider tests/api/test_fuzz.py
+	COFAB_FUZZ_EXAMPLES=$(EXAMPLES) .venv/bin/pytest -m fuzz -p no:cacheprovider tests/hub/api/test_fuzz.py

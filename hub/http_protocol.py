@@ -14,7 +14,7 @@ list (`_Pieces`) that `receive()`'s `bytes(...)` hands over as they are (one pie
 object; several: one join). Everything else, flow control (reading pauses past 64 KiB
 waiting), 100-continue, keep-alive and disconnects, is uvicorn's. It relies on
 `RequestResponseCycle.body` being read only through `len()`, `+=` and `bytes()`, which is
-true for the uvicorn range pyproject allows (>=0.30,<1); tests/api/test_serving.py checks
+true for the uvicorn range pyproject allows (>=0.30,<1); tests/hub/api/test_serving.py checks
 it against a real server.
 
 httptools rather than h11: uvicorn's `auto` already picks httptools when installed

@@ -142,7 +142,7 @@ class NewJob:
     `Job`'s, then it is inserted as a plain row with the order's other new rows
     (`hub.dispatch.bulk`). A SQLModel object costs its validation and instrumentation on
     every attribute, which on this path cost more than routing the job.
-    `tests/dispatch/test_bulk.py` checks the fields match `Job`'s columns."""
+    `tests/hub/dispatch/test_bulk.py` checks the fields match `Job`'s columns."""
 
     id: str
     order_id: str

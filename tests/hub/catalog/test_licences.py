@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from hub.catalog.licences import LICENCES, UnknownLicence, licence_terms, normalise_licence_id
-from tests.catalog.conftest import stored
 from tests.factories import bearer, publish_design
+from tests.hub.catalog.conftest import stored
 
 REQUIRED = [
     "CC0-1.0",

@@ -7,8 +7,8 @@ import pytest
 from sqlmodel import Session
 
 from hub.catalog import attribution_chain
-from tests.catalog.conftest import stored
 from tests.factories import bearer, cube, publish_design
+from tests.hub.catalog.conftest import stored
 
 
 def _design(api, tokens, title, licence="CC-BY-4.0", remix_of=(), **params):

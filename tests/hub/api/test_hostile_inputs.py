@@ -8,7 +8,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cofab_wire import EventType
-from tests.api.test_fuzz import SCHEMA
 from tests.factories import (
     ADMIN,
     bearer,
@@ -20,6 +19,7 @@ from tests.factories import (
     send_event,
     stage_upload,
 )
+from tests.hub.api.test_fuzz import SCHEMA
 
 BIG = 2**63  # past SQLite's INTEGER and PostgreSQL's BIGINT
 WIDE = 2**31  # past PostgreSQL's INTEGER, which every integer column of the hub is

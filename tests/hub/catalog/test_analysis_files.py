@@ -6,8 +6,8 @@ from __future__ import annotations
 import trimesh
 
 from cofab.devstack.samples import open_box, stl_bytes
-from tests.catalog.conftest import corpus_file
 from tests.factories import bearer, cube, publish_design, publish_parts, stage_upload
+from tests.hub.catalog.conftest import corpus_file
 
 
 def test_analysis_is_stored_with_its_key_columns(api, tokens):

@@ -22,8 +22,8 @@ from hub.dispatch import outbox
 from hub.dispatch.models import OutboxMessage
 from hub.dispatch.mqtt import HubMqtt
 from hub.dispatch.relay import OutboxRelay
-from tests.dispatch.conftest import LABS, NEAR_A
 from tests.factories import ADMIN, design_id, issue_tokens, lab_status, place_order, register_lab
+from tests.hub.dispatch.conftest import LABS, NEAR_A
 from tests.mqtt_support import Probe, free_port, hub_mqtt, wait_until
 
 pytestmark = pytest.mark.integration

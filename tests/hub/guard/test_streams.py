@@ -16,8 +16,8 @@ from hub.guard.storage import Counters
 from hub.guard.streams import StreamSlots, hold_stream_slot
 from hub.web.stream import MAX_STREAM_S
 from hub.web.stream import router as stream_router
-from tests.api.test_serving import served  # noqa: F401  (the hub behind a real uvicorn server)
 from tests.factories import ADMIN, bearer
+from tests.hub.api.test_serving import served  # noqa: F401  (the hub behind a real uvicorn server)
 
 
 def _register_lab(client: httpx.Client) -> str:

@@ -32,8 +32,8 @@ from hub.catalog.sandbox import AnalysisLimits, AnalysisOverLimit, run_limited
 from hub.catalog.schemas import DesignMeta, PartRef
 from hub.files import holds
 from hub.files.tokens import sign_download
-from tests.catalog.conftest import stored
 from tests.factories import bearer, cube, publish_design, stage_upload
+from tests.hub.catalog.conftest import stored
 
 
 def _fail_inserts_into(api, table: str) -> None:

@@ -9,8 +9,8 @@ import tomllib
 import pytest
 
 from hub.catalog.okh import REQUIRED_LOSH_FIELDS, ManifestRejected, parse_manifest
-from tests.catalog.conftest import CORPUS, corpus_file, stored
 from tests.factories import bearer, cube, publish_design, stage_upload
+from tests.hub.catalog.conftest import CORPUS, corpus_file, stored
 
 TOML = {"Content-Type": "application/toml"}
 YAML = {"Content-Type": "application/yaml"}

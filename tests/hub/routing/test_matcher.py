@@ -10,7 +10,7 @@ import pytest
 from hub.routing.fairness import FairnessLedger
 from hub.routing.matcher import Weights, match, match_naive
 from hub.routing.registry import LabRegistry
-from tests.routing.factories import lab, machine, spec
+from tests.hub.routing.factories import lab, machine, spec
 
 WEIGHTS = Weights()
 

@@ -11,8 +11,8 @@ import zipfile
 import pytest
 
 from cofab.devstack.samples import box
-from tests.catalog.conftest import stored
 from tests.factories import cube, publish_design, stage_upload
+from tests.hub.catalog.conftest import stored
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:

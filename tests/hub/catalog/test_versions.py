@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from hub.catalog import current_parts
-from tests.catalog.conftest import stored
 from tests.factories import bearer, cube, publish_design, stage_upload
+from tests.hub.catalog.conftest import stored
 
 
 def _create(api, token, parts, **meta):

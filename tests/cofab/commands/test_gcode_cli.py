@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MARLIN = ROOT / "examples" / "machines" / "marlin-fdm.toml"
 LASER = ROOT / "examples" / "machines" / "grbl-laser.toml"
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from hub.app import create_app
 from hub.config import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_a_token_issued_on_the_command_line_works_on_the_api(tmp_path):

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from hub.app import create_app
 from hub.guard.bodies import BodyLimits
-from tests.api.test_serving import served  # noqa: F401  (the hub behind a real uvicorn server)
 from tests.factories import bearer
+from tests.hub.api.test_serving import served  # noqa: F401  (the hub behind a real uvicorn server)
 
 MiB = 1024**2
 

@@ -16,8 +16,8 @@ from hub.dispatch.models import OutboxMessage
 from hub.orders.models import Job, JobStatus
 from hub.timeutil import now
 from tests.conftest import postgres_only
-from tests.dispatch.conftest import LABS, NEAR_A
 from tests.factories import bearer
+from tests.hub.dispatch.conftest import LABS, NEAR_A
 
 NEAR_B = (LABS[1][1] + 0.001, LABS[1][2] + 0.001)
 NEAR_C = (LABS[2][1] + 0.001, LABS[2][2] + 0.001)

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from hub.catalog import search
 from tests.factories import design_row
-from tests.web.test_web_session import sign_in
+from tests.hub.web.test_web_session import sign_in
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from hub.routing.checks import lab_checks, machine_checks
-from tests.routing.factories import lab, machine, spec
+from tests.hub.routing.factories import lab, machine, spec
 
 NOW = datetime(2026, 11, 25, 22, 0, tzinfo=UTC)  # a Wednesday, 23:00 in Madrid
 

@@ -4,7 +4,7 @@ replicas by the broker. Simulated nodes (bench.simnodes: one process, one thread
 offer and report it completed. At the end every job is completed, no job was offered twice
 (counted at the nodes and in the order histories) and no event was lost.
 
-    COFAB_REPLICA_JOBS=10000 .venv/bin/pytest -s tests/dispatch/test_replicas.py   # the full run
+    COFAB_REPLICA_JOBS=10000 .venv/bin/pytest -s tests/hub/dispatch/test_replicas.py   # the full run
 
 By default 1,000 jobs (CI). One replica supervises Mosquitto; the others connect to its hub
 listener with the same hub login.
