@@ -23,14 +23,18 @@ from hub.catalog.models import Design, DesignFile, DesignRemix, DesignVersion, F
 from hub.catalog.schemas import DesignSummary
 from hub.metrics.service import month_of
 from hub.nodes.models import Machine, Membership, Node
-from hub.orders.models import Job, JobStatus, Order, OrderEvent, OrderStatus
+from hub.orders.models import (
+    STARTED,
+    TERMINAL_JOB_STATES,
+    TERMINAL_ORDER_STATES,
+    UNACCEPTED,
+    Job,
+    JobStatus,
+    Order,
+    OrderEvent,
+)
 from hub.orders.service import as_seen_by, order_view
 from hub.timeutil import now
-
-OFFER_STATES = (JobStatus.OFFERED, JobStatus.FETCHING, JobStatus.CHECKING, JobStatus.AWAITING_ACCEPTANCE)
-QUEUE_STATES = (JobStatus.ACCEPTED, JobStatus.SLICING, JobStatus.QUEUED, JobStatus.RUNNING)
-ENDED_STATES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
-TERMINAL_ORDER = frozenset({OrderStatus.COMPLETED.value, OrderStatus.FAILED.value, OrderStatus.CANCELLED.value})
 
 
 def _price(job: Job) -> dict[str, Any]:
@@ -232,14 +236,14 @@ def lab_console(session: Session, node_id: str) -> dict[str, Any] | None:
     open_jobs = list(
         session.exec(
             select(Job)
-            .where(Job.node_id == node_id, col(Job.status).in_([s.value for s in OFFER_STATES + QUEUE_STATES]))
+            .where(Job.node_id == node_id, col(Job.status).in_([s.value for s in UNACCEPTED | STARTED]))
             .order_by(col(Job.created_at), Job.id)
         )
     )
     history = list(
         session.exec(
             select(Job)
-            .where(Job.node_id == node_id, col(Job.status).in_([s.value for s in ENDED_STATES]))
+            .where(Job.node_id == node_id, col(Job.status).in_([s.value for s in TERMINAL_JOB_STATES]))
             .order_by(col(Job.updated_at).desc())
             .limit(50)
         )
@@ -269,8 +273,8 @@ def lab_console(session: Session, node_id: str) -> dict[str, Any] | None:
             "last_status_at": node.last_status_at,
         },
         "machines": [_machine_row(m, running.get(m.machine_id)) for m in machines],
-        "offers": [rows.row(j, detail=True) for j in open_jobs if JobStatus(j.status) in OFFER_STATES],
-        "queue": [rows.row(j) for j in open_jobs if JobStatus(j.status) in QUEUE_STATES],
+        "offers": [rows.row(j, detail=True) for j in open_jobs if j.status in UNACCEPTED],
+        "queue": [rows.row(j) for j in open_jobs if j.status in STARTED],
         "history": [rows.row(j) for j in history],
         "earnings": _earnings(done, node.currency),
     }
@@ -397,7 +401,7 @@ def order_snapshot(session: Session, order_id: str, caller: Principal, grid_deg:
         {"id": n.id, "name": n.name, "city": n.city, "address": n.address, "lat": n.lat, "lon": n.lon}
         for n in nodes.values()
     ]
-    data["finished"] = view.status in TERMINAL_ORDER
+    data["finished"] = view.status in TERMINAL_ORDER_STATES
     data["last_event_id"] = last_event_id(session, order_id)
     data["server_time"] = now()
     return data
