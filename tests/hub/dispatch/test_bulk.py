@@ -133,10 +133,7 @@ def test_json_columns_take_what_the_standard_library_took(hub, place):
             order_id,
             "note",
             "numbers",
-            mass=np.float64(2.5),
-            count=np.int64(3),
-            by_layer={1: "first"},
-            flag=np.bool_(True),
+            data={"mass": np.float64(2.5), "count": np.int64(3), "by_layer": {1: "first"}, "flag": np.bool_(True)},
         )
         session.commit()
         [data] = session.exec(
