@@ -5,40 +5,23 @@ stays usable for the next request."""
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import trimesh
-import uvicorn
 
-from cofab.devstack.ports import free_port
 from cofab.devstack.samples import stl_bytes
 from hub.app import create_app
 from hub.http_protocol import StreamingHttpToolsProtocol, uvicorn_options
 from tests.factories import ADMIN, bearer
+from tests.http_support import serving
 
 
 @pytest.fixture
 def served(hub_settings) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(hub_settings), host="127.0.0.1", port=port, log_config=None, access_log=False, **uvicorn_options()
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60  # a bound for a server that never starts, not a timing claim
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "the hub did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(create_app(hub_settings)) as url:
+        yield url
 
 
 def test_hub_is_served_with_the_streaming_protocol():

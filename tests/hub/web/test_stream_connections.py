@@ -5,39 +5,24 @@ unrelated search waited 27 s); this guards against that coming back."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
-from cofab.devstack.ports import free_port
 from hub.app import create_app
-from hub.http_protocol import uvicorn_options
 from tests.factories import ADMIN, bearer, design_id, issue_tokens, place_order, register_lab, report_status
+from tests.http_support import serving
 
 
 @pytest.fixture
 def server(hub_settings) -> Iterator[tuple[FastAPI, str]]:
     app = create_app(hub_settings)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, **uvicorn_options())
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60  # a bound for a server that never starts, not a timing claim
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "the hub did not start"
-    try:
-        yield app, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serving(app) as url:
+        yield app, url
 
 
 def _checked_out(app: FastAPI) -> int:
