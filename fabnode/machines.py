@@ -406,7 +406,15 @@ class MachineWorker:
         self, job_id: str, status: JobProgress, stored_as: str, *, seen_active: bool, started: float, slice_s: float
     ) -> bool:
         """Report the job's end if the machine, no longer running it, shows one: a firmware
-        error, our file at 100 %, or idle after it ran. False: not ended (yet)."""
+        error, our file at 100 %, or idle after it ran. False: not ended (yet).
+
+        A job the hub cancelled has ended once the machine no longer runs it, even if this
+        worker never saw it running: a cancel that lands between the start and the first
+        status poll would otherwise wait out the start grace and be reported as never
+        started."""
+        if job_id in self._cancelled and status.state not in JOB_STATES:
+            self._finish(job_id, EventType.FAILED, reason="cancelled")
+            return True
         if status.state is MachineState.ERROR:
             self._finish(
                 job_id, EventType.FAILED, reason=f"machine {self.config.id}: {status.error or 'firmware error'}"
